@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod ids;
+mod message;
+mod model;
+mod secret;
+mod sink;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, random_token};
+pub use message::{Field, Message};
+pub use model::{
+    Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
+    HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, RetryPolicy, RetryStrategy,
+    SignatureEncoding, Source, Target, UnknownSource,
+};
+pub use secret::Secret;
+pub use sink::{SendError, SendOutcome, Sink, TargetKind};
+pub use store::{
+    ClaimedDelivery, DeliveryQuery, EventQuery, IngestOutcome, Page, RoutedEvent, Store, StoreError,
+};

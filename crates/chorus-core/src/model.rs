@@ -1,0 +1,474 @@
+use std::{fmt, str::FromStr};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentName, DeliveryId, EventId, HookId, Secret};
+
+/// An agent: a named destination, bound to a Discord channel or a Discord
+/// webhook URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// The name used in hook URLs.
+    pub name: AgentName,
+    /// Discord channel snowflake, for delivery through the bot.
+    pub channel_id: Option<String>,
+    /// Discord webhook URL, for setups without a bot. It embeds a token, so
+    /// it is stored sealed and treated as a secret.
+    pub discord_webhook_url: Option<Secret>,
+    /// A disabled agent answers 503 to its hooks.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// What it takes to create an [`Agent`].
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// The name used in hook URLs.
+    pub name: AgentName,
+    /// Discord channel snowflake.
+    pub channel_id: Option<String>,
+    /// Discord webhook URL.
+    pub discord_webhook_url: Option<Secret>,
+    /// Whether the agent starts enabled.
+    pub enabled: bool,
+}
+
+/// A partial update of an [`Agent`]; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    /// New channel, or `Some(None)` to clear it.
+    pub channel_id: Option<Option<String>>,
+    /// New Discord webhook URL, or `Some(None)` to clear it.
+    pub discord_webhook_url: Option<Option<Secret>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+/// Who sends to a hook: picks both the signature scheme and the formatter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// `X-Chorus-Signature-256: sha256=<hex>` over the raw body.
+    Chorus,
+    /// GitHub: `X-Hub-Signature-256`, event in `X-GitHub-Event`.
+    Github,
+    /// GitLab: `X-Gitlab-Token`, event in `X-Gitlab-Event`.
+    Gitlab,
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    Standard,
+    /// Slack: `X-Slack-Signature` v0 with `X-Slack-Request-Timestamp`.
+    Slack,
+    /// Stripe: `Stripe-Signature: t=…,v1=…`.
+    Stripe,
+    /// HMAC-SHA256 over the body in a configurable header and encoding.
+    Generic,
+    /// No verification; only when a hook is explicitly created that way.
+    None,
+}
+
+impl Source {
+    /// Every source, in documentation order.
+    pub const ALL: [Source; 8] = [
+        Source::Chorus,
+        Source::Github,
+        Source::Gitlab,
+        Source::Standard,
+        Source::Slack,
+        Source::Stripe,
+        Source::Generic,
+        Source::None,
+    ];
+
+    /// The lowercase name used in the API and config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Chorus => "chorus",
+            Source::Github => "github",
+            Source::Gitlab => "gitlab",
+            Source::Standard => "standard",
+            Source::Slack => "slack",
+            Source::Stripe => "stripe",
+            Source::Generic => "generic",
+            Source::None => "none",
+        }
+    }
+
+    /// Whether requests must carry a valid signature or token.
+    pub fn has_secret(self) -> bool {
+        self != Source::None
+    }
+
+    /// Whether the body is JSON (Slack sends form-encoded slash commands and
+    /// interactivity payloads, and JSON for the Events API).
+    pub fn expects_json(self) -> bool {
+        self != Source::Slack
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source name that Chorus does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown source {0:?}; expected one of chorus, github, gitlab, standard, slack, stripe, generic, none"
+)]
+pub struct UnknownSource(pub String);
+
+impl FromStr for Source {
+    type Err = UnknownSource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Source::ALL.into_iter().find(|src| src.as_str() == s).ok_or_else(|| UnknownSource(s.to_owned()))
+    }
+}
+
+/// How a `generic` hook's signature is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    /// Lowercase or uppercase hex.
+    #[default]
+    Hex,
+    /// Standard base64.
+    Base64,
+}
+
+/// Settings of the `generic` scheme: HMAC-SHA256 of the raw body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenericScheme {
+    /// Header carrying the signature.
+    #[serde(default = "GenericScheme::default_header")]
+    pub header: String,
+    /// Encoding of the MAC.
+    #[serde(default)]
+    pub encoding: SignatureEncoding,
+    /// A prefix before the MAC such as `sha256=`; accepted when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+impl GenericScheme {
+    fn default_header() -> String {
+        "X-Signature".to_owned()
+    }
+}
+
+impl Default for GenericScheme {
+    fn default() -> Self {
+        Self { header: Self::default_header(), encoding: SignatureEncoding::Hex, prefix: None }
+    }
+}
+
+/// An incoming hook: where a sender posts, and what Chorus does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingHook {
+    /// Unguessable id, the last segment of the hook URL.
+    pub id: HookId,
+    /// The agent whose channel receives the messages.
+    pub agent: AgentName,
+    /// Human-readable name.
+    pub name: String,
+    /// Verification scheme and formatter.
+    pub source: Source,
+    /// Settings for [`Source::Generic`].
+    pub generic: Option<GenericScheme>,
+    /// A disabled hook answers 409 to senders holding its secret.
+    pub enabled: bool,
+    /// Token-bucket size and refill per minute.
+    pub rate_limit_per_minute: u32,
+    /// Allowed sender networks (CIDR); empty allows all.
+    pub ip_allowlist: Vec<String>,
+    /// A custom message template (minijinja), replacing the formatter's text.
+    pub template: Option<String>,
+    /// Event types to route (e.g. `push`, `pull_request.opened`); empty routes all.
+    pub events: Vec<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Who created it: `api`, `cli`, `discord:<user>`, `config:<file>`.
+    pub created_by: String,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl IncomingHook {
+    /// Default rate limit, from the Chorus spec: 60 requests a minute.
+    pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60;
+
+    /// Whether `event_type` passes this hook's event filter.
+    ///
+    /// A filter entry matches the event type exactly, or its part before the
+    /// action (`pull_request` matches `pull_request.opened`).
+    pub fn routes(&self, event_type: &str) -> bool {
+        self.events.is_empty()
+            || self.events.iter().any(|f| {
+                f == event_type
+                    || f == "*"
+                    || event_type.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            })
+    }
+}
+
+/// A partial update of an [`IncomingHook`]; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct HookPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// New rate limit.
+    pub rate_limit_per_minute: Option<u32>,
+    /// New allow-list.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// New template, or `Some(None)` to clear it.
+    pub template: Option<Option<String>>,
+    /// New event filter.
+    pub events: Option<Vec<String>>,
+}
+
+/// Where an incoming event is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// Stored, not yet routed.
+    Received,
+    /// Turned into deliveries.
+    Routed,
+    /// Dropped by the hook's event filter (kept for the log).
+    Filtered,
+}
+
+impl EventStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Received => "received",
+            EventStatus::Routed => "routed",
+            EventStatus::Filtered => "filtered",
+        }
+    }
+}
+
+/// A stored incoming event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Chorus's id.
+    pub id: EventId,
+    /// The hook it came through.
+    pub hook_id: HookId,
+    /// The hook's agent.
+    pub agent: AgentName,
+    /// The hook's source when it arrived.
+    pub source: Source,
+    /// e.g. `push`, `pull_request.opened`, `Merge Request Hook`.
+    pub event_type: String,
+    /// The sender's delivery id (`X-GitHub-Delivery`, `webhook-id`, …).
+    pub delivery_key: Option<String>,
+    /// Selected request headers (never signature or token headers).
+    pub headers: Vec<(String, String)>,
+    /// The raw body, exactly as verified.
+    pub body: Vec<u8>,
+    /// Arrival time.
+    pub received_at: Timestamp,
+    /// Routing state.
+    pub status: EventStatus,
+}
+
+/// What ingress hands to the store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Chorus's id for it.
+    pub id: EventId,
+    /// The hook it came through.
+    pub hook_id: HookId,
+    /// The hook's agent.
+    pub agent: AgentName,
+    /// The hook's source.
+    pub source: Source,
+    /// Event type.
+    pub event_type: String,
+    /// The sender's delivery id, for deduplication.
+    pub delivery_key: Option<String>,
+    /// Selected headers.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// Arrival time.
+    pub received_at: Timestamp,
+}
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    /// A channel, through the bot token.
+    DiscordChannel {
+        /// Channel snowflake.
+        channel_id: String,
+    },
+    /// An agent's Discord webhook URL, resolved when sending so the sealed
+    /// URL is never copied into the job.
+    DiscordWebhook {
+        /// The agent whose URL to use.
+        agent: AgentName,
+    },
+}
+
+/// Where a delivery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// Delivered.
+    Succeeded,
+    /// Given up on (permanent error or attempts exhausted); can be retried by hand.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One message for one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Stable id, reused by every attempt.
+    pub id: DeliveryId,
+    /// The event it came from.
+    pub event_id: Option<EventId>,
+    /// The hook it belongs to.
+    pub hook_id: HookId,
+    /// Destination.
+    pub target: Target,
+    /// The message (a serialized [`crate::Message`]).
+    pub payload: serde_json::Value,
+    /// State.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due.
+    pub next_attempt_at: Timestamp,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Stable id.
+    pub id: DeliveryId,
+    /// The event it came from.
+    pub event_id: Option<EventId>,
+    /// The hook it belongs to.
+    pub hook_id: HookId,
+    /// Destination.
+    pub target: Target,
+    /// The message.
+    pub payload: serde_json::Value,
+    /// When the first attempt is due.
+    pub due_at: Timestamp,
+}
+
+/// One attempt at a delivery, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// HTTP status, when a response arrived.
+    pub status_code: Option<u16>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The first KiB of the response body.
+    pub response_excerpt: Option<String>,
+}
+
+/// An attempt to record, with the delivery's new state.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    /// The attempt itself.
+    pub attempt: Attempt,
+    /// The delivery's state after it.
+    pub status: DeliveryStatus,
+    /// When to try again, for `Pending`.
+    pub next_attempt_at: Timestamp,
+}
+
+/// Counts of deliveries by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryCounts {
+    /// Waiting.
+    pub pending: u64,
+    /// Delivered.
+    pub succeeded: u64,
+    /// Given up on.
+    pub failed: u64,
+}
+
+/// How retries are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryStrategy {
+    /// Delay doubles each time.
+    Exponential,
+    /// Delay grows by the initial delay each time.
+    Linear,
+    /// The same delay each time.
+    Fixed,
+}
+
+/// A retry schedule, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Spacing.
+    pub strategy: RetryStrategy,
+    /// Attempts in all, the first included; `None` retries until it succeeds.
+    pub max_attempts: Option<u32>,
+    /// Delay before the second attempt.
+    pub initial_delay_ms: u64,
+    /// Upper bound of any delay.
+    pub max_delay_ms: u64,
+    /// Randomise each delay to avoid thundering herds.
+    #[serde(default = "yes")]
+    pub jitter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RetryPolicy {
+    /// Chat deliveries: a Discord outage delays messages, it never drops
+    /// them, so retry without limit, backing off to five minutes.
+    pub const CHAT: RetryPolicy = RetryPolicy {
+        strategy: RetryStrategy::Exponential,
+        max_attempts: None,
+        initial_delay_ms: 1_000,
+        max_delay_ms: 300_000,
+        jitter: true,
+    };
+}

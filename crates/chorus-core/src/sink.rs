@@ -1,0 +1,77 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ClaimedDelivery;
+
+/// The kind of a [`crate::Target`], for sinks to say what they can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// [`crate::Target::DiscordChannel`].
+    DiscordChannel,
+    /// [`crate::Target::DiscordWebhook`].
+    DiscordWebhook,
+}
+
+impl TargetKind {
+    /// The `kind` tag in a serialized target.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::DiscordChannel => "discord_channel",
+            TargetKind::DiscordWebhook => "discord_webhook",
+        }
+    }
+}
+
+/// A delivery that arrived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// HTTP status of the final response.
+    pub status: Option<u16>,
+    /// The first KiB of the response body.
+    pub response_excerpt: Option<String>,
+}
+
+/// A delivery that did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Worth another attempt: 5xx, 429, timeouts, connection errors.
+    #[error("{message}")]
+    Retryable {
+        /// HTTP status, if a response arrived.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+        /// The destination asked to wait this long (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Will fail the same way again: bad request, unknown channel, missing
+    /// permissions, no such target.
+    #[error("{message}")]
+    Permanent {
+        /// HTTP status, if a response arrived.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl SendError {
+    /// The HTTP status, if a response arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SendError::Retryable { status, .. } | SendError::Permanent { status, .. } => *status,
+        }
+    }
+}
+
+/// Something that can carry a delivery to its destination.
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// The target kinds this sink can send to; deliveries for others wait.
+    fn kinds(&self) -> Vec<TargetKind>;
+
+    /// Make one attempt.
+    async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError>;
+}

@@ -1,0 +1,176 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::{
+    Agent, AgentName, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryId, DeliveryStatus, Event,
+    EventId, EventStatus, HookId, HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent,
+    Secret, TargetKind,
+};
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// What was looked for.
+        kind: &'static str,
+        /// Its id or name.
+        id: String,
+    },
+    /// The thing already exists, or the change conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store is shutting down or overloaded; try again later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A sealed value could not be opened (wrong master key, or tampering).
+    #[error("could not open a sealed secret: wrong master key or corrupted data")]
+    Unseal,
+    /// The database failed.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The result of [`Store::ingest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Committed under this id.
+    Stored(EventId),
+    /// The hook already has an event with this delivery key.
+    Duplicate(EventId),
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters for [`Store::events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this hook's events.
+    pub hook_id: Option<HookId>,
+    /// Only events in this state.
+    pub status: Option<EventStatus>,
+    /// Page size.
+    pub limit: usize,
+    /// From a previous page.
+    pub cursor: Option<String>,
+}
+
+/// Filters for [`Store::deliveries`].
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    /// Only this hook's deliveries.
+    pub hook_id: Option<HookId>,
+    /// Only this event's deliveries.
+    pub event_id: Option<EventId>,
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryStatus>,
+    /// Page size.
+    pub limit: usize,
+    /// From a previous page.
+    pub cursor: Option<String>,
+}
+
+/// The outcome of routing one event, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct RoutedEvent {
+    /// The event.
+    pub event_id: EventId,
+    /// `Routed` or `Filtered`.
+    pub status: EventStatus,
+    /// The deliveries it produced.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// A delivery claimed for an attempt, with what the sink needs to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// For a Discord-webhook target: the agent's webhook URL, unsealed.
+    pub webhook_url: Option<Secret>,
+}
+
+/// Everything Chorus keeps. Implemented for SQLite (and, later, PostgreSQL)
+/// in chorus-store; the server and the delivery engine see only this trait.
+///
+/// Every method that changes something commits before it returns.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store can take writes now.
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    /// Create an agent; `Conflict` if the name is taken.
+    async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError>;
+    /// One agent.
+    async fn agent(&self, name: &AgentName) -> Result<Option<Agent>, StoreError>;
+    /// All agents, by name.
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
+    /// Change an agent.
+    async fn update_agent(&self, name: &AgentName, patch: AgentPatch) -> Result<Agent, StoreError>;
+    /// Delete an agent and its hooks; its events and deliveries stay for the record.
+    async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError>;
+
+    /// Create a hook with its secret (sealed before it is written).
+    async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError>;
+    /// One hook.
+    async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;
+    /// One hook with the secrets that verify for it (several during a rotation).
+    async fn hook_with_secrets(&self, id: &HookId)
+    -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError>;
+    /// Hooks, optionally of one agent, oldest first.
+    async fn hooks(&self, agent: Option<&AgentName>) -> Result<Vec<IncomingHook>, StoreError>;
+    /// Change a hook.
+    async fn update_hook(&self, id: &HookId, patch: HookPatch) -> Result<IncomingHook, StoreError>;
+    /// Delete a hook; its events and deliveries stay for the record.
+    async fn delete_hook(&self, id: &HookId) -> Result<(), StoreError>;
+
+    /// Commit an incoming event durably, or find the event it duplicates.
+    async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError>;
+    /// One event.
+    async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
+    /// The incoming log, newest first.
+    async fn events(&self, query: EventQuery) -> Result<Page<Event>, StoreError>;
+    /// Events waiting to be routed, oldest first, leased for `lease` so that
+    /// a crashed router's events are picked up again.
+    async fn claim_events(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Record how an event was routed, with its deliveries, in one transaction.
+    async fn route_event(&self, routed: RoutedEvent) -> Result<(), StoreError>;
+
+    /// Due deliveries of the given kinds, leased for `lease`.
+    async fn claim_deliveries(
+        &self,
+        kinds: &[TargetKind],
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Record an attempt and the delivery's new state, in one transaction.
+    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError>;
+    /// One delivery.
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// Deliveries, newest first.
+    async fn deliveries(&self, query: DeliveryQuery) -> Result<Page<Delivery>, StoreError>;
+    /// A delivery's attempts, first first.
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
+    /// Deliveries by state.
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+    /// The earliest `next_attempt_at` of pending deliveries of these kinds,
+    /// so the engine sleeps exactly until the next one is due.
+    async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;
+}

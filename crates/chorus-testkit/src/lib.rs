@@ -1,0 +1,38 @@
+//! Test support shared by Chorus's crates: where the shared fixtures live, a
+//! fake Discord REST server that records what it receives, and helpers.
+
+mod fake_discord;
+
+pub use fake_discord::{FakeDiscord, Mode, RecordedRequest};
+
+use std::path::PathBuf;
+
+/// The shared third-party fixtures (`../shared/fixtures` beside the
+/// checkout, or `CHORUS_FIXTURES`). `None`, with a notice on stderr, where
+/// they are absent: tests that need them then pass without checking.
+pub fn fixtures_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CHORUS_FIXTURES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
+        PathBuf::from,
+    );
+    if dir.join("README.md").exists() {
+        Some(dir)
+    } else {
+        eprintln!("notice: shared fixtures not found at {}; skipping fixture checks", dir.display());
+        None
+    }
+}
+
+/// Every `*.json` fixture in `fixtures/<group>`, sorted by name.
+pub fn fixture_files(group: &str) -> Vec<PathBuf> {
+    let Some(dir) = fixtures_dir() else { return Vec::new() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(group))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
