@@ -1,1 +1,9 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod crypto;
+mod schema;
+mod sqlite;
+mod writer;
+
+pub use crypto::{KeyError, MasterKey};
+pub use sqlite::{SqliteStore, StoreOptions};

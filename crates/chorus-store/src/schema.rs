@@ -1,0 +1,95 @@
+//! Migrations, applied in order; `PRAGMA user_version` records how many ran.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE agents (
+    name                TEXT PRIMARY KEY,
+    channel_id          TEXT,
+    discord_webhook_url BLOB,
+    enabled             INTEGER NOT NULL,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE hooks (
+    id                    TEXT PRIMARY KEY,
+    agent                 TEXT NOT NULL REFERENCES agents(name) ON DELETE CASCADE,
+    kind                  TEXT NOT NULL DEFAULT 'incoming',
+    name                  TEXT NOT NULL,
+    source                TEXT NOT NULL,
+    generic               TEXT,
+    enabled               INTEGER NOT NULL,
+    rate_limit_per_minute INTEGER NOT NULL,
+    ip_allowlist          TEXT NOT NULL,
+    template              TEXT,
+    events                TEXT NOT NULL,
+    secret                BLOB,
+    previous_secret       BLOB,
+    previous_expires_at   INTEGER,
+    created_at            INTEGER NOT NULL,
+    created_by            TEXT NOT NULL,
+    updated_at            INTEGER NOT NULL
+) STRICT;
+CREATE INDEX hooks_agent ON hooks(agent);
+
+CREATE TABLE events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    hook_id      TEXT NOT NULL,
+    agent        TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    delivery_key TEXT,
+    headers      TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    received_at  INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    lease_until  INTEGER
+) STRICT;
+CREATE UNIQUE INDEX events_dedupe ON events(hook_id, delivery_key) WHERE delivery_key IS NOT NULL;
+CREATE INDEX events_received ON events(seq) WHERE status = 'received';
+CREATE INDEX events_hook ON events(hook_id, seq);
+
+CREATE TABLE deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    event_id        TEXT,
+    hook_id         TEXT NOT NULL,
+    target_kind     TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries(target_kind, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_hook ON deliveries(hook_id, seq);
+CREATE INDEX deliveries_event ON deliveries(event_id);
+
+CREATE TABLE attempts (
+    delivery_id      TEXT NOT NULL,
+    number           INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    status_code      INTEGER,
+    error            TEXT,
+    response_excerpt TEXT,
+    PRIMARY KEY (delivery_id, number)
+) STRICT;
+"];
+
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,837 @@
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chorus_core::{
+    Agent, AgentName, AgentPatch, Attempt, ClaimedDelivery, Clock, Delivery, DeliveryCounts, DeliveryId,
+    DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus, HookId, HookPatch, IncomingHook,
+    IngestOutcome, NewAgent, NewAttempt, NewEvent, Page, RoutedEvent, Secret, Source, Store, StoreError,
+    Target, TargetKind,
+};
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
+
+use crate::{
+    crypto::MasterKey,
+    schema,
+    writer::{Writer, backend},
+};
+
+/// Tuning for [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Writes queued beyond this are refused (`Unavailable`) instead of buffered.
+    pub write_queue: usize,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { write_queue: 16_384, readers: 8 }
+    }
+}
+
+/// Chorus's SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    key: MasterKey,
+    clock: Arc<dyn Clock>,
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializable")
+}
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+fn parse_col<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
+    row.get::<_, String>(col)?.parse().map_err(|_| corrupt(col))
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(&row.get::<_, String>(col)?).map_err(|_| corrupt(col))
+}
+
+fn open_conn(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn hook_context(id: &HookId) -> String {
+    format!("hook:{id}")
+}
+
+fn agent_context(name: &AgentName) -> String {
+    format!("agent:{name}")
+}
+
+impl SqliteStore {
+    /// Open (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::open_with(path, key, clock, &StoreOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit tuning.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        key: MasterKey,
+        clock: Arc<dyn Clock>,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        }
+        let mut conn = open_conn(&path, OpenFlags::default()).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        // FULL: in WAL mode NORMAL may lose the last commits on power loss;
+        // a 2xx promises the event is on disk, so every commit is fsync'd.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        schema::migrate(&mut conn).map_err(backend)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Writer::spawn(conn, options.write_queue),
+                readers: Mutex::new(Vec::new()),
+                max_readers: options.readers,
+                key,
+                clock,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection, &MasterKey) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().expect("reader pool").pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    open_conn(&inner.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                        .map_err(backend)?
+                }
+            };
+            let result = f(&conn, &inner.key);
+            let mut pool = inner.readers.lock().expect("reader pool");
+            if pool.len() < inner.max_readers {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection, &MasterKey) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let key = self.inner.key.clone();
+        self.inner.writer.write(move |conn| f(conn, &key)).await
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+}
+
+fn agent_from_row(row: &Row<'_>, key: &MasterKey) -> Result<Agent, StoreError> {
+    let name: AgentName = parse_col(row, "name").map_err(backend)?;
+    let sealed: Option<Vec<u8>> = row.get("discord_webhook_url").map_err(backend)?;
+    let discord_webhook_url = sealed.map(|s| key.open(&s, &agent_context(&name))).transpose()?;
+    Ok(Agent {
+        channel_id: row.get("channel_id").map_err(backend)?,
+        discord_webhook_url,
+        enabled: row.get("enabled").map_err(backend)?,
+        created_at: ts(row.get("created_at").map_err(backend)?),
+        updated_at: ts(row.get("updated_at").map_err(backend)?),
+        name,
+    })
+}
+
+fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
+    let generic: Option<String> = row.get("generic")?;
+    Ok(IncomingHook {
+        id: parse_col(row, "id")?,
+        agent: parse_col(row, "agent")?,
+        name: row.get("name")?,
+        source: parse_col(row, "source")?,
+        generic: generic.map(|g| serde_json::from_str(&g)).transpose().map_err(|_| corrupt("generic"))?,
+        enabled: row.get("enabled")?,
+        rate_limit_per_minute: row.get("rate_limit_per_minute")?,
+        ip_allowlist: json_col(row, "ip_allowlist")?,
+        template: row.get("template")?,
+        events: json_col(row, "events")?,
+        created_at: ts(row.get("created_at")?),
+        created_by: row.get("created_by")?,
+        updated_at: ts(row.get("updated_at")?),
+    })
+}
+
+fn event_status(s: &str) -> Option<EventStatus> {
+    [EventStatus::Received, EventStatus::Routed, EventStatus::Filtered].into_iter().find(|x| x.as_str() == s)
+}
+
+fn delivery_status(s: &str) -> Option<DeliveryStatus> {
+    [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let source: String = row.get("source")?;
+    let status: String = row.get("status")?;
+    Ok(Event {
+        id: parse_col(row, "id")?,
+        hook_id: parse_col(row, "hook_id")?,
+        agent: parse_col(row, "agent")?,
+        source: source.parse::<Source>().map_err(|_| corrupt("source"))?,
+        event_type: row.get("event_type")?,
+        delivery_key: row.get("delivery_key")?,
+        headers: json_col(row, "headers")?,
+        body: row.get("body")?,
+        received_at: ts(row.get("received_at")?),
+        status: event_status(&status).ok_or_else(|| corrupt("status"))?,
+    })
+}
+
+fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let status: String = row.get("status")?;
+    let event_id: Option<String> = row.get("event_id")?;
+    Ok(Delivery {
+        id: parse_col(row, "id")?,
+        event_id: event_id.map(|e| e.parse()).transpose().map_err(|_| corrupt("event_id"))?,
+        hook_id: parse_col(row, "hook_id")?,
+        target: json_col(row, "target")?,
+        payload: json_col(row, "payload")?,
+        status: delivery_status(&status).ok_or_else(|| corrupt("status"))?,
+        attempts: row.get("attempts")?,
+        next_attempt_at: ts(row.get("next_attempt_at")?),
+        last_error: row.get("last_error")?,
+        created_at: ts(row.get("created_at")?),
+        updated_at: ts(row.get("updated_at")?),
+    })
+}
+
+fn target_kind(target: &Target) -> TargetKind {
+    match target {
+        Target::DiscordChannel { .. } => TargetKind::DiscordChannel,
+        Target::DiscordWebhook { .. } => TargetKind::DiscordWebhook,
+    }
+}
+
+/// Cursors are the `seq` of the last item of a page; newest first.
+fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {
+    match cursor {
+        None => Ok(i64::MAX),
+        Some(c) => c.parse().map_err(|_| StoreError::Conflict(format!("invalid cursor {c:?}"))),
+    }
+}
+
+fn page<T>(mut rows: Vec<(i64, T)>, limit: usize) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    Page { items: rows.into_iter().map(|(_, t)| t).collect(), next_cursor }
+}
+
+fn not_found(kind: &'static str, id: &impl ToString) -> StoreError {
+    StoreError::NotFound { kind, id: id.to_string() }
+}
+
+fn get_agent(conn: &Connection, key: &MasterKey, name: &AgentName) -> Result<Option<Agent>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT * FROM agents WHERE name = ?1").map_err(backend)?;
+    let mut rows = stmt.query([name.as_str()]).map_err(backend)?;
+    match rows.next().map_err(backend)? {
+        Some(row) => agent_from_row(row, key).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn get_hook(conn: &Connection, id: &HookId) -> Result<Option<IncomingHook>, StoreError> {
+    conn.prepare_cached("SELECT * FROM hooks WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.as_str()], hook_from_row).optional())
+        .map_err(backend)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        if self.inner.writer.capacity() == 0 {
+            return Err(StoreError::Unavailable("write queue full".into()));
+        }
+        self.read(|conn, _| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+    }
+
+    async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError> {
+        let now = ms(self.now());
+        self.write(move |conn, key| {
+            let sealed = agent.discord_webhook_url.as_ref().map(|u| key.seal(u, &agent_context(&agent.name)));
+            let inserted = conn
+                .execute(
+                    "INSERT INTO agents (name, channel_id, discord_webhook_url, enabled, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(name) DO NOTHING",
+                    params![agent.name.as_str(), agent.channel_id, sealed, agent.enabled, now],
+                )
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("agent {} already exists", agent.name)));
+            }
+            get_agent(conn, key, &agent.name)?.ok_or_else(|| not_found("agent", &agent.name))
+        })
+        .await
+    }
+
+    async fn agent(&self, name: &AgentName) -> Result<Option<Agent>, StoreError> {
+        let name = name.clone();
+        self.read(move |conn, key| get_agent(conn, key, &name)).await
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        self.read(|conn, key| {
+            let mut stmt = conn.prepare_cached("SELECT * FROM agents ORDER BY name").map_err(backend)?;
+            let mut rows = stmt.query([]).map_err(backend)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                out.push(agent_from_row(row, key)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn update_agent(&self, name: &AgentName, patch: AgentPatch) -> Result<Agent, StoreError> {
+        let name = name.clone();
+        let now = ms(self.now());
+        self.write(move |conn, key| {
+            let mut current = get_agent(conn, key, &name)?.ok_or_else(|| not_found("agent", &name))?;
+            if let Some(c) = patch.channel_id {
+                current.channel_id = c;
+            }
+            if let Some(u) = patch.discord_webhook_url {
+                current.discord_webhook_url = u;
+            }
+            if let Some(e) = patch.enabled {
+                current.enabled = e;
+            }
+            let sealed = current.discord_webhook_url.as_ref().map(|u| key.seal(u, &agent_context(&name)));
+            conn.execute(
+                "UPDATE agents SET channel_id = ?2, discord_webhook_url = ?3, enabled = ?4, updated_at = ?5
+                 WHERE name = ?1",
+                params![name.as_str(), current.channel_id, sealed, current.enabled, now],
+            )
+            .map_err(backend)?;
+            get_agent(conn, key, &name)?.ok_or_else(|| not_found("agent", &name))
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError> {
+        let name = name.clone();
+        self.write(move |conn, _| {
+            match conn.execute("DELETE FROM agents WHERE name = ?1", [name.as_str()]).map_err(backend)? {
+                0 => Err(not_found("agent", &name)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError> {
+        self.write(move |conn, key| {
+            let sealed = secret.as_ref().map(|s| key.seal(s, &hook_context(&hook.id)));
+            let exists: bool = conn
+                .query_row("SELECT EXISTS(SELECT 1 FROM agents WHERE name = ?1)", [hook.agent.as_str()], |r| r.get(0))
+                .map_err(backend)?;
+            if !exists {
+                return Err(not_found("agent", &hook.agent));
+            }
+            conn.execute(
+                "INSERT INTO hooks (id, agent, name, source, generic, enabled, rate_limit_per_minute, ip_allowlist,
+                                    template, events, secret, created_at, created_by, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12)",
+                params![
+                    hook.id.as_str(),
+                    hook.agent.as_str(),
+                    hook.name,
+                    hook.source.as_str(),
+                    hook.generic.as_ref().map(json),
+                    hook.enabled,
+                    hook.rate_limit_per_minute,
+                    json(&hook.ip_allowlist),
+                    hook.template,
+                    json(&hook.events),
+                    sealed,
+                    ms(hook.created_at),
+                    hook.created_by,
+                ],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, _| get_hook(conn, &id)).await
+    }
+
+    async fn hook_with_secrets(
+        &self,
+        id: &HookId,
+    ) -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError> {
+        let id = id.clone();
+        let now = ms(self.now());
+        self.read(move |conn, key| {
+            let mut stmt = conn.prepare_cached("SELECT * FROM hooks WHERE id = ?1").map_err(backend)?;
+            let mut rows = stmt.query([id.as_str()]).map_err(backend)?;
+            let Some(row) = rows.next().map_err(backend)? else { return Ok(None) };
+            let hook = hook_from_row(row).map_err(backend)?;
+            let ctx = hook_context(&id);
+            let mut secrets = Vec::with_capacity(2);
+            if let Some(s) = row.get::<_, Option<Vec<u8>>>("secret").map_err(backend)? {
+                secrets.push(key.open(&s, &ctx)?);
+            }
+            let previous: Option<Vec<u8>> = row.get("previous_secret").map_err(backend)?;
+            let expires: Option<i64> = row.get("previous_expires_at").map_err(backend)?;
+            if let (Some(p), Some(exp)) = (previous, expires)
+                && exp > now
+            {
+                secrets.push(key.open(&p, &ctx)?);
+            }
+            Ok(Some((hook, secrets)))
+        })
+        .await
+    }
+
+    async fn hooks(&self, agent: Option<&AgentName>) -> Result<Vec<IncomingHook>, StoreError> {
+        let agent = agent.cloned();
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached("SELECT * FROM hooks WHERE ?1 IS NULL OR agent = ?1 ORDER BY created_at, id")
+                .map_err(backend)?;
+            stmt.query_map([agent.as_ref().map(AgentName::as_str)], hook_from_row)
+                .and_then(Iterator::collect)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_hook(&self, id: &HookId, patch: HookPatch) -> Result<IncomingHook, StoreError> {
+        let id = id.clone();
+        let now = ms(self.now());
+        self.write(move |conn, _| {
+            let mut h = get_hook(conn, &id)?.ok_or_else(|| not_found("hook", &id))?;
+            if let Some(v) = patch.name {
+                h.name = v;
+            }
+            if let Some(v) = patch.enabled {
+                h.enabled = v;
+            }
+            if let Some(v) = patch.rate_limit_per_minute {
+                h.rate_limit_per_minute = v;
+            }
+            if let Some(v) = patch.ip_allowlist {
+                h.ip_allowlist = v;
+            }
+            if let Some(v) = patch.template {
+                h.template = v;
+            }
+            if let Some(v) = patch.events {
+                h.events = v;
+            }
+            conn.execute(
+                "UPDATE hooks SET name = ?2, enabled = ?3, rate_limit_per_minute = ?4, ip_allowlist = ?5,
+                                  template = ?6, events = ?7, updated_at = ?8
+                 WHERE id = ?1",
+                params![
+                    id.as_str(),
+                    h.name,
+                    h.enabled,
+                    h.rate_limit_per_minute,
+                    json(&h.ip_allowlist),
+                    h.template,
+                    json(&h.events),
+                    now
+                ],
+            )
+            .map_err(backend)?;
+            get_hook(conn, &id)?.ok_or_else(|| not_found("hook", &id))
+        })
+        .await
+    }
+
+    async fn delete_hook(&self, id: &HookId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |conn, _| {
+            match conn.execute("DELETE FROM hooks WHERE id = ?1", [id.as_str()]).map_err(backend)? {
+                0 => Err(not_found("hook", &id)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError> {
+        self.write(move |conn, _| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO events (id, hook_id, agent, source, event_type, delivery_key, headers, body,
+                                         received_at, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'received')
+                     ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        event.id.as_str(),
+                        event.hook_id.as_str(),
+                        event.agent.as_str(),
+                        event.source.as_str(),
+                        event.event_type,
+                        event.delivery_key,
+                        json(&event.headers),
+                        event.body,
+                        ms(event.received_at),
+                    ])
+                })
+                .map_err(backend)?;
+            if inserted == 1 {
+                return Ok(IngestOutcome::Stored(event.id));
+            }
+            let original: String = conn
+                .query_row(
+                    "SELECT id FROM events WHERE hook_id = ?1 AND delivery_key = ?2",
+                    params![event.hook_id.as_str(), event.delivery_key],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            Ok(IngestOutcome::Duplicate(original.parse().map_err(|_| backend(corrupt("id")))?))
+        })
+        .await
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, _| {
+            conn.prepare_cached("SELECT * FROM events WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id.as_str()], event_from_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn events(&self, query: EventQuery) -> Result<Page<Event>, StoreError> {
+        let before = parse_cursor(query.cursor.as_deref())?;
+        let limit = query.limit.clamp(1, 1000);
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT * FROM events WHERE seq < ?1 AND (?2 IS NULL OR hook_id = ?2)
+                       AND (?3 IS NULL OR status = ?3)
+                     ORDER BY seq DESC LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        before,
+                        query.hook_id.as_ref().map(HookId::as_str),
+                        query.status.map(EventStatus::as_str),
+                        limit + 1
+                    ],
+                    |r| Ok((r.get("seq")?, event_from_row(r)?)),
+                )
+                .and_then(Iterator::collect)
+                .map_err(backend)?;
+            Ok(page(rows, limit))
+        })
+        .await
+    }
+
+    async fn claim_events(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "UPDATE events SET lease_until = ?2
+                 WHERE seq IN (SELECT seq FROM events
+                               WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1)
+                               ORDER BY seq LIMIT ?3)
+                 RETURNING *",
+            )
+            .and_then(|mut s| s.query_map(params![now, until, limit], event_from_row)?.collect())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn route_event(&self, routed: RoutedEvent) -> Result<(), StoreError> {
+        let now = ms(self.now());
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE events SET status = ?2, lease_until = NULL WHERE id = ?1",
+                params![routed.event_id.as_str(), routed.status.as_str()],
+            )
+            .map_err(backend)?;
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
+                                             next_attempt_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
+                     ON CONFLICT(id) DO NOTHING",
+                )
+                .map_err(backend)?;
+            for d in &routed.deliveries {
+                insert
+                    .execute(params![
+                        d.id.as_str(),
+                        d.event_id.as_ref().map(EventId::as_str),
+                        d.hook_id.as_str(),
+                        target_kind(&d.target).as_str(),
+                        json(&d.target),
+                        json(&d.payload),
+                        ms(d.due_at),
+                        now,
+                    ])
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        kinds: &[TargetKind],
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds: Vec<Value> = kinds.iter().map(|k| Value::Text(k.as_str().to_owned())).collect();
+        let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
+        self.write(move |conn, key| {
+            let marks = vec!["?"; kinds.len()].join(", ");
+            let sql = format!(
+                "UPDATE deliveries SET lease_until = {until}
+                 WHERE seq IN (SELECT seq FROM deliveries
+                               WHERE status = 'pending' AND target_kind IN ({marks})
+                                 AND next_attempt_at <= {now}
+                                 AND (lease_until IS NULL OR lease_until <= {now})
+                               ORDER BY next_attempt_at, seq LIMIT {limit})
+                 RETURNING *"
+            );
+            let deliveries: Vec<Delivery> = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_map(params_from_iter(kinds.iter()), delivery_from_row)?.collect())
+                .map_err(backend)?;
+            deliveries
+                .into_iter()
+                .map(|delivery| {
+                    let webhook_url = match &delivery.target {
+                        Target::DiscordWebhook { agent } => {
+                            get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url)
+                        }
+                        Target::DiscordChannel { .. } => None,
+                    };
+                    Ok(ClaimedDelivery { delivery, webhook_url })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {
+        let now = ms(self.now());
+        self.write(move |conn, _| {
+            let a = &attempt.attempt;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error,
+                                                  response_excerpt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    a.delivery_id.as_str(),
+                    a.number,
+                    ms(a.started_at),
+                    a.duration_ms as i64,
+                    a.status_code,
+                    a.error,
+                    a.response_excerpt,
+                ])
+            })
+            .map_err(backend)?;
+            let updated = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = NULL,
+                                           last_error = ?5, updated_at = ?6
+                     WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        a.delivery_id.as_str(),
+                        attempt.status.as_str(),
+                        a.number,
+                        ms(attempt.next_attempt_at),
+                        a.error,
+                        now
+                    ])
+                })
+                .map_err(backend)?;
+            if updated == 0 {
+                return Err(not_found("delivery", &a.delivery_id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, _| {
+            conn.prepare_cached("SELECT * FROM deliveries WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id.as_str()], delivery_from_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn deliveries(&self, query: DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
+        let before = parse_cursor(query.cursor.as_deref())?;
+        let limit = query.limit.clamp(1, 1000);
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT * FROM deliveries WHERE seq < ?1 AND (?2 IS NULL OR hook_id = ?2)
+                       AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR status = ?4)
+                     ORDER BY seq DESC LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        before,
+                        query.hook_id.as_ref().map(HookId::as_str),
+                        query.event_id.as_ref().map(EventId::as_str),
+                        query.status.map(DeliveryStatus::as_str),
+                        limit + 1
+                    ],
+                    |r| Ok((r.get("seq")?, delivery_from_row(r)?)),
+                )
+                .and_then(Iterator::collect)
+                .map_err(backend)?;
+            Ok(page(rows, limit))
+        })
+        .await
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, _| {
+            conn.prepare_cached("SELECT * FROM attempts WHERE delivery_id = ?1 ORDER BY number")
+                .and_then(|mut s| {
+                    s.query_map([id.as_str()], |r| {
+                        Ok(Attempt {
+                            delivery_id: parse_col(r, "delivery_id")?,
+                            number: r.get("number")?,
+                            started_at: ts(r.get("started_at")?),
+                            duration_ms: r.get::<_, i64>("duration_ms")? as u64,
+                            status_code: r.get("status_code")?,
+                            error: r.get("error")?,
+                            response_excerpt: r.get("response_excerpt")?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        self.read(|conn, _| {
+            let mut counts = DeliveryCounts::default();
+            let mut stmt = conn
+                .prepare_cached("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+                .map_err(backend)?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(backend)?;
+            for row in rows {
+                let (status, n) = row.map_err(backend)?;
+                match delivery_status(&status) {
+                    Some(DeliveryStatus::Pending) => counts.pending = n as u64,
+                    Some(DeliveryStatus::Succeeded) => counts.succeeded = n as u64,
+                    Some(DeliveryStatus::Failed) => counts.failed = n as u64,
+                    None => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {
+        let kinds: Vec<Value> = kinds.iter().map(|k| Value::Text(k.as_str().to_owned())).collect();
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        self.read(move |conn, _| {
+            let marks = vec!["?"; kinds.len()].join(", ");
+            let sql = format!(
+                "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM deliveries
+                 WHERE status = 'pending' AND target_kind IN ({marks})"
+            );
+            let min: Option<i64> = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row(params_from_iter(kinds.iter()), |r| r.get(0)))
+                .map_err(backend)?;
+            Ok(min.map(ts))
+        })
+        .await
+    }
+}

@@ -1,0 +1,346 @@
+//! Integration tests of the SQLite store against real database files.
+
+use std::{sync::Arc, time::Duration};
+
+use chorus_core::{
+    AgentName, AgentPatch, Attempt, DeliveryId, DeliveryQuery, DeliveryStatus, EventId, EventQuery,
+    EventStatus, HookId, HookPatch, IncomingHook, IngestOutcome, ManualClock, NewAgent, NewAttempt,
+    NewDelivery, NewEvent, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
+};
+use chorus_store::{MasterKey, SqliteStore};
+use jiff::{SignedDuration, Timestamp};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    store: SqliteStore,
+}
+
+fn key() -> MasterKey {
+    MasterKey::from_bytes(&[42u8; 32]).unwrap()
+}
+
+fn open() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let store = SqliteStore::open(dir.path().join("chorus.db"), key(), clock.clone()).unwrap();
+    Fixture { dir, clock, store }
+}
+
+fn name(s: &str) -> AgentName {
+    s.parse().unwrap()
+}
+
+async fn agent(store: &SqliteStore, n: &str) {
+    store
+        .create_agent(NewAgent {
+            name: name(n),
+            channel_id: Some("123".into()),
+            discord_webhook_url: None,
+            enabled: true,
+        })
+        .await
+        .unwrap();
+}
+
+fn hook(agent: &str, now: Timestamp) -> IncomingHook {
+    IncomingHook {
+        id: HookId::generate(),
+        agent: name(agent),
+        name: "gh".into(),
+        source: Source::Github,
+        generic: None,
+        enabled: true,
+        rate_limit_per_minute: 60,
+        ip_allowlist: vec![],
+        template: None,
+        events: vec![],
+        created_at: now,
+        created_by: "test".into(),
+        updated_at: now,
+    }
+}
+
+fn event(hook: &IncomingHook, key: Option<&str>, now: Timestamp) -> NewEvent {
+    NewEvent {
+        id: EventId::generate(),
+        hook_id: hook.id.clone(),
+        agent: hook.agent.clone(),
+        source: hook.source,
+        event_type: "push".into(),
+        delivery_key: key.map(str::to_owned),
+        headers: vec![("x-github-event".into(), "push".into())],
+        body: br#"{"ref":"refs/heads/main"}"#.to_vec(),
+        received_at: now,
+    }
+}
+
+#[tokio::test]
+async fn agents_crud() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let err = f
+        .store
+        .create_agent(NewAgent {
+            name: name("builder"),
+            channel_id: None,
+            discord_webhook_url: None,
+            enabled: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let updated = f
+        .store
+        .update_agent(&name("builder"), AgentPatch { enabled: Some(false), ..AgentPatch::default() })
+        .await
+        .unwrap();
+    assert!(!updated.enabled);
+    assert_eq!(updated.channel_id.as_deref(), Some("123"));
+    assert_eq!(f.store.agents().await.unwrap().len(), 1);
+    f.store.delete_agent(&name("builder")).await.unwrap();
+    assert!(f.store.agent(&name("builder")).await.unwrap().is_none());
+    assert!(matches!(f.store.delete_agent(&name("builder")).await, Err(StoreError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn hooks_need_an_agent_and_cascade() {
+    let f = open();
+    let h = hook("ghost", f.clock.now_ts());
+    assert!(matches!(f.store.create_hook(h, None).await, Err(StoreError::NotFound { .. })));
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), Some(Secret::new("s"))).await.unwrap();
+    let patched = f
+        .store
+        .update_hook(
+            &h.id,
+            HookPatch { enabled: Some(false), events: Some(vec!["push".into()]), ..HookPatch::default() },
+        )
+        .await
+        .unwrap();
+    assert!(!patched.enabled);
+    assert_eq!(patched.events, vec!["push".to_owned()]);
+    f.store.delete_agent(&name("builder")).await.unwrap();
+    assert!(f.store.hook(&h.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_on_disk() {
+    let f = open();
+    let webhook_url = "https://discord.com/api/webhooks/1/tok-PLAINTEXT-URL-TOKEN";
+    f.store
+        .create_agent(NewAgent {
+            name: name("builder"),
+            channel_id: None,
+            discord_webhook_url: Some(Secret::new(webhook_url)),
+            enabled: true,
+        })
+        .await
+        .unwrap();
+    let secret = Secret::generate();
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), Some(secret.clone())).await.unwrap();
+    let (_, secrets) = f.store.hook_with_secrets(&h.id).await.unwrap().unwrap();
+    assert_eq!(secrets, vec![secret.clone()]);
+    assert_eq!(
+        f.store.agent(&name("builder")).await.unwrap().unwrap().discord_webhook_url.unwrap().expose(),
+        webhook_url
+    );
+    for entry in std::fs::read_dir(f.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for needle in [secret.expose().as_bytes(), b"PLAINTEXT-URL-TOKEN".as_slice()] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "plaintext secret on disk");
+        }
+    }
+    // A different master key cannot open them.
+    drop(f.store);
+    let other = SqliteStore::open(
+        f.dir.path().join("chorus.db"),
+        MasterKey::from_bytes(&[1u8; 32]).unwrap(),
+        f.clock.clone(),
+    )
+    .unwrap();
+    assert!(matches!(other.hook_with_secrets(&h.id).await, Err(StoreError::Unseal)));
+}
+
+#[tokio::test]
+async fn ingest_dedupes_on_delivery_key() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let first = event(&h, Some("d-1"), f.clock.now_ts());
+    let IngestOutcome::Stored(id) = f.store.ingest(first).await.unwrap() else { panic!("not stored") };
+    let again = f.store.ingest(event(&h, Some("d-1"), f.clock.now_ts())).await.unwrap();
+    assert_eq!(again, IngestOutcome::Duplicate(id.clone()));
+    // No key: never a duplicate.
+    assert!(matches!(
+        f.store.ingest(event(&h, None, f.clock.now_ts())).await.unwrap(),
+        IngestOutcome::Stored(_)
+    ));
+    assert!(matches!(
+        f.store.ingest(event(&h, None, f.clock.now_ts())).await.unwrap(),
+        IngestOutcome::Stored(_)
+    ));
+    let page = f.store.events(EventQuery { limit: 10, ..EventQuery::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert_eq!(page.items.last().unwrap().id, id, "newest first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ingests_all_commit_and_a_failing_op_fails_alone() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let store = f.store.clone();
+        let e = event(&h, Some(&format!("k{i}")), f.clock.now_ts());
+        tasks.push(tokio::spawn(async move { store.ingest(e).await }));
+        if i % 50 == 0 {
+            // Interleave operations that fail inside the same batches.
+            let store = f.store.clone();
+            let bad = hook("ghost", f.clock.now_ts());
+            tasks.push(tokio::spawn(async move {
+                assert!(store.create_hook(bad, None).await.is_err());
+                Ok(IngestOutcome::Stored(EventId::generate()))
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let mut seen = 0;
+    let mut cursor = None;
+    loop {
+        let page = f.store.events(EventQuery { limit: 100, cursor, ..EventQuery::default() }).await.unwrap();
+        seen += page.items.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 400);
+}
+
+#[tokio::test]
+async fn routing_and_delivery_lifecycle_with_leases() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    f.store.ingest(event(&h, Some("a"), f.clock.now_ts())).await.unwrap();
+    let lease = Duration::from_secs(30);
+
+    let claimed = f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap().is_empty(), "leased");
+    // A router that died: the lease runs out and the event is claimed again.
+    f.clock.advance(SignedDuration::from_secs(31));
+    let again = f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(again[0].id, claimed[0].id);
+
+    let delivery_id = DeliveryId::generate();
+    let delivery = NewDelivery {
+        id: delivery_id.clone(),
+        event_id: Some(again[0].id.clone()),
+        hook_id: h.id.clone(),
+        target: Target::DiscordChannel { channel_id: "123".into() },
+        payload: serde_json::json!({"title": "hi"}),
+        due_at: f.clock.now_ts(),
+    };
+    let routed = RoutedEvent {
+        event_id: again[0].id.clone(),
+        status: EventStatus::Routed,
+        deliveries: vec![delivery],
+    };
+    f.store.route_event(routed.clone()).await.unwrap();
+    f.store.route_event(routed).await.unwrap(); // idempotent
+    assert!(
+        f.store
+            .claim_events(f.clock.now_ts() + SignedDuration::from_hours(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let kinds = [TargetKind::DiscordChannel];
+    assert!(
+        f.store
+            .claim_deliveries(&[TargetKind::DiscordWebhook], f.clock.now_ts(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let jobs = f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
+
+    let retry_at = f.clock.now_ts() + SignedDuration::from_secs(5);
+    let attempt = |n, status_code, error: Option<&str>| Attempt {
+        delivery_id: delivery_id.clone(),
+        number: n,
+        started_at: f.clock.now_ts(),
+        duration_ms: 3,
+        status_code,
+        error: error.map(str::to_owned),
+        response_excerpt: None,
+    };
+    f.store
+        .record_attempt(NewAttempt {
+            attempt: attempt(1, Some(500), Some("boom")),
+            status: DeliveryStatus::Pending,
+            next_attempt_at: retry_at,
+        })
+        .await
+        .unwrap();
+    assert!(
+        f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap().is_empty(),
+        "not due"
+    );
+    assert_eq!(f.store.next_due(&kinds).await.unwrap(), Some(retry_at));
+    f.clock.advance(SignedDuration::from_secs(5));
+    let jobs = f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(jobs[0].delivery.attempts, 1);
+    f.store
+        .record_attempt(NewAttempt {
+            attempt: attempt(2, Some(200), None),
+            status: DeliveryStatus::Succeeded,
+            next_attempt_at: f.clock.now_ts(),
+        })
+        .await
+        .unwrap();
+    let d = f.store.delivery(&delivery_id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(f.store.attempts(&delivery_id).await.unwrap().len(), 2);
+    let counts = f.store.delivery_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.succeeded), (0, 1));
+    let page = f
+        .store
+        .deliveries(DeliveryQuery { hook_id: Some(h.id), limit: 5, ..DeliveryQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let store = SqliteStore::open(&path, key(), f.clock.clone()).unwrap();
+    assert!(store.agent(&name("builder")).await.unwrap().is_some());
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        chorus_core::Clock::now(self)
+    }
+}
