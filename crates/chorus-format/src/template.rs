@@ -55,7 +55,11 @@ pub fn render_template(template: &str, event_type: &str, payload: &Value) -> Res
     }
     let env = env();
     let text = env.template_from_str(template)?.render(Serde(&ctx))?;
-    Ok(Message { description: text.trim().to_owned(), footer: Some(event_type.to_owned()), ..Message::default() })
+    Ok(Message {
+        description: text.trim().to_owned(),
+        footer: Some(event_type.to_owned()),
+        ..Message::default()
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,228 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chorus_core::{ClaimedDelivery, Message, SendError, SendOutcome, Sink, Target, TargetKind};
+use twilight_http::{Client, api_error::ApiError, error::ErrorType};
+use twilight_model::id::Id;
+
+use crate::embed::message_payload;
+
+/// How [`DiscordSink`] reaches Discord.
+#[derive(Clone, Default)]
+pub struct DiscordSinkConfig {
+    /// Bot token; without it channel deliveries wait in the store.
+    pub token: Option<String>,
+    /// `host:port` of a plain-HTTP stand-in for `discord.com`.
+    pub proxy: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for DiscordSinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordSinkConfig")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("proxy", &self.proxy)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Delivers messages to Discord channels (bot) and Discord webhook URLs.
+pub struct DiscordSink {
+    bot: Option<Client>,
+    webhooks: Client,
+}
+
+fn client(token: Option<String>, config: &DiscordSinkConfig) -> Client {
+    let mut b = Client::builder()
+        .timeout(config.timeout.unwrap_or(Duration::from_secs(15)))
+        // A 401 means the operator's token is wrong; once fixed, the waiting
+        // deliveries must go out, so the client must not refuse for ever.
+        .remember_invalid_token(false);
+    if let Some(proxy) = &config.proxy {
+        b = b.proxy(proxy.clone(), true);
+    }
+    if let Some(t) = token {
+        b = b.token(t);
+    }
+    b.build()
+}
+
+impl DiscordSink {
+    /// Build the clients. Must run inside a tokio runtime (twilight spawns
+    /// its rate limiter there).
+    pub fn new(config: &DiscordSinkConfig) -> Self {
+        let token =
+            config.token.clone().filter(|t| !t.trim().is_empty()).map(|t| {
+                if t.starts_with("Bot ") || t.starts_with("Bearer ") { t } else { format!("Bot {t}") }
+            });
+        Self { bot: token.map(|t| client(Some(t), config)), webhooks: client(None, config) }
+    }
+}
+
+/// `(webhook id, token)` of a Discord webhook URL
+/// (`https://discord.com/api/webhooks/{id}/{token}`, also `discordapp.com`,
+/// `ptb.` and `canary.`).
+pub fn parse_webhook_url(url: &str) -> Option<(u64, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let host_ok = ["discord.com", "discordapp.com"]
+        .iter()
+        .any(|d| host == *d || host.strip_suffix(d).is_some_and(|sub| sub == "ptb." || sub == "canary."));
+    if parsed.scheme() != "https" || !host_ok {
+        return None;
+    }
+    let mut segs = parsed.path_segments()?.filter(|s| !s.is_empty());
+    if segs.next()? != "api" {
+        return None;
+    }
+    let mut next = segs.next()?;
+    if next.starts_with('v') && next[1..].chars().all(|c| c.is_ascii_digit()) {
+        next = segs.next()?;
+    }
+    if next != "webhooks" {
+        return None;
+    }
+    let id: u64 = segs.next()?.parse().ok().filter(|id| *id != 0)?;
+    let token = segs.next()?.to_owned();
+    (!token.is_empty() && segs.next().is_none()).then_some((id, token))
+}
+
+fn classify(err: &twilight_http::Error) -> SendError {
+    match err.kind() {
+        ErrorType::Response { status, error, body } => {
+            let code = status.get();
+            let message = format!("Discord answered {code}: {}", excerpt(body));
+            let retry_after = match error {
+                ApiError::Ratelimited(r) => Some(Duration::from_secs_f64(r.retry_after.max(0.0))),
+                _ => None,
+            };
+            // 400 is Discord refusing this message's content: sending it
+            // again cannot help. Anything else (5xx, 429, a channel the bot
+            // cannot see yet, a revoked token) is fixable or passes, so the
+            // message waits instead of being dropped.
+            if code == 400 || code == 413 {
+                SendError::Permanent { status: Some(code), message }
+            } else {
+                SendError::Retryable { status: Some(code), message, retry_after }
+            }
+        }
+        ErrorType::Unauthorized => SendError::Retryable {
+            status: Some(401),
+            message: "Discord refused the bot token (401)".into(),
+            retry_after: None,
+        },
+        ErrorType::RequestTimedOut => SendError::Retryable {
+            status: None,
+            message: "request to Discord timed out".into(),
+            retry_after: None,
+        },
+        ErrorType::RequestError | ErrorType::RequestCanceled | ErrorType::Parsing { .. } => {
+            SendError::Retryable {
+                status: None,
+                message: format!("request to Discord failed: {err}"),
+                retry_after: None,
+            }
+        }
+        _ => SendError::Permanent {
+            status: None,
+            message: format!("could not build the Discord request: {err}"),
+        },
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(1024)]);
+    text.into_owned()
+}
+
+#[async_trait]
+impl Sink for DiscordSink {
+    fn kinds(&self) -> Vec<TargetKind> {
+        let mut kinds = vec![TargetKind::DiscordWebhook];
+        if self.bot.is_some() {
+            kinds.push(TargetKind::DiscordChannel);
+        }
+        kinds
+    }
+
+    async fn send(&self, claimed: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        let delivery = &claimed.delivery;
+        let message: Message = serde_json::from_value(delivery.payload.clone()).map_err(|e| {
+            SendError::Permanent { status: None, message: format!("stored payload is not a message: {e}") }
+        })?;
+        match &delivery.target {
+            Target::DiscordChannel { channel_id } => {
+                let Some(bot) = &self.bot else {
+                    return Err(SendError::Retryable {
+                        status: None,
+                        message: "no Discord bot token configured".into(),
+                        retry_after: None,
+                    });
+                };
+                let channel = channel_id.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| {
+                    SendError::Permanent {
+                        status: None,
+                        message: format!("invalid channel id {channel_id:?}"),
+                    }
+                })?;
+                // Discord's nonce is at most 25 characters: the random part of the id.
+                let nonce = delivery.id.as_str().trim_start_matches(chorus_core::DeliveryId::PREFIX);
+                let body = serde_json::to_vec(&message_payload(&message, Some(nonce))).expect("serializable");
+                let response =
+                    bot.create_message(channel).payload_json(&body).await.map_err(|e| classify(&e))?;
+                Ok(SendOutcome { status: Some(response.status().get()), response_excerpt: None })
+            }
+            Target::DiscordWebhook { agent } => {
+                let url = claimed.webhook_url.as_ref().ok_or_else(|| SendError::Retryable {
+                    status: None,
+                    message: format!("agent {agent} has no Discord webhook URL"),
+                    retry_after: None,
+                })?;
+                let (id, token) = parse_webhook_url(url.expose()).ok_or_else(|| SendError::Permanent {
+                    status: None,
+                    message: format!("agent {agent} has an invalid Discord webhook URL"),
+                })?;
+                let id = Id::new_checked(id).expect("parse_webhook_url refuses 0");
+                let body = serde_json::to_vec(&message_payload(&message, None)).expect("serializable");
+                let response = self
+                    .webhooks
+                    .execute_webhook(id, &token)
+                    .payload_json(&body)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                Ok(SendOutcome { status: Some(response.status().get()), response_excerpt: None })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls() {
+        assert_eq!(
+            parse_webhook_url("https://discord.com/api/webhooks/123/abc-DEF_g"),
+            Some((123, "abc-DEF_g".into()))
+        );
+        assert_eq!(
+            parse_webhook_url("https://canary.discord.com/api/v10/webhooks/9/t"),
+            Some((9, "t".into()))
+        );
+        assert_eq!(parse_webhook_url("https://discordapp.com/api/webhooks/1/t"), Some((1, "t".into())));
+        for bad in [
+            "http://discord.com/api/webhooks/1/t",
+            "https://evil.com/api/webhooks/1/t",
+            "https://evildiscord.com/api/webhooks/1/t",
+            "https://discord.com/api/webhooks/0/t",
+            "https://discord.com/api/webhooks/x/t",
+            "https://discord.com/api/webhooks/1",
+            "https://discord.com/api/webhooks/1/t/extra",
+        ] {
+            assert_eq!(parse_webhook_url(bad), None, "{bad}");
+        }
+    }
+}
