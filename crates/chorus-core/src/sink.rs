@@ -34,7 +34,6 @@ pub struct SendOutcome {
 
 /// A delivery that did not arrive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum SendError {
     /// Worth another attempt: 5xx, 429, timeouts, connection errors.
     #[error("{message}")]
