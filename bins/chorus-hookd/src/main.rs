@@ -1,1 +1,123 @@
-fn main() {}
+//! `chorus-hookd`: the Chorus webhook gateway, HTTP side only (no Discord
+//! gateway connection), for running behind a reverse proxy.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use chorus_server::{CancellationToken, Chorus, Config};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::{EnvFilter, fmt};
+
+#[derive(Debug, Parser)]
+#[command(name = "chorus-hookd", version, about = "Chorus webhook gateway for Discord agent bots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: ingress, management API and delivery workers.
+    Serve {
+        /// TOML configuration file; `CHORUS_*` variables override it.
+        #[arg(long, env = "CHORUS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address (overrides config and CHORUS_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides config and CHORUS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chorus-hookd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let Command::Serve { config, listen, data_dir, log_json } = cli.command;
+    init_logging(log_json);
+    // One process-wide TLS provider, chosen explicitly (twilight and reqwest
+    // are built without one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok()).context("configuration")?;
+    if let Some(l) = listen {
+        config.listen = l.parse().with_context(|| format!("--listen {l:?} is not host:port"))?;
+    }
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let (chorus, notes) = Chorus::open(&config).context("starting Chorus")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    if let Some(token) = &notes.generated_api_token {
+        // Printed once, to the operator's terminal; it is also in the data
+        // directory (0600) for later.
+        eprintln!(
+            "Generated an admin API token (saved to {}):\n\n    {token}\n\nUse it as: Authorization: Bearer <token>\n",
+            config.data_dir.join("api-token").display()
+        );
+    }
+    tracing::info!(
+        listen = %addr,
+        database = %notes.database,
+        discord_bot = config.discord_token.is_some(),
+        public_url = %config.public_base(),
+        "chorus-hookd listening"
+    );
+    if config.discord_token.is_none() {
+        tracing::warn!(
+            "CHORUS_DISCORD_TOKEN is not set: channel messages wait in the store until a bot token is configured"
+        );
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    chorus.serve(listener, shutdown).await.context("serving")?;
+    tracing::info!("chorus-hookd stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing requests and deliveries in flight");
+    shutdown.cancel();
+}

@@ -1,0 +1,183 @@
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use chorus_core::{Agent, AgentName, AgentPatch, NewAgent, Secret};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::double_option;
+use crate::{
+    error::{ApiError, ApiJson},
+    state::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/agents", post(create).get(list))
+        .route("/api/agents/{name}", get(show).patch(update).delete(remove))
+        .route("/api/agents/{name}/enable", post(enable))
+        .route("/api/agents/{name}/disable", post(disable))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAgent {
+    name: String,
+    channel_id: Option<String>,
+    discord_webhook_url: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAgent {
+    #[serde(default, deserialize_with = "double_option")]
+    channel_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    discord_webhook_url: Option<Option<String>>,
+    enabled: Option<bool>,
+}
+
+/// The agent as the API shows it: the Discord webhook URL's token is masked.
+pub(crate) fn view(agent: &Agent) -> Value {
+    let masked =
+        agent.discord_webhook_url.as_ref().map(|u| match chorus_discord::parse_webhook_url(u.expose()) {
+            Some((id, _)) => format!("https://discord.com/api/webhooks/{id}/****"),
+            None => "****".to_owned(),
+        });
+    json!({
+        "name": agent.name,
+        "channel_id": agent.channel_id,
+        "discord_webhook_url": masked,
+        "enabled": agent.enabled,
+        "created_at": agent.created_at,
+        "updated_at": agent.updated_at,
+    })
+}
+
+fn parse_name(name: &str) -> Result<AgentName, ApiError> {
+    name.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))
+}
+
+fn check_channel(id: &str) -> Result<(), ApiError> {
+    // Discord snowflakes are positive 64-bit integers.
+    match id.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(ApiError::bad_request(format!("channel_id {id:?} is not a Discord channel id (a number)"))),
+    }
+}
+
+fn check_webhook_url(url: &str) -> Result<Secret, ApiError> {
+    chorus_discord::parse_webhook_url(url).map(|_| Secret::new(url)).ok_or_else(|| {
+        ApiError::bad_request(
+            "discord_webhook_url must look like https://discord.com/api/webhooks/<id>/<token>",
+        )
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = parse_name(&body.name)?;
+    if let Some(c) = &body.channel_id {
+        check_channel(c)?;
+    }
+    let url = body.discord_webhook_url.as_deref().map(check_webhook_url).transpose()?;
+    if body.channel_id.is_none() && url.is_none() {
+        return Err(ApiError::bad_request("an agent needs a channel_id or a discord_webhook_url"));
+    }
+    let agent = state
+        .store
+        .create_agent(NewAgent {
+            name,
+            channel_id: body.channel_id,
+            discord_webhook_url: url,
+            enabled: body.enabled,
+        })
+        .await?;
+    tracing::info!(agent = %agent.name, "agent created");
+    Ok((StatusCode::CREATED, Json(view(&agent))))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let agents = state.store.agents().await?;
+    Ok(Json(json!({"items": agents.iter().map(view).collect::<Vec<_>>()})))
+}
+
+async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
+    let agent = state
+        .store
+        .agent(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("agent {name} not found")))?;
+    Ok(Json(view(&agent)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateAgent>,
+) -> Result<Json<Value>, ApiError> {
+    let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
+    if let Some(Some(c)) = &body.channel_id {
+        check_channel(c)?;
+    }
+    let url = match body.discord_webhook_url {
+        Some(Some(u)) => Some(Some(check_webhook_url(&u)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let current = state
+        .store
+        .agent(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("agent {name} not found")))?;
+    let channel_after = body.channel_id.clone().unwrap_or(current.channel_id);
+    let url_after = url.clone().unwrap_or(current.discord_webhook_url);
+    if channel_after.is_none() && url_after.is_none() {
+        return Err(ApiError::bad_request("an agent needs a channel_id or a discord_webhook_url"));
+    }
+    let agent = state
+        .store
+        .update_agent(
+            &name,
+            AgentPatch { channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled },
+        )
+        .await?;
+    Ok(Json(view(&agent)))
+}
+
+async fn set_enabled(state: &AppState, name: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    let name = parse_name(name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
+    let agent = state
+        .store
+        .update_agent(&name, AgentPatch { enabled: Some(enabled), ..AgentPatch::default() })
+        .await?;
+    Ok(Json(view(&agent)))
+}
+
+async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &name, true).await
+}
+
+async fn disable(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &name, false).await
+}
+
+async fn remove(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
+    state.store.delete_agent(&name).await?;
+    tracing::info!(agent = %name, "agent deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,382 @@
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use chorus_core::{
+    AgentName, DeliveryQuery, DeliveryStatus, EventQuery, EventStatus, GenericScheme, HookId, HookPatch,
+    IncomingHook, Secret, Source,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageParams, double_option};
+use crate::{
+    api::deliveries::delivery_view,
+    error::{ApiError, ApiJson, ApiQuery},
+    net::Cidr,
+    state::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/webhooks", post(create).get(list))
+        .route("/api/webhooks/{id}", get(show).patch(update).delete(remove))
+        .route("/api/webhooks/{id}/enable", post(enable))
+        .route("/api/webhooks/{id}/disable", post(disable))
+        .route("/api/webhooks/{id}/events", get(events))
+        .route("/api/webhooks/{id}/deliveries", get(deliveries))
+}
+
+/// Most requests a minute a hook may allow.
+const RATE_MAX: u32 = 100_000;
+/// Shortest secret a user may bring (GitHub accepts anything; we do not).
+const SECRET_MIN: usize = 16;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateHook {
+    agent: String,
+    #[serde(rename = "type", default = "incoming")]
+    kind: String,
+    name: Option<String>,
+    source: Option<String>,
+    secret: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    rate_limit_per_minute: Option<u32>,
+    #[serde(default)]
+    ip_allowlist: Vec<String>,
+    template: Option<String>,
+    #[serde(default)]
+    events: Vec<String>,
+    generic: Option<GenericScheme>,
+}
+
+fn incoming() -> String {
+    "incoming".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateHook {
+    name: Option<String>,
+    enabled: Option<bool>,
+    rate_limit_per_minute: Option<u32>,
+    ip_allowlist: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    template: Option<Option<String>>,
+    events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    agent: Option<String>,
+}
+
+fn view(state: &AppState, h: &IncomingHook) -> Value {
+    let mut v = json!({
+        "id": h.id,
+        "agent": h.agent,
+        "type": "incoming",
+        "name": h.name,
+        "source": h.source,
+        "enabled": h.enabled,
+        "rate_limit_per_minute": h.rate_limit_per_minute,
+        "ip_allowlist": h.ip_allowlist,
+        "template": h.template,
+        "events": h.events,
+        "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
+        "created_at": h.created_at,
+        "created_by": h.created_by,
+        "updated_at": h.updated_at,
+    });
+    if let Some(g) = &h.generic {
+        v["generic"] = json!(g);
+    }
+    v
+}
+
+fn check_rate(rate: u32) -> Result<u32, ApiError> {
+    if (1..=RATE_MAX).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(ApiError::bad_request(format!("rate_limit_per_minute must be between 1 and {RATE_MAX}")))
+    }
+}
+
+fn check_allowlist(list: &[String]) -> Result<(), ApiError> {
+    list.iter().try_for_each(|c| {
+        Cidr::parse(c).map(|_| ()).map_err(|e| ApiError::bad_request(format!("ip_allowlist: {e}")))
+    })
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiError> {
+    for e in events {
+        if e.is_empty() || e.len() > 100 || e.chars().any(char::is_whitespace) {
+            return Err(ApiError::bad_request(format!("events: {e:?} is not an event type")));
+        }
+    }
+    Ok(())
+}
+
+fn check_template(template: Option<&str>) -> Result<(), ApiError> {
+    if let Some(t) = template {
+        chorus_format::validate_template(t).map_err(|e| ApiError::bad_request(format!("template: {e}")))?;
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Result<HookId, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found(format!("webhook {id} not found")))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
+    let hook_id = parse_id(id)?;
+    state.store.hook(&hook_id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateHook>,
+) -> Result<impl IntoResponse, ApiError> {
+    match body.kind.as_str() {
+        "incoming" => {}
+        "outgoing" => {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                "outgoing webhooks are not available in this version",
+            ));
+        }
+        other => {
+            return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
+        }
+    }
+    let agent: AgentName =
+        body.agent.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))?;
+    if state.store.agent(&agent).await?.is_none() {
+        return Err(ApiError::bad_request(format!("agent {agent} does not exist; create it first")));
+    }
+    let source: Source = match &body.source {
+        Some(s) => s.parse().map_err(|e: chorus_core::UnknownSource| ApiError::bad_request(e.to_string()))?,
+        None => Source::Chorus,
+    };
+    if body.generic.is_some() && source != Source::Generic {
+        return Err(ApiError::bad_request("generic settings apply only to source \"generic\""));
+    }
+    if let Some(g) = &body.generic
+        && http::HeaderName::try_from(g.header.as_str()).is_err()
+    {
+        return Err(ApiError::bad_request(format!("generic.header {:?} is not a header name", g.header)));
+    }
+    let secret = match (source, body.secret) {
+        (Source::None, Some(_)) => return Err(ApiError::bad_request("source \"none\" takes no secret")),
+        (Source::None, None) => None,
+        (_, Some(s)) if s.len() < SECRET_MIN || s.len() > 256 => {
+            return Err(ApiError::bad_request(format!("secret must be {SECRET_MIN} to 256 characters")));
+        }
+        (Source::Standard, Some(s)) => {
+            let probe = Secret::new(s);
+            if chorus_verify::sign_standard(&probe, "probe", 0, b"").is_err() {
+                return Err(ApiError::bad_request("a standard secret is whsec_ followed by base64"));
+            }
+            Some(probe)
+        }
+        (_, Some(s)) => Some(Secret::new(s)),
+        (Source::Standard, None) => Some(Secret::generate_standard()),
+        (_, None) => Some(Secret::generate()),
+    };
+    let rate = check_rate(body.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;
+    check_allowlist(&body.ip_allowlist)?;
+    check_events(&body.events)?;
+    check_template(body.template.as_deref())?;
+    // Stored with millisecond precision; answer with what a later read returns.
+    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let hook = IncomingHook {
+        id: HookId::generate(),
+        name: body.name.unwrap_or_else(|| format!("{source} hook")),
+        agent,
+        source,
+        generic: body.generic,
+        enabled: body.enabled,
+        rate_limit_per_minute: rate,
+        ip_allowlist: body.ip_allowlist,
+        template: body.template,
+        events: body.events,
+        created_at: now,
+        created_by: "api".into(),
+        updated_at: now,
+    };
+    state.store.create_hook(hook.clone(), secret.clone()).await?;
+    tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
+    let mut v = view(&state, &hook);
+    match &secret {
+        // Shown once, here; no later response carries it.
+        Some(s) => v["secret"] = json!(s.expose()),
+        None => {
+            v["secret"] = Value::Null;
+            v["warning"] =
+                json!("source \"none\": requests are not verified; anyone who knows the URL can post");
+        }
+    }
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = params
+        .agent
+        .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
+        .transpose()?;
+    let hooks = state.store.hooks(agent.as_ref()).await?;
+    Ok(Json(json!({"items": hooks.iter().map(|h| view(&state, h)).collect::<Vec<_>>()})))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let hook = find(&state, &id).await?;
+    Ok(Json(view(&state, &hook)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateHook>,
+) -> Result<Json<Value>, ApiError> {
+    let hook_id = parse_id(&id)?;
+    if let Some(r) = body.rate_limit_per_minute {
+        check_rate(r)?;
+    }
+    if let Some(l) = &body.ip_allowlist {
+        check_allowlist(l)?;
+    }
+    if let Some(e) = &body.events {
+        check_events(e)?;
+    }
+    if let Some(t) = &body.template {
+        check_template(t.as_deref())?;
+    }
+    if body.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    let hook = state
+        .store
+        .update_hook(
+            &hook_id,
+            HookPatch {
+                name: body.name,
+                enabled: body.enabled,
+                rate_limit_per_minute: body.rate_limit_per_minute,
+                ip_allowlist: body.ip_allowlist,
+                template: body.template,
+                events: body.events,
+            },
+        )
+        .await?;
+    Ok(Json(view(&state, &hook)))
+}
+
+async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    let hook_id = parse_id(id)?;
+    let hook = state
+        .store
+        .update_hook(&hook_id, HookPatch { enabled: Some(enabled), ..HookPatch::default() })
+        .await?;
+    Ok(Json(view(state, &hook)))
+}
+
+async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &id, true).await
+}
+
+async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &id, false).await
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.store.delete_hook(&parse_id(&id)?).await?;
+    tracing::info!(hook = %id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let hook = find(&state, &id).await?;
+    let status = match params.status.as_deref() {
+        None => None,
+        Some("received") => Some(EventStatus::Received),
+        Some("routed") => Some(EventStatus::Routed),
+        Some("filtered") => Some(EventStatus::Filtered),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("status {other:?}: use received, routed or filtered")));
+        }
+    };
+    let page = state
+        .store
+        .events(EventQuery { hook_id: Some(hook.id), status, limit: params.limit()?, cursor: params.cursor })
+        .await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "hook_id": e.hook_id,
+                "agent": e.agent,
+                "source": e.source,
+                "event_type": e.event_type,
+                "delivery_key": e.delivery_key,
+                "status": e.status,
+                "received_at": e.received_at,
+                "size": e.body.len(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let hook = find(&state, &id).await?;
+    let status = parse_delivery_status(params.status.as_deref())?;
+    let page = state
+        .store
+        .deliveries(DeliveryQuery {
+            hook_id: Some(hook.id),
+            event_id: None,
+            status,
+            limit: params.limit()?,
+            cursor: params.cursor,
+        })
+        .await?;
+    Ok(Json(
+        json!({"items": page.items.iter().map(delivery_view).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
+    ))
+}
+
+pub(super) fn parse_delivery_status(s: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some("pending") => Ok(Some(DeliveryStatus::Pending)),
+        Some("succeeded") => Ok(Some(DeliveryStatus::Succeeded)),
+        Some("failed") => Ok(Some(DeliveryStatus::Failed)),
+        Some(other) => {
+            Err(ApiError::bad_request(format!("status {other:?}: use pending, succeeded or failed")))
+        }
+    }
+}

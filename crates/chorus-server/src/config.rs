@@ -1,0 +1,224 @@
+//! One typed configuration: a TOML file overridden by `CHORUS_*` variables,
+//! validated once at start.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// The configuration could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why (with line and column).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid {key}: {message}")]
+    Invalid {
+        /// The config key (or `CHORUS_*` variable).
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Chorus's configuration. Field names are the TOML keys; each can be set by
+/// `CHORUS_<KEY>` in the environment, which wins over the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// SQLite database, master key, generated API token, `config/webhooks/`.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` path or `postgres://…`; default: `chorus.db` in the data dir.
+    pub database_url: Option<String>,
+    /// Base64 of 32 bytes; default: a 0600 key file in the data dir.
+    pub master_key: Option<String>,
+    /// Admin bearer token; default: generated on first start into the data dir.
+    pub api_token: Option<String>,
+    /// Base of the hook URLs shown to users; default `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Ingress body limit in bytes.
+    pub max_body_bytes: usize,
+    /// Discord bot token.
+    pub discord_token: Option<String>,
+    /// Hex Ed25519 key for `/interactions`.
+    pub discord_public_key: Option<String>,
+    /// Application id, for registering slash commands.
+    pub discord_application_id: Option<String>,
+    /// `http://host:port` of a Discord stand-in.
+    pub discord_proxy: Option<String>,
+    /// CIDRs exempt from the outgoing SSRF guard.
+    pub outgoing_allowed_nets: Option<String>,
+    /// Concurrent sends of the delivery engine.
+    pub delivery_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            master_key: None,
+            api_token: None,
+            public_url: None,
+            max_body_bytes: 5 * 1024 * 1024,
+            discord_token: None,
+            discord_public_key: None,
+            discord_application_id: None,
+            discord_proxy: None,
+            outgoing_allowed_nets: None,
+            delivery_concurrency: 32,
+        }
+    }
+}
+
+impl Config {
+    /// Read `file` (if given), then apply `CHORUS_*` variables from `env`,
+    /// then validate.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?
+            }
+            None => Config::default(),
+        };
+        let var = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = var("CHORUS_LISTEN") {
+            config.listen =
+                v.parse().map_err(|_| invalid("CHORUS_LISTEN", format!("{v:?} is not host:port")))?;
+        }
+        if let Some(v) = var("CHORUS_DATA_DIR") {
+            config.data_dir = v.into();
+        }
+        if let Some(v) = var("CHORUS_MAX_BODY_BYTES") {
+            config.max_body_bytes = v
+                .parse()
+                .map_err(|_| invalid("CHORUS_MAX_BODY_BYTES", format!("{v:?} is not a byte count")))?;
+        }
+        if let Some(v) = var("CHORUS_DELIVERY_CONCURRENCY") {
+            config.delivery_concurrency = v
+                .parse()
+                .map_err(|_| invalid("CHORUS_DELIVERY_CONCURRENCY", format!("{v:?} is not a number")))?;
+        }
+        for (key, slot) in [
+            ("CHORUS_DATABASE_URL", &mut config.database_url),
+            ("CHORUS_MASTER_KEY", &mut config.master_key),
+            ("CHORUS_API_TOKEN", &mut config.api_token),
+            ("CHORUS_PUBLIC_URL", &mut config.public_url),
+            ("CHORUS_DISCORD_TOKEN", &mut config.discord_token),
+            ("CHORUS_DISCORD_PUBLIC_KEY", &mut config.discord_public_key),
+            ("CHORUS_DISCORD_APPLICATION_ID", &mut config.discord_application_id),
+            ("CHORUS_DISCORD_PROXY", &mut config.discord_proxy),
+            ("CHORUS_OUTGOING_ALLOWED_NETS", &mut config.outgoing_allowed_nets),
+        ] {
+            if let Some(v) = var(key) {
+                *slot = Some(v);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 || self.max_body_bytes > 100 * 1024 * 1024 {
+            return Err(invalid("max_body_bytes", "must be between 1 KiB and 100 MiB".into()));
+        }
+        if self.delivery_concurrency == 0 || self.delivery_concurrency > 1024 {
+            return Err(invalid("delivery_concurrency", "must be between 1 and 1024".into()));
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| invalid("public_url", e.to_string()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid("public_url", "must be an http(s) URL".into()));
+            }
+        }
+        if let Some(proxy) = self.discord_proxy.take() {
+            // twilight takes `host:port`; accept the URL form too.
+            let hostport = proxy.trim_start_matches("http://").trim_end_matches('/').to_owned();
+            if hostport.contains('/') || hostport.is_empty() || proxy.starts_with("https://") {
+                return Err(invalid("discord_proxy", format!("{proxy:?} must be http://host:port")));
+            }
+            self.discord_proxy = Some(hostport);
+        }
+        if let Some(token) = &self.api_token
+            && token.len() < 16
+        {
+            return Err(invalid("api_token", "must be at least 16 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// The base of hook URLs.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+fn invalid(key: &'static str, message: String) -> ConfigError {
+    ConfigError::Invalid { key, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chorus.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 2048\n").unwrap();
+        let env = |k: &str| (k == "CHORUS_LISTEN").then(|| "127.0.0.1:9100".to_owned());
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.max_body_bytes, 2048);
+
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), |_| None).unwrap_err();
+        assert!(format!("{:#}", anyhow_chain(&err)).contains("lisen"), "{err:?}");
+
+        let err = Config::load(None, |k| (k == "CHORUS_MAX_BODY_BYTES").then(|| "lots".into())).unwrap_err();
+        assert!(err.to_string().contains("CHORUS_MAX_BODY_BYTES"));
+        let c = Config::load(None, |k| (k == "CHORUS_DISCORD_PROXY").then(|| "http://127.0.0.1:9999".into()))
+            .unwrap();
+        assert_eq!(c.discord_proxy.as_deref(), Some("127.0.0.1:9999"));
+    }
+
+    fn anyhow_chain(e: &dyn std::error::Error) -> String {
+        let mut s = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            s.push_str(": ");
+            s.push_str(&c.to_string());
+            cur = c.source();
+        }
+        s
+    }
+}

@@ -1,0 +1,213 @@
+//! `POST /webhook/{agent}/{hook_id}`: the hot path.
+//!
+//! Order of checks (ARCHITECTURE.md): body size → agent and hook exist →
+//! IP allow-list and signature → hook enabled → agent enabled → rate limit →
+//! body format → dedupe → durable store. Only a caller holding the secret
+//! learns whether a hook is disabled, and invalid requests never spend the
+//! sender's rate budget.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    body::Body,
+    extract::{ConnectInfo, Path, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use chorus_core::{AgentName, EventId, HookId, IngestOutcome, NewEvent, Source};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Value, json};
+
+use crate::{error::ApiError, net::Cidr, state::AppState};
+
+/// Headers kept with an event (beside the body) are capped in number and size.
+const HEADERS_MAX: usize = 64;
+const HEADER_VALUE_MAX: usize = 1024;
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("body is larger than {max} bytes"),
+    )
+}
+
+fn unknown_hook() -> ApiError {
+    // One answer for "no such agent" and "no such hook under it", so the
+    // response does not tell which part of a guessed URL was right.
+    ApiError::not_found("no such agent or hook")
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && len > max as u64
+    {
+        return Err(too_large(max));
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large(max)),
+        Err(e) => Err(ApiError::bad_request(format!("could not read the body: {e}"))),
+    }
+}
+
+/// The sender's own id for this delivery, for deduplication.
+fn delivery_key(source: Source, headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let from_body = |ptr: &str| body?.pointer(ptr)?.as_str().map(str::to_owned);
+    match source {
+        Source::Github => h("x-github-delivery"),
+        Source::Gitlab => h("x-gitlab-event-uuid").or_else(|| h("idempotency-key")),
+        Source::Standard => h("webhook-id"),
+        Source::Stripe => from_body("/id"),
+        Source::Slack => from_body("/event_id"),
+        Source::Chorus | Source::Generic | Source::None => {
+            h("x-chorus-delivery").or_else(|| h("idempotency-key")).or_else(|| h("webhook-id"))
+        }
+    }
+    .filter(|k| !k.is_empty() && k.len() <= 200)
+}
+
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !chorus_verify::headers::SENSITIVE.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            let v = value.to_str().ok()?;
+            Some((name.as_str().to_owned(), v.chars().take(HEADER_VALUE_MAX).collect()))
+        })
+        .take(HEADERS_MAX)
+        .collect()
+}
+
+/// Handle one incoming webhook.
+pub(crate) async fn receive(
+    State(state): State<AppState>,
+    Path((agent, hook_id)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
+
+    let (Ok(agent_name), Ok(hook_id)) = (agent.parse::<AgentName>(), hook_id.parse::<HookId>()) else {
+        return Err(unknown_hook());
+    };
+    let Some((hook, secrets)) = state.store.hook_with_secrets(&hook_id).await? else {
+        return Err(unknown_hook());
+    };
+    if hook.agent != agent_name {
+        return Err(unknown_hook());
+    }
+    let Some(agent) = state.store.agent(&agent_name).await? else {
+        return Err(unknown_hook());
+    };
+
+    let now = state.clock.now();
+    admit(&state, &hook, &agent, &secrets, &parts.headers, &body, peer, now)?;
+
+    let parsed: Option<Value> = if hook.source.expects_json() {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    format!("body is not valid JSON: {e}"),
+                ));
+            }
+        }
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    // Slack checks a new Events API URL with a challenge it expects echoed.
+    if hook.source == Source::Slack
+        && let Some(v) = &parsed
+        && v["type"] == "url_verification"
+        && let Some(challenge) = v["challenge"].as_str()
+    {
+        return Ok(Json(json!({"challenge": challenge})).into_response());
+    }
+
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let event_type = chorus_format::event_type(hook.source, header, parsed.as_ref().unwrap_or(&Value::Null));
+    let event = NewEvent {
+        id: EventId::generate(),
+        hook_id: hook.id.clone(),
+        agent: hook.agent.clone(),
+        source: hook.source,
+        delivery_key: delivery_key(hook.source, &parts.headers, parsed.as_ref()),
+        event_type,
+        headers: kept_headers(&parts.headers),
+        body: body.to_vec(),
+        received_at: now,
+    };
+    match state.store.ingest(event).await? {
+        IngestOutcome::Stored(id) => {
+            state.events.notify_one();
+            tracing::debug!(hook = %hook.id, event = %id, "webhook stored");
+            Ok((StatusCode::ACCEPTED, Json(json!({"event_id": id}))).into_response())
+        }
+        IngestOutcome::Duplicate(original) => {
+            tracing::info!(hook = %hook.id, event = %original, "duplicate delivery ignored");
+            Ok((StatusCode::OK, Json(json!({"event_id": original, "duplicate": true}))).into_response())
+        }
+    }
+}
+
+/// Everything between "the hook exists" and "the body is read as its format":
+/// allow-list, signature, enabled flags, rate limit, in that order.
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    state: &AppState,
+    hook: &chorus_core::IncomingHook,
+    agent: &chorus_core::Agent,
+    secrets: &[chorus_core::Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+    peer: Option<std::net::IpAddr>,
+    now: jiff::Timestamp,
+) -> Result<(), ApiError> {
+    if !hook.ip_allowlist.is_empty() {
+        let allowed = peer.is_some_and(|ip| {
+            hook.ip_allowlist.iter().filter_map(|c| Cidr::parse(c).ok()).any(|c| c.contains(ip))
+        });
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "sender address is not in the hook's allow-list",
+            ));
+        }
+    }
+    if let Err(e) = chorus_verify::verify(hook.source, hook.generic.as_ref(), secrets, headers, body, now) {
+        tracing::info!(hook = %hook.id, reason = %e, "webhook rejected");
+        return Err(if e.is_missing() {
+            ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
+        } else {
+            ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string())
+        });
+    }
+    if !hook.enabled {
+        return Err(ApiError::new(StatusCode::CONFLICT, "hook_disabled", "this hook is disabled"));
+    }
+    if !agent.enabled {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "agent_disabled",
+            "this agent is disabled",
+        ));
+    }
+    if let Err(wait) = state.limiter.check(&hook.id, hook.rate_limit_per_minute, now) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("more than {} requests a minute", hook.rate_limit_per_minute),
+        )
+        .retry_after(wait));
+    }
+
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Wiring: store, sink, router, engine and the HTTP app, started together
+//! and stopped together.
+
+use std::{io, net::SocketAddr, path::Path, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use chorus_core::{Clock, Secret, Sink, Store, SystemClock};
+use chorus_deliver::{Engine, EngineConfig};
+use chorus_discord::{DiscordSink, DiscordSinkConfig};
+use chorus_store::{MasterKey, SqliteStore};
+use serde_json::json;
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api,
+    config::Config,
+    ingress,
+    ratelimit::RateLimiter,
+    state::{AppState, Settings},
+};
+
+/// Chorus could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory or a file in it.
+    #[error("data directory {path}")]
+    DataDir {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The master key.
+    #[error("master key")]
+    MasterKey(#[from] chorus_store::KeyError),
+    /// The store.
+    #[error("opening the store")]
+    Store(#[from] chorus_core::StoreError),
+    /// A database URL this build cannot use.
+    #[error("unsupported database URL {0:?}: this version stores in SQLite (sqlite://path or a file path)")]
+    UnsupportedDatabase(String),
+}
+
+/// What [`Chorus::open`] found or created in the data directory.
+#[derive(Debug, Clone, Default)]
+pub struct StartupNotes {
+    /// The admin token, when it was generated on this start (print it once).
+    pub generated_api_token: Option<String>,
+    /// The database path.
+    pub database: String,
+}
+
+/// A configured Chorus instance: HTTP app plus delivery workers.
+pub struct Chorus {
+    state: AppState,
+    engine: Engine,
+    router: chorus_deliver::Router,
+}
+
+/// Builds a [`Chorus`] from parts; for embedding in other services and for
+/// tests. [`Chorus::open`] builds one from a [`Config`].
+pub struct ChorusBuilder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sink: Option<Arc<dyn Sink>>,
+    discord: DiscordSinkConfig,
+    public_base: String,
+    max_body_bytes: usize,
+    api_token: Secret,
+    engine: EngineConfig,
+}
+
+impl ChorusBuilder {
+    /// Use this clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Deliver through this sink instead of Discord.
+    #[must_use]
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// How to reach Discord (token, proxy).
+    #[must_use]
+    pub fn discord(mut self, config: DiscordSinkConfig) -> Self {
+        self.discord = config;
+        self
+    }
+
+    /// Base of the hook URLs shown to users.
+    #[must_use]
+    pub fn public_base(mut self, base: impl Into<String>) -> Self {
+        self.public_base = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Ingress body limit.
+    #[must_use]
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// Delivery engine tuning.
+    #[must_use]
+    pub fn engine(mut self, config: EngineConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// Finish. Must run inside a tokio runtime (the Discord client needs one).
+    pub fn build(self) -> Chorus {
+        let discord_bot = self.discord.token.as_ref().is_some_and(|t| !t.trim().is_empty());
+        let sink = self.sink.unwrap_or_else(|| Arc::new(DiscordSink::new(&self.discord)));
+        let state = AppState {
+            store: self.store,
+            clock: self.clock,
+            events: Arc::new(Notify::new()),
+            limiter: Arc::new(RateLimiter::default()),
+            settings: Arc::new(Settings {
+                public_base: self.public_base,
+                max_body_bytes: self.max_body_bytes,
+                api_token: self.api_token,
+                discord_bot,
+            }),
+        };
+        let deliveries = Arc::new(Notify::new());
+        let engine =
+            Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine);
+        let router = chorus_deliver::Router::new(
+            state.store.clone(),
+            state.clock.clone(),
+            state.events.clone(),
+            deliveries,
+        );
+        Chorus { state, engine, router }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+impl Chorus {
+    /// Start building around a store, with the admin token for `/api`.
+    pub fn builder(store: Arc<dyn Store>, api_token: Secret) -> ChorusBuilder {
+        ChorusBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            sink: None,
+            discord: DiscordSinkConfig::default(),
+            public_base: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 5 * 1024 * 1024,
+            api_token,
+            engine: EngineConfig::default(),
+        }
+    }
+
+    /// Open everything a [`Config`] describes: data directory, master key,
+    /// SQLite store, API token (generated into the data directory on first
+    /// start), Discord sink.
+    pub fn open(config: &Config) -> Result<(Chorus, StartupNotes), StartError> {
+        let dir = &config.data_dir;
+        let dir_err = |source| StartError::DataDir { path: dir.display().to_string(), source };
+        std::fs::create_dir_all(dir).map_err(dir_err)?;
+        let key = match &config.master_key {
+            Some(b64) => MasterKey::from_base64(b64)?,
+            None => MasterKey::load_or_create(dir.join("master.key"))?,
+        };
+        let db_path = match config.database_url.as_deref() {
+            None => dir.join("chorus.db"),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                return Err(StartError::UnsupportedDatabase(url.to_owned()));
+            }
+            Some(url) => url.strip_prefix("sqlite://").unwrap_or(url).into(),
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = SqliteStore::open(&db_path, key, clock.clone())?;
+        let mut notes = StartupNotes { database: db_path.display().to_string(), ..StartupNotes::default() };
+        let token = match &config.api_token {
+            Some(t) => Secret::new(t.clone()),
+            None => {
+                let path = dir.join("api-token");
+                match std::fs::read_to_string(&path) {
+                    Ok(t) => Secret::new(t.trim().to_owned()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        let t = chorus_core::random_token("chr_", 32);
+                        write_private(&path, &t).map_err(dir_err)?;
+                        notes.generated_api_token = Some(t.clone());
+                        Secret::new(t)
+                    }
+                    Err(e) => return Err(dir_err(e)),
+                }
+            }
+        };
+        let chorus = Chorus::builder(Arc::new(store), token)
+            .clock(clock)
+            .public_base(config.public_base())
+            .max_body_bytes(config.max_body_bytes)
+            .discord(DiscordSinkConfig {
+                token: config.discord_token.clone(),
+                proxy: config.discord_proxy.clone(),
+                timeout: None,
+            })
+            .engine(EngineConfig { concurrency: config.delivery_concurrency, ..EngineConfig::default() })
+            .build();
+        Ok((chorus, notes))
+    }
+
+    /// The HTTP app (ingress, API, health), for serving or for
+    /// `tower::ServiceExt::oneshot` in tests.
+    pub fn app(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// The state handlers share (store, clock, settings).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// How many delivery attempts have been recorded; changes after each.
+    pub fn delivery_progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.engine.progress()
+    }
+
+    /// Serve on `listener` and run the delivery workers until `shutdown` is
+    /// cancelled; then stop accepting, finish requests and sends in flight,
+    /// and return.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
+        let workers = CancellationToken::new();
+        let routing = tokio::spawn(self.router.run(workers.clone()));
+        let delivering = tokio::spawn(self.engine.run(workers.clone()));
+        let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served =
+            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        // Ingress has stopped: nothing new arrives. Let the workers finish
+        // what is in flight; anything left is in the store for next time.
+        workers.cancel();
+        let _ = routing.await;
+        let _ = delivering.await;
+        served
+    }
+}
+
+/// The full router over `state`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/webhook/{agent}/{hook_id}", post(ingress::receive))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(api::router(&state))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ready().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": e.to_string()})))
+        }
+    }
+}
+
+async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::not_found("no such route")
+}

@@ -1,0 +1,41 @@
+use std::sync::Arc;
+
+use chorus_core::{Clock, Secret, Store};
+use tokio::sync::Notify;
+
+use crate::ratelimit::RateLimiter;
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Notified after each ingest so the router wakes at once.
+    pub events: Arc<Notify>,
+    /// Per-hook rate limits.
+    pub limiter: Arc<RateLimiter>,
+    /// Settings the handlers need.
+    pub settings: Arc<Settings>,
+}
+
+/// The handler-facing part of the configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// Base of hook URLs (`https://hooks.example.com`).
+    pub public_base: String,
+    /// Ingress body limit.
+    pub max_body_bytes: usize,
+    /// The admin bearer token.
+    pub api_token: Secret,
+    /// Whether a bot token is configured (channel deliveries go out).
+    pub discord_bot: bool,
+}
+
+impl AppState {
+    /// The URL a sender posts to.
+    pub fn hook_url(&self, agent: &str, id: &str) -> String {
+        format!("{}/webhook/{agent}/{id}", self.settings.public_base)
+    }
+}

@@ -1,0 +1,320 @@
+use std::sync::Arc;
+
+use chorus_core::{ManualClock, Secret, Source};
+use jiff::SignedDuration;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{TestApp, WAIT, chorus_headers, github_headers, push_payload};
+
+#[tokio::test]
+async fn incoming_webhook_delivers_message_to_channel() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let body = push_payload();
+    let resp = app
+        .post(&hook.url, &github_headers(hook.secret.as_deref().unwrap(), "push", "d-1", &body), body)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let event_id = resp.json::<serde_json::Value>().await.unwrap()["event_id"].as_str().unwrap().to_owned();
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let (channel, message) = &messages[0];
+    assert_eq!(channel, "4242");
+    let embed = &message["embeds"][0];
+    assert!(embed["title"].as_str().unwrap().starts_with("[Codertocat/Hello-World]"), "{embed}");
+    assert!(embed["footer"]["text"].as_str().unwrap().contains(&event_id));
+    // Through twilight's real client: bot auth, and mentions disabled.
+    let request = app.discord.requests().into_iter().find(|r| r.status == 200).unwrap();
+    assert_eq!(request.headers["authorization"], "Bot bot-token");
+    assert_eq!(request.body["allowed_mentions"]["parse"], json!([]));
+    // The delivery is recorded as succeeded, with its attempt.
+    app.wait_attempts(1).await;
+    let (_, deliveries) =
+        app.api_json(Method::GET, &format!("/api/webhooks/{}/deliveries", hook.id), None).await;
+    let delivery = &deliveries["items"][0];
+    assert_eq!(delivery["status"], "succeeded");
+    let (_, detail) = app
+        .api_json(Method::GET, &format!("/api/deliveries/{}", delivery["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(detail["attempt_log"][0]["status_code"], 200);
+}
+
+#[tokio::test]
+async fn incoming_webhook_validates_hmac_signature() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus"})).await;
+    let secret = hook.secret.clone().unwrap();
+    assert_eq!(secret.len(), 43, "32 random bytes, URL-safe base64");
+    let body = br#"{"event":"deploy","status":"ok"}"#.to_vec();
+    let resp = app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(app.event_count(&hook.id).await, 1);
+    // The raw bytes are what is verified: the same JSON re-serialized differs.
+    let reformatted =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body).unwrap()).unwrap();
+    let resp = app.post(&hook.url, &chorus_headers(&secret, &body), reformatted).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(app.event_count(&hook.id).await, 1);
+}
+
+#[tokio::test]
+async fn incoming_webhook_rejects_invalid_signature() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let body = push_payload();
+    let wrong = app
+        .post(&hook.url, &github_headers("not-the-secret-at-all", "push", "d-1", &body), body.clone())
+        .await;
+    assert_eq!(wrong.status(), 403);
+    let err: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "signature_invalid");
+    let missing = app.post(&hook.url, &[("x-github-event".into(), "push".into())], body.clone()).await;
+    assert_eq!(missing.status(), 401);
+    let garbage = app
+        .post(
+            &hook.url,
+            &[("x-hub-signature-256".into(), "sha256=zz".into()), ("x-github-event".into(), "push".into())],
+            body,
+        )
+        .await;
+    assert_eq!(garbage.status(), 403);
+    assert_eq!(app.event_count(&hook.id).await, 0);
+    assert!(app.discord.requests().is_empty());
+}
+
+#[tokio::test]
+async fn incoming_webhook_rate_limited() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let app = TestApp::start_with(clock.clone(), 64 * 1024).await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus", "rate_limit_per_minute": 3})).await;
+    let secret = hook.secret.clone().unwrap();
+    let body = br#"{"n":1}"#.to_vec();
+    for _ in 0..3 {
+        // Bad signatures do not spend the budget.
+        let bad =
+            app.post(&hook.url, &chorus_headers("wrong-secret-wrong-secret", &body), body.clone()).await;
+        assert_eq!(bad.status(), 403);
+        assert_eq!(app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await.status(), 202);
+    }
+    let limited = app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "20");
+    assert_eq!(app.event_count(&hook.id).await, 3);
+    clock.advance(SignedDuration::from_secs(20));
+    assert_eq!(app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await.status(), 202);
+    assert_eq!(app.post(&hook.url, &chorus_headers(&secret, &body), body).await.status(), 429);
+}
+
+#[tokio::test]
+async fn incoming_webhook_formats_github_push_payload() {
+    let app = TestApp::start().await;
+    app.agent("builder", "7").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let body = push_payload();
+    let resp = app
+        .post(&hook.url, &github_headers(hook.secret.as_deref().unwrap(), "push", "d-1", &body), body)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let embed = &messages[0].1["embeds"][0];
+    assert_eq!(embed["title"], "[Codertocat/Hello-World] 1 new commit to master");
+    assert!(embed["url"].as_str().unwrap().starts_with("https://github.com/Codertocat/Hello-World/compare/"));
+    assert!(embed["description"].as_str().unwrap().contains("`199eddf`"));
+    assert!(embed["description"].as_str().unwrap().contains("Update README"));
+    let fields = embed["fields"].as_array().unwrap();
+    assert!(fields.iter().any(|f| f["name"] == "Branch" && f["value"] == "`master`"));
+    assert_eq!(embed["author"]["name"], "Codertocat");
+}
+
+#[tokio::test]
+async fn incoming_webhook_formats_generic_json_payload() {
+    let app = TestApp::start().await;
+    app.agent("ops", "8").await;
+    let hook = app.hook(json!({"agent": "ops", "source": "chorus"})).await;
+    let body = br#"{"title":"CPU high on web-1","status":"firing","value":95.5,"labels":{"host":"web-1","team":"infra"}}"#;
+    let resp =
+        app.post(&hook.url, &chorus_headers(hook.secret.as_deref().unwrap(), body), body.to_vec()).await;
+    assert_eq!(resp.status(), 202);
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let embed = &messages[0].1["embeds"][0];
+    assert_eq!(embed["title"], "webhook: CPU high on web-1");
+    let description = embed["description"].as_str().unwrap();
+    let lines: Vec<&str> = description.lines().collect();
+    assert_eq!(lines[0], "**title**: CPU high on web-1");
+    assert!(lines.contains(&"**status**: firing"));
+    assert!(lines.contains(&"**value**: 95.5"));
+    assert!(lines.contains(&"**labels.host**: web-1"));
+}
+
+#[tokio::test]
+async fn incoming_webhook_nonexistent_agent_returns_404() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    app.agent("other", "2").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus"})).await;
+    let body = br#"{"a":1}"#.to_vec();
+    let headers = chorus_headers(hook.secret.as_deref().unwrap(), &body);
+    for path in [
+        format!("/webhook/nobody/{}", hook.id),
+        format!("/webhook/other/{}", hook.id),
+        "/webhook/builder/hk_doesnotexist".to_owned(),
+        "/webhook/builder/not-an-id".to_owned(),
+        "/webhook/Bad%20Name/x".to_owned(),
+    ] {
+        let resp = app.post(&format!("{}{path}", app.base), &headers, body.clone()).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        let err: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "not_found");
+    }
+    assert_eq!(app.event_count(&hook.id).await, 0);
+}
+
+#[tokio::test]
+async fn incoming_webhook_disabled_agent_returns_503() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus"})).await;
+    let secret = hook.secret.clone().unwrap();
+    let body = br#"{"a":1}"#.to_vec();
+    let (status, _) = app.api_json(Method::POST, "/api/agents/builder/disable", None).await;
+    assert_eq!(status, 200);
+    let resp = app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await;
+    assert_eq!(resp.status(), 503);
+    // Without the secret nobody learns the agent is disabled.
+    assert_eq!(app.post(&hook.url, &[], body.clone()).await.status(), 401);
+    // A disabled hook is 409, and also only for holders of the secret.
+    app.api_json(Method::POST, "/api/agents/builder/enable", None).await;
+    app.api_json(Method::POST, &format!("/api/webhooks/{}/disable", hook.id), None).await;
+    assert_eq!(app.post(&hook.url, &chorus_headers(&secret, &body), body.clone()).await.status(), 409);
+    assert_eq!(
+        app.post(&hook.url, &chorus_headers("wrong-secret-0123456789", &body), body.clone()).await.status(),
+        403
+    );
+    assert_eq!(app.event_count(&hook.id).await, 0);
+    app.api_json(Method::POST, &format!("/api/webhooks/{}/enable", hook.id), None).await;
+    assert_eq!(app.post(&hook.url, &chorus_headers(&secret, &body), body).await.status(), 202);
+}
+
+#[tokio::test]
+async fn bad_inputs_store_and_deliver_nothing() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus"})).await;
+    let secret = hook.secret.clone().unwrap();
+
+    // Body over the limit: refused from Content-Length, before reading.
+    let big = vec![b'x'; 64 * 1024 + 1];
+    let resp = app.post(&hook.url, &chorus_headers(&secret, &big), big.clone()).await;
+    assert_eq!(resp.status(), 413);
+    // And while streaming, when no Content-Length is sent.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b'y'; 1024])).collect();
+    let stream = reqwest::Body::wrap_stream(futures_stream(chunks));
+    let resp = app.post(&hook.url, &chorus_headers(&secret, b""), stream).await;
+    assert_eq!(resp.status(), 413);
+
+    // Malformed JSON for a JSON source, correctly signed.
+    let bad_json = b"{not json".to_vec();
+    let resp = app.post(&hook.url, &chorus_headers(&secret, &bad_json), bad_json).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"]["code"], "malformed_body");
+
+    assert_eq!(app.event_count(&hook.id).await, 0);
+    assert!(app.discord.requests().is_empty());
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_refused() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let app = TestApp::start_with(clock.clone(), 64 * 1024).await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "standard"})).await;
+    let secret = Secret::new(hook.secret.clone().unwrap());
+    assert!(secret.expose().starts_with("whsec_"));
+    let body = br#"{"type":"invoice.paid"}"#;
+    let signed_at = chorus_core::Clock::now(clock.as_ref()) - SignedDuration::from_secs(301);
+    let headers = chorus_verify::sign(Source::Standard, None, &secret, body, signed_at, "msg_1");
+    let resp = app.post(&hook.url, &headers, body.to_vec()).await;
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("tolerance"));
+    let fresh = chorus_verify::sign(
+        Source::Standard,
+        None,
+        &secret,
+        body,
+        chorus_core::Clock::now(clock.as_ref()),
+        "msg_2",
+    );
+    assert_eq!(app.post(&hook.url, &fresh, body.to_vec()).await.status(), 202);
+    assert_eq!(app.event_count(&hook.id).await, 1);
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_are_acknowledged_but_not_routed_again() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let body = push_payload();
+    let headers = github_headers(hook.secret.as_deref().unwrap(), "push", "same-delivery", &body);
+    let first = app.post(&hook.url, &headers, body.clone()).await;
+    assert_eq!(first.status(), 202);
+    let first_id = first.json::<serde_json::Value>().await.unwrap()["event_id"].clone();
+    let again = app.post(&hook.url, &headers, body.clone()).await;
+    assert_eq!(again.status(), 200);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["event_id"], first_id);
+    assert_eq!(again["duplicate"], true);
+    // A new delivery id is a new event.
+    let other = github_headers(hook.secret.as_deref().unwrap(), "push", "other-delivery", &body);
+    assert_eq!(app.post(&hook.url, &other, body).await.status(), 202);
+    app.discord.wait_for_messages(2, WAIT).await;
+    assert_eq!(app.event_count(&hook.id).await, 2);
+    let (_, d) = app.api_json(Method::GET, &format!("/api/webhooks/{}/deliveries", hook.id), None).await;
+    assert_eq!(d["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn ip_allowlist_is_enforced() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let denied =
+        app.hook(json!({"agent": "builder", "source": "chorus", "ip_allowlist": ["10.0.0.0/8"]})).await;
+    let allowed =
+        app.hook(json!({"agent": "builder", "source": "chorus", "ip_allowlist": ["127.0.0.0/8"]})).await;
+    let body = br#"{"a":1}"#.to_vec();
+    let resp =
+        app.post(&denied.url, &chorus_headers(denied.secret.as_deref().unwrap(), &body), body.clone()).await;
+    assert_eq!(resp.status(), 403);
+    let resp = app.post(&allowed.url, &chorus_headers(allowed.secret.as_deref().unwrap(), &body), body).await;
+    assert_eq!(resp.status(), 202);
+}
+
+#[tokio::test]
+async fn slack_url_verification_is_answered() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "slack"})).await;
+    let secret = Secret::new(hook.secret.clone().unwrap());
+    let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let headers = chorus_verify::sign(
+        Source::Slack,
+        None,
+        &secret,
+        body,
+        chorus_core::Clock::now(&chorus_core::SystemClock),
+        "",
+    );
+    let resp = app.post(&hook.url, &headers, body.to_vec()).await;
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+}

@@ -1,0 +1,6 @@
+//! chorus-server over real HTTP on loopback, a real SQLite file, and a real
+//! twilight client talking to the testkit's fake Discord.
+
+mod api;
+mod incoming;
+mod support;

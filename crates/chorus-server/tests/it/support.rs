@@ -1,0 +1,187 @@
+use std::{sync::Arc, time::Duration};
+
+use chorus_core::{Clock, Secret, Store, SystemClock};
+use chorus_deliver::EngineConfig;
+use chorus_discord::DiscordSinkConfig;
+use chorus_server::{CancellationToken, Chorus};
+use chorus_store::{MasterKey, SqliteStore};
+use chorus_testkit::FakeDiscord;
+use serde_json::{Value, json};
+
+pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) discord: FakeDiscord,
+    _store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+    progress: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub(crate) struct Hook {
+    pub(crate) id: String,
+    pub(crate) url: String,
+    pub(crate) secret: Option<String>,
+}
+
+impl TestApp {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(Arc::new(SystemClock), 64 * 1024).await
+    }
+
+    pub(crate) async fn start_with(clock: Arc<dyn Clock>, max_body: usize) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(
+                dir.path().join("chorus.db"),
+                MasterKey::from_bytes(&[9; 32]).unwrap(),
+                clock.clone(),
+            )
+            .unwrap(),
+        );
+        let discord = FakeDiscord::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let chorus = Chorus::builder(store.clone() as Arc<dyn Store>, Secret::new(TOKEN))
+            .clock(clock)
+            .public_base(base.clone())
+            .max_body_bytes(max_body)
+            .discord(DiscordSinkConfig {
+                token: Some("bot-token".into()),
+                proxy: Some(discord.host_port()),
+                timeout: Some(Duration::from_secs(5)),
+            })
+            .engine(EngineConfig {
+                policy: chorus_core::RetryPolicy {
+                    initial_delay_ms: 50,
+                    max_delay_ms: 200,
+                    ..chorus_core::RetryPolicy::CHAT
+                },
+                ..EngineConfig::default()
+            })
+            .build();
+        let shutdown = CancellationToken::new();
+        let progress = chorus.delivery_progress();
+        tokio::spawn(chorus.serve(listener, shutdown.clone()));
+        Self { base, http: reqwest::Client::new(), discord, _store: store, _dir: dir, shutdown, progress }
+    }
+
+    pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN)
+    }
+
+    pub(crate) async fn api_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.api(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn agent(&self, name: &str, channel: &str) {
+        let (status, body) = self
+            .api_json(
+                reqwest::Method::POST,
+                "/api/agents",
+                Some(json!({"name": name, "channel_id": channel})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    pub(crate) async fn hook(&self, body: Value) -> Hook {
+        let (status, v) = self.api_json(reqwest::Method::POST, "/api/webhooks", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        Hook {
+            id: v["id"].as_str().unwrap().to_owned(),
+            url: v["url"].as_str().unwrap().to_owned(),
+            secret: v["secret"].as_str().map(str::to_owned),
+        }
+    }
+
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(url).body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Wait until `n` delivery attempts have been recorded.
+    pub(crate) async fn wait_attempts(&self, n: u64) {
+        let mut rx = self.progress.clone();
+        let waited = tokio::time::timeout(WAIT, rx.wait_for(|c| *c >= n)).await;
+        assert!(waited.is_ok(), "timed out waiting for {n} recorded attempts");
+    }
+
+    /// Events stored for a hook, through the API.
+    pub(crate) async fn event_count(&self, hook: &str) -> usize {
+        let (status, v) = self
+            .api_json(reqwest::Method::GET, &format!("/api/webhooks/{hook}/events?limit=250"), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["items"].as_array().unwrap().len()
+    }
+}
+
+/// GitHub-style signature headers for `body`.
+pub(crate) fn github_headers(
+    secret: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    vec![
+        ("x-github-event".into(), event.into()),
+        ("x-github-delivery".into(), delivery.into()),
+        ("content-type".into(), "application/json".into()),
+        ("x-hub-signature-256".into(), chorus_verify::sign_body_hex(&Secret::new(secret), body)),
+    ]
+}
+
+pub(crate) fn chorus_headers(secret: &str, body: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-chorus-signature-256".into(), chorus_verify::sign_body_hex(&Secret::new(secret), body)),
+    ]
+}
+
+/// A push payload: the shared fixture when present, else a small one of the same shape.
+pub(crate) fn push_payload() -> Vec<u8> {
+    if let Some(dir) = chorus_testkit::fixtures_dir() {
+        return std::fs::read(dir.join("github/push.commits.json")).unwrap();
+    }
+    serde_json::to_vec(&json!({
+        "ref": "refs/heads/master", "before": "a", "after": "b", "created": false, "deleted": false, "forced": false,
+        "compare": "https://github.com/Codertocat/Hello-World/compare/a...b",
+        "commits": [{"id": "199eddf46df50de8d02e99bf1c5fdb4101338224", "message": "Update README",
+                     "url": "https://github.com/Codertocat/Hello-World/commit/199eddf", "author": {"name": "Codertocat"}}],
+        "repository": {"full_name": "Codertocat/Hello-World", "html_url": "https://github.com/Codertocat/Hello-World"},
+        "pusher": {"name": "Codertocat"}, "sender": {"login": "Codertocat", "html_url": "https://github.com/Codertocat"}
+    }))
+    .unwrap()
+}
+
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
