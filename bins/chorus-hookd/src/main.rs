@@ -73,12 +73,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let (chorus, notes) = Chorus::open(&config).context("starting Chorus")?;
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // Hook URLs name the address actually bound (port 0 picks one).
+    config.listen = addr;
+    let (chorus, notes) = Chorus::open(&config).context("starting Chorus")?;
     if let Some(token) = &notes.generated_api_token {
         // Printed once, to the operator's terminal; it is also in the data
         // directory (0600) for later.

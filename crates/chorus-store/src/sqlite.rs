@@ -43,6 +43,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// Held for the store's lifetime: one process per database.
+    _lock: std::fs::File,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
@@ -106,15 +108,25 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
+        let lock = lock_database(&path)?;
         let mut conn = open_conn(&path, OpenFlags::default()).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         // FULL: in WAL mode NORMAL may lose the last commits on power loss;
         // a 2xx promises the event is on disk, so every commit is fsync'd.
         conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
+        // One process serves a SQLite database, so every lease found at open
+        // belonged to a process that is gone (crashed or killed mid-send):
+        // release them so that work resumes now, not when the leases expire.
+        conn.execute_batch(
+            "UPDATE events SET lease_until = NULL WHERE lease_until IS NOT NULL;
+             UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL;",
+        )
+        .map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                _lock: lock,
                 writer: Writer::spawn(conn, options.write_queue),
                 readers: Mutex::new(Vec::new()),
                 max_readers: options.readers,
@@ -166,6 +178,26 @@ impl SqliteStore {
 
     fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+}
+
+/// Take `<db>.lock` exclusively, so a second process cannot open the same
+/// database (its leases and group commit assume a single writer process).
+fn lock_database(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Unavailable(format!("{} is in use by another Chorus process", path.display())))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(Box::new(e))),
     }
 }
 

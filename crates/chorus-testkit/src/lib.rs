@@ -2,8 +2,10 @@
 //! fake Discord REST server that records what it receives, and helpers.
 
 mod fake_discord;
+mod process;
 
 pub use fake_discord::{FakeDiscord, Mode, RecordedRequest};
+pub use process::Process;
 
 use std::path::PathBuf;
 

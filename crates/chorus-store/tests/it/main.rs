@@ -326,6 +326,24 @@ async fn routing_and_delivery_lifecycle_with_leases() {
 }
 
 #[tokio::test]
+async fn one_process_per_database_and_leases_released_on_reopen() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    f.store.ingest(event(&h, None, f.clock.now_ts())).await.unwrap();
+    let claimed = f.store.claim_events(f.clock.now_ts(), Duration::from_secs(600), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let path = f.store.path().to_path_buf();
+    let second = SqliteStore::open(&path, key(), f.clock.clone());
+    assert!(matches!(second, Err(StoreError::Unavailable(_))), "a second opener must be refused");
+    drop(f.store);
+    // The claimer is gone: its lease does not hold the event back.
+    let store = SqliteStore::open(&path, key(), f.clock.clone()).unwrap();
+    assert_eq!(store.claim_events(f.clock.now_ts(), Duration::from_secs(600), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn data_survives_reopen() {
     let f = open();
     agent(&f.store, "builder").await;

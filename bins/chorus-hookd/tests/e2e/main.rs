@@ -1,0 +1,9 @@
+//! End-to-end tests of the built `chorus-hookd` binary: real process, real
+//! SQLite data directory, real HTTP on loopback, and a fake Discord that the
+//! binary's twilight client reaches through `CHORUS_DISCORD_PROXY`.
+
+mod crash;
+mod fixtures;
+mod lifecycle;
+mod outage;
+mod support;
