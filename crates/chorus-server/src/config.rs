@@ -42,7 +42,7 @@ pub enum ConfigError {
 
 /// Chorus's configuration. Field names are the TOML keys; each can be set by
 /// `CHORUS_<KEY>` in the environment, which wins over the file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// HTTP listen address.
@@ -71,6 +71,30 @@ pub struct Config {
     pub outgoing_allowed_nets: Option<String>,
     /// Concurrent sends of the delivery engine.
     pub delivery_concurrency: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|u| u.split('@').next_back().unwrap_or_default()),
+            )
+            .field("master_key", &redacted(&self.master_key))
+            .field("api_token", &redacted(&self.api_token))
+            .field("public_url", &self.public_url)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("discord_token", &redacted(&self.discord_token))
+            .field("discord_public_key", &self.discord_public_key)
+            .field("discord_application_id", &self.discord_application_id)
+            .field("discord_proxy", &self.discord_proxy)
+            .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
+            .field("delivery_concurrency", &self.delivery_concurrency)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -209,6 +233,20 @@ mod tests {
         let c = Config::load(None, |k| (k == "CHORUS_DISCORD_PROXY").then(|| "http://127.0.0.1:9999".into()))
             .unwrap();
         assert_eq!(c.discord_proxy.as_deref(), Some("127.0.0.1:9999"));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let env = |k: &str| match k {
+            "CHORUS_API_TOKEN" => Some("token-token-token-1234".to_owned()),
+            "CHORUS_DISCORD_TOKEN" => Some("bot-secret".to_owned()),
+            "CHORUS_MASTER_KEY" => Some("a2V5a2V5a2V5".to_owned()),
+            _ => None,
+        };
+        let shown = format!("{:?}", Config::load(None, env).unwrap());
+        for secret in ["token-token-token-1234", "bot-secret", "a2V5a2V5a2V5"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     fn anyhow_chain(e: &dyn std::error::Error) -> String {

@@ -1,5 +1,4 @@
-//! Test support shared by Chorus's crates: where the shared fixtures live, a
-//! fake Discord REST server that records what it receives, and helpers.
+#![doc = include_str!("../README.md")]
 
 mod fake_discord;
 mod process;
