@@ -4,6 +4,7 @@ mod clock;
 mod ids;
 mod message;
 mod model;
+mod outgoing;
 mod secret;
 mod sink;
 mod store;
@@ -15,6 +16,10 @@ pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
     HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, RetryPolicy, RetryStrategy,
     SignatureEncoding, Source, Target, UnknownSource,
+};
+pub use outgoing::{
+    EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
+    OutgoingPatch, SignatureScheme, is_known_event, is_valid_pattern, pattern_matches,
 };
 pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};

@@ -319,6 +319,12 @@ pub enum Target {
         /// The agent whose URL to use.
         agent: AgentName,
     },
+    /// An outgoing subscription; its URL, credentials and secret are
+    /// resolved when the delivery is claimed, so changes apply to retries.
+    Http {
+        /// The subscription.
+        hook_id: HookId,
+    },
 }
 
 /// Where a delivery is in its life.
@@ -361,6 +367,9 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     /// Attempts made so far.
     pub attempts: u32,
+    /// Attempts made before the last manual retry; the retry policy counts
+    /// from here, so a retried delivery gets a fresh set.
+    pub attempt_base: u32,
     /// When the next attempt is due.
     pub next_attempt_at: Timestamp,
     /// The last attempt's error.

@@ -11,6 +11,8 @@ pub enum TargetKind {
     DiscordChannel,
     /// [`crate::Target::DiscordWebhook`].
     DiscordWebhook,
+    /// [`crate::Target::Http`].
+    Http,
 }
 
 impl TargetKind {
@@ -19,6 +21,7 @@ impl TargetKind {
         match self {
             TargetKind::DiscordChannel => "discord_channel",
             TargetKind::DiscordWebhook => "discord_webhook",
+            TargetKind::Http => "http",
         }
     }
 }
@@ -54,6 +57,20 @@ pub enum SendError {
         /// What happened.
         message: String,
     },
+    /// The destination's own limit (rate or concurrency) holds this send
+    /// back; nothing was sent, so no attempt is counted.
+    #[error("held back for {retry_after:?} by the destination's limit")]
+    Throttled {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The destination said it is gone for good (HTTP 410): the
+    /// subscription is disabled.
+    #[error("{message}")]
+    Gone {
+        /// What happened.
+        message: String,
+    },
 }
 
 impl SendError {
@@ -61,6 +78,8 @@ impl SendError {
     pub fn status(&self) -> Option<u16> {
         match self {
             SendError::Retryable { status, .. } | SendError::Permanent { status, .. } => *status,
+            SendError::Gone { .. } => Some(410),
+            SendError::Throttled { .. } => None,
         }
     }
 }

@@ -5,8 +5,8 @@ use jiff::Timestamp;
 
 use crate::{
     Agent, AgentName, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryId, DeliveryStatus, Event,
-    EventId, EventStatus, HookId, HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent,
-    Secret, TargetKind,
+    EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook, NewAgent, NewAttempt,
+    NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, TargetKind,
 };
 
 /// A storage operation failed.
@@ -99,6 +99,8 @@ pub struct ClaimedDelivery {
     pub delivery: Delivery,
     /// For a Discord-webhook target: the agent's webhook URL, unsealed.
     pub webhook_url: Option<Secret>,
+    /// For an HTTP target: the subscription, unsealed.
+    pub http: Option<HttpSpec>,
 }
 
 /// Everything Chorus keeps. Implemented for SQLite (and, later, PostgreSQL)
@@ -160,6 +162,9 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Put a claimed delivery back, due at `until`, without counting an
+    /// attempt (the destination's own limit held it back).
+    async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError>;
     /// Record an attempt and the delivery's new state, in one transaction.
     async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError>;
     /// One delivery.
@@ -170,6 +175,39 @@ pub trait Store: Send + Sync + 'static {
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
     /// Deliveries by state.
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+    /// Create an outgoing subscription with its signing secret and credentials.
+    async fn create_outgoing(
+        &self,
+        hook: OutgoingHook,
+        secret: Secret,
+        auth: OutgoingAuth,
+    ) -> Result<(), StoreError>;
+    /// One outgoing subscription.
+    async fn outgoing(&self, id: &HookId) -> Result<Option<OutgoingHook>, StoreError>;
+    /// Outgoing subscriptions, optionally of one agent, oldest first.
+    async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError>;
+    /// Change an outgoing subscription.
+    async fn update_outgoing(&self, id: &HookId, patch: OutgoingPatch) -> Result<OutgoingHook, StoreError>;
+    /// Delete an outgoing subscription and its pending deliveries.
+    async fn delete_outgoing(&self, id: &HookId) -> Result<(), StoreError>;
+    /// Record a send's outcome for the circuit breaker: a success resets the
+    /// failure run, a failure extends it. Returns the run's length.
+    async fn note_outcome(&self, id: &HookId, success: bool) -> Result<u32, StoreError>;
+    /// Store an emitted event and one delivery per enabled subscription that
+    /// wants it, in one transaction. Returns the deliveries' ids.
+    async fn emit(&self, event: NewOutgoingEvent) -> Result<Vec<DeliveryId>, StoreError>;
+    /// Queue one delivery to one subscription (test sends), bypassing its
+    /// event filter.
+    async fn emit_to(&self, event: NewOutgoingEvent, hook: &HookId) -> Result<DeliveryId, StoreError>;
+    /// Make a failed delivery pending again, due now, with a fresh set of attempts.
+    async fn retry_delivery(&self, id: &DeliveryId, now: Timestamp) -> Result<Delivery, StoreError>;
+    /// Retry every failed delivery of a hook created since `since`; returns how many.
+    async fn recover(&self, hook: &HookId, since: Timestamp, now: Timestamp) -> Result<u64, StoreError>;
+    /// Delivery figures of a hook at `now`.
+    async fn hook_stats(&self, hook: &HookId, now: Timestamp) -> Result<HookStats, StoreError>;
+    /// Delete finished deliveries, their attempts, and routed events older than `before`.
+    async fn purge(&self, before: Timestamp) -> Result<u64, StoreError>;
+
     /// The earliest `next_attempt_at` of pending deliveries of these kinds,
     /// so the engine sleeps exactly until the next one is due.
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;

@@ -1,16 +1,18 @@
 use std::{sync::Arc, time::Duration};
 
 use chorus_core::{
-    Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, RetryPolicy, SendError, Sink, Store,
+    Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, OutgoingPatch, RetryPolicy, SendError, Sink,
+    Store,
 };
 use jiff::SignedDuration;
+use serde_json::Value;
 use tokio::{
     sync::{Notify, Semaphore, watch},
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::retry::next_delay;
+use crate::{emitter::Emitter, retry::next_delay};
 
 /// Tuning for [`Engine`].
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct EngineConfig {
     pub idle: Duration,
     /// How long shutdown waits for sends in flight.
     pub drain: Duration,
+    /// Failed attempts in a row after which an outgoing subscription is
+    /// disabled (and `webhook.disabled` emitted).
+    pub breaker_threshold: u32,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +41,7 @@ impl Default for EngineConfig {
             policy: RetryPolicy::CHAT,
             idle: Duration::from_secs(5),
             drain: Duration::from_secs(20),
+            breaker_threshold: 10,
         }
     }
 }
@@ -48,6 +54,7 @@ pub struct Engine {
     wake: Arc<Notify>,
     config: EngineConfig,
     recorded: Arc<watch::Sender<u64>>,
+    emitter: Option<Emitter>,
 }
 
 impl Engine {
@@ -59,7 +66,14 @@ impl Engine {
         wake: Arc<Notify>,
         config: EngineConfig,
     ) -> Self {
-        Self { store, sink, clock, wake, config, recorded: Arc::new(watch::channel(0).0) }
+        Self { store, sink, clock, wake, config, recorded: Arc::new(watch::channel(0).0), emitter: None }
+    }
+
+    /// Emit operational events (`webhook.disabled`, `delivery.exhausted`) through `emitter`.
+    #[must_use]
+    pub fn with_emitter(mut self, emitter: Emitter) -> Self {
+        self.emitter = Some(emitter);
+        self
     }
 
     /// The number of attempts recorded so far; changes after each one.
@@ -137,29 +151,46 @@ impl Engine {
 
     /// Make one attempt and record it.
     async fn attempt(&self, job: ClaimedDelivery) {
-        let number = job.delivery.attempts + 1;
+        let delivery = &job.delivery;
+        let id = delivery.id.clone();
+        let number = delivery.attempts + 1;
+        let policy = job.http.as_ref().map_or(self.config.policy, |spec| spec.hook.retry);
         let started_at = self.clock.now();
         let started = std::time::Instant::now();
         let result = self.sink.send(&job).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         let now = self.clock.now();
+        if let Err(SendError::Throttled { retry_after }) = &result {
+            let until = now + SignedDuration::try_from(*retry_after).unwrap_or(SignedDuration::from_secs(1));
+            if let Err(e) = self.store.defer_delivery(&id, until).await {
+                tracing::error!(delivery = %id, error = %e, "could not defer delivery");
+            }
+            return;
+        }
+        let succeeded = result.is_ok();
+        let mut exhausted = false;
+        let mut gone = None;
         let (status, next, status_code, error, excerpt) = match result {
             Ok(outcome) => (DeliveryStatus::Succeeded, now, outcome.status, None, outcome.response_excerpt),
             Err(SendError::Permanent { status, message }) => {
                 (DeliveryStatus::Failed, now, status, Some(message), None)
             }
+            Err(SendError::Gone { message }) => {
+                gone = Some(message.clone());
+                (DeliveryStatus::Failed, now, Some(410), Some(message), None)
+            }
             Err(SendError::Retryable { status, message, retry_after }) => {
-                let exhausted = self.config.policy.max_attempts.is_some_and(|max| number >= max);
-                if exhausted {
+                if policy.max_attempts.is_some_and(|max| number - delivery.attempt_base >= max) {
+                    exhausted = true;
                     (DeliveryStatus::Failed, now, status, Some(message), None)
                 } else {
-                    let delay = next_delay(&self.config.policy, number, retry_after);
+                    let delay = next_delay(&policy, number - delivery.attempt_base, retry_after);
                     let next = now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
                     (DeliveryStatus::Pending, next, status, Some(message), None)
                 }
             }
+            Err(SendError::Throttled { .. }) => unreachable!("handled above"),
         };
-        let id = job.delivery.id.clone();
         match status {
             DeliveryStatus::Succeeded => tracing::debug!(delivery = %id, attempt = number, "delivered"),
             DeliveryStatus::Pending => {
@@ -176,7 +207,7 @@ impl Engine {
                 started_at,
                 duration_ms,
                 status_code,
-                error,
+                error: error.clone(),
                 response_excerpt: excerpt,
             },
             status,
@@ -184,9 +215,81 @@ impl Engine {
         };
         if let Err(e) = self.store.record_attempt(record).await {
             // The lease runs out and the delivery is attempted again; the
-            // sink's idempotency (Discord nonce) absorbs the repeat.
+            // sink's idempotency (Discord nonce, stable webhook id) absorbs the repeat.
             tracing::error!(delivery = %id, error = %e, "could not record attempt");
         }
+        if let Some(spec) = &job.http {
+            self.after_http_attempt(&job, spec, succeeded, gone, exhausted, error).await;
+        }
         self.recorded.send_modify(|n| *n += 1);
+    }
+
+    /// The circuit breaker and the operational events of outgoing deliveries.
+    async fn after_http_attempt(
+        &self,
+        job: &ClaimedDelivery,
+        spec: &chorus_core::HttpSpec,
+        succeeded: bool,
+        gone: Option<String>,
+        exhausted: bool,
+        error: Option<String>,
+    ) {
+        let hook = &spec.hook.id;
+        let failures = match self.store.note_outcome(hook, succeeded).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(hook = %hook, error = %e, "could not update the failure count");
+                return;
+            }
+        };
+        let reason = match gone {
+            Some(message) => Some(format!("the destination answered 410 Gone ({message})")),
+            None if !succeeded && failures >= self.config.breaker_threshold => {
+                Some(format!("{failures} failed attempts in a row"))
+            }
+            None => None,
+        };
+        let event = job.delivery.payload["event"].as_str().unwrap_or_default();
+        // Operational events about operational events would feed themselves.
+        let operational = matches!(event, "webhook.disabled" | "delivery.exhausted");
+        if let Some(reason) = reason {
+            let patch = OutgoingPatch {
+                enabled: Some(false),
+                disabled_reason: Some(Some(reason.clone())),
+                ..OutgoingPatch::default()
+            };
+            match self.store.update_outgoing(hook, patch).await {
+                Ok(_) => {
+                    tracing::warn!(hook = %hook, %reason, "outgoing webhook disabled");
+                    if let Some(emitter) = &self.emitter {
+                        let data =
+                            serde_json::json!({"webhook_id": hook, "url": spec.hook.url, "reason": reason});
+                        if let Err(e) =
+                            emitter.emit("webhook.disabled", spec.hook.agent.clone(), data, Value::Null).await
+                        {
+                            tracing::error!(error = %e, "could not emit webhook.disabled");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(hook = %hook, error = %e, "could not disable the webhook"),
+            }
+        }
+        if exhausted
+            && !operational
+            && let Some(emitter) = &self.emitter
+        {
+            let data = serde_json::json!({
+                "webhook_id": hook,
+                "delivery_id": job.delivery.id,
+                "event": event,
+                "attempts": job.delivery.attempts + 1,
+                "last_error": error,
+            });
+            if let Err(e) =
+                emitter.emit("delivery.exhausted", spec.hook.agent.clone(), data, Value::Null).await
+            {
+                tracing::error!(error = %e, "could not emit delivery.exhausted");
+            }
+        }
     }
 }

@@ -1,9 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+mod emitter;
 mod engine;
+mod http;
+mod net;
+mod ratelimit;
 mod retry;
 mod router;
+mod ssrf;
 
+pub use emitter::{EmitError, Emitted, Emitter};
 pub use engine::{Engine, EngineConfig};
+pub use http::{HttpSink, MultiSink, USER_AGENT, basic_credentials};
+pub use net::Cidr;
+pub use ratelimit::RateLimiter;
 pub use retry::next_delay;
 pub use router::{Router, route_event};
+pub use ssrf::{DestinationError, SsrfGuard, non_public_kind};

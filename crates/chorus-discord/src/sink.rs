@@ -194,6 +194,9 @@ impl Sink for DiscordSink {
                     .map_err(|e| classify(&e))?;
                 Ok(SendOutcome { status: Some(response.status().get()), response_excerpt: None })
             }
+            Target::Http { .. } => {
+                Err(SendError::Permanent { status: None, message: "not a Discord target".into() })
+            }
         }
     }
 }

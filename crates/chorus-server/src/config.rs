@@ -71,6 +71,8 @@ pub struct Config {
     pub outgoing_allowed_nets: Option<String>,
     /// Concurrent sends of the delivery engine.
     pub delivery_concurrency: usize,
+    /// Days finished deliveries, attempts and events are kept.
+    pub retention_days: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -93,6 +95,7 @@ impl std::fmt::Debug for Config {
             .field("discord_proxy", &self.discord_proxy)
             .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
             .field("delivery_concurrency", &self.delivery_concurrency)
+            .field("retention_days", &self.retention_days)
             .finish()
     }
 }
@@ -113,6 +116,7 @@ impl Default for Config {
             discord_proxy: None,
             outgoing_allowed_nets: None,
             delivery_concurrency: 32,
+            retention_days: 30,
         }
     }
 }
@@ -142,6 +146,11 @@ impl Config {
             config.max_body_bytes = v
                 .parse()
                 .map_err(|_| invalid("CHORUS_MAX_BODY_BYTES", format!("{v:?} is not a byte count")))?;
+        }
+        if let Some(v) = var("CHORUS_RETENTION_DAYS") {
+            config.retention_days = v
+                .parse()
+                .map_err(|_| invalid("CHORUS_RETENTION_DAYS", format!("{v:?} is not a number of days")))?;
         }
         if let Some(v) = var("CHORUS_DELIVERY_CONCURRENCY") {
             config.delivery_concurrency = v
@@ -174,6 +183,12 @@ impl Config {
         if self.delivery_concurrency == 0 || self.delivery_concurrency > 1024 {
             return Err(invalid("delivery_concurrency", "must be between 1 and 1024".into()));
         }
+        if self.retention_days == 0 || self.retention_days > 3650 {
+            return Err(invalid("retention_days", "must be between 1 and 3650".into()));
+        }
+        if let Some(nets) = &self.outgoing_allowed_nets {
+            chorus_deliver::SsrfGuard::from_list(nets).map_err(|e| invalid("outgoing_allowed_nets", e))?;
+        }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|e| invalid("public_url", e.to_string()))?;
             if !matches!(parsed.scheme(), "http" | "https") {
@@ -194,6 +209,14 @@ impl Config {
             return Err(invalid("api_token", "must be at least 16 characters".into()));
         }
         Ok(())
+    }
+
+    /// The SSRF guard for outgoing webhooks (validated in `load`).
+    pub fn ssrf_guard(&self) -> chorus_deliver::SsrfGuard {
+        self.outgoing_allowed_nets
+            .as_deref()
+            .and_then(|n| chorus_deliver::SsrfGuard::from_list(n).ok())
+            .unwrap_or_default()
     }
 
     /// The base of hook URLs.

@@ -20,7 +20,9 @@ use chorus_core::{AgentName, EventId, HookId, IngestOutcome, NewEvent, Source};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 
-use crate::{error::ApiError, net::Cidr, state::AppState};
+use chorus_deliver::Cidr;
+
+use crate::{error::ApiError, state::AppState};
 
 /// Headers kept with an event (beside the body) are capped in number and size.
 const HEADERS_MAX: usize = 64;

@@ -4,15 +4,12 @@ mod api;
 mod config;
 mod error;
 mod ingress;
-mod net;
-mod ratelimit;
 mod runtime;
 mod state;
 
+pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
 pub use error::{ApiError, ApiJson, ApiQuery};
-pub use net::Cidr;
-pub use ratelimit::RateLimiter;
 pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app};
 pub use state::{AppState, Settings};
 

@@ -11,7 +11,8 @@ use axum::{
     routing::{get, post},
 };
 use chorus_core::{Clock, Secret, Sink, Store, SystemClock};
-use chorus_deliver::{Engine, EngineConfig};
+use chorus_deliver::RateLimiter;
+use chorus_deliver::{Emitter, Engine, EngineConfig, HttpSink, MultiSink, SsrfGuard};
 use chorus_discord::{DiscordSink, DiscordSinkConfig};
 use chorus_store::{MasterKey, SqliteStore};
 use serde_json::json;
@@ -22,7 +23,6 @@ use crate::{
     api,
     config::Config,
     ingress,
-    ratelimit::RateLimiter,
     state::{AppState, Settings},
 };
 
@@ -64,6 +64,7 @@ pub struct Chorus {
     state: AppState,
     engine: Engine,
     router: chorus_deliver::Router,
+    retention: std::time::Duration,
 }
 
 /// Builds a [`Chorus`] from parts; for embedding in other services and for
@@ -77,6 +78,8 @@ pub struct ChorusBuilder {
     max_body_bytes: usize,
     api_token: Secret,
     engine: EngineConfig,
+    guard: SsrfGuard,
+    retention: std::time::Duration,
 }
 
 impl ChorusBuilder {
@@ -122,15 +125,36 @@ impl ChorusBuilder {
         self
     }
 
+    /// Networks outgoing webhooks may reach beside public addresses.
+    #[must_use]
+    pub fn ssrf_guard(mut self, guard: SsrfGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// How long finished deliveries, attempts and events are kept.
+    #[must_use]
+    pub fn retention(mut self, keep: std::time::Duration) -> Self {
+        self.retention = keep;
+        self
+    }
+
     /// Finish. Must run inside a tokio runtime (the Discord client needs one).
     pub fn build(self) -> Chorus {
         let discord_bot = self.discord.token.as_ref().is_some_and(|t| !t.trim().is_empty());
-        let sink = self.sink.unwrap_or_else(|| Arc::new(DiscordSink::new(&self.discord)));
+        let guard = Arc::new(self.guard);
+        let chat = self.sink.unwrap_or_else(|| Arc::new(DiscordSink::new(&self.discord)));
+        let http: Arc<dyn Sink> = Arc::new(HttpSink::new(guard.clone(), self.clock.clone()));
+        let sink: Arc<dyn Sink> = Arc::new(MultiSink::new(vec![chat, http]));
+        let deliveries = Arc::new(Notify::new());
+        let emitter = Emitter::new(self.store.clone(), self.clock.clone(), deliveries.clone());
         let state = AppState {
             store: self.store,
             clock: self.clock,
             events: Arc::new(Notify::new()),
             limiter: Arc::new(RateLimiter::default()),
+            emitter: emitter.clone(),
+            guard,
             settings: Arc::new(Settings {
                 public_base: self.public_base,
                 max_body_bytes: self.max_body_bytes,
@@ -138,16 +162,16 @@ impl ChorusBuilder {
                 discord_bot,
             }),
         };
-        let deliveries = Arc::new(Notify::new());
         let engine =
-            Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine);
+            Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine)
+                .with_emitter(emitter);
         let router = chorus_deliver::Router::new(
             state.store.clone(),
             state.clock.clone(),
             state.events.clone(),
             deliveries,
         );
-        Chorus { state, engine, router }
+        Chorus { state, engine, router, retention: self.retention }
     }
 }
 
@@ -174,6 +198,8 @@ impl Chorus {
             max_body_bytes: 5 * 1024 * 1024,
             api_token,
             engine: EngineConfig::default(),
+            guard: SsrfGuard::default(),
+            retention: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 
@@ -224,6 +250,8 @@ impl Chorus {
                 timeout: None,
             })
             .engine(EngineConfig { concurrency: config.delivery_concurrency, ..EngineConfig::default() })
+            .ssrf_guard(config.ssrf_guard())
+            .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .build();
         Ok((chorus, notes))
     }
@@ -239,6 +267,22 @@ impl Chorus {
         &self.state
     }
 
+    /// A handle that emits outgoing events (`agent.commit`, `custom.*`, …)
+    /// to every subscription that wants them.
+    ///
+    /// ```no_run
+    /// # async fn demo(chorus: &chorus_server::Chorus) -> Result<(), Box<dyn std::error::Error>> {
+    /// let emitter = chorus.emitter();
+    /// let agent = Some("builder".parse()?);
+    /// let data = serde_json::json!({"sha": "abc123", "message": "Fix the build"});
+    /// let emitted = emitter.emit("agent.commit", agent, data, serde_json::Value::Null).await?;
+    /// println!("{} deliveries queued", emitted.deliveries.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn emitter(&self) -> Emitter {
+        self.state.emitter.clone()
+    }
+
     /// How many delivery attempts have been recorded; changes after each.
     pub fn delivery_progress(&self) -> tokio::sync::watch::Receiver<u64> {
         self.engine.progress()
@@ -251,6 +295,7 @@ impl Chorus {
         let workers = CancellationToken::new();
         let routing = tokio::spawn(self.router.run(workers.clone()));
         let delivering = tokio::spawn(self.engine.run(workers.clone()));
+        let purging = tokio::spawn(purge_periodically(self.state.clone(), self.retention, workers.clone()));
         let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served =
             axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
@@ -259,7 +304,25 @@ impl Chorus {
         workers.cancel();
         let _ = routing.await;
         let _ = delivering.await;
+        let _ = purging.await;
         served
+    }
+}
+
+/// Retention: finished deliveries, their attempts and routed events older
+/// than `keep` are deleted hourly (and once at start).
+async fn purge_periodically(state: AppState, keep: std::time::Duration, stop: CancellationToken) {
+    let keep = jiff::SignedDuration::try_from(keep).unwrap_or(jiff::SignedDuration::from_hours(24 * 30));
+    loop {
+        match state.store.purge(state.clock.now() - keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "retention: old deliveries and events removed"),
+            Err(e) => tracing::warn!(error = %e, "retention cleanup failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
     }
 }
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chorus_core::{Clock, Secret, Store};
 use tokio::sync::Notify;
 
-use crate::ratelimit::RateLimiter;
+use chorus_deliver::{Emitter, RateLimiter, SsrfGuard};
 
 /// Shared state of every handler. Cheap to clone.
 #[derive(Clone)]
@@ -16,6 +16,10 @@ pub struct AppState {
     pub events: Arc<Notify>,
     /// Per-hook rate limits.
     pub limiter: Arc<RateLimiter>,
+    /// Emits outgoing events.
+    pub emitter: Emitter,
+    /// Which destinations outgoing webhooks may reach.
+    pub guard: Arc<SsrfGuard>,
     /// Settings the handlers need.
     pub settings: Arc<Settings>,
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod crypto;
+mod outgoing;
 mod schema;
 mod sqlite;
 mod writer;

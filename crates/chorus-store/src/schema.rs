@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE agents (
     name                TEXT PRIMARY KEY,
     channel_id          TEXT,
@@ -81,7 +82,48 @@ CREATE TABLE attempts (
     response_excerpt TEXT,
     PRIMARY KEY (delivery_id, number)
 ) STRICT;
-"];
+",
+    r"
+CREATE TABLE outgoing_hooks (
+    id                    TEXT PRIMARY KEY,
+    agent                 TEXT,
+    name                  TEXT NOT NULL,
+    url                   TEXT NOT NULL,
+    events                TEXT NOT NULL,
+    method                TEXT NOT NULL,
+    headers               TEXT NOT NULL,
+    signature             TEXT NOT NULL,
+    secret                BLOB NOT NULL,
+    auth                  BLOB NOT NULL,
+    timeout_ms            INTEGER NOT NULL,
+    retry                 TEXT NOT NULL,
+    rate_limit_per_minute INTEGER,
+    max_concurrency       INTEGER NOT NULL,
+    enabled               INTEGER NOT NULL,
+    paused                INTEGER NOT NULL,
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+    disabled_reason       TEXT,
+    created_at            INTEGER NOT NULL,
+    created_by            TEXT NOT NULL,
+    updated_at            INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE outgoing_events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT NOT NULL UNIQUE,
+    event    TEXT NOT NULL,
+    agent    TEXT,
+    data     TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outgoing_events_at ON outgoing_events(at);
+
+ALTER TABLE deliveries ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_finished ON deliveries(updated_at) WHERE status != 'pending';
+CREATE INDEX attempts_started ON attempts(started_at);
+",
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

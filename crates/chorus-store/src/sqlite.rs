@@ -7,16 +7,16 @@ use std::{
 use async_trait::async_trait;
 use chorus_core::{
     Agent, AgentName, AgentPatch, Attempt, ClaimedDelivery, Clock, Delivery, DeliveryCounts, DeliveryId,
-    DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus, HookId, HookPatch, IncomingHook,
-    IngestOutcome, NewAgent, NewAttempt, NewEvent, Page, RoutedEvent, Secret, Source, Store, StoreError,
-    Target, TargetKind,
+    DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus, HookId, HookPatch, HookStats,
+    IncomingHook, IngestOutcome, NewAgent, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth,
+    OutgoingHook, OutgoingPatch, Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use crate::{
     crypto::MasterKey,
-    schema,
+    outgoing, schema,
     writer::{Writer, backend},
 };
 
@@ -52,27 +52,27 @@ struct Inner {
     clock: Arc<dyn Clock>,
 }
 
-fn ms(t: Timestamp) -> i64 {
+pub(crate) fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
-fn ts(ms: i64) -> Timestamp {
+pub(crate) fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serializable")
 }
 
-fn corrupt(what: &str) -> rusqlite::Error {
+pub(crate) fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
 }
 
-fn parse_col<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
+pub(crate) fn parse_col<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
     row.get::<_, String>(col)?.parse().map_err(|_| corrupt(col))
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str) -> rusqlite::Result<T> {
     serde_json::from_str(&row.get::<_, String>(col)?).map_err(|_| corrupt(col))
 }
 
@@ -261,7 +261,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let status: String = row.get("status")?;
     let event_id: Option<String> = row.get("event_id")?;
     Ok(Delivery {
@@ -272,6 +272,7 @@ fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         payload: json_col(row, "payload")?,
         status: delivery_status(&status).ok_or_else(|| corrupt("status"))?,
         attempts: row.get("attempts")?,
+        attempt_base: row.get("attempt_base")?,
         next_attempt_at: ts(row.get("next_attempt_at")?),
         last_error: row.get("last_error")?,
         created_at: ts(row.get("created_at")?),
@@ -279,12 +280,18 @@ fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-fn target_kind(target: &Target) -> TargetKind {
+pub(crate) fn target_kind(target: &Target) -> TargetKind {
     match target {
         Target::DiscordChannel { .. } => TargetKind::DiscordChannel,
         Target::DiscordWebhook { .. } => TargetKind::DiscordWebhook,
+        Target::Http { .. } => TargetKind::Http,
     }
 }
+
+/// Deliveries of a paused or disabled subscription are held, neither
+/// claimed nor counted as due.
+const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
+    WHERE o.id = deliveries.hook_id AND (o.paused = 1 OR o.enabled = 0))";
 
 /// Cursors are the `seq` of the last item of a page; newest first.
 fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {
@@ -304,7 +311,7 @@ fn page<T>(mut rows: Vec<(i64, T)>, limit: usize) -> Page<T> {
     Page { items: rows.into_iter().map(|(_, t)| t).collect(), next_cursor }
 }
 
-fn not_found(kind: &'static str, id: &impl ToString) -> StoreError {
+pub(crate) fn not_found(kind: &'static str, id: &impl ToString) -> StoreError {
     StoreError::NotFound { kind, id: id.to_string() }
 }
 
@@ -694,6 +701,7 @@ impl Store for SqliteStore {
                                WHERE status = 'pending' AND target_kind IN ({marks})
                                  AND next_attempt_at <= {now}
                                  AND (lease_until IS NULL OR lease_until <= {now})
+                                 AND {NOT_HELD}
                                ORDER BY next_attempt_at, seq LIMIT {limit})
                  RETURNING *"
             );
@@ -704,15 +712,29 @@ impl Store for SqliteStore {
             deliveries
                 .into_iter()
                 .map(|delivery| {
-                    let webhook_url = match &delivery.target {
+                    let (webhook_url, http) = match &delivery.target {
                         Target::DiscordWebhook { agent } => {
-                            get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url)
+                            (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
                         }
-                        Target::DiscordChannel { .. } => None,
+                        Target::DiscordChannel { .. } => (None, None),
+                        Target::Http { hook_id } => (None, crate::outgoing::http_spec(conn, key, hook_id)?),
                     };
-                    Ok(ClaimedDelivery { delivery, webhook_url })
+                    Ok(ClaimedDelivery { delivery, webhook_url, http })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ?2, lease_until = NULL WHERE id = ?1 AND status = 'pending'",
+                params![id.as_str(), ms(until)],
+            )
+            .map_err(backend)?;
+            Ok(())
         })
         .await
     }
@@ -847,6 +869,68 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_outgoing(
+        &self,
+        hook: OutgoingHook,
+        secret: Secret,
+        auth: OutgoingAuth,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn, key| outgoing::create(conn, key, &hook, &secret, &auth)).await
+    }
+
+    async fn outgoing(&self, id: &HookId) -> Result<Option<OutgoingHook>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, _| outgoing::get(conn, &id)).await
+    }
+
+    async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError> {
+        let agent = agent.cloned();
+        self.read(move |conn, _| outgoing::list(conn, agent.as_ref())).await
+    }
+
+    async fn update_outgoing(&self, id: &HookId, patch: OutgoingPatch) -> Result<OutgoingHook, StoreError> {
+        let (id, now) = (id.clone(), self.now());
+        self.write(move |conn, key| outgoing::update(conn, key, &id, patch, now)).await
+    }
+
+    async fn delete_outgoing(&self, id: &HookId) -> Result<(), StoreError> {
+        let (id, now) = (id.clone(), self.now());
+        self.write(move |conn, _| outgoing::delete(conn, &id, now)).await
+    }
+
+    async fn note_outcome(&self, id: &HookId, success: bool) -> Result<u32, StoreError> {
+        let id = id.clone();
+        self.write(move |conn, _| outgoing::note_outcome(conn, &id, success)).await
+    }
+
+    async fn emit(&self, event: NewOutgoingEvent) -> Result<Vec<DeliveryId>, StoreError> {
+        self.write(move |conn, _| outgoing::emit(conn, &event)).await
+    }
+
+    async fn emit_to(&self, event: NewOutgoingEvent, hook: &HookId) -> Result<DeliveryId, StoreError> {
+        let hook = hook.clone();
+        self.write(move |conn, _| outgoing::emit_to(conn, &event, &hook)).await
+    }
+
+    async fn retry_delivery(&self, id: &DeliveryId, now: Timestamp) -> Result<Delivery, StoreError> {
+        let id = id.clone();
+        self.write(move |conn, _| outgoing::retry(conn, &id, now)).await
+    }
+
+    async fn recover(&self, hook: &HookId, since: Timestamp, now: Timestamp) -> Result<u64, StoreError> {
+        let hook = hook.clone();
+        self.write(move |conn, _| outgoing::recover(conn, &hook, since, now)).await
+    }
+
+    async fn hook_stats(&self, hook: &HookId, now: Timestamp) -> Result<HookStats, StoreError> {
+        let hook = hook.clone();
+        self.read(move |conn, _| outgoing::stats(conn, &hook, now)).await
+    }
+
+    async fn purge(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |conn, _| outgoing::purge(conn, before)).await
+    }
+
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {
         let kinds: Vec<Value> = kinds.iter().map(|k| Value::Text(k.as_str().to_owned())).collect();
         if kinds.is_empty() {
@@ -856,7 +940,7 @@ impl Store for SqliteStore {
             let marks = vec!["?"; kinds.len()].join(", ");
             let sql = format!(
                 "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM deliveries
-                 WHERE status = 'pending' AND target_kind IN ({marks})"
+                 WHERE status = 'pending' AND target_kind IN ({marks}) AND {NOT_HELD}"
             );
             let min: Option<i64> = conn
                 .prepare_cached(&sql)

@@ -24,6 +24,7 @@ fn delivery(target: Target) -> Delivery {
         payload: serde_json::to_value(Message::titled("[octo/app] 1 new commit to main")).unwrap(),
         status: DeliveryStatus::Pending,
         attempts: 0,
+        attempt_base: 0,
         next_attempt_at: now,
         last_error: None,
         created_at: now,
@@ -43,6 +44,7 @@ fn channel(id: &str) -> ClaimedDelivery {
     ClaimedDelivery {
         delivery: delivery(Target::DiscordChannel { channel_id: id.into() }),
         webhook_url: None,
+        http: None,
     }
 }
 
@@ -84,6 +86,7 @@ async fn discord_webhook_url_target() {
     let job = ClaimedDelivery {
         delivery: delivery(Target::DiscordWebhook { agent: "builder".parse::<AgentName>().unwrap() }),
         webhook_url: Some(Secret::new("https://discord.com/api/webhooks/77/tok")),
+        http: None,
     };
     sink.send(&job).await.unwrap();
     assert_eq!(fake.messages()[0].0, "webhook:77");

@@ -13,7 +13,10 @@ use crate::{
 };
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/deliveries", get(list)).route("/api/deliveries/{id}", get(show))
+    Router::new()
+        .route("/api/deliveries", get(list))
+        .route("/api/deliveries/{id}", get(show))
+        .route("/api/deliveries/{id}/retry", axum::routing::post(retry))
 }
 
 pub(crate) fn delivery_view(d: &Delivery) -> Value {
@@ -64,4 +67,15 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     v["payload"] = delivery.payload.clone();
     v["attempt_log"] = json!(attempts);
     Ok(Json(v))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let delivery_id: DeliveryId =
+        id.parse().map_err(|_| ApiError::not_found(format!("delivery {id} not found")))?;
+    let delivery = state.store.retry_delivery(&delivery_id, state.clock.now()).await?;
+    state.emitter.wake();
+    Ok((axum::http::StatusCode::ACCEPTED, Json(delivery_view(&delivery))))
 }

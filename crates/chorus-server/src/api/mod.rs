@@ -2,6 +2,8 @@
 
 mod agents;
 mod deliveries;
+pub(crate) mod events;
+mod outgoing;
 mod webhooks;
 
 use axum::{
@@ -21,6 +23,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(agents::router())
         .merge(webhooks::router())
         .merge(deliveries::router())
+        .merge(events::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
 }
 

@@ -9,14 +9,14 @@ use chorus_core::{
     AgentName, DeliveryQuery, DeliveryStatus, EventQuery, EventStatus, GenericScheme, HookId, HookPatch,
     IncomingHook, Secret, Source,
 };
+use chorus_deliver::Cidr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageParams, double_option};
+use super::{PageParams, double_option, outgoing};
 use crate::{
     api::deliveries::delivery_view,
     error::{ApiError, ApiJson, ApiQuery},
-    net::Cidr,
     state::AppState,
 };
 
@@ -28,6 +28,39 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/webhooks/{id}/disable", post(disable))
         .route("/api/webhooks/{id}/events", get(events))
         .route("/api/webhooks/{id}/deliveries", get(deliveries))
+        .route("/api/webhooks/{id}/pause", post(pause))
+        .route("/api/webhooks/{id}/resume", post(resume))
+        .route("/api/webhooks/{id}/stats", get(stats))
+        .route("/api/webhooks/{id}/test", post(test))
+        .route("/api/webhooks/{id}/recover", post(recover))
+}
+
+/// A hook of either direction.
+enum Found {
+    Incoming(IncomingHook),
+    Outgoing(chorus_core::OutgoingHook),
+}
+
+async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
+    let hook_id = parse_id(id)?;
+    if let Some(h) = state.store.hook(&hook_id).await? {
+        return Ok(Found::Incoming(h));
+    }
+    match state.store.outgoing(&hook_id).await? {
+        Some(h) => Ok(Found::Outgoing(h)),
+        None => Err(ApiError::not_found(format!("webhook {id} not found"))),
+    }
+}
+
+async fn find_outgoing(
+    state: &AppState,
+    id: &str,
+    what: &str,
+) -> Result<chorus_core::OutgoingHook, ApiError> {
+    match find_any(state, id).await? {
+        Found::Outgoing(h) => Ok(h),
+        Found::Incoming(_) => Err(ApiError::bad_request(format!("{what} applies to outgoing webhooks"))),
+    }
 }
 
 /// Most requests a minute a hook may allow.
@@ -40,7 +73,7 @@ const SECRET_MIN: usize = 16;
 struct CreateHook {
     agent: String,
     #[serde(rename = "type", default = "incoming")]
-    kind: String,
+    _kind: String,
     name: Option<String>,
     source: Option<String>,
     secret: Option<String>,
@@ -79,6 +112,8 @@ struct UpdateHook {
 #[serde(deny_unknown_fields)]
 struct ListParams {
     agent: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 fn view(state: &AppState, h: &IncomingHook) -> Value {
@@ -145,21 +180,16 @@ async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
 
 async fn create(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<CreateHook>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match body.kind.as_str() {
-        "incoming" => {}
-        "outgoing" => {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "not_implemented",
-                "outgoing webhooks are not available in this version",
-            ));
-        }
-        other => {
+    match body.get("type").map(|t| t.as_str().unwrap_or_default()) {
+        None | Some("incoming") => {}
+        Some("outgoing") => return outgoing::create(&state, body).await.map(IntoResponse::into_response),
+        Some(other) => {
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
     }
+    let body: CreateHook = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let agent: AgentName =
         body.agent.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))?;
     if state.store.agent(&agent).await?.is_none() {
@@ -227,7 +257,7 @@ async fn create(
                 json!("source \"none\": requests are not verified; anyone who knows the URL can post");
         }
     }
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 async fn list(
@@ -238,21 +268,43 @@ async fn list(
         .agent
         .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
         .transpose()?;
-    let hooks = state.store.hooks(agent.as_ref()).await?;
-    Ok(Json(json!({"items": hooks.iter().map(|h| view(&state, h)).collect::<Vec<_>>()})))
+    let (incoming, outgoing) = match params.kind.as_deref() {
+        None => (true, true),
+        Some("incoming") => (true, false),
+        Some("outgoing") => (false, true),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
+        }
+    };
+    let mut items = Vec::new();
+    if incoming {
+        items.extend(state.store.hooks(agent.as_ref()).await?.iter().map(|h| view(&state, h)));
+    }
+    if outgoing {
+        items.extend(
+            state.store.outgoing_hooks(agent.as_ref()).await?.iter().map(|h| outgoing::view(h, None)),
+        );
+    }
+    Ok(Json(json!({"items": items})))
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let hook = find(&state, &id).await?;
-    Ok(Json(view(&state, &hook)))
+    Ok(Json(match find_any(&state, &id).await? {
+        Found::Incoming(h) => view(&state, &h),
+        Found::Outgoing(h) => outgoing::view(&h, None),
+    }))
 }
 
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<UpdateHook>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook_id = parse_id(&id)?;
+    let hook_id = match find_any(&state, &id).await? {
+        Found::Outgoing(h) => return outgoing::update(&state, &h, body).await,
+        Found::Incoming(h) => h.id,
+    };
+    let body: UpdateHook = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Some(r) = body.rate_limit_per_minute {
         check_rate(r)?;
     }
@@ -286,12 +338,73 @@ async fn update(
 }
 
 async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
-    let hook_id = parse_id(id)?;
-    let hook = state
-        .store
-        .update_hook(&hook_id, HookPatch { enabled: Some(enabled), ..HookPatch::default() })
-        .await?;
-    Ok(Json(view(state, &hook)))
+    match find_any(state, id).await? {
+        Found::Incoming(h) => {
+            let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
+            let hook = state.store.update_hook(&h.id, patch).await?;
+            Ok(Json(view(state, &hook)))
+        }
+        Found::Outgoing(h) => {
+            let patch = chorus_core::OutgoingPatch { enabled: Some(enabled), ..Default::default() };
+            let hook = state.store.update_outgoing(&h.id, patch).await?;
+            state.emitter.wake();
+            Ok(Json(outgoing::view(&hook, None)))
+        }
+    }
+}
+
+async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+    let h = find_outgoing(state, id, if paused { "pause" } else { "resume" }).await?;
+    let patch = chorus_core::OutgoingPatch { paused: Some(paused), ..Default::default() };
+    let hook = state.store.update_outgoing(&h.id, patch).await?;
+    if !paused {
+        state.emitter.wake();
+    }
+    tracing::info!(hook = %h.id, paused, "outgoing webhook pause state changed");
+    Ok(Json(outgoing::view(&hook, None)))
+}
+
+async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &id, true).await
+}
+
+async fn resume(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, &id, false).await
+}
+
+async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let hook_id = match find_any(&state, &id).await? {
+        Found::Incoming(h) => h.id,
+        Found::Outgoing(h) => h.id,
+    };
+    let figures = state.store.hook_stats(&hook_id, state.clock.now()).await?;
+    Ok(Json(json!(figures)))
+}
+
+async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let h = find_outgoing(&state, &id, "test").await?;
+    let emitted = state.emitter.test(&h.id).await.map_err(crate::api::events::emit_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"event_id": emitted.event_id, "delivery_id": emitted.deliveries.first()})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverBody {
+    since: jiff::Timestamp,
+}
+
+async fn recover(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RecoverBody>,
+) -> Result<Json<Value>, ApiError> {
+    let h = find_outgoing(&state, &id, "recover").await?;
+    let n = state.store.recover(&h.id, body.since, state.clock.now()).await?;
+    state.emitter.wake();
+    Ok(Json(json!({"recovered": n})))
 }
 
 async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -303,7 +416,10 @@ async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 }
 
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.store.delete_hook(&parse_id(&id)?).await?;
+    match find_any(&state, &id).await? {
+        Found::Incoming(h) => state.store.delete_hook(&h.id).await?,
+        Found::Outgoing(h) => state.store.delete_outgoing(&h.id).await?,
+    }
     tracing::info!(hook = %id, "webhook deleted");
     Ok(StatusCode::NO_CONTENT)
 }

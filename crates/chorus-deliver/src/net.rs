@@ -1,4 +1,4 @@
-//! CIDR parsing and matching for per-hook IP allow-lists.
+//! CIDR parsing and matching: per-hook IP allow-lists and the SSRF guard.
 
 use std::net::IpAddr;
 

@@ -1,0 +1,253 @@
+//! The HTTP sink: outgoing subscribers.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use chorus_core::{
+    ClaimedDelivery, Clock, HookId, HttpSpec, OutgoingAuth, SendError, SendOutcome, SignatureScheme, Sink,
+    TargetKind,
+};
+use reqwest::{StatusCode, header::HeaderMap};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{
+    ratelimit::RateLimiter,
+    ssrf::{GuardedResolver, SsrfGuard},
+};
+
+/// `User-Agent` of every outgoing request.
+pub const USER_AGENT: &str = concat!("Chorus-Webhook/", env!("CARGO_PKG_VERSION"));
+/// How much of a response body is kept in the attempts log.
+const EXCERPT: usize = 1024;
+/// How long a send held back by the destination's concurrency limit waits.
+const BUSY_WAIT: Duration = Duration::from_millis(100);
+
+/// Sends deliveries to outgoing subscribers: signs, authenticates, applies
+/// each destination's timeout, rate limit and concurrency, and refuses
+/// non-public addresses at connect time.
+pub struct HttpSink {
+    client: reqwest::Client,
+    guard: Arc<SsrfGuard>,
+    clock: Arc<dyn Clock>,
+    limiter: RateLimiter,
+    slots: Mutex<HashMap<HookId, Arc<Semaphore>>>,
+}
+
+impl HttpSink {
+    /// A sink whose connections obey `guard`.
+    pub fn new(guard: Arc<SsrfGuard>, clock: Arc<dyn Clock>) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            // A redirect is a failure: following it could leave the checked host.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("HTTP client configuration is valid");
+        Self { client, guard, clock, limiter: RateLimiter::default(), slots: Mutex::default() }
+    }
+
+    fn slot(&self, hook: &HookId, size: u32) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut slots = self.slots.lock().expect("slots lock");
+            slots
+                .entry(hook.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(size.max(1) as usize)))
+                .clone()
+        };
+        semaphore.try_acquire_owned().ok()
+    }
+}
+
+fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(86_400)));
+    }
+    // HTTP-date form.
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let secs = at.duration_since(now).as_secs().clamp(0, 86_400);
+    Some(Duration::from_secs(secs as u64))
+}
+
+async fn excerpt(mut response: reqwest::Response) -> Option<String> {
+    let mut buf = Vec::new();
+    while buf.len() < EXCERPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(EXCERPT);
+    (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn build_request(
+    client: &reqwest::Client,
+    spec: &HttpSpec,
+    delivery: &ClaimedDelivery,
+    body: Vec<u8>,
+    now: jiff::Timestamp,
+) -> Result<reqwest::RequestBuilder, SendError> {
+    let hook = &spec.hook;
+    let method = reqwest::Method::from_bytes(hook.method.as_str().as_bytes()).expect("static method names");
+    let id = delivery.delivery.id.as_str();
+    let event = delivery.delivery.payload["event"].as_str().unwrap_or_default().to_owned();
+    let mut req = client
+        .request(method, &hook.url)
+        .timeout(Duration::from_millis(hook.timeout_ms))
+        .header("content-type", "application/json")
+        .header("x-webhook-event", event)
+        .header("x-webhook-id", id)
+        .header("x-webhook-timestamp", now.to_string());
+    for (name, value) in &hook.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    req = match &spec.auth {
+        OutgoingAuth::None => req,
+        OutgoingAuth::Basic { username, password } => req.basic_auth(username, Some(password)),
+        OutgoingAuth::Bearer { token } => req.bearer_auth(token),
+        OutgoingAuth::ApiKey { header_name, key } => req.header(header_name.as_str(), key.as_str()),
+    };
+    req = match hook.signature {
+        SignatureScheme::Chorus => req.header(
+            chorus_verify::headers::CHORUS_SIGNATURE,
+            chorus_verify::sign_body_hex(&spec.secret, &body),
+        ),
+        SignatureScheme::Standard => {
+            let signature = chorus_verify::sign_standard(&spec.secret, id, now.as_second(), &body)
+                .map_err(|e| SendError::Permanent { status: None, message: format!("cannot sign: {e}") })?;
+            req.header(chorus_verify::headers::STANDARD_ID, id)
+                .header(chorus_verify::headers::STANDARD_TIMESTAMP, now.as_second().to_string())
+                .header(chorus_verify::headers::STANDARD_SIGNATURE, signature)
+        }
+    };
+    Ok(req.body(body))
+}
+
+#[async_trait]
+impl Sink for HttpSink {
+    fn kinds(&self) -> Vec<TargetKind> {
+        vec![TargetKind::Http]
+    }
+
+    async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        let Some(spec) = &delivery.http else {
+            return Err(SendError::Permanent {
+                status: None,
+                message: "the subscription was deleted".into(),
+            });
+        };
+        let hook = &spec.hook;
+        let now = self.clock.now();
+        if let Some(per_minute) = hook.rate_limit_per_minute
+            && let Err(wait) = self.limiter.check_smooth(&hook.id, per_minute, now)
+        {
+            return Err(SendError::Throttled { retry_after: Duration::from_secs_f64(wait) });
+        }
+        let Some(_permit) = self.slot(&hook.id, hook.max_concurrency) else {
+            return Err(SendError::Throttled { retry_after: BUSY_WAIT });
+        };
+        // IP literals never reach the resolver, so check them here too.
+        if let Ok(url) = url::Url::parse(&hook.url) {
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+                Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+                _ => None,
+            };
+            if let Some(kind) = literal.and_then(|ip| self.guard.refuse(ip)) {
+                return Err(SendError::Permanent {
+                    status: None,
+                    message: format!("destination is a {kind} address; refused by the SSRF guard"),
+                });
+            }
+        }
+        let body = serde_json::to_vec(&delivery.delivery.payload).expect("a JSON value serializes");
+        let response = match build_request(&self.client, spec, delivery, body, now)?.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Err(SendError::Retryable {
+                    status: None,
+                    message: format!("timed out after {} ms", hook.timeout_ms),
+                    retry_after: None,
+                });
+            }
+            Err(e) => {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    message = format!("{message}: {s}");
+                    source = s.source();
+                }
+                return Err(SendError::Retryable { status: None, message, retry_after: None });
+            }
+        };
+        let status = response.status();
+        let wait = retry_after(response.headers(), self.clock.now());
+        let text = excerpt(response).await;
+        let code = status.as_u16();
+        if status.is_success() {
+            return Ok(SendOutcome { status: Some(code), response_excerpt: text });
+        }
+        let message = format!(
+            "HTTP {code}{}",
+            text.as_deref()
+                .map(|t| format!(": {}", t.chars().take(200).collect::<String>()))
+                .unwrap_or_default()
+        );
+        Err(match status {
+            StatusCode::GONE => SendError::Gone { message },
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                SendError::Retryable { status: Some(code), message, retry_after: wait }
+            }
+            _ => SendError::Retryable { status: Some(code), message, retry_after: None },
+        })
+    }
+}
+
+/// `Authorization: Basic` value, for tests and views.
+pub fn basic_credentials(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// Sends each delivery through the sink that serves its target kind.
+pub struct MultiSink {
+    sinks: Vec<Arc<dyn Sink>>,
+}
+
+impl MultiSink {
+    /// Combine sinks; the first that serves a kind handles it.
+    pub fn new(sinks: Vec<Arc<dyn Sink>>) -> Self {
+        Self { sinks }
+    }
+}
+
+#[async_trait]
+impl Sink for MultiSink {
+    fn kinds(&self) -> Vec<TargetKind> {
+        let mut kinds: Vec<TargetKind> = self.sinks.iter().flat_map(|s| s.kinds()).collect();
+        kinds.dedup();
+        kinds
+    }
+
+    async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        let kind = match &delivery.delivery.target {
+            chorus_core::Target::DiscordChannel { .. } => TargetKind::DiscordChannel,
+            chorus_core::Target::DiscordWebhook { .. } => TargetKind::DiscordWebhook,
+            chorus_core::Target::Http { .. } => TargetKind::Http,
+        };
+        match self.sinks.iter().find(|s| s.kinds().contains(&kind)) {
+            Some(sink) => sink.send(delivery).await,
+            None => Err(SendError::Retryable {
+                status: None,
+                message: "no sink for this target".into(),
+                retry_after: None,
+            }),
+        }
+    }
+}

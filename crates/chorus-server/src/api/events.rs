@@ -1,0 +1,51 @@
+//! `POST /api/events`: emit an outgoing event.
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use chorus_core::AgentName;
+use chorus_deliver::EmitError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, ApiJson},
+    state::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/api/events", post(emit))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmitBody {
+    event: String,
+    agent: Option<String>,
+    #[serde(default = "empty")]
+    data: Value,
+    #[serde(default)]
+    metadata: Value,
+}
+
+fn empty() -> Value {
+    json!({})
+}
+
+pub(crate) fn emit_error(e: EmitError) -> ApiError {
+    match e {
+        EmitError::Store(s) => s.into(),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+async fn emit(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EmitBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let agent = body
+        .agent
+        .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
+        .transpose()?;
+    let emitted =
+        state.emitter.emit(&body.event, agent, body.data, body.metadata).await.map_err(emit_error)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"event_id": emitted.event_id, "deliveries": emitted.deliveries}))))
+}

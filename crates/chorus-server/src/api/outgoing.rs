@@ -1,0 +1,338 @@
+//! Outgoing webhooks (subscriptions) in the API.
+
+use axum::{Json, http::StatusCode};
+use chorus_core::{
+    AgentName, HookId, HttpMethod, OutgoingAuth, OutgoingHook, OutgoingPatch, RetryPolicy, RetryStrategy,
+    Secret, SignatureScheme, is_valid_pattern,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::double_option;
+use crate::{error::ApiError, state::AppState};
+
+const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=120_000;
+const ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=25;
+const DELAY_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+const RATE: std::ops::RangeInclusive<u32> = 1..=100_000;
+const CONCURRENCY: std::ops::RangeInclusive<u32> = 1..=100;
+/// Headers Chorus sets itself; a subscription cannot override them.
+const RESERVED: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "authorization",
+    "transfer-encoding",
+    "connection",
+];
+const RESERVED_PREFIXES: &[&str] = &["x-webhook-", "x-chorus-", "webhook-"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateOutgoing {
+    #[serde(rename = "type")]
+    _kind: String,
+    agent: Option<String>,
+    name: Option<String>,
+    url: String,
+    events: Vec<String>,
+    #[serde(default)]
+    method: HttpMethod,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    #[serde(default)]
+    auth: OutgoingAuth,
+    #[serde(default)]
+    signature: SignatureScheme,
+    secret: Option<String>,
+    timeout_ms: Option<u64>,
+    retry: Option<RetryInput>,
+    rate_limit_per_minute: Option<u32>,
+    max_concurrency: Option<u32>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetryInput {
+    strategy: Option<RetryStrategy>,
+    max_attempts: Option<u32>,
+    initial_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    jitter: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateOutgoing {
+    name: Option<String>,
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    method: Option<HttpMethod>,
+    headers: Option<serde_json::Map<String, Value>>,
+    auth: Option<OutgoingAuth>,
+    timeout_ms: Option<u64>,
+    retry: Option<RetryInput>,
+    #[serde(default, deserialize_with = "double_option")]
+    rate_limit_per_minute: Option<Option<u32>>,
+    max_concurrency: Option<u32>,
+    enabled: Option<bool>,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &str,
+    v: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<T, ApiError> {
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(bad(format!("{name} must be between {} and {}", range.start(), range.end())))
+    }
+}
+
+fn retry_policy(input: Option<RetryInput>, base: RetryPolicy) -> Result<RetryPolicy, ApiError> {
+    let Some(r) = input else { return Ok(base) };
+    let policy = RetryPolicy {
+        strategy: r.strategy.unwrap_or(base.strategy),
+        max_attempts: Some(in_range(
+            "retry.max_attempts",
+            r.max_attempts.or(base.max_attempts).unwrap_or(3),
+            &ATTEMPTS,
+        )?),
+        initial_delay_ms: in_range(
+            "retry.initial_delay_ms",
+            r.initial_delay_ms.unwrap_or(base.initial_delay_ms),
+            &DELAY_MS,
+        )?,
+        max_delay_ms: in_range("retry.max_delay_ms", r.max_delay_ms.unwrap_or(base.max_delay_ms), &DELAY_MS)?,
+        jitter: r.jitter.unwrap_or(base.jitter),
+    };
+    if policy.max_delay_ms < policy.initial_delay_ms {
+        return Err(bad("retry.max_delay_ms must not be below retry.initial_delay_ms"));
+    }
+    Ok(policy)
+}
+
+fn check_header_name(name: &str, what: &str) -> Result<String, ApiError> {
+    let lower = name.to_ascii_lowercase();
+    if http::HeaderName::try_from(name).is_err() {
+        return Err(bad(format!("{what} {name:?} is not a header name")));
+    }
+    if RESERVED.contains(&lower.as_str()) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return Err(bad(format!("{what} {name:?} is set by Chorus and cannot be overridden")));
+    }
+    Ok(name.to_owned())
+}
+
+fn headers(map: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+    if map.len() > 20 {
+        return Err(bad("at most 20 custom headers"));
+    }
+    map.into_iter()
+        .map(|(k, v)| {
+            let name = check_header_name(&k, "header")?;
+            let value =
+                v.as_str().ok_or_else(|| bad(format!("header {k:?} must have a string value")))?.to_owned();
+            if http::HeaderValue::from_str(&value).is_err() {
+                return Err(bad(format!("header {k:?} has an invalid value")));
+            }
+            Ok((name, value))
+        })
+        .collect()
+}
+
+fn check_auth(auth: &OutgoingAuth) -> Result<(), ApiError> {
+    let nonempty = |v: &str, f: &str| {
+        if v.is_empty() { Err(bad(format!("auth.{f} must not be empty"))) } else { Ok(()) }
+    };
+    match auth {
+        OutgoingAuth::None => Ok(()),
+        OutgoingAuth::Basic { username, password } => {
+            nonempty(username, "username")?;
+            if username.contains(':') {
+                return Err(bad("auth.username must not contain ':'"));
+            }
+            nonempty(password, "password")
+        }
+        OutgoingAuth::Bearer { token } => nonempty(token, "token"),
+        OutgoingAuth::ApiKey { header_name, key } => {
+            check_header_name(header_name, "auth.header_name")?;
+            nonempty(key, "key")
+        }
+    }
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Err(bad("events must name at least one event (or \"*\")"));
+    }
+    match events.iter().find(|e| !is_valid_pattern(e)) {
+        Some(e) => Err(bad(format!(
+            "unknown event {e:?}: use names from the catalogue (e.g. agent.commit), prefix.* patterns, or custom.<name>"
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub(super) async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
+    state.guard.check_url(url).await.map(|u| u.to_string()).map_err(|e| bad(format!("url: {e}")))
+}
+
+pub(crate) fn view(h: &OutgoingHook, auth: Option<&OutgoingAuth>) -> Value {
+    let mut v = json!({
+        "id": h.id,
+        "agent": h.agent,
+        "type": "outgoing",
+        "name": h.name,
+        "url": h.url,
+        "events": h.events,
+        "method": h.method,
+        "headers": h.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
+        "signature": h.signature,
+        "timeout_ms": h.timeout_ms,
+        "retry": h.retry,
+        "rate_limit_per_minute": h.rate_limit_per_minute,
+        "max_concurrency": h.max_concurrency,
+        "enabled": h.enabled,
+        "paused": h.paused,
+        "consecutive_failures": h.consecutive_failures,
+        "disabled_reason": h.disabled_reason,
+        "created_at": h.created_at,
+        "created_by": h.created_by,
+        "updated_at": h.updated_at,
+    });
+    if let Some(a) = auth {
+        v["auth"] = a.public_view();
+    }
+    v
+}
+
+fn header_pairs(map: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+    headers(map)
+}
+
+pub(super) async fn create(state: &AppState, body: Value) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: CreateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
+    let agent = match body.agent {
+        Some(a) => {
+            let name: AgentName = a.parse().map_err(|e: chorus_core::IdError| bad(e.to_string()))?;
+            if state.store.agent(&name).await?.is_none() {
+                return Err(bad(format!("agent {name} does not exist")));
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    check_events(&body.events)?;
+    check_auth(&body.auth)?;
+    let headers = header_pairs(body.headers)?;
+    let url = check_url(state, &body.url).await?;
+    let secret = match (body.signature, body.secret) {
+        (_, Some(s)) if s.len() < 16 || s.len() > 256 => {
+            return Err(bad("secret must be 16 to 256 characters"));
+        }
+        (SignatureScheme::Standard, Some(s)) => {
+            let secret = Secret::new(s);
+            chorus_verify::sign_standard(&secret, "probe", 0, b"")
+                .map_err(|_| bad("a standard secret is whsec_ followed by base64"))?;
+            secret
+        }
+        (_, Some(s)) => Secret::new(s),
+        (SignatureScheme::Standard, None) => Secret::generate_standard(),
+        (SignatureScheme::Chorus, None) => Secret::generate(),
+    };
+    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let hook = OutgoingHook {
+        id: HookId::generate(),
+        agent,
+        name: body.name.unwrap_or_else(|| "outgoing webhook".into()),
+        url,
+        events: body.events,
+        method: body.method,
+        headers,
+        signature: body.signature,
+        timeout_ms: in_range(
+            "timeout_ms",
+            body.timeout_ms.unwrap_or(OutgoingHook::DEFAULT_TIMEOUT_MS),
+            &TIMEOUT_MS,
+        )?,
+        retry: retry_policy(body.retry, OutgoingHook::DEFAULT_RETRY)?,
+        rate_limit_per_minute: body
+            .rate_limit_per_minute
+            .map(|r| in_range("rate_limit_per_minute", r, &RATE))
+            .transpose()?,
+        max_concurrency: in_range(
+            "max_concurrency",
+            body.max_concurrency.unwrap_or(OutgoingHook::DEFAULT_CONCURRENCY),
+            &CONCURRENCY,
+        )?,
+        enabled: body.enabled,
+        paused: false,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        created_at: now,
+        created_by: "api".into(),
+        updated_at: now,
+    };
+    state.store.create_outgoing(hook.clone(), secret.clone(), body.auth.clone()).await?;
+    tracing::info!(hook = %hook.id, "outgoing webhook created");
+    let mut v = view(&hook, Some(&body.auth));
+    v["secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+pub(super) async fn update(
+    state: &AppState,
+    current: &OutgoingHook,
+    body: Value,
+) -> Result<Json<Value>, ApiError> {
+    let body: UpdateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
+    if let Some(e) = &body.events {
+        check_events(e)?;
+    }
+    if let Some(a) = &body.auth {
+        check_auth(a)?;
+    }
+    if body.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+        return Err(bad("name must be 1 to 200 characters"));
+    }
+    let url = match &body.url {
+        Some(u) => Some(check_url(state, u).await?),
+        None => None,
+    };
+    let patch = OutgoingPatch {
+        name: body.name,
+        url,
+        events: body.events,
+        method: body.method,
+        headers: body.headers.map(header_pairs).transpose()?,
+        auth: body.auth.clone(),
+        timeout_ms: body.timeout_ms.map(|t| in_range("timeout_ms", t, &TIMEOUT_MS)).transpose()?,
+        retry: body.retry.map(|r| retry_policy(Some(r), current.retry)).transpose()?,
+        rate_limit_per_minute: match body.rate_limit_per_minute {
+            Some(Some(r)) => Some(Some(in_range("rate_limit_per_minute", r, &RATE)?)),
+            other => other,
+        },
+        max_concurrency: body
+            .max_concurrency
+            .map(|c| in_range("max_concurrency", c, &CONCURRENCY))
+            .transpose()?,
+        enabled: body.enabled,
+        paused: None,
+        disabled_reason: None,
+    };
+    let hook = state.store.update_outgoing(&current.id, patch).await?;
+    state.emitter.wake();
+    Ok(Json(view(&hook, body.auth.as_ref())))
+}
