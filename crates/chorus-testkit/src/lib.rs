@@ -2,9 +2,23 @@
 
 mod fake_discord;
 mod process;
+mod receiver;
 
 pub use fake_discord::{FakeDiscord, Mode, RecordedRequest};
 pub use process::Process;
+pub use receiver::{Received, Reply, TestReceiver};
+
+/// The Python interpreter with `standardwebhooks` installed (`CHORUS_TEST_PYTHON`),
+/// for interoperability checks; `None`, with a notice, where it is not set.
+pub fn python() -> Option<std::path::PathBuf> {
+    match std::env::var_os("CHORUS_TEST_PYTHON") {
+        Some(p) => Some(p.into()),
+        None => {
+            eprintln!("notice: CHORUS_TEST_PYTHON is not set; skipping the Python interoperability checks");
+            None
+        }
+    }
+}
 
 use std::path::PathBuf;
 

@@ -6,4 +6,5 @@ mod crash;
 mod fixtures;
 mod lifecycle;
 mod outage;
+mod outgoing;
 mod support;

@@ -468,21 +468,29 @@ async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook = find(&state, &id).await?;
+    let (hook_id, with_attempts) = match find_any(&state, &id).await? {
+        Found::Incoming(h) => (h.id, false),
+        Found::Outgoing(h) => (h.id, true),
+    };
     let status = parse_delivery_status(params.status.as_deref())?;
-    let page = state
-        .store
-        .deliveries(DeliveryQuery {
-            hook_id: Some(hook.id),
-            event_id: None,
-            status,
-            limit: params.limit()?,
-            cursor: params.cursor,
-        })
-        .await?;
-    Ok(Json(
-        json!({"items": page.items.iter().map(delivery_view).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
-    ))
+    let query = DeliveryQuery {
+        hook_id: Some(hook_id),
+        event_id: None,
+        status,
+        limit: params.limit()?,
+        cursor: params.cursor,
+    };
+    let page = state.store.deliveries(query).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for d in &page.items {
+        let mut v = delivery_view(d);
+        if with_attempts {
+            v["event"] = d.payload["event"].clone();
+            v["attempt_log"] = json!(state.store.attempts(&d.id).await?);
+        }
+        items.push(v);
+    }
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
 }
 
 pub(super) fn parse_delivery_status(s: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {

@@ -3,4 +3,5 @@
 
 mod api;
 mod incoming;
+mod outgoing;
 mod support;

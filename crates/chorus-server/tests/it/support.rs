@@ -66,8 +66,10 @@ impl TestApp {
                     max_delay_ms: 200,
                     ..chorus_core::RetryPolicy::CHAT
                 },
+                breaker_threshold: 5,
                 ..EngineConfig::default()
             })
+            .ssrf_guard(chorus_deliver::SsrfGuard::from_list("127.0.0.0/8").unwrap())
             .build();
         let shutdown = CancellationToken::new();
         let progress = chorus.delivery_progress();
@@ -127,6 +129,28 @@ impl TestApp {
             req = req.header(k.as_str(), v.as_str());
         }
         req.send().await.unwrap()
+    }
+
+    /// Create an outgoing subscription; returns (id, secret).
+    pub(crate) async fn outgoing(&self, body: Value) -> (String, String) {
+        let mut body = body;
+        body["type"] = json!("outgoing");
+        let (status, v) = self.api_json(reqwest::Method::POST, "/api/webhooks", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        (v["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+    }
+
+    /// Emit an event through the API; returns the delivery ids.
+    pub(crate) async fn emit(&self, event: &str, agent: Option<&str>, data: Value) -> Vec<String> {
+        let (status, v) = self
+            .api_json(
+                reqwest::Method::POST,
+                "/api/events",
+                Some(json!({"event": event, "agent": agent, "data": data})),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+        v["deliveries"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect()
     }
 
     /// Wait until `n` delivery attempts have been recorded.

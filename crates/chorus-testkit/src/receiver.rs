@@ -1,0 +1,183 @@
+//! A local webhook receiver that records requests and answers from a script.
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use tokio::{net::TcpListener, sync::watch};
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+    /// Arrival.
+    pub at: Instant,
+    /// The status answered.
+    pub status: u16,
+}
+
+impl Received {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status.
+    pub status: u16,
+    /// Extra headers, e.g. `Retry-After`.
+    pub headers: Vec<(String, String)>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// Answer `status`.
+    pub fn status(status: u16) -> Self {
+        Self { status, headers: vec![], delay: Duration::ZERO }
+    }
+
+    /// Add a header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Answer after `delay`.
+    #[must_use]
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    default: Arc<Mutex<Reply>>,
+    count: Arc<watch::Sender<usize>>,
+}
+
+/// A running receiver on loopback.
+pub struct TestReceiver {
+    addr: SocketAddr,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestReceiver {
+    /// Start on `127.0.0.1:0`, answering 200 unless scripted.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let addr = listener.local_addr().unwrap();
+        let shared = Shared {
+            received: Arc::default(),
+            script: Arc::default(),
+            default: Arc::new(Mutex::new(Reply::status(200))),
+            count: Arc::new(watch::channel(0).0),
+        };
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("receiver server");
+        });
+        Self { addr, shared, task }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Queue answers for the next requests.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.script.lock().unwrap().extend(replies);
+    }
+
+    /// The answer once the script is used up.
+    pub fn set_default(&self, reply: Reply) {
+        *self.shared.default.lock().unwrap() = reply;
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    /// Wait until `n` requests arrived, or panic after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let mut rx = self.shared.count.subscribe();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok();
+        let got = self.received();
+        assert!(ok, "timed out waiting for {n} requests; have {}", got.len());
+        got
+    }
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let at = Instant::now();
+    let reply =
+        shared.script.lock().unwrap().pop_front().unwrap_or_else(|| shared.default.lock().unwrap().clone());
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let count = {
+        let mut received = shared.received.lock().unwrap();
+        received.push(Received {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            headers,
+            body,
+            at,
+            status: reply.status,
+        });
+        received.len()
+    };
+    shared.count.send_replace(count);
+    let mut response =
+        (StatusCode::from_u16(reply.status).unwrap(), format!("reply {}", reply.status)).into_response();
+    for (k, v) in &reply.headers {
+        response
+            .headers_mut()
+            .insert(axum::http::HeaderName::try_from(k.as_str()).unwrap(), v.parse().unwrap());
+    }
+    response
+}
