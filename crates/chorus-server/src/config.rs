@@ -73,6 +73,8 @@ pub struct Config {
     pub delivery_concurrency: usize,
     /// Days finished deliveries, attempts and events are kept.
     pub retention_days: u32,
+    /// Failed attempts in a row after which an outgoing subscription is disabled.
+    pub outgoing_breaker_threshold: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -96,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("retention_days", &self.retention_days)
+            .field("outgoing_breaker_threshold", &self.outgoing_breaker_threshold)
             .finish()
     }
 }
@@ -117,6 +120,7 @@ impl Default for Config {
             outgoing_allowed_nets: None,
             delivery_concurrency: 32,
             retention_days: 30,
+            outgoing_breaker_threshold: 10,
         }
     }
 }
@@ -152,6 +156,11 @@ impl Config {
                 .parse()
                 .map_err(|_| invalid("CHORUS_RETENTION_DAYS", format!("{v:?} is not a number of days")))?;
         }
+        if let Some(v) = var("CHORUS_OUTGOING_BREAKER_THRESHOLD") {
+            config.outgoing_breaker_threshold = v.parse().map_err(|_| {
+                invalid("CHORUS_OUTGOING_BREAKER_THRESHOLD", format!("{v:?} is not a number"))
+            })?;
+        }
         if let Some(v) = var("CHORUS_DELIVERY_CONCURRENCY") {
             config.delivery_concurrency = v
                 .parse()
@@ -182,6 +191,9 @@ impl Config {
         }
         if self.delivery_concurrency == 0 || self.delivery_concurrency > 1024 {
             return Err(invalid("delivery_concurrency", "must be between 1 and 1024".into()));
+        }
+        if self.outgoing_breaker_threshold == 0 || self.outgoing_breaker_threshold > 10_000 {
+            return Err(invalid("outgoing_breaker_threshold", "must be between 1 and 10000".into()));
         }
         if self.retention_days == 0 || self.retention_days > 3650 {
             return Err(invalid("retention_days", "must be between 1 and 3650".into()));

@@ -249,7 +249,11 @@ impl Chorus {
                 proxy: config.discord_proxy.clone(),
                 timeout: None,
             })
-            .engine(EngineConfig { concurrency: config.delivery_concurrency, ..EngineConfig::default() })
+            .engine(EngineConfig {
+                concurrency: config.delivery_concurrency,
+                breaker_threshold: config.outgoing_breaker_threshold,
+                ..EngineConfig::default()
+            })
             .ssrf_guard(config.ssrf_guard())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .build();
