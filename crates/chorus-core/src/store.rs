@@ -151,8 +151,8 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError>;
-    /// Record how an event was routed, with its deliveries, in one transaction.
-    async fn route_event(&self, routed: RoutedEvent) -> Result<(), StoreError>;
+    /// Record how events were routed, with their deliveries, in one transaction.
+    async fn route_events(&self, routed: Vec<RoutedEvent>) -> Result<(), StoreError>;
 
     /// Due deliveries of the given kinds, leased for `lease`.
     async fn claim_deliveries(

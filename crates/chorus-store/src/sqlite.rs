@@ -646,35 +646,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn route_event(&self, routed: RoutedEvent) -> Result<(), StoreError> {
+    async fn route_events(&self, batch: Vec<RoutedEvent>) -> Result<(), StoreError> {
         let now = ms(self.now());
         self.write(move |conn, _| {
-            conn.execute(
-                "UPDATE events SET status = ?2, lease_until = NULL WHERE id = ?1",
-                params![routed.event_id.as_str(), routed.status.as_str()],
-            )
-            .map_err(backend)?;
-            let mut insert = conn
-                .prepare_cached(
-                    "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
+            for routed in &batch {
+                conn.prepare_cached("UPDATE events SET status = ?2, lease_until = NULL WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![routed.event_id.as_str(), routed.status.as_str()]))
+                    .map_err(backend)?;
+                let mut insert = conn
+                    .prepare_cached(
+                        "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
                                              next_attempt_at, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
                      ON CONFLICT(id) DO NOTHING",
-                )
-                .map_err(backend)?;
-            for d in &routed.deliveries {
-                insert
-                    .execute(params![
-                        d.id.as_str(),
-                        d.event_id.as_ref().map(EventId::as_str),
-                        d.hook_id.as_str(),
-                        target_kind(&d.target).as_str(),
-                        json(&d.target),
-                        json(&d.payload),
-                        ms(d.due_at),
-                        now,
-                    ])
+                    )
                     .map_err(backend)?;
+                for d in &routed.deliveries {
+                    insert
+                        .execute(params![
+                            d.id.as_str(),
+                            d.event_id.as_ref().map(EventId::as_str),
+                            d.hook_id.as_str(),
+                            target_kind(&d.target).as_str(),
+                            json(&d.target),
+                            json(&d.payload),
+                            ms(d.due_at),
+                            now,
+                        ])
+                        .map_err(backend)?;
+                }
             }
             Ok(())
         })

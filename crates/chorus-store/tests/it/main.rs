@@ -256,8 +256,8 @@ async fn routing_and_delivery_lifecycle_with_leases() {
         status: EventStatus::Routed,
         deliveries: vec![delivery],
     };
-    f.store.route_event(routed.clone()).await.unwrap();
-    f.store.route_event(routed).await.unwrap(); // idempotent
+    f.store.route_events(vec![routed.clone()]).await.unwrap();
+    f.store.route_events(vec![routed]).await.unwrap(); // idempotent
     assert!(
         f.store
             .claim_events(f.clock.now_ts() + SignedDuration::from_hours(1), lease, 10)
