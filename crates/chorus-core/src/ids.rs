@@ -31,12 +31,42 @@ pub fn random_token(prefix: &str, bytes: usize) -> String {
     out
 }
 
+/// Base64 over its 64 URL-safe symbols in ASCII order, so that text order is
+/// numeric order.
+const SORTED: base64::engine::GeneralPurpose = {
+    let Ok(alphabet) =
+        base64::alphabet::Alphabet::new("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
+    else {
+        panic!("64 distinct ASCII symbols")
+    };
+    base64::engine::GeneralPurpose::new(&alphabet, base64::engine::general_purpose::NO_PAD)
+};
+
+/// `prefix`, then 48 bits of milliseconds since the Unix epoch and 80 random
+/// bits, encoded so that ids sort by creation time.
+///
+/// Stored records are indexed by id; random ids scatter every insert over the
+/// whole index, so each group commit dirtied (and wrote to the WAL) one page
+/// per row. Time-ordered ids append to the same few pages.
+pub fn ordered_token(prefix: &str) -> String {
+    // Wall time, not an injected clock: order only has to hold roughly, and
+    // ids are made far from any clock a test pins.
+    let millis = crate::Clock::now(&crate::SystemClock).as_millisecond().max(0) as u64;
+    let mut buf = [0u8; 16];
+    buf[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    getrandom::fill(&mut buf[6..]).expect("the operating system's random source failed");
+    let mut out = String::with_capacity(prefix.len() + 22);
+    out.push_str(prefix);
+    SORTED.encode_string(buf, &mut out);
+    out
+}
+
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
 
 macro_rules! token_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal, $make:path, $gen_doc:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -46,9 +76,9 @@ macro_rules! token_id {
             /// The prefix every id of this kind starts with.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A fresh id with 128 random bits.
+            #[doc = $gen_doc]
             pub fn generate() -> Self {
-                Self(random_token($prefix, 16))
+                Self($make($prefix, 16))
             }
 
             /// The id as text.
@@ -98,16 +128,20 @@ macro_rules! token_id {
 token_id!(
     /// An incoming or outgoing hook: `hk_` and 128 random bits, so the hook
     /// URL cannot be guessed.
-    HookId, "hk_", "hook"
+    HookId, "hk_", "hook", random_token, "A fresh id with 128 random bits."
 );
 token_id!(
     /// A stored incoming event.
-    EventId, "evt_", "event"
+    EventId, "evt_", "event", ordered, "A fresh id: creation time, then 80 random bits."
 );
 token_id!(
     /// One delivery of a message to one destination; stable across retries.
-    DeliveryId, "dlv_", "delivery"
+    DeliveryId, "dlv_", "delivery", ordered, "A fresh id: creation time, then 80 random bits."
 );
+
+fn ordered(prefix: &str, _bytes: usize) -> String {
+    ordered_token(prefix)
+}
 
 /// The name of an agent: the path segment in `/webhook/{agent}/{hook_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -164,6 +198,27 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 3 + 22);
         assert_eq!(a.as_str().parse::<HookId>().unwrap(), a);
+    }
+
+    #[test]
+    fn ordered_ids_sort_by_creation_and_parse() {
+        let ids: Vec<DeliveryId> = (0..50)
+            .map(|i| {
+                if i % 10 == 0 {
+                    // Cross millisecond boundaries, where order is defined.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                DeliveryId::generate()
+            })
+            .collect();
+        for id in &ids {
+            assert_eq!(id.as_str().len(), 4 + 22);
+            assert_eq!(&id.as_str().parse::<DeliveryId>().unwrap(), id);
+        }
+        let boundaries: Vec<&DeliveryId> = ids.iter().step_by(10).collect();
+        assert!(boundaries.windows(2).all(|w| w[0] < w[1]), "{boundaries:?}");
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod sink;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, random_token};
+pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};
 pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 mod crypto;
 mod outgoing;
 mod schema;

@@ -202,14 +202,17 @@ pub(crate) fn delete(conn: &Connection, id: &HookId, now: Timestamp) -> Result<(
 }
 
 pub(crate) fn note_outcome(conn: &Connection, id: &HookId, success: bool) -> Result<u32, StoreError> {
+    // A success leaves a run of zero alone: rewriting the row on every
+    // delivery would cost a page in every group commit.
     let sql = if success {
-        "UPDATE outgoing_hooks SET consecutive_failures = 0 WHERE id = ?1 RETURNING consecutive_failures"
+        "UPDATE outgoing_hooks SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures != 0
+         RETURNING consecutive_failures"
     } else {
         "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?1
          RETURNING consecutive_failures"
     };
-    conn.query_row(sql, [id.as_str()], |r| r.get(0))
-        .optional()
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
         .map_err(backend)
         .map(Option::unwrap_or_default)
 }

@@ -123,6 +123,21 @@ ALTER TABLE deliveries ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX deliveries_finished ON deliveries(updated_at) WHERE status != 'pending';
 CREATE INDEX attempts_started ON attempts(started_at);
 ",
+    // Bodies move out of `events`: SQLite rewrites a whole row, overflow
+    // pages included, on every UPDATE, and an event's row is updated when it
+    // is claimed and when it is routed. Keeping kilobytes of payload out of
+    // that row keeps those updates to a page.
+    r"
+CREATE TABLE event_bodies (
+    seq  INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+) STRICT;
+INSERT INTO event_bodies (seq, body) SELECT seq, body FROM events;
+ALTER TABLE events DROP COLUMN body;
+CREATE TRIGGER events_drop_body AFTER DELETE ON events BEGIN
+    DELETE FROM event_bodies WHERE seq = old.seq;
+END;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

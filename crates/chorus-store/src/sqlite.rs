@@ -1,6 +1,7 @@
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicBool},
     time::Duration,
 };
 
@@ -8,17 +9,21 @@ use async_trait::async_trait;
 use chorus_core::{
     Agent, AgentName, AgentPatch, Attempt, ClaimedDelivery, Clock, Delivery, DeliveryCounts, DeliveryId,
     DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus, HookId, HookPatch, HookStats,
-    IncomingHook, IngestOutcome, NewAgent, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth,
+    HttpSpec, IncomingHook, IngestOutcome, NewAgent, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth,
     OutgoingHook, OutgoingPatch, Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use crate::{
+    cache::{CachedHook, LookupCache},
     crypto::MasterKey,
     outgoing, schema,
-    writer::{Writer, backend},
+    writer::{Checkpointer, Writer, backend},
 };
+
+/// How often the WAL is folded back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// Tuning for [`SqliteStore`].
 #[derive(Debug, Clone)]
@@ -46,10 +51,12 @@ struct Inner {
     /// Held for the store's lifetime: one process per database.
     _lock: std::fs::File,
     writer: Writer,
+    _checkpointer: Checkpointer,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
     key: MasterKey,
     clock: Arc<dyn Clock>,
+    lookups: LookupCache,
 }
 
 pub(crate) fn ms(t: Timestamp) -> i64 {
@@ -114,6 +121,13 @@ impl SqliteStore {
         // FULL: in WAL mode NORMAL may lose the last commits on power loss;
         // a 2xx promises the event is on disk, so every commit is fsync'd.
         conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        // Savepoint sub-journals (one per operation in a group commit) stay
+        // in memory rather than in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
+        // The checkpointer thread does this work instead; the WAL file is cut
+        // back to 64 MiB after each reset so a burst does not keep it large.
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
         // One process serves a SQLite database, so every lease found at open
         // belonged to a process that is gone (crashed or killed mid-send):
@@ -123,15 +137,23 @@ impl SqliteStore {
              UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL;",
         )
         .map_err(backend)?;
+        let restart = Arc::new(AtomicBool::new(false));
+        let checkpointer = Checkpointer::spawn(
+            open_conn(&path, OpenFlags::default()).map_err(backend)?,
+            CHECKPOINT_EVERY,
+            restart.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 _lock: lock,
-                writer: Writer::spawn(conn, options.write_queue),
+                writer: Writer::spawn(conn, options.write_queue, restart),
+                _checkpointer: checkpointer,
                 readers: Mutex::new(Vec::new()),
                 max_readers: options.readers,
                 key,
                 clock,
+                lookups: LookupCache::default(),
             }),
         })
     }
@@ -174,6 +196,18 @@ impl SqliteStore {
     {
         let key = self.inner.key.clone();
         self.inner.writer.write(move |conn| f(conn, &key)).await
+    }
+
+    /// [`Self::write`] for a change to agents or hooks: what ingress has
+    /// cached is dropped once the change is committed.
+    async fn write_lookups<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection, &MasterKey) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = self.write(f).await;
+        self.inner.lookups.invalidate();
+        result
     }
 
     fn now(&self) -> Timestamp {
@@ -244,21 +278,31 @@ fn delivery_status(s: &str) -> Option<DeliveryStatus> {
         .find(|x| x.as_str() == s)
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+/// Events with their bodies; `event_from_row` reads rows of this shape.
+macro_rules! EVENT_SELECT {
+    () => {
+        "SELECT e.*, b.body FROM events e JOIN event_bodies b ON b.seq = e.seq"
+    };
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Event)> {
     let source: String = row.get("source")?;
     let status: String = row.get("status")?;
-    Ok(Event {
-        id: parse_col(row, "id")?,
-        hook_id: parse_col(row, "hook_id")?,
-        agent: parse_col(row, "agent")?,
-        source: source.parse::<Source>().map_err(|_| corrupt("source"))?,
-        event_type: row.get("event_type")?,
-        delivery_key: row.get("delivery_key")?,
-        headers: json_col(row, "headers")?,
-        body: row.get("body")?,
-        received_at: ts(row.get("received_at")?),
-        status: event_status(&status).ok_or_else(|| corrupt("status"))?,
-    })
+    Ok((
+        row.get("seq")?,
+        Event {
+            id: parse_col(row, "id")?,
+            hook_id: parse_col(row, "hook_id")?,
+            agent: parse_col(row, "agent")?,
+            source: source.parse::<Source>().map_err(|_| corrupt("source"))?,
+            event_type: row.get("event_type")?,
+            delivery_key: row.get("delivery_key")?,
+            headers: json_col(row, "headers")?,
+            body: row.get("body")?,
+            received_at: ts(row.get("received_at")?),
+            status: event_status(&status).ok_or_else(|| corrupt("status"))?,
+        },
+    ))
 }
 
 pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -359,8 +403,16 @@ impl Store for SqliteStore {
     }
 
     async fn agent(&self, name: &AgentName) -> Result<Option<Agent>, StoreError> {
+        if let Some(agent) = self.inner.lookups.agent(name) {
+            return Ok(Some(agent));
+        }
+        let generation = self.inner.lookups.generation();
         let name = name.clone();
-        self.read(move |conn, key| get_agent(conn, key, &name)).await
+        let found = self.read(move |conn, key| get_agent(conn, key, &name)).await?;
+        if let Some(agent) = &found {
+            self.inner.lookups.put_agent(generation, agent.clone());
+        }
+        Ok(found)
     }
 
     async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
@@ -379,7 +431,7 @@ impl Store for SqliteStore {
     async fn update_agent(&self, name: &AgentName, patch: AgentPatch) -> Result<Agent, StoreError> {
         let name = name.clone();
         let now = ms(self.now());
-        self.write(move |conn, key| {
+        self.write_lookups(move |conn, key| {
             let mut current = get_agent(conn, key, &name)?.ok_or_else(|| not_found("agent", &name))?;
             if let Some(c) = patch.channel_id {
                 current.channel_id = c;
@@ -404,7 +456,7 @@ impl Store for SqliteStore {
 
     async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError> {
         let name = name.clone();
-        self.write(move |conn, _| {
+        self.write_lookups(move |conn, _| {
             match conn.execute("DELETE FROM agents WHERE name = ?1", [name.as_str()]).map_err(backend)? {
                 0 => Err(not_found("agent", &name)),
                 _ => Ok(()),
@@ -457,28 +509,39 @@ impl Store for SqliteStore {
         &self,
         id: &HookId,
     ) -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError> {
-        let id = id.clone();
         let now = ms(self.now());
-        self.read(move |conn, key| {
-            let mut stmt = conn.prepare_cached("SELECT * FROM hooks WHERE id = ?1").map_err(backend)?;
-            let mut rows = stmt.query([id.as_str()]).map_err(backend)?;
-            let Some(row) = rows.next().map_err(backend)? else { return Ok(None) };
-            let hook = hook_from_row(row).map_err(backend)?;
-            let ctx = hook_context(&id);
-            let mut secrets = Vec::with_capacity(2);
-            if let Some(s) = row.get::<_, Option<Vec<u8>>>("secret").map_err(backend)? {
-                secrets.push(key.open(&s, &ctx)?);
-            }
-            let previous: Option<Vec<u8>> = row.get("previous_secret").map_err(backend)?;
-            let expires: Option<i64> = row.get("previous_expires_at").map_err(backend)?;
-            if let (Some(p), Some(exp)) = (previous, expires)
-                && exp > now
-            {
-                secrets.push(key.open(&p, &ctx)?);
-            }
-            Ok(Some((hook, secrets)))
-        })
-        .await
+        if let Some(entry) = self.inner.lookups.hook(id) {
+            let secrets = entry.secrets(now);
+            return Ok(Some((entry.hook, secrets)));
+        }
+        let generation = self.inner.lookups.generation();
+        let id = id.clone();
+        let found = self
+            .read(move |conn, key| {
+                let mut stmt = conn.prepare_cached("SELECT * FROM hooks WHERE id = ?1").map_err(backend)?;
+                let mut rows = stmt.query([id.as_str()]).map_err(backend)?;
+                let Some(row) = rows.next().map_err(backend)? else { return Ok(None) };
+                let hook = hook_from_row(row).map_err(backend)?;
+                let ctx = hook_context(&id);
+                let secret = match row.get::<_, Option<Vec<u8>>>("secret").map_err(backend)? {
+                    Some(s) => Some(key.open(&s, &ctx)?),
+                    None => None,
+                };
+                let previous: Option<Vec<u8>> = row.get("previous_secret").map_err(backend)?;
+                let expires: Option<i64> = row.get("previous_expires_at").map_err(backend)?;
+                let previous = match (previous, expires) {
+                    (Some(p), Some(exp)) => Some((key.open(&p, &ctx)?, exp)),
+                    _ => None,
+                };
+                Ok(Some(CachedHook { hook, secret, previous }))
+            })
+            .await?;
+        Ok(found.map(|entry| {
+            let secrets = entry.secrets(now);
+            let hook = entry.hook.clone();
+            self.inner.lookups.put_hook(generation, entry);
+            (hook, secrets)
+        }))
     }
 
     async fn hooks(&self, agent: Option<&AgentName>) -> Result<Vec<IncomingHook>, StoreError> {
@@ -497,7 +560,7 @@ impl Store for SqliteStore {
     async fn update_hook(&self, id: &HookId, patch: HookPatch) -> Result<IncomingHook, StoreError> {
         let id = id.clone();
         let now = ms(self.now());
-        self.write(move |conn, _| {
+        self.write_lookups(move |conn, _| {
             let mut h = get_hook(conn, &id)?.ok_or_else(|| not_found("hook", &id))?;
             if let Some(v) = patch.name {
                 h.name = v;
@@ -540,7 +603,7 @@ impl Store for SqliteStore {
 
     async fn delete_hook(&self, id: &HookId) -> Result<(), StoreError> {
         let id = id.clone();
-        self.write(move |conn, _| {
+        self.write_lookups(move |conn, _| {
             match conn.execute("DELETE FROM hooks WHERE id = ?1", [id.as_str()]).map_err(backend)? {
                 0 => Err(not_found("hook", &id)),
                 _ => Ok(()),
@@ -553,9 +616,9 @@ impl Store for SqliteStore {
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(
-                    "INSERT INTO events (id, hook_id, agent, source, event_type, delivery_key, headers, body,
+                    "INSERT INTO events (id, hook_id, agent, source, event_type, delivery_key, headers,
                                          received_at, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'received')
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'received')
                      ON CONFLICT DO NOTHING",
                 )
                 .and_then(|mut s| {
@@ -567,12 +630,14 @@ impl Store for SqliteStore {
                         event.event_type,
                         event.delivery_key,
                         json(&event.headers),
-                        event.body,
                         ms(event.received_at),
                     ])
                 })
                 .map_err(backend)?;
             if inserted == 1 {
+                conn.prepare_cached("INSERT INTO event_bodies (seq, body) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![conn.last_insert_rowid(), event.body]))
+                    .map_err(backend)?;
                 return Ok(IngestOutcome::Stored(event.id));
             }
             let original: String = conn
@@ -590,8 +655,8 @@ impl Store for SqliteStore {
     async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
         let id = id.clone();
         self.read(move |conn, _| {
-            conn.prepare_cached("SELECT * FROM events WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id.as_str()], event_from_row).optional())
+            conn.prepare_cached(concat!(EVENT_SELECT!(), " WHERE e.id = ?1"))
+                .and_then(|mut s| s.query_row([id.as_str()], |r| Ok(event_from_row(r)?.1)).optional())
                 .map_err(backend)
         })
         .await
@@ -602,11 +667,11 @@ impl Store for SqliteStore {
         let limit = query.limit.clamp(1, 1000);
         self.read(move |conn, _| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT * FROM events WHERE seq < ?1 AND (?2 IS NULL OR hook_id = ?2)
-                       AND (?3 IS NULL OR status = ?3)
-                     ORDER BY seq DESC LIMIT ?4",
-                )
+                .prepare_cached(concat!(
+                    EVENT_SELECT!(),
+                    " WHERE e.seq < ?1 AND (?2 IS NULL OR e.hook_id = ?2) AND (?3 IS NULL OR e.status = ?3)
+                          ORDER BY e.seq DESC LIMIT ?4"
+                ))
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(
@@ -616,7 +681,7 @@ impl Store for SqliteStore {
                         query.status.map(EventStatus::as_str),
                         limit + 1
                     ],
-                    |r| Ok((r.get("seq")?, event_from_row(r)?)),
+                    event_from_row,
                 )
                 .and_then(Iterator::collect)
                 .map_err(backend)?;
@@ -633,15 +698,26 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Event>, StoreError> {
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
         self.write(move |conn, _| {
-            conn.prepare_cached(
-                "UPDATE events SET lease_until = ?2
-                 WHERE seq IN (SELECT seq FROM events
-                               WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1)
-                               ORDER BY seq LIMIT ?3)
-                 RETURNING *",
-            )
-            .and_then(|mut s| s.query_map(params![now, until, limit], event_from_row)?.collect())
-            .map_err(backend)
+            let seqs: Vec<i64> = conn
+                .prepare_cached(
+                    "UPDATE events SET lease_until = ?2
+                     WHERE seq IN (SELECT seq FROM events
+                                   WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1)
+                                   ORDER BY seq LIMIT ?3)
+                     RETURNING seq",
+                )
+                .and_then(|mut s| s.query_map(params![now, until, limit], |r| r.get(0))?.collect())
+                .map_err(backend)?;
+            let mut read =
+                conn.prepare_cached(concat!(EVENT_SELECT!(), " WHERE e.seq = ?1")).map_err(backend)?;
+            let mut events = seqs
+                .into_iter()
+                .map(|seq| read.query_row([seq], event_from_row))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            // RETURNING gives no order; routing goes oldest first.
+            events.sort_by_key(|(seq, _)| *seq);
+            Ok(events.into_iter().map(|(_, e)| e).collect())
         })
         .await
     }
@@ -709,6 +785,9 @@ impl Store for SqliteStore {
                 .prepare_cached(&sql)
                 .and_then(|mut s| s.query_map(params_from_iter(kinds.iter()), delivery_from_row)?.collect())
                 .map_err(backend)?;
+            // A batch mostly goes to a few subscriptions: open each one's
+            // sealed secret and auth once, not once per delivery.
+            let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
             deliveries
                 .into_iter()
                 .map(|delivery| {
@@ -717,7 +796,17 @@ impl Store for SqliteStore {
                             (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
                         }
                         Target::DiscordChannel { .. } => (None, None),
-                        Target::Http { hook_id } => (None, crate::outgoing::http_spec(conn, key, hook_id)?),
+                        Target::Http { hook_id } => {
+                            let spec = match specs.get(hook_id) {
+                                Some(spec) => spec.clone(),
+                                None => {
+                                    let spec = crate::outgoing::http_spec(conn, key, hook_id)?;
+                                    specs.insert(hook_id.clone(), spec.clone());
+                                    spec
+                                }
+                            };
+                            (None, spec)
+                        }
                     };
                     Ok(ClaimedDelivery { delivery, webhook_url, http })
                 })

@@ -1,6 +1,14 @@
 //! The single writer thread and its group commit.
 
-use std::thread;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{self as std_mpsc, RecvTimeoutError},
+    },
+    thread,
+    time::Duration,
+};
 
 use chorus_core::StoreError;
 use rusqlite::Connection;
@@ -8,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most operations committed together; bounds the time any one waits.
 const MAX_BATCH: usize = 512;
+
+/// WAL frames (about 4 KiB each) past which the log is restarted from its
+/// beginning.
+const RESTART_FRAMES: i64 = 4096;
 
 trait WriteOp: Send {
     fn apply(&mut self, conn: &Connection);
@@ -29,9 +41,15 @@ where
         let f = self.f.take().expect("applied once");
         // A savepoint per operation: a failing one is undone alone and the
         // rest of the batch still commits.
-        let result = conn.execute_batch("SAVEPOINT op").map_err(backend).and_then(|()| f(conn));
-        let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-        let result = match (result, conn.execute_batch(end)) {
+        // Cached statements: these run twice per operation on the hot path.
+        let stmt = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
+        let result = stmt("SAVEPOINT op").map_err(backend).and_then(|()| f(conn));
+        let end = if result.is_ok() {
+            stmt("RELEASE op")
+        } else {
+            stmt("ROLLBACK TO op").and_then(|()| stmt("RELEASE op"))
+        };
+        let result = match (result, end) {
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(backend(e)),
             (Ok(v), Ok(())) => Ok(v),
@@ -60,7 +78,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(mut conn: Connection, queue: usize) -> Self {
+    /// `restart` is raised by the [`Checkpointer`] when the WAL has grown
+    /// past [`RESTART_FRAMES`].
+    pub(crate) fn spawn(mut conn: Connection, queue: usize, restart: Arc<AtomicBool>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Box<dyn WriteOp>>(queue);
         thread::Builder::new()
             .name("chorus-store-writer".into())
@@ -77,6 +97,9 @@ impl Writer {
                     let commit = run_batch(&mut conn, &mut batch);
                     for op in batch.drain(..) {
                         op.complete(commit.clone());
+                    }
+                    if restart.swap(false, Ordering::Relaxed) {
+                        restart_wal(&conn);
                     }
                 }
             })
@@ -115,4 +138,62 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteOp>]) -> Result<()
         return Err(e.to_string());
     }
     Ok(())
+}
+
+/// Under a steady stream of commits a passive checkpoint never catches up
+/// with the end of the log, so SQLite never starts the WAL over and it grows
+/// without bound (gigabytes within minutes under load), making every append
+/// extend the file. A RESTART checkpoint from the one connection that writes
+/// has no writer to wait for, only readers (short queries), and afterwards the
+/// next commit writes from the start of the file again. Most frames were
+/// already copied by the passive checkpoints, so the pause is short.
+fn restart_wal(conn: &Connection) {
+    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!("WAL restart postponed: a reader is still on the log"),
+        Err(e) => tracing::warn!(error = %e, "WAL restart failed; will try again"),
+    }
+}
+
+/// Folds the WAL back into the database file on its own thread.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses the
+/// threshold, on the writer thread, so every thousandth page or so a group
+/// commit (and every request waiting on it) also paid for copying the WAL
+/// and syncing the database file. A passive checkpoint from another
+/// connection never blocks the writer.
+pub(crate) struct Checkpointer {
+    /// Dropped with the store, which ends the thread.
+    _stop: std_mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    /// Raises `restart` when a passive checkpoint leaves the log longer than
+    /// [`RESTART_FRAMES`]; the writer then restarts it between two commits.
+    pub(crate) fn spawn(conn: Connection, every: Duration, restart: Arc<AtomicBool>) -> Self {
+        let (stop, rx) = std_mpsc::channel::<()>();
+        thread::Builder::new()
+            .name("chorus-store-checkpoint".into())
+            .spawn(move || {
+                // Columns: busy, frames in the log, frames checkpointed.
+                let checkpoint =
+                    |mode: &str| match conn
+                        .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+                    {
+                        Ok(frames) => frames,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
+                            0
+                        }
+                    };
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    if checkpoint("PASSIVE") > RESTART_FRAMES {
+                        restart.store(true, Ordering::Relaxed);
+                    }
+                }
+                checkpoint("TRUNCATE");
+            })
+            .expect("spawn the store checkpoint thread");
+        Self { _stop: stop }
+    }
 }

@@ -126,6 +126,31 @@ async fn hooks_need_an_agent_and_cascade() {
 }
 
 #[tokio::test]
+async fn ingress_lookups_see_every_change() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), Some(Secret::new("s"))).await.unwrap();
+    // Looked up twice so that the second answer comes from the cache.
+    for _ in 0..2 {
+        let (found, secrets) = f.store.hook_with_secrets(&h.id).await.unwrap().unwrap();
+        assert!(found.enabled);
+        assert_eq!(secrets.len(), 1);
+        assert!(f.store.agent(&name("builder")).await.unwrap().unwrap().enabled);
+    }
+    f.store.update_hook(&h.id, HookPatch { enabled: Some(false), ..HookPatch::default() }).await.unwrap();
+    assert!(!f.store.hook_with_secrets(&h.id).await.unwrap().unwrap().0.enabled);
+    f.store
+        .update_agent(&name("builder"), AgentPatch { enabled: Some(false), ..AgentPatch::default() })
+        .await
+        .unwrap();
+    assert!(!f.store.agent(&name("builder")).await.unwrap().unwrap().enabled);
+    f.store.delete_agent(&name("builder")).await.unwrap();
+    assert!(f.store.hook_with_secrets(&h.id).await.unwrap().is_none());
+    assert!(f.store.agent(&name("builder")).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn secrets_are_sealed_on_disk() {
     let f = open();
     let webhook_url = "https://discord.com/api/webhooks/1/tok-PLAINTEXT-URL-TOKEN";
