@@ -72,6 +72,11 @@ impl Process {
         Process { child, base: format!("http://{addr}"), logs }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         self.logs.lock().unwrap().join("\n")

@@ -1,0 +1,153 @@
+//! `ingress`: chorus-hookd against the baseline, same load, alternating runs.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use chorus_core::Secret;
+use http_body_util::Full;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::{
+    hookd,
+    load::{self, MakeRequest, Outcome},
+};
+
+fn payload() -> Vec<u8> {
+    if let Some(dir) = chorus_testkit::fixtures_dir()
+        && let Ok(bytes) = std::fs::read(dir.join("github/push.commits.json"))
+    {
+        return bytes;
+    }
+    // The same shape and size class as GitHub's push payload.
+    let commits: Vec<_> = (0..3)
+        .map(|i| json!({"id": format!("{i:040}"), "message": "Update README with a longer commit message body",
+                        "url": "https://github.com/o/r/commit/x", "author": {"name": "dev", "email": "dev@example.com"},
+                        "added": [], "removed": [], "modified": ["README.md"]}))
+        .collect();
+    serde_json::to_vec(&json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": "1".repeat(40),
+        "repository": {"full_name": "o/r", "html_url": "https://github.com/o/r", "description": "x".repeat(2000)},
+        "pusher": {"name": "dev"}, "sender": {"login": "dev"}, "commits": commits}))
+    .expect("serializable")
+}
+
+fn maker(addr: SocketAddr, path: String, secret: &Secret, body: Bytes) -> MakeRequest {
+    let signature = chorus_verify::sign_body_hex(secret, &body);
+    Arc::new(move |n| {
+        hyper::Request::post(path.as_str())
+            .header("host", addr.to_string())
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("bench-{n}"))
+            .header("x-hub-signature-256", signature.as_str())
+            .body(Full::new(body.clone()))
+            .expect("valid request")
+    })
+}
+
+async fn start_baseline(secret: &str) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["baseline-server", "--secret", secret])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the baseline server")?;
+    let stdout = child.stdout.take().context("baseline stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = lines.next_line().await?.context("baseline server exited")?;
+    let addr = line.strip_prefix("listening ").context("baseline did not announce its address")?.parse()?;
+    Ok((child, addr))
+}
+
+pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let mut server = hookd::start(data.path(), &[]).await?;
+    let http = reqwest::Client::new();
+    hookd::api(&http, &server.base, "/api/agents", json!({"name": "bench", "channel_id": "1"})).await?;
+    let hook = hookd::api(
+        &http,
+        &server.base,
+        "/api/webhooks",
+        json!({"agent": "bench", "source": "github", "rate_limit_per_minute": 100_000}),
+    )
+    .await?;
+    let secret = Secret::new(hook["secret"].as_str().context("secret")?);
+    let hook_id = hook["id"].as_str().context("id")?.to_owned();
+    let hookd_addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
+    let (_baseline, baseline_addr) = start_baseline(secret.expose()).await?;
+    let body = Bytes::from(payload());
+
+    let counter = Arc::new(AtomicU64::new(0));
+    let hookd_req = maker(hookd_addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone());
+    let base_req = maker(baseline_addr, "/".into(), &secret, body.clone());
+    // Warm both up, then alternate equal runs so drift on a shared machine
+    // affects both sides alike.
+    load::run(baseline_addr, connections, Duration::from_secs(1), None, base_req.clone(), counter.clone())
+        .await?;
+    let warm =
+        load::run(hookd_addr, connections, Duration::from_secs(1), None, hookd_req.clone(), counter.clone())
+            .await?;
+    let rounds = 2;
+    let slice = Duration::from_secs_f64(seconds as f64 / f64::from(2 * rounds));
+    let (mut hookd_total, mut base_total) = (Outcome::default(), Outcome::default());
+    for _ in 0..rounds {
+        base_total.merge(
+            load::run(baseline_addr, connections, slice, None, base_req.clone(), counter.clone()).await?,
+        );
+        hookd_total.merge(
+            load::run(hookd_addr, connections, slice, None, hookd_req.clone(), counter.clone()).await?,
+        );
+    }
+    let pid = server.pid().context("hookd pid")?;
+    let rss_mb = hookd::peak_rss_mb(pid).unwrap_or(f64::NAN);
+    server.terminate(Duration::from_secs(60)).await;
+    let stored: u64 = {
+        let conn = rusqlite::Connection::open_with_flags(
+            data.path().join("chorus.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.query_row("SELECT COUNT(*) FROM events WHERE hook_id = ?1", [hook_id.as_str()], |r| {
+            r.get::<_, i64>(0)
+        })? as u64
+    };
+    // Every 2xx, warm-up included, promised a stored event.
+    let acked = hookd_total.ok + warm.ok;
+
+    let hookd_rps = hookd_total.rps();
+    let baseline_rps = base_total.rps();
+    let figures = json!({
+        "scenario": "ingress",
+        "connections": connections,
+        "seconds": seconds,
+        "payload_bytes": body.len(),
+        "hookd_rps": (hookd_rps * 10.0).round() / 10.0,
+        "baseline_rps": (baseline_rps * 10.0).round() / 10.0,
+        "ratio": ((hookd_rps / baseline_rps) * 1000.0).round() / 1000.0,
+        "p50_ms": hookd_total.percentile_ms(0.50),
+        "p99_ms": hookd_total.percentile_ms(0.99),
+        "p999_ms": hookd_total.percentile_ms(0.999),
+        "baseline_p99_ms": base_total.percentile_ms(0.99),
+        "errors": hookd_total.errors,
+        "rss_mb": (rss_mb * 10.0).round() / 10.0,
+        "acked": acked,
+        "stored": stored,
+    });
+    report(&figures, json_out);
+    Ok(())
+}
+
+pub(crate) fn report(figures: &serde_json::Value, json_out: bool) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for (k, v) in figures.as_object().expect("an object") {
+        let _ = writeln!(out, "{k:>18}  {v}");
+    }
+    if json_out {
+        let _ = writeln!(out, "{figures}");
+    }
+}

@@ -1,0 +1,87 @@
+//! `chorus-bench`: throughput and latency of Chorus, each figure beside a
+//! baseline measured in the same run on the same machine.
+//!
+//! ```sh
+//! cargo run --release -p chorus-bench -- ingress --seconds 20 --connections 32 --json
+//! cargo run --release -p chorus-bench -- deliver --events 2000 --subscriptions 5 --json
+//! ```
+
+mod baseline;
+mod deliver;
+mod hookd;
+mod ingress;
+mod load;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "chorus-bench", about = "Benchmarks of Chorus against same-run baselines")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// chorus-hookd ingress (verify + durable store) against a bare hyper
+    /// server that verifies the same HMAC and stores nothing.
+    Ingress {
+        /// Total measured seconds, split into alternating runs of equal length.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Outgoing deliveries from emit to receipt against plain POSTs from a bare client.
+    Deliver {
+        /// Events to emit.
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Subscriptions receiving each event.
+        #[arg(long, default_value_t = 5)]
+        subscriptions: usize,
+        /// Concurrent emitting connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: the ingress baseline server, run as its own process.
+    #[command(hide = true)]
+    BaselineServer {
+        /// The HMAC secret to verify.
+        #[arg(long)]
+        secret: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.scenario {
+            Scenario::Ingress { seconds, connections, json } => {
+                ingress::run(seconds, connections, json).await
+            }
+            Scenario::Deliver { events, subscriptions, connections, json } => {
+                deliver::run(events, subscriptions, connections, json).await
+            }
+            Scenario::BaselineServer { secret } => baseline::serve(secret).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chorus-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
