@@ -18,7 +18,7 @@ use crate::{
     load::{self, MakeRequest, Outcome},
 };
 
-fn payload() -> Vec<u8> {
+pub(crate) fn payload() -> Vec<u8> {
     if let Some(dir) = chorus_testkit::fixtures_dir()
         && let Ok(bytes) = std::fs::read(dir.join("github/push.commits.json"))
     {
@@ -36,7 +36,7 @@ fn payload() -> Vec<u8> {
     .expect("serializable")
 }
 
-fn maker(addr: SocketAddr, path: String, secret: &Secret, body: Bytes) -> MakeRequest {
+pub(crate) fn maker(addr: SocketAddr, path: String, secret: &Secret, body: Bytes) -> MakeRequest {
     let signature = chorus_verify::sign_body_hex(secret, &body);
     Arc::new(move |n| {
         hyper::Request::post(path.as_str())

@@ -4,9 +4,11 @@
 //! ```sh
 //! cargo run --release -p chorus-bench -- ingress --seconds 20 --connections 32 --json
 //! cargo run --release -p chorus-bench -- deliver --events 2000 --subscriptions 5 --json
+//! cargo run --release -p chorus-bench -- discord-burst --events 1000 --json
 //! ```
 
 mod baseline;
+mod burst;
 mod deliver;
 mod hookd;
 mod ingress;
@@ -53,6 +55,20 @@ enum Scenario {
         #[arg(long)]
         json: bool,
     },
+    /// A burst of incoming events for one channel against a fake Discord that
+    /// enforces Discord's rate limits (5 messages per 5 s per channel, 50
+    /// requests per second).
+    DiscordBurst {
+        /// Events to post.
+        #[arg(long, default_value_t = 1000)]
+        events: u64,
+        /// Concurrent posting connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the ingress baseline server, run as its own process.
     #[command(hide = true)]
     BaselineServer {
@@ -73,6 +89,9 @@ fn main() -> ExitCode {
             }
             Scenario::Deliver { events, subscriptions, connections, json } => {
                 deliver::run(events, subscriptions, connections, json).await
+            }
+            Scenario::DiscordBurst { events, connections, json } => {
+                burst::run(events, connections, json).await
             }
             Scenario::BaselineServer { secret } => baseline::serve(secret).await,
         }

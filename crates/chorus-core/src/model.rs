@@ -327,6 +327,17 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// Which kind of target this is.
+    pub fn kind(&self) -> crate::TargetKind {
+        match self {
+            Target::DiscordChannel { .. } => crate::TargetKind::DiscordChannel,
+            Target::DiscordWebhook { .. } => crate::TargetKind::DiscordWebhook,
+            Target::Http { .. } => crate::TargetKind::Http,
+        }
+    }
+}
+
 /// Where a delivery is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -92,4 +92,29 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Make one attempt.
     async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError>;
+
+    /// Whether deliveries to one target of this kind go out one send at a
+    /// time, oldest first: chat channels, where order matters and the
+    /// destination's rate limit is per target.
+    fn serial(&self, _kind: TargetKind) -> bool {
+        false
+    }
+
+    /// How many deliveries from the front of `pending` (all to one target of
+    /// a [`Sink::serial`] kind, oldest first) one send can carry. At least 1.
+    fn pack(&self, _pending: &[ClaimedDelivery]) -> usize {
+        1
+    }
+
+    /// Carry `deliveries` (a prefix [`Sink::pack`] accepted) in one send;
+    /// they share its outcome.
+    async fn send_packed(&self, deliveries: &[ClaimedDelivery]) -> Result<SendOutcome, SendError> {
+        match deliveries {
+            [one] => self.send(one).await,
+            _ => Err(SendError::Permanent {
+                status: None,
+                message: format!("this sink sends one delivery at a time, not {}", deliveries.len()),
+            }),
+        }
+    }
 }

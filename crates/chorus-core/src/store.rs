@@ -6,7 +6,8 @@ use jiff::Timestamp;
 use crate::{
     Agent, AgentName, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryId, DeliveryStatus, Event,
     EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook, NewAgent, NewAttempt,
-    NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, TargetKind,
+    NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, Target,
+    TargetKind,
 };
 
 /// A storage operation failed.
@@ -101,6 +102,11 @@ pub struct ClaimedDelivery {
     pub webhook_url: Option<Secret>,
     /// For an HTTP target: the subscription, unsealed.
     pub http: Option<HttpSpec>,
+    /// Set when this delivery went out packed with others (see
+    /// [`Store::mark_packed`]) and no outcome was recorded: a crash cut the
+    /// send off. The same pack is sent again so the receiver's deduplication
+    /// (Discord's nonce) can recognise it.
+    pub pack: Option<String>,
 }
 
 /// Everything Chorus keeps. Implemented for SQLite (and, later, PostgreSQL)
@@ -154,19 +160,40 @@ pub trait Store: Send + Sync + 'static {
     /// Record how events were routed, with their deliveries, in one transaction.
     async fn route_events(&self, routed: Vec<RoutedEvent>) -> Result<(), StoreError>;
 
-    /// Due deliveries of the given kinds, leased for `lease`.
+    /// Due deliveries of the given kinds, oldest first, leased for `lease`;
+    /// none for a target in `skip` (destinations served one send at a time
+    /// that are busy).
     async fn claim_deliveries(
         &self,
         kinds: &[TargetKind],
+        skip: &[Target],
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Due deliveries of one target, oldest first, leased for `lease`.
+    async fn claim_target(
+        &self,
+        target: &Target,
         now: Timestamp,
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Put a claimed delivery back, due at `until`, without counting an
-    /// attempt (the destination's own limit held it back).
+    /// attempt (the destination's own limit held it back). Clears its pack.
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError>;
-    /// Record an attempt and the delivery's new state, in one transaction.
-    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError>;
+    /// Before claimed deliveries go out as one send: tag them with `pack`
+    /// and give them one lease (the longest of theirs), so that after a crash
+    /// they come back together and are sent as the same pack again.
+    async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError>;
+    /// Record attempts and their deliveries' new states, all in one
+    /// transaction (a packed send's outcome lands for all of it or for none).
+    /// Clears the deliveries' packs.
+    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError>;
+    /// Record one attempt and the delivery's new state, in one transaction.
+    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {
+        self.record_attempts(vec![attempt]).await
+    }
     /// One delivery.
     async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
     /// Deliveries, newest first.

@@ -1,10 +1,14 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chorus_core::{
-    Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, OutgoingPatch, RetryPolicy, SendError, Sink,
-    Store,
+    Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, OutgoingPatch, RetryPolicy, SendError,
+    SendOutcome, Sink, Store, Target,
 };
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use tokio::{
     sync::{Notify, Semaphore, watch},
@@ -13,6 +17,19 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{emitter::Emitter, retry::next_delay};
+
+/// Deliveries the worker of a serial target (a chat channel) holds at once:
+/// enough for the sink to see a backlog (past the digest threshold) and pack
+/// it into few sends.
+const SERIAL_BATCH: usize = 100;
+
+/// What an attempt's outcome means for an outgoing subscription.
+struct FollowUp {
+    succeeded: bool,
+    gone: Option<String>,
+    exhausted: bool,
+    error: Option<String>,
+}
 
 /// Tuning for [`Engine`].
 #[derive(Debug, Clone)]
@@ -55,6 +72,21 @@ pub struct Engine {
     config: EngineConfig,
     recorded: Arc<watch::Sender<u64>>,
     emitter: Option<Emitter>,
+    /// Serial targets with a worker; the main claim skips them.
+    busy: Mutex<Vec<Target>>,
+}
+
+/// Frees a serial target when its worker ends, however it ends.
+struct BusyGuard {
+    engine: Arc<Engine>,
+    target: Target,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        let mut busy = self.engine.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        busy.retain(|t| *t != self.target);
+    }
 }
 
 impl Engine {
@@ -66,7 +98,16 @@ impl Engine {
         wake: Arc<Notify>,
         config: EngineConfig,
     ) -> Self {
-        Self { store, sink, clock, wake, config, recorded: Arc::new(watch::channel(0).0), emitter: None }
+        Self {
+            store,
+            sink,
+            clock,
+            wake,
+            config,
+            recorded: Arc::new(watch::channel(0).0),
+            emitter: None,
+            busy: Mutex::new(Vec::new()),
+        }
     }
 
     /// Emit operational events (`webhook.disabled`, `delivery.exhausted`) through `emitter`.
@@ -94,7 +135,12 @@ impl Engine {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match this.store.claim_deliveries(&kinds, this.clock.now(), this.config.lease, free).await {
+                let skip = this.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                match this
+                    .store
+                    .claim_deliveries(&kinds, &skip, this.clock.now(), this.config.lease, free)
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "claiming deliveries failed; will retry");
@@ -103,15 +149,41 @@ impl Engine {
                 }
             };
             let got = claimed.len();
+            // Fewer than asked for: nothing else was due, so a serial
+            // worker need not look for more before its first send.
+            let drained = got < free;
+            let mut serial: Vec<(Target, VecDeque<ClaimedDelivery>)> = Vec::new();
+            let mut tasks = 0;
             for job in claimed {
+                if this.sink.serial(job.delivery.target.kind()) {
+                    match serial.iter_mut().find(|(t, _)| *t == job.delivery.target) {
+                        Some((_, queue)) => queue.push_back(job),
+                        None => serial.push((job.delivery.target.clone(), VecDeque::from([job]))),
+                    }
+                    continue;
+                }
                 let permit = permits.clone().acquire_owned().await.expect("semaphore open");
                 let this = this.clone();
+                tasks += 1;
                 inflight.spawn(async move {
-                    this.attempt(job).await;
+                    // Recorded either way; nothing waits behind this one.
+                    let _ = this.attempt(std::slice::from_ref(&job)).await;
                     drop(permit);
                 });
             }
-            if got > 0 && got == free {
+            for (target, queue) in serial {
+                let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+                this.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(target.clone());
+                let guard = BusyGuard { engine: this.clone(), target };
+                let shutdown = shutdown.clone();
+                tasks += 1;
+                inflight.spawn(async move {
+                    guard.engine.clone().serve_target(&guard.target, queue, drained, &shutdown).await;
+                    drop(guard);
+                    drop(permit);
+                });
+            }
+            if tasks > 0 && tasks == free {
                 // Saturated: wait for a slot rather than for new work.
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -149,28 +221,160 @@ impl Engine {
         }
     }
 
-    /// Make one attempt and record it.
-    async fn attempt(&self, job: ClaimedDelivery) {
-        let delivery = &job.delivery;
-        let id = delivery.id.clone();
-        let number = delivery.attempts + 1;
-        let policy = job.http.as_ref().map_or(self.config.policy, |spec| spec.hook.retry);
+    /// Send the deliveries of one serial target in order, packing what the
+    /// sink can carry together, until none of that target is due.
+    ///
+    /// One worker per target: its sends never overlap, so the channel sees
+    /// events in order and its rate limit is met by waiting, not by 429s.
+    async fn serve_target(
+        &self,
+        target: &Target,
+        mut queue: VecDeque<ClaimedDelivery>,
+        mut drained: bool,
+        shutdown: &CancellationToken,
+    ) {
+        loop {
+            if queue.len() < SERIAL_BATCH && !drained && !shutdown.is_cancelled() {
+                let room = SERIAL_BATCH - queue.len();
+                match self.store.claim_target(target, self.clock.now(), self.config.lease, room).await {
+                    Ok(more) => queue.extend(more),
+                    Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; will retry"),
+                }
+            }
+            drained = false;
+            if queue.is_empty() {
+                return;
+            }
+            if shutdown.is_cancelled() {
+                // Unsent: back to the store now, without counting an attempt.
+                self.release(queue.drain(..), self.clock.now()).await;
+                return;
+            }
+            let n = match queue[0].pack.clone() {
+                // A crash cut this pack's send off: send the same pack again
+                // so Discord's nonce recognises it if it did arrive.
+                Some(pack) => {
+                    let (mut same, rest): (VecDeque<_>, VecDeque<_>) =
+                        queue.drain(..).partition(|job| job.pack.as_deref() == Some(pack.as_str()));
+                    let n = same.len();
+                    same.extend(rest);
+                    queue = same;
+                    n
+                }
+                None => {
+                    let pending = queue.make_contiguous();
+                    let fresh = pending.iter().take_while(|job| job.pack.is_none()).count();
+                    self.sink.pack(&pending[..fresh]).clamp(1, fresh)
+                }
+            };
+            let mut batch: Vec<ClaimedDelivery> = queue.drain(..n).collect();
+            if batch.len() > 1 && batch[0].pack.is_none() {
+                let ids: Vec<chorus_core::DeliveryId> =
+                    batch.iter().map(|job| job.delivery.id.clone()).collect();
+                let pack = ids[0].to_string();
+                match self.store.mark_packed(&ids, &pack).await {
+                    Ok(()) => batch.iter_mut().for_each(|job| job.pack = Some(pack.clone())),
+                    Err(e) => {
+                        // Unmarked, a crash mid-send would bring these back
+                        // as a different pack that Discord cannot recognise:
+                        // send one alone, whose nonce is its own id.
+                        tracing::warn!(error = %e, "could not mark a pack; sending one at a time");
+                        for job in batch.drain(1..).rev() {
+                            queue.push_front(job);
+                        }
+                    }
+                }
+            }
+            if let Err(Some(later)) = self.attempt(&batch).await {
+                // The rest waits behind the send that will be retried, so
+                // order holds.
+                self.release(queue.drain(..), later).await;
+                return;
+            }
+        }
+    }
+
+    /// Put claimed deliveries back, due at `at`, without counting an attempt.
+    async fn release(&self, jobs: impl Iterator<Item = ClaimedDelivery>, at: Timestamp) {
+        for job in jobs {
+            if let Err(e) = self.store.defer_delivery(&job.delivery.id, at).await {
+                tracing::error!(delivery = %job.delivery.id, error = %e, "could not release delivery");
+            }
+        }
+    }
+
+    /// Make one attempt for `jobs` (one delivery, or several the sink packed
+    /// into one send) and record it for each. `Err(Some(at))`: not sent, to
+    /// be tried again at `at`; `Err(None)`: failed for good.
+    async fn attempt(&self, jobs: &[ClaimedDelivery]) -> Result<(), Option<Timestamp>> {
         let started_at = self.clock.now();
         let started = std::time::Instant::now();
-        let result = self.sink.send(&job).await;
+        let result = match jobs {
+            [one] => self.sink.send(one).await,
+            _ => self.sink.send_packed(jobs).await,
+        };
+        if jobs.len() > 1 && matches!(result, Err(SendError::Permanent { .. })) {
+            // One bad message must not sink the others packed with it: send
+            // each on its own so only the bad one fails.
+            for (i, job) in jobs.iter().enumerate() {
+                if let Err(Some(at)) = Box::pin(self.attempt(std::slice::from_ref(job))).await {
+                    self.release(jobs[i + 1..].iter().cloned(), at).await;
+                    return Err(Some(at));
+                }
+            }
+            return Ok(());
+        }
         let duration_ms = started.elapsed().as_millis() as u64;
         let now = self.clock.now();
         if let Err(SendError::Throttled { retry_after }) = &result {
             let until = now + SignedDuration::try_from(*retry_after).unwrap_or(SignedDuration::from_secs(1));
-            if let Err(e) = self.store.defer_delivery(&id, until).await {
-                tracing::error!(delivery = %id, error = %e, "could not defer delivery");
-            }
-            return;
+            self.release(jobs.iter().cloned(), until).await;
+            return Err(Some(until));
         }
-        let succeeded = result.is_ok();
+        let mut later = None;
+        let mut records = Vec::with_capacity(jobs.len());
+        let mut follow_ups = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (record, follow_up) = self.outcome(job, &result, started_at, duration_ms, now);
+            if record.status == DeliveryStatus::Pending {
+                let next = record.next_attempt_at;
+                later = Some(later.map_or(next, |l: Timestamp| l.max(next)));
+            }
+            records.push(record);
+            follow_ups.push(follow_up);
+        }
+        // One transaction for a whole pack: after a crash its deliveries are
+        // either all recorded or all sent again as the same pack.
+        if let Err(e) = self.store.record_attempts(records).await {
+            // The leases run out and the deliveries are attempted again; the
+            // sink's idempotency (Discord nonce, stable webhook id) absorbs the repeat.
+            tracing::error!(deliveries = jobs.len(), error = %e, "could not record attempts");
+        }
+        for (job, follow_up) in jobs.iter().zip(follow_ups) {
+            if let Some(spec) = &job.http {
+                self.after_http_attempt(job, spec, follow_up).await;
+            }
+        }
+        self.recorded.send_modify(|n| *n += jobs.len() as u64);
+        if result.is_ok() { Ok(()) } else { Err(later) }
+    }
+
+    /// One delivery's attempt record, and what the circuit breaker needs.
+    fn outcome(
+        &self,
+        job: &ClaimedDelivery,
+        result: &Result<SendOutcome, SendError>,
+        started_at: Timestamp,
+        duration_ms: u64,
+        now: Timestamp,
+    ) -> (NewAttempt, FollowUp) {
+        let delivery = &job.delivery;
+        let id = delivery.id.clone();
+        let number = delivery.attempts + 1;
+        let policy = job.http.as_ref().map_or(self.config.policy, |spec| spec.hook.retry);
         let mut exhausted = false;
         let mut gone = None;
-        let (status, next, status_code, error, excerpt) = match result {
+        let (status, next, status_code, error, excerpt) = match result.clone() {
             Ok(outcome) => (DeliveryStatus::Succeeded, now, outcome.status, None, outcome.response_excerpt),
             Err(SendError::Permanent { status, message }) => {
                 (DeliveryStatus::Failed, now, status, Some(message), None)
@@ -189,7 +393,7 @@ impl Engine {
                     (DeliveryStatus::Pending, next, status, Some(message), None)
                 }
             }
-            Err(SendError::Throttled { .. }) => unreachable!("handled above"),
+            Err(SendError::Throttled { .. }) => unreachable!("released before recording"),
         };
         match status {
             DeliveryStatus::Succeeded => tracing::debug!(delivery = %id, attempt = number, "delivered"),
@@ -202,7 +406,7 @@ impl Engine {
         }
         let record = NewAttempt {
             attempt: Attempt {
-                delivery_id: id.clone(),
+                delivery_id: id,
                 number,
                 started_at,
                 duration_ms,
@@ -213,15 +417,7 @@ impl Engine {
             status,
             next_attempt_at: next,
         };
-        if let Err(e) = self.store.record_attempt(record).await {
-            // The lease runs out and the delivery is attempted again; the
-            // sink's idempotency (Discord nonce, stable webhook id) absorbs the repeat.
-            tracing::error!(delivery = %id, error = %e, "could not record attempt");
-        }
-        if let Some(spec) = &job.http {
-            self.after_http_attempt(&job, spec, succeeded, gone, exhausted, error).await;
-        }
-        self.recorded.send_modify(|n| *n += 1);
+        (record, FollowUp { succeeded: result.is_ok(), gone, exhausted, error })
     }
 
     /// The circuit breaker and the operational events of outgoing deliveries.
@@ -229,11 +425,9 @@ impl Engine {
         &self,
         job: &ClaimedDelivery,
         spec: &chorus_core::HttpSpec,
-        succeeded: bool,
-        gone: Option<String>,
-        exhausted: bool,
-        error: Option<String>,
+        follow_up: FollowUp,
     ) {
+        let FollowUp { succeeded, gone, exhausted, error } = follow_up;
         let hook = &spec.hook.id;
         let failures = match self.store.note_outcome(hook, succeeded).await {
             Ok(n) => n,

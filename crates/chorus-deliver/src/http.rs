@@ -236,18 +236,36 @@ impl Sink for MultiSink {
     }
 
     async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
-        let kind = match &delivery.delivery.target {
-            chorus_core::Target::DiscordChannel { .. } => TargetKind::DiscordChannel,
-            chorus_core::Target::DiscordWebhook { .. } => TargetKind::DiscordWebhook,
-            chorus_core::Target::Http { .. } => TargetKind::Http,
-        };
-        match self.sinks.iter().find(|s| s.kinds().contains(&kind)) {
+        match self.serving(delivery.delivery.target.kind()) {
             Some(sink) => sink.send(delivery).await,
-            None => Err(SendError::Retryable {
-                status: None,
-                message: "no sink for this target".into(),
-                retry_after: None,
-            }),
+            None => Err(no_sink()),
         }
     }
+
+    fn serial(&self, kind: TargetKind) -> bool {
+        self.serving(kind).is_some_and(|s| s.serial(kind))
+    }
+
+    fn pack(&self, pending: &[ClaimedDelivery]) -> usize {
+        let first = pending.first().map(|d| d.delivery.target.kind());
+        first.and_then(|kind| self.serving(kind)).map_or(1, |s| s.pack(pending))
+    }
+
+    async fn send_packed(&self, deliveries: &[ClaimedDelivery]) -> Result<SendOutcome, SendError> {
+        let first = deliveries.first().map(|d| d.delivery.target.kind());
+        match first.and_then(|kind| self.serving(kind)) {
+            Some(sink) => sink.send_packed(deliveries).await,
+            None => Err(no_sink()),
+        }
+    }
+}
+
+impl MultiSink {
+    fn serving(&self, kind: TargetKind) -> Option<&Arc<dyn Sink>> {
+        self.sinks.iter().find(|s| s.kinds().contains(&kind))
+    }
+}
+
+fn no_sink() -> SendError {
+    SendError::Retryable { status: None, message: "no sink for this target".into(), retry_after: None }
 }

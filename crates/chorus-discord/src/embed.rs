@@ -8,6 +8,7 @@ use twilight_validate::embed::{
     AUTHOR_NAME_LENGTH, DESCRIPTION_LENGTH, EMBED_TOTAL_LENGTH, FIELD_COUNT, FIELD_NAME_LENGTH,
     FIELD_VALUE_LENGTH, FOOTER_TEXT_LENGTH, TITLE_LENGTH,
 };
+use twilight_validate::message::EMBED_COUNT_LIMIT;
 
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -116,6 +117,94 @@ pub fn message_payload(message: &Message, nonce: Option<&str>) -> Value {
     body
 }
 
+/// Most events one digest lists.
+const DIGEST_MAX: usize = 50;
+/// A digest line's title is cut to this many characters.
+const DIGEST_TITLE: usize = 120;
+/// Longer links are left out of a digest line rather than cut.
+const DIGEST_URL: usize = 512;
+
+/// A backlog longer than this goes out as digests. Full embeds, ten to a
+/// message, clear this many within one of Discord's per-channel windows
+/// (5 messages per 5 seconds); past it, detail costs minutes of delay.
+pub const DIGEST_AFTER: usize = 5 * EMBED_COUNT_LIMIT;
+
+/// How many of `messages` (oldest first, one destination: everything
+/// pending for it, or the first hundred or so) go into one Discord message:
+/// their own embeds (up to 10 and 6000 characters in all) while the backlog
+/// is at most [`DIGEST_AFTER`]; past that, one digest with a linked line
+/// each. Zero only for no messages.
+///
+/// A channel takes 5 messages per 5 seconds, so a burst of a thousand events
+/// would take over 16 minutes one message each; as digests it takes seconds.
+pub fn pack_count(messages: &[Message]) -> usize {
+    if messages.len() <= DIGEST_AFTER { embeds_fit(messages) } else { digest_fit(messages) }
+}
+
+/// The body of one create-message or execute-webhook request carrying every
+/// one of `messages`: their embeds if they fit, else one digest.
+pub fn packed_payload(messages: &[Message], nonce: Option<&str>) -> Value {
+    let embeds: Vec<Embed> = if embeds_fit(messages) == messages.len() {
+        messages.iter().map(to_embed).collect()
+    } else {
+        vec![digest(messages)]
+    };
+    let mut body = json!({"embeds": embeds, "allowed_mentions": {"parse": []}});
+    if let Some(n) = nonce {
+        body["nonce"] = json!(n);
+        body["enforce_nonce"] = json!(true);
+    }
+    body
+}
+
+/// How many leading messages fit in one message as separate embeds.
+fn embeds_fit(messages: &[Message]) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for m in messages.iter().take(EMBED_COUNT_LIMIT) {
+        total += twilight_validate::embed::chars(&to_embed(m));
+        if n > 0 && total > EMBED_TOTAL_LENGTH {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+fn digest_line(m: &Message) -> String {
+    let title = if m.title.trim().is_empty() { "(untitled event)" } else { m.title.as_str() };
+    // Brackets in a title would end the link text early.
+    let title = cut(title, DIGEST_TITLE).replace('[', "\\[").replace(']', "\\]");
+    match http_url(m.url.as_deref()).filter(|u| u.len() <= DIGEST_URL) {
+        Some(url) => format!("- [{title}]({url})"),
+        None => format!("- {title}"),
+    }
+}
+
+/// How many leading messages one digest lists.
+fn digest_fit(messages: &[Message]) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for m in messages.iter().take(DIGEST_MAX) {
+        total += chars(&digest_line(m)) + 1;
+        if n > 0 && total > DESCRIPTION_LENGTH {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+fn digest(messages: &[Message]) -> Embed {
+    let lines: Vec<String> = messages.iter().map(digest_line).collect();
+    EmbedBuilder::new()
+        .title(format!("{} events", messages.len()))
+        .description(cut(&lines.join("\n"), DESCRIPTION_LENGTH))
+        .color(0x0058_65F2)
+        .footer(EmbedFooterBuilder::new("Sent as one digest to keep within Discord's rate limits"))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use chorus_core::Field;
@@ -126,6 +215,66 @@ mod tests {
     fn valid(m: &Message) {
         let e = to_embed(m);
         twilight_validate::embed::embed(&e).unwrap();
+    }
+
+    fn commit(i: usize) -> Message {
+        Message {
+            url: Some(format!("https://github.com/octo/app/commit/{i:040}")),
+            description: "x".repeat(300),
+            ..Message::titled(format!("[octo/app] commit {i}"))
+        }
+    }
+
+    fn embeds_of(body: &Value) -> Vec<Embed> {
+        serde_json::from_value(body["embeds"].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_few_messages_go_as_their_own_embeds() {
+        let few: Vec<Message> = (0..4).map(commit).collect();
+        assert_eq!(pack_count(&few), 4);
+        let embeds = embeds_of(&packed_payload(&few, Some("n")));
+        assert_eq!(embeds.len(), 4);
+        assert_eq!(embeds[3].title.as_deref(), Some("[octo/app] commit 3"));
+        twilight_validate::message::embeds(&embeds).unwrap();
+        // Large embeds stop at Discord's 6000 characters per message.
+        let big: Vec<Message> =
+            (0..6).map(|i| Message { description: "y".repeat(2500), ..commit(i) }).collect();
+        let n = pack_count(&big);
+        assert_eq!(n, 2);
+        twilight_validate::message::embeds(&embeds_of(&packed_payload(&big[..n], None))).unwrap();
+        assert_eq!(pack_count(&[]), 0);
+        // A backlog that full embeds clear within one window keeps its detail.
+        let window: Vec<Message> = (0..DIGEST_AFTER).map(commit).collect();
+        assert_eq!(pack_count(&window), EMBED_COUNT_LIMIT);
+    }
+
+    #[test]
+    fn a_backlog_goes_as_digests_that_list_every_event_once() {
+        let backlog: Vec<Message> = (0..1000).map(commit).collect();
+        let mut rest = &backlog[..];
+        let mut listed = Vec::new();
+        while !rest.is_empty() {
+            let n = pack_count(rest);
+            assert!((1..=DIGEST_MAX).contains(&n));
+            let embeds = embeds_of(&packed_payload(&rest[..n], None));
+            twilight_validate::message::embeds(&embeds).unwrap();
+            if n > EMBED_COUNT_LIMIT {
+                assert_eq!(embeds.len(), 1);
+                assert_eq!(embeds[0].title.as_deref(), Some(format!("{n} events").as_str()));
+                listed.extend(embeds[0].description.as_deref().unwrap().lines().map(str::to_owned));
+            } else {
+                listed.extend(embeds.iter().map(|e| e.title.clone().unwrap()));
+            }
+            rest = &rest[n..];
+        }
+        assert_eq!(listed.len(), 1000);
+        assert!(
+            listed[0].starts_with("- [\\[octo/app\\] commit 0](https://github.com/octo/app/commit/"),
+            "{}",
+            listed[0]
+        );
+        assert!(listed[999].contains("commit 999"));
     }
 
     #[test]

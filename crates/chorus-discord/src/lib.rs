@@ -3,5 +3,5 @@
 mod embed;
 mod sink;
 
-pub use embed::{message_payload, to_embed};
+pub use embed::{DIGEST_AFTER, message_payload, pack_count, packed_payload, to_embed};
 pub use sink::{DiscordSink, DiscordSinkConfig, parse_webhook_url};

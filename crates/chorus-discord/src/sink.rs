@@ -1,11 +1,13 @@
-use std::time::Duration;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use chorus_core::{ClaimedDelivery, Message, SendError, SendOutcome, Sink, Target, TargetKind};
 use twilight_http::{Client, api_error::ApiError, error::ErrorType};
 use twilight_model::id::Id;
 
-use crate::embed::message_payload;
+use crate::embed::{message_payload, pack_count, packed_payload};
 
 /// How [`DiscordSink`] reaches Discord.
 #[derive(Clone, Default)]
@@ -32,6 +34,14 @@ impl std::fmt::Debug for DiscordSinkConfig {
 pub struct DiscordSink {
     bot: Option<Client>,
     webhooks: Client,
+    /// Channels (and webhooks) whose rate-limit window is used up, until it
+    /// resets.
+    ///
+    /// Discord sends `X-RateLimit-Remaining` and `-Reset-After` with every
+    /// message it creates, but twilight-http only reads them from responses
+    /// that carry `X-RateLimit-Scope`, which Discord sends with 429s alone:
+    /// left to twilight, every window of a busy channel would end in a 429.
+    exhausted: Mutex<HashMap<String, Instant>>,
 }
 
 fn client(token: Option<String>, config: &DiscordSinkConfig) -> Client {
@@ -57,7 +67,11 @@ impl DiscordSink {
             config.token.clone().filter(|t| !t.trim().is_empty()).map(|t| {
                 if t.starts_with("Bot ") || t.starts_with("Bearer ") { t } else { format!("Bot {t}") }
             });
-        Self { bot: token.map(|t| client(Some(t), config)), webhooks: client(None, config) }
+        Self {
+            bot: token.map(|t| client(Some(t), config)),
+            webhooks: client(None, config),
+            exhausted: Mutex::default(),
+        }
     }
 }
 
@@ -148,11 +162,98 @@ impl Sink for DiscordSink {
     }
 
     async fn send(&self, claimed: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
-        let delivery = &claimed.delivery;
-        let message: Message = serde_json::from_value(delivery.payload.clone()).map_err(|e| {
-            SendError::Permanent { status: None, message: format!("stored payload is not a message: {e}") }
-        })?;
-        match &delivery.target {
+        let message = parse_message(claimed)?;
+        // Discord's nonce is at most 25 characters: the random part of the
+        // id. Webhook executions take none.
+        let nonce = channel_target(claimed)
+            .then(|| claimed.delivery.id.as_str().trim_start_matches(chorus_core::DeliveryId::PREFIX));
+        let body = serde_json::to_vec(&message_payload(&message, nonce)).expect("serializable");
+        self.post(claimed, body).await
+    }
+
+    fn serial(&self, kind: TargetKind) -> bool {
+        matches!(kind, TargetKind::DiscordChannel | TargetKind::DiscordWebhook)
+    }
+
+    fn pack(&self, pending: &[ClaimedDelivery]) -> usize {
+        let messages: Vec<Message> = pending.iter().map_while(|c| parse_message(c).ok()).collect();
+        pack_count(&messages).max(1)
+    }
+
+    async fn send_packed(&self, deliveries: &[ClaimedDelivery]) -> Result<SendOutcome, SendError> {
+        let (Some(first), Some(last)) = (deliveries.first(), deliveries.last()) else {
+            return Err(SendError::Permanent { status: None, message: "nothing to send".into() });
+        };
+        let messages = deliveries.iter().map(parse_message).collect::<Result<Vec<_>, _>>()?;
+        // The same pack sent again is deduplicated by Discord; another pack
+        // (a different count or ends) is not, so no event is hidden behind
+        // an earlier message that did not carry it.
+        let tail = |id: &chorus_core::DeliveryId| {
+            let s = id.as_str();
+            s[s.len().saturating_sub(11)..].to_owned()
+        };
+        let nonce = format!("{:x}{}{}", deliveries.len(), tail(&first.delivery.id), tail(&last.delivery.id));
+        let nonce = channel_target(first).then(|| &nonce[..nonce.len().min(25)]);
+        let body = serde_json::to_vec(&packed_payload(&messages, nonce)).expect("serializable");
+        self.post(first, body).await
+    }
+}
+
+/// `Some(reset_after)` when the response says the window has no request left.
+fn window_used_up<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Option<Duration> {
+    let (mut remaining, mut reset_after) = (None, None);
+    for (name, value) in headers {
+        let value = std::str::from_utf8(value).ok();
+        if name.eq_ignore_ascii_case("x-ratelimit-remaining") {
+            remaining = value.and_then(|v| v.parse::<u32>().ok());
+        } else if name.eq_ignore_ascii_case("x-ratelimit-reset-after") {
+            reset_after = value.and_then(|v| v.parse::<f64>().ok());
+        }
+    }
+    // Capped: a bogus header must not stall a channel for long.
+    (remaining == Some(0)).then(|| Duration::from_secs_f64(reset_after.unwrap_or(1.0).clamp(0.0, 60.0)))
+}
+
+fn channel_target(claimed: &ClaimedDelivery) -> bool {
+    matches!(claimed.delivery.target, Target::DiscordChannel { .. })
+}
+
+fn parse_message(claimed: &ClaimedDelivery) -> Result<Message, SendError> {
+    serde_json::from_value(claimed.delivery.payload.clone()).map_err(|e| SendError::Permanent {
+        status: None,
+        message: format!("stored payload is not a message: {e}"),
+    })
+}
+
+impl DiscordSink {
+    /// Send a message body to `claimed`'s target, first waiting out its
+    /// rate-limit window if the last response said it was used up.
+    async fn post(&self, claimed: &ClaimedDelivery, body: Vec<u8>) -> Result<SendOutcome, SendError> {
+        let key = match &claimed.delivery.target {
+            Target::DiscordChannel { channel_id } => channel_id.clone(),
+            Target::DiscordWebhook { agent } => format!("webhook:{agent}"),
+            Target::Http { .. } => String::new(),
+        };
+        let until = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+        let (outcome, reset) = self.post_now(claimed, body).await?;
+        if let Some(after) = reset {
+            let mut exhausted = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            exhausted.insert(key, Instant::now() + after);
+        }
+        Ok(outcome)
+    }
+
+    /// Send now; with the outcome, how long until the window resets if the
+    /// response said none is left.
+    async fn post_now(
+        &self,
+        claimed: &ClaimedDelivery,
+        body: Vec<u8>,
+    ) -> Result<(SendOutcome, Option<Duration>), SendError> {
+        match &claimed.delivery.target {
             Target::DiscordChannel { channel_id } => {
                 let Some(bot) = &self.bot else {
                     return Err(SendError::Retryable {
@@ -167,12 +268,12 @@ impl Sink for DiscordSink {
                         message: format!("invalid channel id {channel_id:?}"),
                     }
                 })?;
-                // Discord's nonce is at most 25 characters: the random part of the id.
-                let nonce = delivery.id.as_str().trim_start_matches(chorus_core::DeliveryId::PREFIX);
-                let body = serde_json::to_vec(&message_payload(&message, Some(nonce))).expect("serializable");
                 let response =
                     bot.create_message(channel).payload_json(&body).await.map_err(|e| classify(&e))?;
-                Ok(SendOutcome { status: Some(response.status().get()), response_excerpt: None })
+                Ok((
+                    SendOutcome { status: Some(response.status().get()), response_excerpt: None },
+                    window_used_up(response.headers()),
+                ))
             }
             Target::DiscordWebhook { agent } => {
                 let url = claimed.webhook_url.as_ref().ok_or_else(|| SendError::Retryable {
@@ -185,14 +286,16 @@ impl Sink for DiscordSink {
                     message: format!("agent {agent} has an invalid Discord webhook URL"),
                 })?;
                 let id = Id::new_checked(id).expect("parse_webhook_url refuses 0");
-                let body = serde_json::to_vec(&message_payload(&message, None)).expect("serializable");
                 let response = self
                     .webhooks
                     .execute_webhook(id, &token)
                     .payload_json(&body)
                     .await
                     .map_err(|e| classify(&e))?;
-                Ok(SendOutcome { status: Some(response.status().get()), response_excerpt: None })
+                Ok((
+                    SendOutcome { status: Some(response.status().get()), response_excerpt: None },
+                    window_used_up(response.headers()),
+                ))
             }
             Target::Http { .. } => {
                 Err(SendError::Permanent { status: None, message: "not a Discord target".into() })

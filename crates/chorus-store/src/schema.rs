@@ -138,6 +138,11 @@ CREATE TRIGGER events_drop_body AFTER DELETE ON events BEGIN
     DELETE FROM event_bodies WHERE seq = old.seq;
 END;
 ",
+    // A pack of deliveries sent as one request, tagged before the send and
+    // cleared when its outcome is recorded.
+    r"
+ALTER TABLE deliveries ADD COLUMN pack TEXT;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -99,6 +99,67 @@ fn agent_context(name: &AgentName) -> String {
 }
 
 impl SqliteStore {
+    /// Lease due deliveries matching `filter` (SQL over `deliveries`, with
+    /// `params` for its placeholders) and resolve what sending them needs.
+    async fn claim(
+        &self,
+        filter: String,
+        params: Vec<Value>,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
+        self.write(move |conn, key| {
+            let sql = format!(
+                "UPDATE deliveries SET lease_until = {until}
+                 WHERE seq IN (SELECT seq FROM deliveries
+                               WHERE status = 'pending' AND {filter}
+                                 AND next_attempt_at <= {now}
+                                 AND (lease_until IS NULL OR lease_until <= {now})
+                                 AND {NOT_HELD}
+                               ORDER BY next_attempt_at, seq LIMIT {limit})
+                 RETURNING *"
+            );
+            let deliveries: Vec<(Delivery, Option<String>)> = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.query_map(params_from_iter(params.iter()), |row| {
+                        Ok((delivery_from_row(row)?, row.get("pack")?))
+                    })?
+                    .collect()
+                })
+                .map_err(backend)?;
+            // A batch mostly goes to a few subscriptions: open each one's
+            // sealed secret and auth once, not once per delivery.
+            let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
+            deliveries
+                .into_iter()
+                .map(|(delivery, pack)| {
+                    let (webhook_url, http) = match &delivery.target {
+                        Target::DiscordWebhook { agent } => {
+                            (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
+                        }
+                        Target::DiscordChannel { .. } => (None, None),
+                        Target::Http { hook_id } => {
+                            let spec = match specs.get(hook_id) {
+                                Some(spec) => spec.clone(),
+                                None => {
+                                    let spec = crate::outgoing::http_spec(conn, key, hook_id)?;
+                                    specs.insert(hook_id.clone(), spec.clone());
+                                    spec
+                                }
+                            };
+                            (None, spec)
+                        }
+                    };
+                    Ok(ClaimedDelivery { delivery, webhook_url, http, pack })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Open (creating and migrating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>, key: MasterKey, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         Self::open_with(path, key, clock, &StoreOptions::default())
@@ -325,11 +386,7 @@ pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 pub(crate) fn target_kind(target: &Target) -> TargetKind {
-    match target {
-        Target::DiscordChannel { .. } => TargetKind::DiscordChannel,
-        Target::DiscordWebhook { .. } => TargetKind::DiscordWebhook,
-        Target::Http { .. } => TargetKind::Http,
-    }
+    target.kind()
 }
 
 /// Deliveries of a paused or disabled subscription are held, neither
@@ -760,6 +817,7 @@ impl Store for SqliteStore {
     async fn claim_deliveries(
         &self,
         kinds: &[TargetKind],
+        skip: &[Target],
         now: Timestamp,
         lease: Duration,
         limit: usize,
@@ -767,59 +825,34 @@ impl Store for SqliteStore {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
-        let kinds: Vec<Value> = kinds.iter().map(|k| Value::Text(k.as_str().to_owned())).collect();
-        let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
-        self.write(move |conn, key| {
-            let marks = vec!["?"; kinds.len()].join(", ");
-            let sql = format!(
-                "UPDATE deliveries SET lease_until = {until}
-                 WHERE seq IN (SELECT seq FROM deliveries
-                               WHERE status = 'pending' AND target_kind IN ({marks})
-                                 AND next_attempt_at <= {now}
-                                 AND (lease_until IS NULL OR lease_until <= {now})
-                                 AND {NOT_HELD}
-                               ORDER BY next_attempt_at, seq LIMIT {limit})
-                 RETURNING *"
-            );
-            let deliveries: Vec<Delivery> = conn
-                .prepare_cached(&sql)
-                .and_then(|mut s| s.query_map(params_from_iter(kinds.iter()), delivery_from_row)?.collect())
-                .map_err(backend)?;
-            // A batch mostly goes to a few subscriptions: open each one's
-            // sealed secret and auth once, not once per delivery.
-            let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
-            deliveries
-                .into_iter()
-                .map(|delivery| {
-                    let (webhook_url, http) = match &delivery.target {
-                        Target::DiscordWebhook { agent } => {
-                            (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
-                        }
-                        Target::DiscordChannel { .. } => (None, None),
-                        Target::Http { hook_id } => {
-                            let spec = match specs.get(hook_id) {
-                                Some(spec) => spec.clone(),
-                                None => {
-                                    let spec = crate::outgoing::http_spec(conn, key, hook_id)?;
-                                    specs.insert(hook_id.clone(), spec.clone());
-                                    spec
-                                }
-                            };
-                            (None, spec)
-                        }
-                    };
-                    Ok(ClaimedDelivery { delivery, webhook_url, http })
-                })
-                .collect()
-        })
-        .await
+        let mut params: Vec<Value> = kinds.iter().map(|k| Value::Text(k.as_str().to_owned())).collect();
+        let kind_marks = vec!["?"; kinds.len()].join(", ");
+        let filter = if skip.is_empty() {
+            format!("target_kind IN ({kind_marks})")
+        } else {
+            params.extend(skip.iter().map(|t| Value::Text(json(t))));
+            format!("target_kind IN ({kind_marks}) AND target NOT IN ({})", vec!["?"; skip.len()].join(", "))
+        };
+        self.claim(filter, params, now, lease, limit).await
+    }
+
+    async fn claim_target(
+        &self,
+        target: &Target,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let params = vec![Value::Text(target_kind(target).as_str().to_owned()), Value::Text(json(target))];
+        self.claim("target_kind = ? AND target = ?".to_owned(), params, now, lease, limit).await
     }
 
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
         let id = id.clone();
         self.write(move |conn, _| {
             conn.execute(
-                "UPDATE deliveries SET next_attempt_at = ?2, lease_until = NULL WHERE id = ?1 AND status = 'pending'",
+                "UPDATE deliveries SET next_attempt_at = ?2, lease_until = NULL, pack = NULL
+                 WHERE id = ?1 AND status = 'pending'",
                 params![id.as_str(), ms(until)],
             )
             .map_err(backend)?;
@@ -828,35 +861,57 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {
+    async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError> {
+        let ids: Vec<Value> = ids.iter().map(|id| Value::from(id.as_str().to_owned())).collect();
+        let pack = pack.to_owned();
+        self.write(move |conn, _| {
+            let list = vec!["?"; ids.len()].join(",");
+            let sql = format!(
+                "UPDATE deliveries SET pack = ?,
+                        lease_until = (SELECT MAX(lease_until) FROM deliveries WHERE id IN ({list}))
+                 WHERE id IN ({list}) AND status = 'pending'"
+            );
+            let params = std::iter::once(Value::from(pack.clone()))
+                .chain(ids.iter().cloned())
+                .chain(ids.iter().cloned());
+            conn.execute(&sql, params_from_iter(params)).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError> {
         let now = ms(self.now());
         self.write(move |conn, _| {
-            let a = &attempt.attempt;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error,
-                                                  response_excerpt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    a.delivery_id.as_str(),
-                    a.number,
-                    ms(a.started_at),
-                    a.duration_ms as i64,
-                    a.status_code,
-                    a.error,
-                    a.response_excerpt,
-                ])
-            })
-            .map_err(backend)?;
-            let updated = conn
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO attempts (delivery_id, number, started_at, duration_ms, status_code,
+                                                      error, response_excerpt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(backend)?;
+            let mut update = conn
                 .prepare_cached(
                     "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = NULL,
-                                           last_error = ?5, updated_at = ?6
+                                           last_error = ?5, updated_at = ?6, pack = NULL
                      WHERE id = ?1",
                 )
-                .and_then(|mut s| {
-                    s.execute(params![
+                .map_err(backend)?;
+            for attempt in &attempts {
+                let a = &attempt.attempt;
+                insert
+                    .execute(params![
+                        a.delivery_id.as_str(),
+                        a.number,
+                        ms(a.started_at),
+                        a.duration_ms as i64,
+                        a.status_code,
+                        a.error,
+                        a.response_excerpt,
+                    ])
+                    .map_err(backend)?;
+                let updated = update
+                    .execute(params![
                         a.delivery_id.as_str(),
                         attempt.status.as_str(),
                         a.number,
@@ -864,10 +919,10 @@ impl Store for SqliteStore {
                         a.error,
                         now
                     ])
-                })
-                .map_err(backend)?;
-            if updated == 0 {
-                return Err(not_found("delivery", &a.delivery_id));
+                    .map_err(backend)?;
+                if updated == 0 {
+                    return Err(not_found("delivery", &a.delivery_id));
+                }
             }
             Ok(())
         })

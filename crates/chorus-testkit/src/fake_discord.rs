@@ -47,6 +47,50 @@ pub enum Mode {
     RateLimited(f64),
 }
 
+/// Discord's documented rate limits, enforced when set: a fixed window of
+/// `per_target` messages per `window` for each channel (or webhook), and
+/// `global_per_second` requests in any one second.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Messages per window for one channel or webhook (Discord: 5).
+    pub per_target: u32,
+    /// The window (Discord: 5 s).
+    pub window: Duration,
+    /// Requests per second across all routes (Discord: 50).
+    pub global_per_second: u32,
+}
+
+impl Limits {
+    /// The limits Discord documents for sending messages.
+    pub const DISCORD: Limits =
+        Limits { per_target: 5, window: Duration::from_secs(5), global_per_second: 50 };
+}
+
+#[derive(Default)]
+struct Window {
+    start: Option<Instant>,
+    used: u32,
+}
+
+impl Window {
+    /// Count a request in a fixed window of `len`; `Err(wait)` when full.
+    fn take(&mut self, now: Instant, len: Duration, limit: u32) -> Result<(u32, Duration), Duration> {
+        let start = match self.start {
+            Some(s) if now.duration_since(s) < len => s,
+            _ => {
+                self.used = 0;
+                *self.start.insert(now)
+            }
+        };
+        let left = len.saturating_sub(now.duration_since(start));
+        if self.used >= limit {
+            return Err(left);
+        }
+        self.used += 1;
+        Ok((limit - self.used, left))
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     requests: Vec<RecordedRequest>,
@@ -55,12 +99,68 @@ struct Inner {
     script: VecDeque<Mode>,
     nonces: HashMap<String, u64>,
     next_id: u64,
+    limits: Option<Limits>,
+    windows: HashMap<String, Window>,
+    global: Window,
 }
 
 #[derive(Clone)]
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     count: Arc<watch::Sender<usize>>,
+    shown: Arc<watch::Sender<usize>>,
+}
+
+/// Footer Chorus puts on a digest embed (one line per event).
+const DIGEST_FOOTER: &str = "Sent as one digest";
+
+/// One event as a reader sees it in a channel: its own embed, or a line of
+/// a digest embed that lists a backlog.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// Channel id, or `webhook:<id>`.
+    pub channel: String,
+    /// The event's title (unescaped for a digest line).
+    pub title: String,
+    /// Its link, if it has one.
+    pub url: Option<String>,
+    /// The event id from the embed's footer; `None` for a digest line.
+    pub event_id: Option<String>,
+    /// The whole embed when the event has its own; `None` for a digest line.
+    pub embed: Option<Value>,
+}
+
+/// The events in one created message, in order.
+pub fn shown_in(channel: &str, message: &Value) -> Vec<Shown> {
+    let mut out = Vec::new();
+    for embed in message["embeds"].as_array().into_iter().flatten() {
+        let footer = embed["footer"]["text"].as_str().unwrap_or_default();
+        if footer.starts_with(DIGEST_FOOTER) {
+            for line in embed["description"].as_str().unwrap_or_default().lines() {
+                let line = line.strip_prefix("- ").unwrap_or(line);
+                let (title, url) = match line.strip_prefix('[').and_then(|l| l.rsplit_once("](")) {
+                    Some((t, u)) => (t, u.strip_suffix(')').map(str::to_owned)),
+                    None => (line, None),
+                };
+                out.push(Shown {
+                    channel: channel.to_owned(),
+                    title: title.replace("\\[", "[").replace("\\]", "]"),
+                    url,
+                    event_id: None,
+                    embed: None,
+                });
+            }
+        } else {
+            out.push(Shown {
+                channel: channel.to_owned(),
+                title: embed["title"].as_str().unwrap_or_default().to_owned(),
+                url: embed["url"].as_str().map(str::to_owned),
+                event_id: footer.rsplit(" · ").next().filter(|id| id.starts_with("evt_")).map(str::to_owned),
+                embed: Some(embed.clone()),
+            });
+        }
+    }
+    out
 }
 
 /// A running fake Discord REST server on loopback.
@@ -76,11 +176,22 @@ impl FakeDiscord {
         Self::start_on("127.0.0.1:0").await
     }
 
+    /// Start on `127.0.0.1:0`, enforcing `limits` with 429s the way Discord does.
+    pub async fn start_limited(limits: Limits) -> Self {
+        let fake = Self::start().await;
+        fake.shared.inner.lock().unwrap().limits = Some(limits);
+        fake
+    }
+
     /// Start on the given address (tests that restart a server on the same port).
     pub async fn start_on(addr: &str) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind fake Discord");
         let addr = listener.local_addr().unwrap();
-        let shared = Shared { inner: Arc::default(), count: Arc::new(watch::channel(0).0) };
+        let shared = Shared {
+            inner: Arc::default(),
+            count: Arc::new(watch::channel(0).0),
+            shown: Arc::new(watch::channel(0).0),
+        };
         let app = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create_message))
             .route("/api/v10/webhooks/{id}/{token}", post(execute_webhook))
@@ -119,6 +230,20 @@ impl FakeDiscord {
         let messages = self.messages();
         assert!(waited.is_ok(), "timed out waiting for {n} messages; have {}", messages.len());
         messages
+    }
+
+    /// Every event shown so far, across messages, embeds and digest lines.
+    pub fn shown(&self) -> Vec<Shown> {
+        self.messages().iter().flat_map(|(channel, m)| shown_in(channel, m)).collect()
+    }
+
+    /// Wait until at least `n` events are shown, or panic after `timeout`.
+    pub async fn wait_for_shown(&self, n: usize, timeout: Duration) -> Vec<Shown> {
+        let mut rx = self.shared.shown.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
+        let shown = self.shown();
+        assert!(waited.is_ok(), "timed out waiting for {n} events shown; have {}", shown.len());
+        shown
     }
 
     /// Stop serving (connections are refused afterwards).
@@ -167,10 +292,48 @@ fn scripted(shared: &Shared, bucket: &str) -> Option<Response> {
     })
 }
 
+fn too_many(bucket: &str, wait: Duration, global: bool) -> Response {
+    let secs = wait.as_secs_f64().max(0.001);
+    let mut h = HeaderMap::new();
+    h.insert("retry-after", format!("{}", secs.ceil() as u64).parse().unwrap());
+    if global {
+        h.insert("x-ratelimit-global", "true".parse().unwrap());
+        h.insert("x-ratelimit-scope", "global".parse().unwrap());
+    } else {
+        h.insert("x-ratelimit-scope", "user".parse().unwrap());
+        h.insert("x-ratelimit-bucket", bucket.parse().unwrap());
+        h.insert("x-ratelimit-limit", "5".parse().unwrap());
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset-after", format!("{secs:.3}").parse().unwrap());
+    }
+    let body = json!({"message": "You are being rate limited.", "retry_after": secs, "global": global});
+    (StatusCode::TOO_MANY_REQUESTS, h, axum::Json(body)).into_response()
+}
+
+/// Apply the configured limits to a request for `bucket`: `Err` is the 429,
+/// `Ok` the headers a success carries.
+fn limit(shared: &Shared, bucket: &str) -> Result<Option<(u32, u32, Duration)>, Box<Response>> {
+    let mut inner = shared.inner.lock().unwrap();
+    let Some(limits) = inner.limits else { return Ok(None) };
+    let now = Instant::now();
+    if let Err(wait) = inner.global.take(now, Duration::from_secs(1), limits.global_per_second) {
+        return Err(Box::new(too_many(bucket, wait, true)));
+    }
+    let window = inner.windows.entry(bucket.to_owned()).or_default();
+    match window.take(now, limits.window, limits.per_target) {
+        Ok((remaining, reset_after)) => Ok(Some((limits.per_target, remaining, reset_after))),
+        Err(wait) => Err(Box::new(too_many(bucket, wait, false))),
+    }
+}
+
 fn create(shared: &Shared, destination: String, body: &Bytes) -> Response {
     let Ok(payload) = serde_json::from_slice::<Value>(body) else {
         return (StatusCode::BAD_REQUEST, axum::Json(json!({"message": "400: Bad Request", "code": 50109})))
             .into_response();
+    };
+    let limited = match limit(shared, &format!("bucket-{destination}")) {
+        Ok(l) => l,
+        Err(response) => return *response,
     };
     let mut inner = shared.inner.lock().unwrap();
     // Discord: "If true and nonce is present, it will be checked for
@@ -192,16 +355,19 @@ fn create(shared: &Shared, destination: String, body: &Bytes) -> Response {
     }
     let mut message = payload;
     message["id"] = json!(id.to_string());
+    let events = shown_in(&destination, &message).len();
     inner.messages.push((destination.clone(), message.clone()));
     let count = inner.messages.len();
     drop(inner);
     shared.count.send_replace(count);
+    shared.shown.send_modify(|n| *n += events);
     let mut response = axum::Json(message).into_response();
+    let (limit, remaining, reset_after) = limited.unwrap_or((5, 4, Duration::from_secs(5)));
     let h = response.headers_mut();
-    h.insert("x-ratelimit-bucket", "fake-bucket".parse().unwrap());
-    h.insert("x-ratelimit-limit", "5".parse().unwrap());
-    h.insert("x-ratelimit-remaining", "4".parse().unwrap());
-    h.insert("x-ratelimit-reset-after", "5.000".parse().unwrap());
+    h.insert("x-ratelimit-bucket", format!("bucket-{destination}").parse().unwrap());
+    h.insert("x-ratelimit-limit", limit.to_string().parse().unwrap());
+    h.insert("x-ratelimit-remaining", remaining.to_string().parse().unwrap());
+    h.insert("x-ratelimit-reset-after", format!("{:.3}", reset_after.as_secs_f64()).parse().unwrap());
     response
 }
 

@@ -4,7 +4,7 @@ mod fake_discord;
 mod process;
 mod receiver;
 
-pub use fake_discord::{FakeDiscord, Mode, RecordedRequest};
+pub use fake_discord::{FakeDiscord, Limits, Mode, RecordedRequest, Shown, shown_in};
 pub use process::Process;
 pub use receiver::{Received, Reply, TestReceiver};
 

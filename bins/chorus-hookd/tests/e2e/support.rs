@@ -63,9 +63,3 @@ pub(crate) async fn setup(http: &reqwest::Client, base: &str, hook: Value) -> (S
         Secret::new(h["secret"].as_str().unwrap()),
     )
 }
-
-/// The event id a Discord message was made from (the last part of its footer).
-pub(crate) fn event_of(message: &Value) -> String {
-    let footer = message["embeds"][0]["footer"]["text"].as_str().unwrap_or_default();
-    footer.rsplit(" · ").next().unwrap_or_default().to_owned()
-}

@@ -318,3 +318,46 @@ async fn slack_url_verification_is_answered() {
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
 }
+
+/// Discord takes 5 messages per 5 s in a channel. A burst is packed into few
+/// messages (embeds, then digests), sent one at a time so the limits learned
+/// from the headers are kept: every event arrives, and no 429 comes back.
+#[tokio::test]
+async fn burst_to_one_channel_is_packed_within_discord_limits() {
+    let app = TestApp::start_limited().await;
+    app.agent("builder", "4242").await;
+    let hook =
+        app.hook(json!({"agent": "builder", "source": "github", "rate_limit_per_minute": 10_000})).await;
+    let secret = hook.secret.clone().unwrap();
+    let body = push_payload();
+    let events = 120;
+    for i in 0..events {
+        let headers = github_headers(&secret, "push", &format!("burst-{i}"), &body);
+        assert_eq!(app.post(&hook.url, &headers, body.clone()).await.status(), 202);
+    }
+    app.wait_attempts(events).await;
+    let messages = app.discord.messages();
+    let carried: u64 = messages
+        .iter()
+        .flat_map(|(_, m)| m["embeds"].as_array().unwrap().clone())
+        .map(|embed| match embed["title"].as_str().and_then(|t| t.strip_suffix(" events")) {
+            Some(n) => {
+                let lines = embed["description"].as_str().unwrap().lines().count() as u64;
+                assert_eq!(n.parse::<u64>().unwrap(), lines, "a digest lists what it counts");
+                lines
+            }
+            None => 1,
+        })
+        .sum();
+    assert_eq!(carried, events, "every event is in exactly one message");
+    // One message per event would be 120 messages, two minutes at Discord's
+    // pace; packed, about one per ten events (fewer once a backlog digests).
+    assert!(messages.len() <= 20, "{} messages for {events} events", messages.len());
+    let throttled = app.discord.requests().iter().filter(|r| r.status == 429).count();
+    assert_eq!(throttled, 0, "the channel's limit is kept by waiting, not by 429s");
+    let (_, deliveries) =
+        app.api_json(Method::GET, &format!("/api/webhooks/{}/deliveries?limit=250", hook.id), None).await;
+    let items = deliveries["items"].as_array().unwrap();
+    assert_eq!(items.len(), events as usize);
+    assert!(items.iter().all(|d| d["status"] == "succeeded"));
+}

@@ -38,6 +38,16 @@ impl TestApp {
     }
 
     pub(crate) async fn start_with(clock: Arc<dyn Clock>, max_body: usize) -> Self {
+        Self::start_full(clock, max_body, FakeDiscord::start().await).await
+    }
+
+    /// Against a fake Discord that enforces Discord's rate limits.
+    pub(crate) async fn start_limited() -> Self {
+        let discord = FakeDiscord::start_limited(chorus_testkit::Limits::DISCORD).await;
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord).await
+    }
+
+    async fn start_full(clock: Arc<dyn Clock>, max_body: usize, discord: FakeDiscord) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
@@ -48,7 +58,6 @@ impl TestApp {
             )
             .unwrap(),
         );
-        let discord = FakeDiscord::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let chorus = Chorus::builder(store.clone() as Arc<dyn Store>, Secret::new(TOKEN))

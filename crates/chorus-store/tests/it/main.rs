@@ -294,14 +294,14 @@ async fn routing_and_delivery_lifecycle_with_leases() {
     let kinds = [TargetKind::DiscordChannel];
     assert!(
         f.store
-            .claim_deliveries(&[TargetKind::DiscordWebhook], f.clock.now_ts(), lease, 10)
+            .claim_deliveries(&[TargetKind::DiscordWebhook], &[], f.clock.now_ts(), lease, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let jobs = f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap();
+    let jobs = f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    assert!(f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
+    assert!(f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
 
     let retry_at = f.clock.now_ts() + SignedDuration::from_secs(5);
     let attempt = |n, status_code, error: Option<&str>| Attempt {
@@ -322,12 +322,12 @@ async fn routing_and_delivery_lifecycle_with_leases() {
         .await
         .unwrap();
     assert!(
-        f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap().is_empty(),
+        f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().is_empty(),
         "not due"
     );
     assert_eq!(f.store.next_due(&kinds).await.unwrap(), Some(retry_at));
     f.clock.advance(SignedDuration::from_secs(5));
-    let jobs = f.store.claim_deliveries(&kinds, f.clock.now_ts(), lease, 10).await.unwrap();
+    let jobs = f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap();
     assert_eq!(jobs[0].delivery.attempts, 1);
     f.store
         .record_attempt(NewAttempt {
@@ -378,6 +378,81 @@ async fn data_survives_reopen() {
     assert!(store.agent(&name("builder")).await.unwrap().is_some());
 }
 
+/// A pack cut off mid-send (the process dies before recording) comes back
+/// whole after a restart, tagged, at one time; recording it, or putting it
+/// back unsent, clears the tag.
+#[tokio::test]
+async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let target = Target::DiscordChannel { channel_id: "1".into() };
+    let mut routed = Vec::new();
+    for i in 0..4 {
+        let stored = f.store.ingest(event(&h, Some(&format!("p{i}")), f.clock.now_ts())).await.unwrap();
+        let IngestOutcome::Stored(event_id) = stored else { panic!("stored: {stored:?}") };
+        routed.push(RoutedEvent {
+            event_id: event_id.clone(),
+            status: EventStatus::Routed,
+            deliveries: vec![NewDelivery {
+                id: DeliveryId::generate(),
+                event_id: Some(event_id),
+                hook_id: h.id.clone(),
+                target: target.clone(),
+                payload: serde_json::json!({"title": format!("event {i}")}),
+                due_at: f.clock.now_ts(),
+            }],
+        });
+    }
+    f.store.route_events(routed).await.unwrap();
+    let lease = Duration::from_secs(30);
+    // Claimed in two goes, so the leases differ by ten seconds.
+    let mut jobs = f.store.claim_target(&target, f.clock.now_ts(), lease, 2).await.unwrap();
+    f.clock.advance(SignedDuration::from_secs(10));
+    jobs.extend(f.store.claim_target(&target, f.clock.now_ts(), lease, 2).await.unwrap());
+    assert_eq!(jobs.len(), 4);
+    assert!(jobs.iter().all(|j| j.pack.is_none()));
+    let ids: Vec<DeliveryId> = jobs.iter().map(|j| j.delivery.id.clone()).collect();
+    f.store.mark_packed(&ids, "pack-1").await.unwrap();
+    // The first lease has run out, but the pack holds the longest one.
+    f.clock.advance(SignedDuration::from_secs(21));
+    assert!(f.store.claim_target(&target, f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
+
+    let path = f.store.path().to_path_buf();
+    drop(f.store);
+    let store = SqliteStore::open(&path, key(), f.clock.clone()).unwrap();
+    let again = store.claim_target(&target, f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(again.iter().map(|j| j.delivery.id.clone()).collect::<Vec<_>>(), ids);
+    assert!(again.iter().all(|j| j.pack.as_deref() == Some("pack-1")));
+
+    // Two recorded in one go and two put back: none is tagged any more.
+    let records = ids[..2]
+        .iter()
+        .map(|id| NewAttempt {
+            attempt: Attempt {
+                delivery_id: id.clone(),
+                number: 1,
+                started_at: f.clock.now_ts(),
+                duration_ms: 3,
+                status_code: Some(500),
+                error: Some("boom".into()),
+                response_excerpt: None,
+            },
+            status: DeliveryStatus::Pending,
+            next_attempt_at: f.clock.now_ts(),
+        })
+        .collect();
+    store.record_attempts(records).await.unwrap();
+    for id in &ids[2..] {
+        store.defer_delivery(id, f.clock.now_ts()).await.unwrap();
+    }
+    let last = store.claim_target(&target, f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(last.len(), 4);
+    assert!(last.iter().all(|j| j.pack.is_none()), "{last:?}");
+    assert_eq!(last.iter().filter(|j| j.delivery.attempts == 1).count(), 2);
+}
+
 trait NowTs {
     fn now_ts(&self) -> Timestamp;
 }
@@ -386,4 +461,47 @@ impl NowTs for ManualClock {
     fn now_ts(&self) -> Timestamp {
         chorus_core::Clock::now(self)
     }
+}
+
+#[tokio::test]
+async fn claims_skip_busy_targets_and_one_target_is_claimed_alone() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let channel = |id: &str| Target::DiscordChannel { channel_id: id.into() };
+    let mut routed = Vec::new();
+    for i in 0..6 {
+        let stored = f.store.ingest(event(&h, Some(&format!("k{i}")), f.clock.now_ts())).await.unwrap();
+        let IngestOutcome::Stored(event_id) = stored else { panic!("stored: {stored:?}") };
+        routed.push(RoutedEvent {
+            event_id: event_id.clone(),
+            status: EventStatus::Routed,
+            deliveries: vec![NewDelivery {
+                id: DeliveryId::generate(),
+                event_id: Some(event_id),
+                hook_id: h.id.clone(),
+                // Four for the busy channel, two for another.
+                target: channel(if i < 4 { "1" } else { "2" }),
+                payload: serde_json::json!({"title": format!("event {i}")}),
+                due_at: f.clock.now_ts(),
+            }],
+        });
+    }
+    f.store.route_events(routed).await.unwrap();
+    let kinds = [TargetKind::DiscordChannel];
+    let now = f.clock.now_ts();
+
+    let others = f.store.claim_deliveries(&kinds, &[channel("1")], now, lease, 10).await.unwrap();
+    assert_eq!(others.len(), 2);
+    assert!(others.iter().all(|j| j.delivery.target == channel("2")));
+
+    let first = f.store.claim_target(&channel("1"), now, lease, 3).await.unwrap();
+    let titles: Vec<_> = first.iter().map(|j| j.delivery.payload["title"].clone()).collect();
+    assert_eq!(titles, ["event 0", "event 1", "event 2"], "oldest first, up to the limit");
+    let rest = f.store.claim_target(&channel("1"), now, lease, 3).await.unwrap();
+    assert_eq!(rest.len(), 1, "leased ones are not claimed twice");
+    assert!(f.store.claim_target(&channel("1"), now, lease, 3).await.unwrap().is_empty());
+    assert!(f.store.claim_deliveries(&kinds, &[], now, lease, 10).await.unwrap().is_empty());
 }
