@@ -11,25 +11,9 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use chorus_core::Secret;
 use chorus_testkit::{FakeDiscord, Limits};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{hookd, ingress, load};
-
-/// Events a message carries: a digest lists its events one per line and
-/// says how many in its title; any other embed is one event.
-fn carried(messages: &[(String, Value)]) -> u64 {
-    messages
-        .iter()
-        .flat_map(|(_, m)| m["embeds"].as_array().cloned().unwrap_or_default())
-        .map(|embed| {
-            let digest = embed["title"].as_str().and_then(|t| t.strip_suffix(" events"));
-            match digest.and_then(|n| n.parse::<u64>().ok()) {
-                Some(_) => embed["description"].as_str().map_or(0, |d| d.lines().count() as u64),
-                None => 1,
-            }
-        })
-        .sum()
-}
 
 pub(crate) async fn run(events: u64, connections: usize, json_out: bool) -> anyhow::Result<()> {
     let discord = FakeDiscord::start_limited(Limits::DISCORD).await;
@@ -73,7 +57,7 @@ pub(crate) async fn run(events: u64, connections: usize, json_out: bool) -> anyh
     while Instant::now() < deadline {
         // Polling a counter in another part of this process; the figure is
         // the time of the last message, taken from the fake's own records.
-        have = carried(&discord.messages());
+        have = discord.shown().len() as u64;
         if have >= acked {
             break;
         }
