@@ -285,6 +285,8 @@ pub struct HttpSpec {
     pub hook: OutgoingHook,
     /// Its signing secret.
     pub secret: Secret,
+    /// The secret it replaced, while a rotation's grace period lasts.
+    pub previous_secret: Option<Secret>,
     /// Its credentials.
     pub auth: OutgoingAuth,
 }

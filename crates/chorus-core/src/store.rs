@@ -133,6 +133,17 @@ pub trait Store: Send + Sync + 'static {
     async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError>;
     /// One hook.
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;
+    /// Give a hook (incoming or outgoing) a new secret. The one it replaces
+    /// stays valid until `grace_until`: it still verifies incoming requests,
+    /// and outgoing deliveries signed with the `standard` scheme carry a
+    /// signature with it too. `NotFound` for an unknown hook, `Conflict` for
+    /// an incoming hook created without a secret.
+    async fn rotate_secret(
+        &self,
+        id: &HookId,
+        secret: Secret,
+        grace_until: Timestamp,
+    ) -> Result<(), StoreError>;
     /// One hook with the secrets that verify for it (several during a rotation).
     async fn hook_with_secrets(&self, id: &HookId)
     -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError>;

@@ -120,8 +120,16 @@ fn build_request(
             chorus_verify::sign_body_hex(&spec.secret, &body),
         ),
         SignatureScheme::Standard => {
-            let signature = chorus_verify::sign_standard(&spec.secret, id, now.as_second(), &body)
-                .map_err(|e| SendError::Permanent { status: None, message: format!("cannot sign: {e}") })?;
+            let sign = |secret| {
+                chorus_verify::sign_standard(secret, id, now.as_second(), &body)
+                    .map_err(|e| SendError::Permanent { status: None, message: format!("cannot sign: {e}") })
+            };
+            let mut signature = sign(&spec.secret)?;
+            // Standard Webhooks carries several signatures so receivers keep
+            // verifying with the old secret while they switch to the new one.
+            if let Some(previous) = &spec.previous_secret {
+                signature = format!("{signature} {}", sign(previous)?);
+            }
             req.header(chorus_verify::headers::STANDARD_ID, id)
                 .header(chorus_verify::headers::STANDARD_TIMESTAMP, now.as_second().to_string())
                 .header(chorus_verify::headers::STANDARD_SIGNATURE, signature)

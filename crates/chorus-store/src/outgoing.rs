@@ -221,15 +221,44 @@ pub(crate) fn http_spec(
     conn: &Connection,
     key: &MasterKey,
     id: &HookId,
+    now: Timestamp,
 ) -> Result<Option<HttpSpec>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM outgoing_hooks WHERE id = ?1").map_err(backend)?;
     let mut rows = stmt.query([id.as_str()]).map_err(backend)?;
     let Some(row) = rows.next().map_err(backend)? else { return Ok(None) };
     let hook = hook_from_row(row).map_err(backend)?;
     let secret = key.open(&row.get::<_, Vec<u8>>("secret").map_err(backend)?, &context(id))?;
+    let previous: Option<Vec<u8>> = row.get("previous_secret").map_err(backend)?;
+    let expires: Option<i64> = row.get("previous_expires_at").map_err(backend)?;
+    let previous_secret = match (previous, expires) {
+        (Some(p), Some(exp)) if exp > ms(now) => Some(key.open(&p, &context(id))?),
+        _ => None,
+    };
     let auth_json = key.open(&row.get::<_, Vec<u8>>("auth").map_err(backend)?, &auth_context(id))?;
     let auth = serde_json::from_str(auth_json.expose()).map_err(|_| StoreError::Unseal)?;
-    Ok(Some(HttpSpec { hook, secret, auth }))
+    Ok(Some(HttpSpec { hook, secret, previous_secret, auth }))
+}
+
+/// Seal `secret` as the subscription's signing secret, keeping the current
+/// one until `grace_until`. `Ok(false)` when there is no such subscription.
+pub(crate) fn rotate(
+    conn: &Connection,
+    key: &MasterKey,
+    id: &HookId,
+    secret: &Secret,
+    grace_until: Timestamp,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let sealed = key.seal(secret, &context(id));
+    let n = conn
+        .execute(
+            "UPDATE outgoing_hooks SET previous_secret = secret, previous_expires_at = ?3, secret = ?2,
+                                       updated_at = ?4
+             WHERE id = ?1",
+            params![id.as_str(), sealed, ms(grace_until), ms(now)],
+        )
+        .map_err(backend)?;
+    Ok(n > 0)
 }
 
 fn insert_event(conn: &Connection, e: &NewOutgoingEvent) -> Result<(), StoreError> {

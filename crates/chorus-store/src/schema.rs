@@ -142,6 +142,8 @@ END;
     // cleared when its outcome is recorded.
     r"
 ALTER TABLE deliveries ADD COLUMN pack TEXT;
+ALTER TABLE outgoing_hooks ADD COLUMN previous_secret BLOB;
+ALTER TABLE outgoing_hooks ADD COLUMN previous_expires_at INTEGER;
 ",
 ];
 

@@ -109,6 +109,7 @@ impl SqliteStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let claimed_at = now;
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
         self.write(move |conn, key| {
             let sql = format!(
@@ -145,7 +146,7 @@ impl SqliteStore {
                             let spec = match specs.get(hook_id) {
                                 Some(spec) => spec.clone(),
                                 None => {
-                                    let spec = crate::outgoing::http_spec(conn, key, hook_id)?;
+                                    let spec = crate::outgoing::http_spec(conn, key, hook_id, claimed_at)?;
                                     specs.insert(hook_id.clone(), spec.clone());
                                     spec
                                 }
@@ -560,6 +561,39 @@ impl Store for SqliteStore {
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError> {
         let id = id.clone();
         self.read(move |conn, _| get_hook(conn, &id)).await
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: &HookId,
+        secret: Secret,
+        grace_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        let now = self.now();
+        self.write_lookups(move |conn, key| {
+            let incoming: Option<bool> = conn
+                .query_row("SELECT secret IS NOT NULL FROM hooks WHERE id = ?1", [id.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            match incoming {
+                Some(false) => Err(StoreError::Conflict("this hook was created without a secret".into())),
+                Some(true) => {
+                    let sealed = key.seal(&secret, &hook_context(&id));
+                    conn.execute(
+                        "UPDATE hooks SET previous_secret = secret, previous_expires_at = ?3, secret = ?2,
+                                          updated_at = ?4
+                         WHERE id = ?1",
+                        params![id.as_str(), sealed, ms(grace_until), ms(now)],
+                    )
+                    .map_err(backend)?;
+                    Ok(())
+                }
+                None if outgoing::rotate(conn, key, &id, &secret, grace_until, now)? => Ok(()),
+                None => Err(not_found("hook", &id)),
+            }
+        })
+        .await
     }
 
     async fn hook_with_secrets(

@@ -3,7 +3,7 @@
 use axum::{Json, http::StatusCode};
 use chorus_core::{
     AgentName, HookId, HttpMethod, OutgoingAuth, OutgoingHook, OutgoingPatch, RetryPolicy, RetryStrategy,
-    Secret, SignatureScheme, is_valid_pattern,
+    SignatureScheme, is_valid_pattern,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -238,20 +238,7 @@ pub(super) async fn create(state: &AppState, body: Value) -> Result<(StatusCode,
     check_auth(&body.auth)?;
     let headers = header_pairs(body.headers)?;
     let url = check_url(state, &body.url).await?;
-    let secret = match (body.signature, body.secret) {
-        (_, Some(s)) if s.len() < 16 || s.len() > 256 => {
-            return Err(bad("secret must be 16 to 256 characters"));
-        }
-        (SignatureScheme::Standard, Some(s)) => {
-            let secret = Secret::new(s);
-            chorus_verify::sign_standard(&secret, "probe", 0, b"")
-                .map_err(|_| bad("a standard secret is whsec_ followed by base64"))?;
-            secret
-        }
-        (_, Some(s)) => Secret::new(s),
-        (SignatureScheme::Standard, None) => Secret::generate_standard(),
-        (SignatureScheme::Chorus, None) => Secret::generate(),
-    };
+    let secret = super::webhooks::choose_secret(body.signature == SignatureScheme::Standard, body.secret)?;
     let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
     let hook = OutgoingHook {
         id: HookId::generate(),

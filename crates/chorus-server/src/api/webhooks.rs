@@ -33,6 +33,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/webhooks/{id}/stats", get(stats))
         .route("/api/webhooks/{id}/test", post(test))
         .route("/api/webhooks/{id}/recover", post(recover))
+        .route("/api/webhooks/{id}/rotate-secret", post(rotate_secret))
 }
 
 /// A hook of either direction.
@@ -61,6 +62,85 @@ async fn find_outgoing(
         Found::Outgoing(h) => Ok(h),
         Found::Incoming(_) => Err(ApiError::bad_request(format!("{what} applies to outgoing webhooks"))),
     }
+}
+
+/// The secret a user brought, checked, or a generated one. `standard`:
+/// a Standard Webhooks `whsec_` key.
+pub(super) fn choose_secret(standard: bool, given: Option<String>) -> Result<Secret, ApiError> {
+    match given {
+        Some(s) if s.len() < SECRET_MIN || s.len() > 256 => {
+            Err(ApiError::bad_request(format!("secret must be {SECRET_MIN} to 256 characters")))
+        }
+        Some(s) => {
+            let secret = Secret::new(s);
+            if standard && chorus_verify::sign_standard(&secret, "probe", 0, b"").is_err() {
+                return Err(ApiError::bad_request("a standard secret is whsec_ followed by base64"));
+            }
+            Ok(secret)
+        }
+        None if standard => Ok(Secret::generate_standard()),
+        None => Ok(Secret::generate()),
+    }
+}
+
+/// How long a replaced secret keeps verifying unless the caller says.
+const DEFAULT_GRACE_SECONDS: u64 = 24 * 60 * 60;
+/// The longest grace period a rotation may ask for (30 days).
+const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// Seconds the replaced secret stays valid; 0 ends it now.
+    grace_period_seconds: Option<u64>,
+    /// A secret to use instead of a generated one.
+    secret: Option<String>,
+}
+
+/// `POST /api/webhooks/{id}/rotate-secret`: a new secret, shown once; the
+/// old one stays valid for the grace period so senders can switch without
+/// a failed delivery.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
+    };
+    let grace = body.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    if grace > MAX_GRACE_SECONDS {
+        return Err(ApiError::bad_request(format!(
+            "grace_period_seconds must be at most {MAX_GRACE_SECONDS} (30 days)"
+        )));
+    }
+    let found = find_any(&state, &id).await?;
+    let standard = match &found {
+        Found::Incoming(h) if h.source == Source::None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no_secret",
+                "this hook was created with source \"none\" and has no secret to rotate",
+            ));
+        }
+        Found::Incoming(h) => h.source == Source::Standard,
+        Found::Outgoing(h) => h.signature == chorus_core::SignatureScheme::Standard,
+    };
+    let secret = choose_secret(standard, body.secret)?;
+    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let until = now + jiff::SignedDuration::from_secs(grace as i64);
+    let (hook_id, mut v) = match found {
+        Found::Incoming(h) => (h.id.clone(), view(&state, &h)),
+        Found::Outgoing(h) => (h.id.clone(), outgoing::view(&h, None)),
+    };
+    state.store.rotate_secret(&hook_id, secret.clone(), until).await?;
+    tracing::info!(hook = %hook_id, grace_seconds = grace, "webhook secret rotated");
+    // Shown once, here, like at creation.
+    v["secret"] = json!(secret.expose());
+    v["previous_secret_expires_at"] = json!(until);
+    Ok(Json(v))
 }
 
 /// Most requests a minute a hook may allow.
@@ -210,19 +290,7 @@ async fn create(
     let secret = match (source, body.secret) {
         (Source::None, Some(_)) => return Err(ApiError::bad_request("source \"none\" takes no secret")),
         (Source::None, None) => None,
-        (_, Some(s)) if s.len() < SECRET_MIN || s.len() > 256 => {
-            return Err(ApiError::bad_request(format!("secret must be {SECRET_MIN} to 256 characters")));
-        }
-        (Source::Standard, Some(s)) => {
-            let probe = Secret::new(s);
-            if chorus_verify::sign_standard(&probe, "probe", 0, b"").is_err() {
-                return Err(ApiError::bad_request("a standard secret is whsec_ followed by base64"));
-            }
-            Some(probe)
-        }
-        (_, Some(s)) => Some(Secret::new(s)),
-        (Source::Standard, None) => Some(Secret::generate_standard()),
-        (_, None) => Some(Secret::generate()),
+        (source, given) => Some(choose_secret(source == Source::Standard, given)?),
     };
     let rate = check_rate(body.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;
     check_allowlist(&body.ip_allowlist)?;

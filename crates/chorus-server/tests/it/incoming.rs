@@ -356,3 +356,61 @@ async fn burst_to_one_channel_is_packed_within_discord_limits() {
     assert_eq!(items.len(), events as usize);
     assert!(items.iter().all(|d| d["status"] == "succeeded"));
 }
+
+/// During a rotation's grace period both secrets verify; after it only the
+/// new one. The new secret is shown once; bad rotation requests change
+/// nothing.
+#[tokio::test]
+async fn rotated_secret_keeps_the_old_one_for_the_grace_period() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let app = TestApp::start_with(clock.clone(), 64 * 1024).await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github", "rate_limit_per_minute": 1000})).await;
+    let old = hook.secret.clone().unwrap();
+    let body = push_payload();
+    let post = |secret: String, n: u32| {
+        let headers = github_headers(&secret, "push", &format!("rot-{n}"), &body);
+        let (app, url, body) = (&app, hook.url.clone(), body.clone());
+        async move { app.post(&url, &headers, body).await.status().as_u16() }
+    };
+    let rotate = format!("/api/webhooks/{}/rotate-secret", hook.id);
+
+    for bad in [json!({"grace_period_seconds": 31 * 86_400}), json!({"secret": "short"}), json!({"nope": 1})]
+    {
+        let (status, v) = app.api_json(Method::POST, &rotate, Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["error"]["message"].as_str().is_some(), "{v}");
+    }
+    assert_eq!(post(old.clone(), 0).await, 202, "a refused rotation changes nothing");
+    let (status, _) = app.api_json(Method::POST, "/api/webhooks/hk_nothere/rotate-secret", None).await;
+    assert_eq!(status, 404);
+
+    let (status, v) = app.api_json(Method::POST, &rotate, Some(json!({"grace_period_seconds": 3600}))).await;
+    assert_eq!(status, 200, "{v}");
+    let new = v["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(v["previous_secret_expires_at"], "2027-01-15T09:00:00Z");
+    let (_, shown) = app.api_json(Method::GET, &format!("/api/webhooks/{}", hook.id), None).await;
+    assert!(shown.get("secret").is_none(), "shown once: {shown}");
+
+    assert_eq!(post(old.clone(), 1).await, 202, "the old secret verifies during the grace period");
+    assert_eq!(post(new.clone(), 2).await, 202);
+    clock.advance(SignedDuration::from_secs(3601));
+    assert_eq!(post(old.clone(), 3).await, 403, "and not after it");
+    assert_eq!(post(new.clone(), 4).await, 202);
+
+    // No grace: the replaced secret stops at once. An empty body is the default.
+    let (status, v) = app.api_json(Method::POST, &rotate, Some(json!({"grace_period_seconds": 0}))).await;
+    assert_eq!(status, 200, "{v}");
+    let newest = v["secret"].as_str().unwrap().to_owned();
+    assert_eq!(post(new, 5).await, 403);
+    assert_eq!(post(newest, 6).await, 202);
+    let resp = app.api(Method::POST, &rotate).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.event_count(&hook.id).await, 5);
+
+    let open = app.hook(json!({"agent": "builder", "source": "none"})).await;
+    let (status, v) =
+        app.api_json(Method::POST, &format!("/api/webhooks/{}/rotate-secret", open.id), None).await;
+    assert_eq!(status, 409, "{v}");
+}

@@ -127,6 +127,43 @@ async fn standard_webhooks_signatures_verify_with_the_official_library() {
     python_verifies("standard", &secret, &headers, &got.body);
 }
 
+/// After a rotation, a `standard` delivery carries a signature with each
+/// secret while the grace period lasts, so the receiver verifies with
+/// either; the official library accepts both.
+#[tokio::test]
+async fn rotated_standard_subscription_signs_with_both_secrets() {
+    let app = TestApp::start().await;
+    let receiver = TestReceiver::start().await;
+    let (hook, old) = app
+        .outgoing(json!({"url": receiver.url("/std"), "events": ["custom.*"], "signature": "standard"}))
+        .await;
+    let (status, v) =
+        app.api_json(Method::POST, &format!("/api/webhooks/{hook}/rotate-secret"), Some(json!({}))).await;
+    assert_eq!(status, 200, "{v}");
+    let new = v["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    app.emit("custom.deploy", None, json!({"env": "prod"})).await;
+    let got = receiver.wait_for(1, WAIT).await.remove(0);
+    let signature = got.header("webhook-signature").unwrap();
+    assert_eq!(signature.split(' ').count(), 2, "{signature}");
+    let headers = [
+        ("webhook-id", got.header("webhook-id").unwrap()),
+        ("webhook-timestamp", got.header("webhook-timestamp").unwrap()),
+        ("webhook-signature", signature),
+    ];
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(k, v.parse().unwrap());
+    }
+    let now = chorus_core::Clock::now(&chorus_core::SystemClock);
+    for secret in [&old, &new] {
+        chorus_verify::verify(Source::Standard, None, &[Secret::new(secret)], &map, &got.body, now).unwrap();
+        python_verifies("standard", secret, &headers, &got.body);
+    }
+    let wrong = Secret::generate_standard();
+    assert!(chorus_verify::verify(Source::Standard, None, &[wrong], &map, &got.body, now).is_err());
+}
+
 #[tokio::test]
 async fn outgoing_webhook_retries_on_failure() {
     let app = TestApp::start().await;
