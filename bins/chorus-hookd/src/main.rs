@@ -8,6 +8,9 @@ use chorus_server::{CancellationToken, Chorus, Config};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, fmt};
 
+mod cli;
+mod client;
+
 // Ingress parses and formats every payload: with glibc's allocator,
 // malloc and free took about a third of the server's CPU under load.
 #[global_allocator]
@@ -18,6 +21,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    client: cli::ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,17 +42,85 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
+    /// Manage agents on a running server.
+    Agents {
+        #[command(subcommand)]
+        cmd: cli::AgentCmd,
+    },
+    /// Manage incoming hooks and outgoing subscriptions on a running server.
+    Webhooks {
+        #[command(subcommand)]
+        cmd: Box<cli::WebhookCmd>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error is one line (clap's first), not a page of usage.
+        Err(e) if e.use_stderr() => {
+            let text = e.render().to_string();
+            let what: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect();
+            let what = what.join(" ");
+            eprintln!("chorus-hookd: {} (see --help)", what.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
+    let (cmd, args) = match cli.command {
+        Command::Agents { cmd } => (Client::Agents(cmd), cli.client),
+        Command::Webhooks { cmd } => (Client::Webhooks(cmd), cli.client),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "chorus-hookd", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        serve @ Command::Serve { .. } => {
+            return match run(serve) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("chorus-hookd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
+    match run_client(cmd, args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("chorus-hookd: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("chorus-hookd: {e}");
+            e.exit_code()
         }
     }
+}
+
+enum Client {
+    Agents(cli::AgentCmd),
+    Webhooks(Box<cli::WebhookCmd>),
+}
+
+fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = client::Client::new(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| client::ClientError::Transport(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async {
+        match cmd {
+            Client::Agents(c) => client.agents(c).await,
+            Client::Webhooks(c) => client.webhooks(*c).await,
+        }
+    })
 }
 
 fn init_logging(json: bool) {
@@ -60,8 +133,10 @@ fn init_logging(json: bool) {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let Command::Serve { config, listen, data_dir, log_json } = cli.command;
+fn run(command: Command) -> anyhow::Result<()> {
+    let Command::Serve { config, listen, data_dir, log_json } = command else {
+        anyhow::bail!("not a server command");
+    };
     init_logging(log_json);
     // One process-wide TLS provider, chosen explicitly (twilight and reqwest
     // are built without one).

@@ -2,6 +2,7 @@
 //! SQLite data directory, real HTTP on loopback, and a fake Discord that the
 //! binary's twilight client reaches through `CHORUS_DISCORD_PROXY`.
 
+mod cli;
 mod crash;
 mod fixtures;
 mod lifecycle;

@@ -1,0 +1,433 @@
+//! Runs a client subcommand against the management API and prints the answer.
+
+use std::{fmt::Write as _, path::PathBuf, process::ExitCode};
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::cli::{AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, WebhookCmd};
+
+/// Why a client command did not succeed; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientError {
+    /// The arguments cannot make a request (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered with an error (exit 1).
+    #[error("{status} {code}: {message}")]
+    Refused { status: u16, code: String, message: String },
+    /// The server could not be reached or answered nonsense (exit 1).
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        match self {
+            ClientError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// A resolved client: base URL, token, output format.
+pub(crate) struct Client {
+    base: String,
+    token: Option<String>,
+    format: Format,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(crate) fn new(args: ClientArgs) -> Result<Self, ClientError> {
+        let base = args.server.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Usage(format!("--server {base:?} must be an http:// or https:// URL")));
+        }
+        // Beside a local server the generated token is in its data directory.
+        let token = args.token.filter(|t| !t.is_empty()).or_else(|| {
+            let dir =
+                std::env::var_os("CHORUS_DATA_DIR").map_or_else(|| PathBuf::from("data"), PathBuf::from);
+            std::fs::read_to_string(dir.join("api-token")).ok().map(|t| t.trim().to_owned())
+        });
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("chorus-hookd/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Transport(format!("building the HTTP client: {e}")))?;
+        Ok(Self { base, token, format: args.format, http })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| {
+            ClientError::Transport(format!("cannot reach {}: {}", self.base, error_chain(&e)))
+        })?;
+        let status = resp.status();
+        let text =
+            resp.text().await.map_err(|e| ClientError::Transport(format!("reading the answer: {e}")))?;
+        let value: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|_| {
+                ClientError::Transport(format!(
+                    "{} answered {status} with a body that is not JSON",
+                    self.base
+                ))
+            })?
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let error = &value["error"];
+        Err(ClientError::Refused {
+            status: status.as_u16(),
+            code: error["code"].as_str().unwrap_or("error").to_owned(),
+            message: error["message"].as_str().map_or_else(|| status.to_string(), str::to_owned),
+        })
+    }
+
+    fn print(&self, value: &Value, shape: Shape) {
+        let out = match self.format {
+            Format::Json => serde_json::to_string_pretty(value).expect("serializable"),
+            Format::Table => render(value, shape),
+        };
+        if !out.is_empty() {
+            use std::io::Write as _;
+            // A closed pipe (`| head`) is not worth an error.
+            let _ = writeln!(std::io::stdout().lock(), "{out}");
+        }
+    }
+
+    pub(crate) async fn agents(&self, cmd: AgentCmd) -> Result<(), ClientError> {
+        let (method, path, body, shape) = match cmd {
+            AgentCmd::Add { name, channel_id, discord_webhook_url, disabled } => {
+                let mut body = json!({"name": name, "enabled": !disabled});
+                put(&mut body, "channel_id", channel_id);
+                put(&mut body, "discord_webhook_url", discord_webhook_url);
+                (Method::POST, "/api/agents".to_owned(), Some(body), Shape::One)
+            }
+            AgentCmd::List => (Method::GET, "/api/agents".to_owned(), None, Shape::List(AGENT_COLUMNS)),
+            AgentCmd::Info { name } => (Method::GET, agent_path(&name), None, Shape::One),
+            AgentCmd::Update { name, channel_id, discord_webhook_url } => {
+                let mut body = json!({});
+                put(&mut body, "channel_id", channel_id);
+                if let Some(url) = discord_webhook_url {
+                    body["discord_webhook_url"] = if url.is_empty() { Value::Null } else { json!(url) };
+                }
+                if body.as_object().is_some_and(Map::is_empty) {
+                    return Err(ClientError::Usage(
+                        "nothing to change: give --channel or --discord-webhook-url".into(),
+                    ));
+                }
+                (Method::PATCH, agent_path(&name), Some(body), Shape::One)
+            }
+            AgentCmd::Remove { name } => {
+                (Method::DELETE, agent_path(&name), None, Shape::Done("removed", name))
+            }
+            AgentCmd::Enable { name } => {
+                (Method::POST, format!("{}/enable", agent_path(&name)), None, Shape::One)
+            }
+            AgentCmd::Disable { name } => {
+                (Method::POST, format!("{}/disable", agent_path(&name)), None, Shape::One)
+            }
+        };
+        let value = self.call(method, &path, body).await?;
+        self.print(&value, shape);
+        Ok(())
+    }
+
+    pub(crate) async fn webhooks(&self, cmd: WebhookCmd) -> Result<(), ClientError> {
+        let (method, path, body, shape) = match cmd {
+            WebhookCmd::List { agent, kind } => {
+                let mut query = Vec::new();
+                if let Some(a) = agent {
+                    query.push(format!("agent={}", encode(&a)));
+                }
+                if let Some(k) = kind {
+                    query.push(format!("type={}", hook_type(k)));
+                }
+                let path = if query.is_empty() {
+                    "/api/webhooks".to_owned()
+                } else {
+                    format!("/api/webhooks?{}", query.join("&"))
+                };
+                (Method::GET, path, None, Shape::List(HOOK_COLUMNS))
+            }
+            WebhookCmd::Create { agent, kind, source, signature, secret, disabled, fields } => {
+                let mut body = json!({"type": hook_type(kind), "enabled": !disabled});
+                put(&mut body, "agent", agent);
+                put(&mut body, "source", source);
+                put(&mut body, "signature", signature);
+                put(&mut body, "secret", secret);
+                fields.apply(&mut body, false)?;
+                (Method::POST, "/api/webhooks".to_owned(), Some(body), Shape::One)
+            }
+            WebhookCmd::Info { id } => (Method::GET, hook_path(&id, ""), None, Shape::One),
+            WebhookCmd::Update { id, enabled, fields } => {
+                let mut body = json!({});
+                put(&mut body, "enabled", enabled);
+                fields.apply(&mut body, true)?;
+                if body.as_object().is_some_and(Map::is_empty) {
+                    return Err(ClientError::Usage(
+                        "nothing to change: give at least one field to update".into(),
+                    ));
+                }
+                (Method::PATCH, hook_path(&id, ""), Some(body), Shape::One)
+            }
+            WebhookCmd::Delete { id } => {
+                (Method::DELETE, hook_path(&id, ""), None, Shape::Done("deleted", id))
+            }
+            WebhookCmd::Enable { id } => (Method::POST, hook_path(&id, "/enable"), None, Shape::One),
+            WebhookCmd::Disable { id } => (Method::POST, hook_path(&id, "/disable"), None, Shape::One),
+            WebhookCmd::Pause { id } => (Method::POST, hook_path(&id, "/pause"), None, Shape::One),
+            WebhookCmd::Resume { id } => (Method::POST, hook_path(&id, "/resume"), None, Shape::One),
+            WebhookCmd::RotateSecret { id, grace_period_seconds } => {
+                let mut body = json!({});
+                put(&mut body, "grace_period_seconds", grace_period_seconds);
+                (Method::POST, hook_path(&id, "/rotate-secret"), Some(body), Shape::One)
+            }
+            WebhookCmd::Test { id } => (Method::POST, hook_path(&id, "/test"), None, Shape::One),
+            WebhookCmd::Deliveries { id, status, limit } => {
+                let mut query = Vec::new();
+                if let Some(s) = status {
+                    query.push(format!("status={}", encode(&s)));
+                }
+                if let Some(l) = limit {
+                    query.push(format!("limit={l}"));
+                }
+                let suffix = if query.is_empty() {
+                    "/deliveries".to_owned()
+                } else {
+                    format!("/deliveries?{}", query.join("&"))
+                };
+                (Method::GET, hook_path(&id, &suffix), None, Shape::List(DELIVERY_COLUMNS))
+            }
+            WebhookCmd::Stats { id } => (Method::GET, hook_path(&id, "/stats"), None, Shape::One),
+            WebhookCmd::Trigger { event, agent, data, metadata } => {
+                let mut body = json!({"event": event, "data": json_arg("--data", &data)?});
+                put(&mut body, "agent", agent);
+                if let Some(m) = metadata {
+                    body["metadata"] = json_arg("--metadata", &m)?;
+                }
+                (Method::POST, "/api/events".to_owned(), Some(body), Shape::One)
+            }
+            WebhookCmd::Retry { delivery } => {
+                (Method::POST, format!("/api/deliveries/{}/retry", encode(&delivery)), None, Shape::One)
+            }
+            WebhookCmd::Recover { id, since } => {
+                if since.parse::<jiff::Timestamp>().is_err() {
+                    return Err(ClientError::Usage(format!(
+                        "--since {since:?} is not an RFC 3339 time such as 2026-11-24T00:00:00Z"
+                    )));
+                }
+                (Method::POST, hook_path(&id, "/recover"), Some(json!({"since": since})), Shape::One)
+            }
+        };
+        let value = self.call(method, &path, body).await?;
+        self.print(&value, shape);
+        Ok(())
+    }
+}
+
+impl HookFields {
+    /// Put the given fields into a create or update body. `update`: an
+    /// empty `--template` clears it.
+    fn apply(self, body: &mut Value, update: bool) -> Result<(), ClientError> {
+        put(body, "name", self.name);
+        put(body, "events", self.events);
+        put(body, "rate_limit_per_minute", self.rate_limit_per_minute);
+        put(body, "ip_allowlist", self.ip_allowlist);
+        match self.template {
+            Some(t) if t.is_empty() && update => body["template"] = Value::Null,
+            t => put(body, "template", t),
+        }
+        put(body, "url", self.url);
+        put(body, "method", self.method);
+        if !self.headers.is_empty() {
+            let mut map = Map::new();
+            for h in &self.headers {
+                let Some((name, value)) = h.split_once(':') else {
+                    return Err(ClientError::Usage(format!("--header {h:?} is not `Name: value`")));
+                };
+                map.insert(name.trim().to_owned(), json!(value.trim()));
+            }
+            body["headers"] = Value::Object(map);
+        }
+        match (self.auth_type, self.auth_credentials) {
+            (None, None) => {}
+            (None, Some(_)) => return Err(ClientError::Usage("--auth-credentials needs --auth-type".into())),
+            (Some(kind), credentials) => {
+                let mut auth = match credentials {
+                    Some(c) => json_arg("--auth-credentials", &c)?,
+                    None => json!({}),
+                };
+                let Some(obj) = auth.as_object_mut() else {
+                    return Err(ClientError::Usage("--auth-credentials must be a JSON object".into()));
+                };
+                let name = match kind {
+                    AuthType::None => "none",
+                    AuthType::Basic => "basic",
+                    AuthType::Bearer => "bearer",
+                    AuthType::ApiKey => "api_key",
+                };
+                obj.insert("type".into(), json!(name));
+                body["auth"] = auth;
+            }
+        }
+        put(body, "timeout_ms", self.timeout_ms);
+        if let Some(r) = self.retry {
+            body["retry"] = json_arg("--retry", &r)?;
+        }
+        put(body, "max_concurrency", self.max_concurrency);
+        Ok(())
+    }
+}
+
+fn put<T: serde::Serialize>(body: &mut Value, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        body[key] = json!(v);
+    }
+}
+
+fn json_arg(flag: &str, text: &str) -> Result<Value, ClientError> {
+    serde_json::from_str(text).map_err(|e| ClientError::Usage(format!("{flag} is not valid JSON: {e}")))
+}
+
+fn hook_type(kind: HookType) -> &'static str {
+    match kind {
+        HookType::Incoming => "incoming",
+        HookType::Outgoing => "outgoing",
+    }
+}
+
+/// Percent-encode a path segment or query value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn agent_path(name: &str) -> String {
+    format!("/api/agents/{}", encode(name))
+}
+
+fn hook_path(id: &str, suffix: &str) -> String {
+    format!("/api/webhooks/{}{suffix}", encode(id))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let _ = write!(text, ": {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// How an answer is laid out as a table.
+#[derive(Debug, Clone)]
+enum Shape {
+    /// One object: `key: value` lines.
+    One,
+    /// `{"items": [...]}`: the given columns.
+    List(&'static [&'static str]),
+    /// An empty answer: say what was done to what.
+    Done(&'static str, String),
+}
+
+const AGENT_COLUMNS: &[&str] = &["name", "channel_id", "enabled", "created_at"];
+const HOOK_COLUMNS: &[&str] = &["id", "type", "agent", "name", "source|url", "enabled"];
+const DELIVERY_COLUMNS: &[&str] = &["id", "status", "attempts", "next_attempt_at", "last_error"];
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn render(value: &Value, shape: Shape) -> String {
+    match shape {
+        Shape::Done(what, name) => format!("{what} {name}"),
+        Shape::One => match value.as_object() {
+            Some(obj) => {
+                let width = obj.keys().map(String::len).max().unwrap_or(0);
+                obj.iter().map(|(k, v)| format!("{k:width$}  {}", cell(v))).collect::<Vec<_>>().join("\n")
+            }
+            None => cell(value),
+        },
+        Shape::List(columns) => {
+            let items = value["items"].as_array().cloned().unwrap_or_default();
+            let pick = |item: &Value, col: &str| {
+                // `a|b`: the first of the two the item has.
+                col.split('|').map(|c| &item[c]).find(|v| !v.is_null()).map_or_else(|| "-".to_owned(), cell)
+            };
+            let header: Vec<String> =
+                columns.iter().map(|c| c.split('|').next().unwrap_or(c).to_owned()).collect();
+            let rows: Vec<Vec<String>> =
+                items.iter().map(|item| columns.iter().map(|c| pick(item, c)).collect()).collect();
+            let widths: Vec<usize> = (0..columns.len())
+                .map(|i| {
+                    rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: &[String]| {
+                let mut s = String::new();
+                for (i, c) in cells.iter().enumerate() {
+                    if i + 1 == cells.len() {
+                        s.push_str(c);
+                    } else {
+                        let _ = write!(s, "{c:w$}  ", w = widths[i]);
+                    }
+                }
+                s.trim_end().to_owned()
+            };
+            let mut out = vec![line(&header.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>())];
+            out.extend(rows.iter().map(|r| line(r)));
+            if items.is_empty() {
+                out.push("(none)".into());
+            }
+            out.join("\n")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_render_as_aligned_columns() {
+        let v = json!({"items": [
+            {"id": "hk_1", "type": "incoming", "agent": "builder", "name": "repo", "source": "github", "enabled": true},
+            {"id": "hk_22", "type": "outgoing", "agent": null, "name": "ci", "url": "https://x.example/h", "enabled": false},
+        ]});
+        let table = render(&v, Shape::List(HOOK_COLUMNS));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "ID     TYPE      AGENT    NAME  SOURCE               ENABLED");
+        assert_eq!(lines[1], "hk_1   incoming  builder  repo  github               true");
+        assert_eq!(lines[2], "hk_22  outgoing  -        ci    https://x.example/h  false");
+        assert_eq!(render(&json!({"items": []}), Shape::List(AGENT_COLUMNS)).lines().nth(1), Some("(none)"));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(hook_path("hk_a/../b", "/stats"), "/api/webhooks/hk_a%2F..%2Fb/stats");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+    }
+}
