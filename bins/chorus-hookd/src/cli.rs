@@ -228,3 +228,31 @@ pub(crate) enum WebhookCmd {
         since: String,
     },
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Scope {
+    /// Everything, including managing tokens.
+    Admin,
+    /// Reading only.
+    Read,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCmd {
+    /// Make an API token; its value is shown this once.
+    Create {
+        /// What it is for.
+        #[arg(long)]
+        name: String,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        scope: Scope,
+    },
+    /// All tokens (never their values).
+    List,
+    /// Revoke a token: it is refused from now on.
+    Revoke {
+        /// The token's id (tok_…).
+        id: String,
+    },
+}

@@ -5,7 +5,7 @@ use std::{fmt::Write as _, path::PathBuf, process::ExitCode};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use crate::cli::{AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, WebhookCmd};
+use crate::cli::{AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, Scope, TokenCmd, WebhookCmd};
 
 /// Why a client command did not succeed; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,9 @@ impl Client {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        // The audit log records that the change came through the CLI.
+        let mut req =
+            self.http.request(method, format!("{}{path}", self.base)).header("x-chorus-client", "cli");
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -236,6 +238,39 @@ impl Client {
     }
 }
 
+impl Client {
+    pub(crate) async fn tokens(&self, cmd: TokenCmd) -> Result<(), ClientError> {
+        let (method, path, body, shape) = match cmd {
+            TokenCmd::Create { name, scope } => {
+                let scope = match scope {
+                    Scope::Admin => "admin",
+                    Scope::Read => "read",
+                };
+                (
+                    Method::POST,
+                    "/api/tokens".to_owned(),
+                    Some(json!({"name": name, "scope": scope})),
+                    Shape::One,
+                )
+            }
+            TokenCmd::List => (Method::GET, "/api/tokens".to_owned(), None, Shape::List(TOKEN_COLUMNS)),
+            TokenCmd::Revoke { id } => {
+                (Method::DELETE, format!("/api/tokens/{}", encode(&id)), None, Shape::One)
+            }
+        };
+        let value = self.call(method, &path, body).await?;
+        self.print(&value, shape);
+        Ok(())
+    }
+
+    pub(crate) async fn audit(&self, limit: Option<u32>) -> Result<(), ClientError> {
+        let path = limit.map_or_else(|| "/api/audit".to_owned(), |l| format!("/api/audit?limit={l}"));
+        let value = self.call(Method::GET, &path, None).await?;
+        self.print(&value, Shape::List(AUDIT_COLUMNS));
+        Ok(())
+    }
+}
+
 impl HookFields {
     /// Put the given fields into a create or update body. `update`: an
     /// empty `--template` clears it.
@@ -352,6 +387,8 @@ enum Shape {
 const AGENT_COLUMNS: &[&str] = &["name", "channel_id", "enabled", "created_at"];
 const HOOK_COLUMNS: &[&str] = &["id", "type", "agent", "name", "source|url", "enabled"];
 const DELIVERY_COLUMNS: &[&str] = &["id", "status", "attempts", "next_attempt_at", "last_error"];
+const TOKEN_COLUMNS: &[&str] = &["id", "name", "scope", "created_at", "revoked_at"];
+const AUDIT_COLUMNS: &[&str] = &["at", "via", "action", "target", "actor"];
 
 fn cell(v: &Value) -> String {
     match v {

@@ -52,6 +52,17 @@ enum Command {
         #[command(subcommand)]
         cmd: Box<cli::WebhookCmd>,
     },
+    /// Manage API tokens (admin or read-only) on a running server.
+    Tokens {
+        #[command(subcommand)]
+        cmd: cli::TokenCmd,
+    },
+    /// Recent changes on record: who did what, through what.
+    Audit {
+        /// At most this many (1–250).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -79,6 +90,8 @@ fn main() -> ExitCode {
     let (cmd, args) = match cli.command {
         Command::Agents { cmd } => (Client::Agents(cmd), cli.client),
         Command::Webhooks { cmd } => (Client::Webhooks(cmd), cli.client),
+        Command::Tokens { cmd } => (Client::Tokens(cmd), cli.client),
+        Command::Audit { limit } => (Client::Audit(limit), cli.client),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "chorus-hookd", &mut std::io::stdout());
@@ -106,6 +119,8 @@ fn main() -> ExitCode {
 enum Client {
     Agents(cli::AgentCmd),
     Webhooks(Box<cli::WebhookCmd>),
+    Tokens(cli::TokenCmd),
+    Audit(Option<u32>),
 }
 
 fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientError> {
@@ -119,6 +134,8 @@ fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientEr
         match cmd {
             Client::Agents(c) => client.agents(c).await,
             Client::Webhooks(c) => client.webhooks(*c).await,
+            Client::Tokens(c) => client.tokens(c).await,
+            Client::Audit(limit) => client.audit(limit).await,
         }
     })
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod access;
 mod clock;
 mod ids;
 mod message;
@@ -9,6 +10,7 @@ mod secret;
 mod sink;
 mod store;
 
+pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::{
-    Agent, AgentName, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryId, DeliveryStatus, Event,
-    EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook, NewAgent, NewAttempt,
-    NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, Target,
-    TargetKind,
+    Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, Delivery, DeliveryCounts, DeliveryId,
+    DeliveryStatus, Event, EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook,
+    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
+    OutgoingPatch, Secret, Target, TargetKind,
 };
 
 /// A storage operation failed.
@@ -144,6 +144,18 @@ pub trait Store: Send + Sync + 'static {
         secret: Secret,
         grace_until: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Store a new API token.
+    async fn create_token(&self, token: NewApiToken) -> Result<(), StoreError>;
+    /// All API tokens, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// The unrevoked token whose value hashes to `hash`.
+    async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>, StoreError>;
+    /// Revoke a token; it is refused from then on. `NotFound` if unknown.
+    async fn revoke_token(&self, id: &str) -> Result<ApiToken, StoreError>;
+    /// Put a change on record.
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+    /// Changes on record, newest first.
+    async fn audit(&self, limit: usize, cursor: Option<String>) -> Result<Page<AuditEntry>, StoreError>;
     /// One hook with the secrets that verify for it (several during a rotation).
     async fn hook_with_secrets(&self, id: &HookId)
     -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError>;

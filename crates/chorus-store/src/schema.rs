@@ -145,6 +145,26 @@ ALTER TABLE deliveries ADD COLUMN pack TEXT;
 ALTER TABLE outgoing_hooks ADD COLUMN previous_secret BLOB;
 ALTER TABLE outgoing_hooks ADD COLUMN previous_expires_at INTEGER;
 ",
+    // API tokens by digest, and the record of every change.
+    r"
+CREATE TABLE api_tokens (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+
+CREATE TABLE audit (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    via    TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT
+) STRICT;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

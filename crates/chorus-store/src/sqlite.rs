@@ -7,15 +7,17 @@ use std::{
 
 use async_trait::async_trait;
 use chorus_core::{
-    Agent, AgentName, AgentPatch, Attempt, ClaimedDelivery, Clock, Delivery, DeliveryCounts, DeliveryId,
-    DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus, HookId, HookPatch, HookStats,
-    HttpSpec, IncomingHook, IngestOutcome, NewAgent, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth,
-    OutgoingHook, OutgoingPatch, Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
+    Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, ClaimedDelivery, Clock, Delivery,
+    DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
+    HookId, HookPatch, HookStats, HttpSpec, IncomingHook, IngestOutcome, NewAgent, NewApiToken, NewAttempt,
+    NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Page, RoutedEvent, Secret, Source,
+    Store, StoreError, Target, TargetKind,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use crate::{
+    access,
     cache::{CachedHook, LookupCache},
     crypto::MasterKey,
     outgoing, schema,
@@ -396,14 +398,14 @@ const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
     WHERE o.id = deliveries.hook_id AND (o.paused = 1 OR o.enabled = 0))";
 
 /// Cursors are the `seq` of the last item of a page; newest first.
-fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {
     match cursor {
         None => Ok(i64::MAX),
         Some(c) => c.parse().map_err(|_| StoreError::Conflict(format!("invalid cursor {c:?}"))),
     }
 }
 
-fn page<T>(mut rows: Vec<(i64, T)>, limit: usize) -> Page<T> {
+pub(crate) fn page<T>(mut rows: Vec<(i64, T)>, limit: usize) -> Page<T> {
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|(seq, _)| seq.to_string())
@@ -594,6 +596,32 @@ impl Store for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn create_token(&self, token: NewApiToken) -> Result<(), StoreError> {
+        self.write(move |conn, _| access::create(conn, &token)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.read(|conn, _| access::list(conn)).await
+    }
+
+    async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        self.read(move |conn, _| access::by_hash(conn, &hash)).await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<ApiToken, StoreError> {
+        let (id, now) = (id.to_owned(), ms(self.now()));
+        self.write(move |conn, _| access::revoke(conn, &id, now)).await
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.write(move |conn, _| access::record(conn, &entry)).await
+    }
+
+    async fn audit(&self, limit: usize, cursor: Option<String>) -> Result<Page<AuditEntry>, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        self.read(move |conn, _| access::query(conn, limit, cursor.as_deref())).await
     }
 
     async fn hook_with_secrets(

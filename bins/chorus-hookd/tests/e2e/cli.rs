@@ -76,6 +76,46 @@ async fn every_cli_verb_against_a_running_server() {
     assert_eq!(json(base, &["agents", "list"]).await["items"].as_array().unwrap().len(), 1);
 
     errors_and_completions(base, &out_id).await;
+    token_and_audit_verbs(base).await;
+}
+
+async fn token_and_audit_verbs(base: &str) {
+    let made = json(base, &["tokens", "create", "--name", "dashboard", "--scope", "read"]).await;
+    let (id, value) = (made["id"].as_str().unwrap(), made["token"].as_str().unwrap());
+    assert_eq!(made["scope"], "read");
+    let listed = cli(base, &["tokens", "list"]).await;
+    assert!(
+        listed.stdout.lines().nth(1).is_some_and(|l| l.starts_with(id) && l.contains("read")),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains(value), "a token's value is shown once");
+    // The read-only token reads, and is refused changes.
+    assert_eq!(cli_with(base, Some(value), &["agents", "list"]).await.code, 0);
+    let refused = cli_with(base, Some(value), &["agents", "add", "intruder", "--channel", "9"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("403") && refused.stderr.contains("read-only"), "{}", refused.stderr);
+    assert!(json(base, &["tokens", "revoke", id]).await["revoked_at"].is_string());
+    assert!(cli_with(base, Some(value), &["agents", "list"]).await.stderr.contains("401"));
+
+    let audit = json(base, &["audit", "--limit", "250"]).await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "tokens.revoke");
+    assert_eq!(entries[0]["target"], id);
+    assert!(entries.iter().all(|e| e["via"] == "cli"), "every change here came through the CLI");
+    for action in [
+        "agents.create",
+        "agents.disable",
+        "webhooks.create",
+        "webhooks.rotate-secret",
+        "webhooks.delete",
+        "tokens.create",
+    ] {
+        assert!(entries.iter().any(|e| e["action"] == action), "{action} not on record");
+    }
+    assert!(!entries.iter().any(|e| e["target"] == "intruder"), "refused changes are not on record");
+    let table = cli(base, &["audit"]).await;
+    assert!(table.stdout.starts_with("AT") && table.stdout.contains("tokens.revoke"), "{}", table.stdout);
 }
 
 async fn agent_verbs(base: &str) {

@@ -1,18 +1,13 @@
 //! The management API under `/api`, behind a bearer token.
 
+mod access;
 mod agents;
 mod deliveries;
 pub(crate) mod events;
 mod outgoing;
 mod webhooks;
 
-use axum::{
-    Router,
-    extract::{Request, State},
-    http::{StatusCode, header},
-    middleware::{self, Next},
-    response::Response,
-};
+use axum::{Router, middleware};
 use serde::{Deserialize, Deserializer};
 
 use crate::{error::ApiError, state::AppState};
@@ -24,29 +19,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(webhooks::router())
         .merge(deliveries::router())
         .merge(events::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
-}
-
-async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if state.settings.api_token.matches(token.as_bytes()) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid API token")),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing Authorization: Bearer <token>",
-        )),
-    }
+        .merge(access::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::authorize))
 }
 
 /// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.

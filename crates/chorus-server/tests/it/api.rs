@@ -169,3 +169,148 @@ async fn deleted_hooks_answer_404() {
     assert_eq!(status, 204);
     assert_eq!(app.post(&hook.url, &[], b"{}".to_vec()).await.status(), 404);
 }
+
+async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Tokens made through the API: shown once, kept as digests, read-only ones
+/// refused any change (403, nothing changed), revoked ones refused (401).
+#[tokio::test]
+async fn tokens_have_scopes_and_can_be_revoked() {
+    let app = TestApp::start().await;
+    for (body, needle) in [
+        (json!({"name": "ci", "scope": "root"}), "scope must be admin or read"),
+        (json!({"name": " ", "scope": "read"}), "name must be"),
+        (json!({"name": "ci"}), "missing field"),
+    ] {
+        let (status, v) = app.api_json(Method::POST, "/api/tokens", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+    }
+    let (status, read) =
+        app.api_json(Method::POST, "/api/tokens", Some(json!({"name": "dashboard", "scope": "read"}))).await;
+    assert_eq!(status, 201, "{read}");
+    let read_token = read["token"].as_str().unwrap().to_owned();
+    assert!(read_token.starts_with("chr_"));
+    let (_, admin) = app
+        .api_json(Method::POST, "/api/tokens", Some(json!({"name": "deploy bot", "scope": "admin"})))
+        .await;
+    let admin_token = admin["token"].as_str().unwrap().to_owned();
+
+    // Read-only: reads work, changes are refused and change nothing.
+    assert_eq!(call(&app, &read_token, Method::GET, "/api/agents", None).await.0, 200);
+    let (status, v) =
+        call(&app, &read_token, Method::POST, "/api/agents", Some(json!({"name": "x", "channel_id": "1"})))
+            .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("forbidden")), "{v}");
+    assert_eq!(call(&app, &read_token, Method::GET, "/api/tokens", None).await.0, 403);
+    assert_eq!(
+        call(
+            &app,
+            &read_token,
+            Method::DELETE,
+            &format!("/api/tokens/{}", read["id"].as_str().unwrap()),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, agents) = app.api_json(Method::GET, "/api/agents", None).await;
+    assert!(agents["items"].as_array().unwrap().is_empty(), "{agents}");
+
+    // A made admin token can change things and manage tokens.
+    let (status, _) = call(
+        &app,
+        &admin_token,
+        Method::POST,
+        "/api/agents",
+        Some(json!({"name": "builder", "channel_id": "1"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, listed) = call(&app, &admin_token, Method::GET, "/api/tokens", None).await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|t| t.get("token").is_none() && t.get("hash").is_none()), "{listed}");
+    assert!(
+        !app.data_files_contain(&read_token) && !app.data_files_contain(&admin_token),
+        "tokens kept as digests"
+    );
+
+    let (status, revoked) = call(
+        &app,
+        &admin_token,
+        Method::DELETE,
+        &format!("/api/tokens/{}", read["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let (status, v) = call(&app, &read_token, Method::GET, "/api/agents", None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(app.api_json(Method::DELETE, "/api/tokens/tok_nothere", None).await.0, 404);
+}
+
+/// Every change through the API is on record with who, how and what;
+/// reads, refused changes and event emission are not.
+#[tokio::test]
+async fn the_audit_log_records_every_change() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let resp = app
+        .api(Method::POST, &format!("/api/webhooks/{}/disable", hook.id))
+        .header("x-chorus-client", "cli")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, read) =
+        app.api_json(Method::POST, "/api/tokens", Some(json!({"name": "viewer", "scope": "read"}))).await;
+    let read_token = read["token"].as_str().unwrap();
+    // Not on record: a read, a refused change, a bad request.
+    app.api_json(Method::GET, "/api/agents", None).await;
+    call(&app, read_token, Method::DELETE, "/api/agents/builder", None).await;
+    assert_eq!(app.api_json(Method::POST, "/api/agents", Some(json!({"name": "Bad"}))).await.0, 400);
+    app.api_json(Method::DELETE, &format!("/api/webhooks/{}", hook.id), None).await;
+
+    let (status, log) = call(&app, read_token, Method::GET, "/api/audit?limit=3", None).await;
+    assert_eq!(status, 200, "{log}");
+    let (_, older) = app
+        .api_json(Method::GET, &format!("/api/audit?cursor={}", log["next_cursor"].as_str().unwrap()), None)
+        .await;
+    let entries: Vec<Value> =
+        log["items"].as_array().unwrap().iter().chain(older["items"].as_array().unwrap()).cloned().collect();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap_or("-").to_owned(),
+                e["via"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let read_id = read["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        summary,
+        [
+            ("webhooks.delete".into(), hook.id.clone(), "api".into()),
+            ("tokens.create".into(), read_id, "api".into()),
+            ("webhooks.disable".into(), hook.id.clone(), "cli".into()),
+            ("webhooks.create".into(), hook.id.clone(), "api".into()),
+            ("agents.create".into(), "builder".into(), "api".into()),
+        ]
+    );
+    assert!(entries.iter().all(|e| e["actor"] == "admin token (CHORUS_API_TOKEN)" && e["at"].is_string()));
+    assert!(older["next_cursor"].is_null());
+}

@@ -15,7 +15,7 @@ pub(crate) struct TestApp {
     pub(crate) http: reqwest::Client,
     pub(crate) discord: FakeDiscord,
     _store: Arc<SqliteStore>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     shutdown: CancellationToken,
     progress: tokio::sync::watch::Receiver<u64>,
 }
@@ -83,7 +83,15 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let progress = chorus.delivery_progress();
         tokio::spawn(chorus.serve(listener, shutdown.clone()));
-        Self { base, http: reqwest::Client::new(), discord, _store: store, _dir: dir, shutdown, progress }
+        Self { base, http: reqwest::Client::new(), discord, _store: store, dir, shutdown, progress }
+    }
+
+    /// Whether any file in the data directory holds `needle`'s bytes.
+    pub(crate) fn data_files_contain(&self, needle: &str) -> bool {
+        std::fs::read_dir(self.dir.path()).unwrap().flatten().any(|entry| {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
     }
 
     pub(crate) fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

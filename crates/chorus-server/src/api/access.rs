@@ -1,0 +1,245 @@
+//! API tokens, their scopes, and the audit log of every change made
+//! through the API.
+
+use axum::{
+    Extension, Json, Router,
+    body::Body,
+    extract::{MatchedPath, Path, Request, State},
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+};
+use chorus_core::{ApiToken, AuditEntry, NewApiToken, TokenScope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::PageParams;
+use crate::{
+    error::{ApiError, ApiJson, ApiQuery},
+    state::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tokens", post(create).get(list))
+        .route("/api/tokens/{id}", delete(revoke))
+        .route("/api/audit", get(audit))
+}
+
+/// Who is calling, as the auth layer established it.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    /// How the audit log names them.
+    pub(crate) actor: String,
+    /// What they may do.
+    pub(crate) scope: TokenScope,
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Authenticate the bearer token (the configured admin token, or one made
+/// through `/api/tokens`), refuse changes from read-only tokens, and put
+/// every successful change on record.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
+    let principal = if state.settings.api_token.matches(presented.as_bytes()) {
+        Principal { actor: "admin token (CHORUS_API_TOKEN)".into(), scope: TokenScope::Admin }
+    } else {
+        // Looked up by digest: the store never holds a usable token.
+        match state.store.token_by_hash(Sha256::digest(presented.as_bytes()).into()).await? {
+            Some(t) => Principal { actor: format!("token {} ({})", t.id, t.name), scope: t.scope },
+            None => return Err(unauthorized("invalid API token")),
+        }
+    };
+    let method = request.method().clone();
+    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes && principal.scope == TokenScope::Read {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token is read-only"));
+    }
+    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let path = request.uri().path().to_owned();
+    let via = match request.headers().get("x-chorus-client").and_then(|v| v.to_str().ok()) {
+        Some("cli") => "cli",
+        _ => "api",
+    };
+    request.extensions_mut().insert(principal.clone());
+    let response = next.run(request).await;
+    // Emitting events is traffic, not a change to Chorus itself.
+    let audited = changes && response.status().is_success() && template.as_deref() != Some("/api/events");
+    let Some(template) = template.filter(|_| audited) else { return Ok(response) };
+    let (action, mut target) = describe(&method, &template, &path);
+    let response = if target.is_none() {
+        // A create names what it made only in its answer.
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            target = ["id", "name"].iter().find_map(|k| v[*k].as_str().map(str::to_owned));
+        }
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        response
+    };
+    let entry = AuditEntry { at: state.clock.now(), actor: principal.actor, via: via.into(), action, target };
+    if let Err(e) = state.store.record_audit(entry).await {
+        tracing::error!(error = %e, "could not record a change in the audit log");
+    }
+    Ok(response)
+}
+
+/// `webhooks.rotate-secret` and its target (`hk_…`) from the route template
+/// and the path; a create has no target in its path.
+fn describe(method: &Method, template: &str, path: &str) -> (String, Option<String>) {
+    let tpl: Vec<&str> = template.trim_start_matches("/api/").split('/').collect();
+    let actual: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
+    let resource = tpl.first().copied().unwrap_or("api");
+    let target = tpl
+        .iter()
+        .zip(&actual)
+        .filter(|(t, _)| t.starts_with('{'))
+        .map(|(_, a)| percent_decode(a))
+        .next_back();
+    let verb = match tpl.last() {
+        Some(last) if tpl.len() > 1 && !last.starts_with('{') => (*last).to_owned(),
+        _ if *method == Method::POST => "create".into(),
+        _ if *method == Method::DELETE && resource == "tokens" => "revoke".into(),
+        _ if *method == Method::DELETE => "delete".into(),
+        _ => "update".into(),
+    };
+    (format!("{resource}.{verb}"), target)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn admin_only(principal: &Principal) -> Result<(), ApiError> {
+    if principal.scope == TokenScope::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "tokens are managed with an admin token"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    scope: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    admin_only(&principal)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request("name must be 1 to 100 characters"));
+    }
+    let scope = TokenScope::parse(&body.scope)
+        .ok_or_else(|| ApiError::bad_request(format!("scope must be admin or read, not {:?}", body.scope)))?;
+    let value = chorus_core::random_token("chr_", 32);
+    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let token = ApiToken {
+        id: chorus_core::random_token("tok_", 9),
+        name: name.to_owned(),
+        scope,
+        created_at: now,
+        revoked_at: None,
+    };
+    state
+        .store
+        .create_token(NewApiToken { token: token.clone(), hash: Sha256::digest(value.as_bytes()).into() })
+        .await?;
+    tracing::info!(token = %token.id, scope = scope.as_str(), "API token created");
+    let mut v = json!(token);
+    // Shown once, here; the store keeps only its digest.
+    v["token"] = json!(value);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&principal)?;
+    Ok(Json(json!({"items": state.store.tokens().await?})))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiToken>, ApiError> {
+    admin_only(&principal)?;
+    let token = state.store.revoke_token(&id).await?;
+    tracing::info!(token = %token.id, "API token revoked");
+    Ok(Json(token))
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    if params.status.is_some() {
+        return Err(ApiError::bad_request("the audit log has no status filter"));
+    }
+    let page = state.store.audit(params.limit()?, params.cursor.clone()).await?;
+    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_named_by_resource_and_verb() {
+        let d = |m: Method, t, p| describe(&m, t, p);
+        assert_eq!(d(Method::POST, "/api/webhooks", "/api/webhooks"), ("webhooks.create".into(), None));
+        assert_eq!(
+            d(Method::POST, "/api/webhooks/{id}/rotate-secret", "/api/webhooks/hk_1/rotate-secret"),
+            ("webhooks.rotate-secret".into(), Some("hk_1".into()))
+        );
+        assert_eq!(
+            d(Method::PATCH, "/api/agents/{name}", "/api/agents/build%20er"),
+            ("agents.update".into(), Some("build er".into()))
+        );
+        assert_eq!(
+            d(Method::DELETE, "/api/tokens/{id}", "/api/tokens/tok_a"),
+            ("tokens.revoke".into(), Some("tok_a".into()))
+        );
+        assert_eq!(
+            d(Method::DELETE, "/api/agents/{name}", "/api/agents/x"),
+            ("agents.delete".into(), Some("x".into()))
+        );
+    }
+}
