@@ -69,6 +69,8 @@ pub struct Config {
     pub discord_proxy: Option<String>,
     /// CIDRs exempt from the outgoing SSRF guard.
     pub outgoing_allowed_nets: Option<String>,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<String>,
     /// Concurrent sends of the delivery engine.
     pub delivery_concurrency: usize,
     /// Days finished deliveries, attempts and events are kept.
@@ -96,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("discord_application_id", &self.discord_application_id)
             .field("discord_proxy", &self.discord_proxy)
             .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("retention_days", &self.retention_days)
             .field("outgoing_breaker_threshold", &self.outgoing_breaker_threshold)
@@ -118,6 +121,7 @@ impl Default for Config {
             discord_application_id: None,
             discord_proxy: None,
             outgoing_allowed_nets: None,
+            trusted_proxies: None,
             delivery_concurrency: 32,
             retention_days: 30,
             outgoing_breaker_threshold: 10,
@@ -176,6 +180,7 @@ impl Config {
             ("CHORUS_DISCORD_APPLICATION_ID", &mut config.discord_application_id),
             ("CHORUS_DISCORD_PROXY", &mut config.discord_proxy),
             ("CHORUS_OUTGOING_ALLOWED_NETS", &mut config.outgoing_allowed_nets),
+            ("CHORUS_TRUSTED_PROXIES", &mut config.trusted_proxies),
         ] {
             if let Some(v) = var(key) {
                 *slot = Some(v);
@@ -200,6 +205,11 @@ impl Config {
         }
         if let Some(nets) = &self.outgoing_allowed_nets {
             chorus_deliver::SsrfGuard::from_list(nets).map_err(|e| invalid("outgoing_allowed_nets", e))?;
+        }
+        if let Some(list) = &self.trusted_proxies {
+            for net in list.split(',').filter(|n| !n.trim().is_empty()) {
+                chorus_deliver::Cidr::parse(net).map_err(|e| invalid("trusted_proxies", e))?;
+            }
         }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|e| invalid("public_url", e.to_string()))?;
@@ -228,6 +238,14 @@ impl Config {
         self.outgoing_allowed_nets
             .as_deref()
             .and_then(|n| chorus_deliver::SsrfGuard::from_list(n).ok())
+            .unwrap_or_default()
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed (validated in `load`).
+    pub fn trusted_proxies(&self) -> Vec<chorus_deliver::Cidr> {
+        self.trusted_proxies
+            .as_deref()
+            .map(|l| l.split(',').filter_map(|n| chorus_deliver::Cidr::parse(n).ok()).collect())
             .unwrap_or_default()
     }
 

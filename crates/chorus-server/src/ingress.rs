@@ -6,7 +6,7 @@
 //! learns whether a hook is disabled, and invalid requests never spend the
 //! sender's rate budget.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     Json,
@@ -84,6 +84,32 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The sender's address: the connection's peer, unless that peer is a
+/// trusted proxy; then the nearest address in `X-Forwarded-For` that is not
+/// one (addresses further left could be written by the sender itself).
+fn sender_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<Option<IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect();
+    let mut sender = peer;
+    for hop in hops.iter().rev() {
+        match hop {
+            // A hop we cannot read ends what can be believed.
+            None => return sender,
+            Some(ip) if is_trusted(*ip) => sender = *ip,
+            Some(ip) => return *ip,
+        }
+    }
+    sender
+}
+
 /// Handle one incoming webhook.
 pub(crate) async fn receive(
     State(state): State<AppState>,
@@ -91,6 +117,7 @@ pub(crate) async fn receive(
     request: Request,
 ) -> Result<Response, ApiError> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = peer.map(|p| sender_ip(p, request.headers(), &state.settings.trusted_proxies));
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
 
@@ -212,4 +239,35 @@ fn admit(
     }
 
     Ok(())
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Straight from the sender: the header is the sender's to forge.
+        assert_eq!(sender_ip(ip("198.51.100.9"), &headers(&["203.0.113.7"]), &trusted), ip("198.51.100.9"));
+        // Through our proxy: the nearest untrusted hop, not a forged one left of it.
+        let h = headers(&["192.0.2.1, 203.0.113.7", "10.0.0.2"]);
+        assert_eq!(sender_ip(ip("10.0.0.1"), &h, &trusted), ip("203.0.113.7"));
+        // A proxy without the header, or only proxies in it.
+        assert_eq!(sender_ip(ip("10.0.0.1"), &headers(&[]), &trusted), ip("10.0.0.1"));
+        assert_eq!(sender_ip(ip("10.0.0.1"), &headers(&["10.0.0.3"]), &trusted), ip("10.0.0.3"));
+        // An unreadable hop ends the walk at the last proxy.
+        assert_eq!(sender_ip(ip("10.0.0.1"), &headers(&["203.0.113.7, unknown"]), &trusted), ip("10.0.0.1"));
+        // No trusted proxies configured: never believed.
+        assert_eq!(sender_ip(ip("10.0.0.1"), &headers(&["203.0.113.7"]), &[]), ip("10.0.0.1"));
+    }
 }

@@ -80,6 +80,7 @@ pub struct ChorusBuilder {
     engine: EngineConfig,
     guard: SsrfGuard,
     retention: std::time::Duration,
+    trusted_proxies: Vec<chorus_deliver::Cidr>,
 }
 
 impl ChorusBuilder {
@@ -132,6 +133,14 @@ impl ChorusBuilder {
         self
     }
 
+    /// Reverse proxies whose `X-Forwarded-For` names the sender (for hook
+    /// IP allow-lists); from anyone else the header is ignored.
+    #[must_use]
+    pub fn trusted_proxies(mut self, nets: Vec<chorus_deliver::Cidr>) -> Self {
+        self.trusted_proxies = nets;
+        self
+    }
+
     /// How long finished deliveries, attempts and events are kept.
     #[must_use]
     pub fn retention(mut self, keep: std::time::Duration) -> Self {
@@ -160,6 +169,7 @@ impl ChorusBuilder {
                 max_body_bytes: self.max_body_bytes,
                 api_token: self.api_token,
                 discord_bot,
+                trusted_proxies: self.trusted_proxies,
             }),
         };
         let engine =
@@ -200,6 +210,7 @@ impl Chorus {
             engine: EngineConfig::default(),
             guard: SsrfGuard::default(),
             retention: std::time::Duration::from_secs(30 * 86_400),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -255,6 +266,7 @@ impl Chorus {
                 ..EngineConfig::default()
             })
             .ssrf_guard(config.ssrf_guard())
+            .trusted_proxies(config.trusted_proxies())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .build();
         Ok((chorus, notes))

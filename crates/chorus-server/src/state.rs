@@ -35,6 +35,8 @@ pub struct Settings {
     pub api_token: Secret,
     /// Whether a bot token is configured (channel deliveries go out).
     pub discord_bot: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<chorus_deliver::Cidr>,
 }
 
 impl AppState {

@@ -294,8 +294,39 @@ async fn ip_allowlist_is_enforced() {
     let resp =
         app.post(&denied.url, &chorus_headers(denied.secret.as_deref().unwrap(), &body), body.clone()).await;
     assert_eq!(resp.status(), 403);
-    let resp = app.post(&allowed.url, &chorus_headers(allowed.secret.as_deref().unwrap(), &body), body).await;
+    let resp = app
+        .post(&allowed.url, &chorus_headers(allowed.secret.as_deref().unwrap(), &body), body.clone())
+        .await;
     assert_eq!(resp.status(), 202);
+    // Without trusted proxies, a sender cannot talk its way in with the header.
+    let mut forged = chorus_headers(denied.secret.as_deref().unwrap(), &body);
+    forged.push(("x-forwarded-for".into(), "10.1.2.3".into()));
+    assert_eq!(app.post(&denied.url, &forged, body).await.status(), 403);
+}
+
+/// Behind a trusted proxy, the allow-list sees the address the proxy
+/// forwarded; the proxy's own address, or a forged hop, does not pass.
+#[tokio::test]
+async fn forwarded_for_counts_from_trusted_proxies() {
+    let app = TestApp::start_trusting("127.0.0.0/8").await;
+    app.agent("builder", "1").await;
+    let hook =
+        app.hook(json!({"agent": "builder", "source": "chorus", "ip_allowlist": ["203.0.113.0/24"]})).await;
+    let secret = hook.secret.clone().unwrap();
+    let body = br#"{"a":1}"#.to_vec();
+    let post = |xff: Option<&str>| {
+        let mut headers = chorus_headers(&secret, &body);
+        if let Some(v) = xff {
+            headers.push(("x-forwarded-for".into(), v.into()));
+        }
+        let (app, url, body) = (&app, hook.url.clone(), body.clone());
+        async move { app.post(&url, &headers, body).await.status().as_u16() }
+    };
+    assert_eq!(post(Some("203.0.113.7")).await, 202);
+    assert_eq!(post(Some("198.51.100.1")).await, 403);
+    assert_eq!(post(Some("203.0.113.7, 198.51.100.1")).await, 403, "the nearest untrusted hop counts");
+    assert_eq!(post(None).await, 403, "the proxy itself is not an allowed sender");
+    assert_eq!(app.event_count(&hook.id).await, 1);
 }
 
 #[tokio::test]

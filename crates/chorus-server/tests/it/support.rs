@@ -38,16 +38,27 @@ impl TestApp {
     }
 
     pub(crate) async fn start_with(clock: Arc<dyn Clock>, max_body: usize) -> Self {
-        Self::start_full(clock, max_body, FakeDiscord::start().await).await
+        Self::start_full(clock, max_body, FakeDiscord::start().await, Vec::new()).await
+    }
+
+    /// Believing `X-Forwarded-For` from these proxies.
+    pub(crate) async fn start_trusting(proxies: &str) -> Self {
+        let nets = proxies.split(',').map(|n| chorus_deliver::Cidr::parse(n).unwrap()).collect();
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, nets).await
     }
 
     /// Against a fake Discord that enforces Discord's rate limits.
     pub(crate) async fn start_limited() -> Self {
         let discord = FakeDiscord::start_limited(chorus_testkit::Limits::DISCORD).await;
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord).await
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord, Vec::new()).await
     }
 
-    async fn start_full(clock: Arc<dyn Clock>, max_body: usize, discord: FakeDiscord) -> Self {
+    async fn start_full(
+        clock: Arc<dyn Clock>,
+        max_body: usize,
+        discord: FakeDiscord,
+        trusted_proxies: Vec<chorus_deliver::Cidr>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
@@ -79,6 +90,7 @@ impl TestApp {
                 ..EngineConfig::default()
             })
             .ssrf_guard(chorus_deliver::SsrfGuard::from_list("127.0.0.0/8").unwrap())
+            .trusted_proxies(trusted_proxies)
             .build();
         let shutdown = CancellationToken::new();
         let progress = chorus.delivery_progress();
