@@ -32,7 +32,7 @@ impl ClientError {
 
 /// A resolved client: base URL, token, output format.
 pub(crate) struct Client {
-    base: String,
+    base: reqwest::Url,
     token: Option<String>,
     format: Format,
     http: reqwest::Client,
@@ -40,10 +40,12 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(args: ClientArgs) -> Result<Self, ClientError> {
-        let base = args.server.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Usage(format!("--server {base:?} must be an http:// or https:// URL")));
-        }
+        let base = reqwest::Url::parse(&args.server)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .ok_or_else(|| {
+                ClientError::Usage(format!("--server {:?} must be an http:// or https:// URL", args.server))
+            })?;
         // Beside a local server the generated token is in its data directory.
         let token = args.token.filter(|t| !t.is_empty()).or_else(|| {
             let dir =
@@ -58,10 +60,20 @@ impl Client {
         Ok(Self { base, token, format: args.format, http })
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+    fn url(&self, route: &Route) -> reqwest::Url {
+        let mut url = self.base.clone();
+        // Segments are percent-encoded by the URL, so an id cannot change the path.
+        url.path_segments_mut().expect("checked in new").pop_if_empty().extend(&route.segments);
+        if !route.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&route.query);
+        }
+        url
+    }
+
+    async fn call(&self, method: Method, route: Route, body: Option<Value>) -> Result<Value, ClientError> {
+        let url = self.url(&route);
         // The audit log records that the change came through the CLI.
-        let mut req =
-            self.http.request(method, format!("{}{path}", self.base)).header("x-chorus-client", "cli");
+        let mut req = self.http.request(method, url).header("x-chorus-client", "cli");
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -108,15 +120,15 @@ impl Client {
     }
 
     pub(crate) async fn agents(&self, cmd: AgentCmd) -> Result<(), ClientError> {
-        let (method, path, body, shape) = match cmd {
+        let (method, route, body, shape) = match cmd {
             AgentCmd::Add { name, channel_id, discord_webhook_url, disabled } => {
                 let mut body = json!({"name": name, "enabled": !disabled});
                 put(&mut body, "channel_id", channel_id);
                 put(&mut body, "discord_webhook_url", discord_webhook_url);
-                (Method::POST, "/api/agents".to_owned(), Some(body), Shape::One)
+                (Method::POST, api(&["agents"]), Some(body), Shape::One)
             }
-            AgentCmd::List => (Method::GET, "/api/agents".to_owned(), None, Shape::List(AGENT_COLUMNS)),
-            AgentCmd::Info { name } => (Method::GET, agent_path(&name), None, Shape::One),
+            AgentCmd::List => (Method::GET, api(&["agents"]), None, Shape::List(AGENT_COLUMNS)),
+            AgentCmd::Info { name } => (Method::GET, api(&["agents", &name]), None, Shape::One),
             AgentCmd::Update { name, channel_id, discord_webhook_url } => {
                 let mut body = json!({});
                 put(&mut body, "channel_id", channel_id);
@@ -128,39 +140,32 @@ impl Client {
                         "nothing to change: give --channel or --discord-webhook-url".into(),
                     ));
                 }
-                (Method::PATCH, agent_path(&name), Some(body), Shape::One)
+                (Method::PATCH, api(&["agents", &name]), Some(body), Shape::One)
             }
             AgentCmd::Remove { name } => {
-                (Method::DELETE, agent_path(&name), None, Shape::Done("removed", name))
+                (Method::DELETE, api(&["agents", &name]), None, Shape::Done("removed", name))
             }
-            AgentCmd::Enable { name } => {
-                (Method::POST, format!("{}/enable", agent_path(&name)), None, Shape::One)
-            }
+            AgentCmd::Enable { name } => (Method::POST, api(&["agents", &name, "enable"]), None, Shape::One),
             AgentCmd::Disable { name } => {
-                (Method::POST, format!("{}/disable", agent_path(&name)), None, Shape::One)
+                (Method::POST, api(&["agents", &name, "disable"]), None, Shape::One)
             }
         };
-        let value = self.call(method, &path, body).await?;
+        let value = self.call(method, route, body).await?;
         self.print(&value, shape);
         Ok(())
     }
 
     pub(crate) async fn webhooks(&self, cmd: WebhookCmd) -> Result<(), ClientError> {
-        let (method, path, body, shape) = match cmd {
+        let (method, route, body, shape) = match cmd {
             WebhookCmd::List { agent, kind } => {
-                let mut query = Vec::new();
+                let mut route = api(&["webhooks"]);
                 if let Some(a) = agent {
-                    query.push(format!("agent={}", encode(&a)));
+                    route.query.push(("agent", a));
                 }
                 if let Some(k) = kind {
-                    query.push(format!("type={}", hook_type(k)));
+                    route.query.push(("type", hook_type(k).to_owned()));
                 }
-                let path = if query.is_empty() {
-                    "/api/webhooks".to_owned()
-                } else {
-                    format!("/api/webhooks?{}", query.join("&"))
-                };
-                (Method::GET, path, None, Shape::List(HOOK_COLUMNS))
+                (Method::GET, route, None, Shape::List(HOOK_COLUMNS))
             }
             WebhookCmd::Create { agent, kind, source, signature, secret, disabled, fields } => {
                 let mut body = json!({"type": hook_type(kind), "enabled": !disabled});
@@ -169,9 +174,9 @@ impl Client {
                 put(&mut body, "signature", signature);
                 put(&mut body, "secret", secret);
                 fields.apply(&mut body, false)?;
-                (Method::POST, "/api/webhooks".to_owned(), Some(body), Shape::One)
+                (Method::POST, api(&["webhooks"]), Some(body), Shape::One)
             }
-            WebhookCmd::Info { id } => (Method::GET, hook_path(&id, ""), None, Shape::One),
+            WebhookCmd::Info { id } => (Method::GET, api(&["webhooks", &id]), None, Shape::One),
             WebhookCmd::Update { id, enabled, fields } => {
                 let mut body = json!({});
                 put(&mut body, "enabled", enabled);
@@ -181,47 +186,44 @@ impl Client {
                         "nothing to change: give at least one field to update".into(),
                     ));
                 }
-                (Method::PATCH, hook_path(&id, ""), Some(body), Shape::One)
+                (Method::PATCH, api(&["webhooks", &id]), Some(body), Shape::One)
             }
             WebhookCmd::Delete { id } => {
-                (Method::DELETE, hook_path(&id, ""), None, Shape::Done("deleted", id))
+                (Method::DELETE, api(&["webhooks", &id]), None, Shape::Done("deleted", id))
             }
-            WebhookCmd::Enable { id } => (Method::POST, hook_path(&id, "/enable"), None, Shape::One),
-            WebhookCmd::Disable { id } => (Method::POST, hook_path(&id, "/disable"), None, Shape::One),
-            WebhookCmd::Pause { id } => (Method::POST, hook_path(&id, "/pause"), None, Shape::One),
-            WebhookCmd::Resume { id } => (Method::POST, hook_path(&id, "/resume"), None, Shape::One),
+            WebhookCmd::Enable { id } => (Method::POST, api(&["webhooks", &id, "enable"]), None, Shape::One),
+            WebhookCmd::Disable { id } => {
+                (Method::POST, api(&["webhooks", &id, "disable"]), None, Shape::One)
+            }
+            WebhookCmd::Pause { id } => (Method::POST, api(&["webhooks", &id, "pause"]), None, Shape::One),
+            WebhookCmd::Resume { id } => (Method::POST, api(&["webhooks", &id, "resume"]), None, Shape::One),
             WebhookCmd::RotateSecret { id, grace_period_seconds } => {
                 let mut body = json!({});
                 put(&mut body, "grace_period_seconds", grace_period_seconds);
-                (Method::POST, hook_path(&id, "/rotate-secret"), Some(body), Shape::One)
+                (Method::POST, api(&["webhooks", &id, "rotate-secret"]), Some(body), Shape::One)
             }
-            WebhookCmd::Test { id } => (Method::POST, hook_path(&id, "/test"), None, Shape::One),
+            WebhookCmd::Test { id } => (Method::POST, api(&["webhooks", &id, "test"]), None, Shape::One),
             WebhookCmd::Deliveries { id, status, limit } => {
-                let mut query = Vec::new();
+                let mut route = api(&["webhooks", &id, "deliveries"]);
                 if let Some(s) = status {
-                    query.push(format!("status={}", encode(&s)));
+                    route.query.push(("status", s));
                 }
                 if let Some(l) = limit {
-                    query.push(format!("limit={l}"));
+                    route.query.push(("limit", l.to_string()));
                 }
-                let suffix = if query.is_empty() {
-                    "/deliveries".to_owned()
-                } else {
-                    format!("/deliveries?{}", query.join("&"))
-                };
-                (Method::GET, hook_path(&id, &suffix), None, Shape::List(DELIVERY_COLUMNS))
+                (Method::GET, route, None, Shape::List(DELIVERY_COLUMNS))
             }
-            WebhookCmd::Stats { id } => (Method::GET, hook_path(&id, "/stats"), None, Shape::One),
+            WebhookCmd::Stats { id } => (Method::GET, api(&["webhooks", &id, "stats"]), None, Shape::One),
             WebhookCmd::Trigger { event, agent, data, metadata } => {
                 let mut body = json!({"event": event, "data": json_arg("--data", &data)?});
                 put(&mut body, "agent", agent);
                 if let Some(m) = metadata {
                     body["metadata"] = json_arg("--metadata", &m)?;
                 }
-                (Method::POST, "/api/events".to_owned(), Some(body), Shape::One)
+                (Method::POST, api(&["events"]), Some(body), Shape::One)
             }
             WebhookCmd::Retry { delivery } => {
-                (Method::POST, format!("/api/deliveries/{}/retry", encode(&delivery)), None, Shape::One)
+                (Method::POST, api(&["deliveries", &delivery, "retry"]), None, Shape::One)
             }
             WebhookCmd::Recover { id, since } => {
                 if since.parse::<jiff::Timestamp>().is_err() {
@@ -229,10 +231,10 @@ impl Client {
                         "--since {since:?} is not an RFC 3339 time such as 2026-11-24T00:00:00Z"
                     )));
                 }
-                (Method::POST, hook_path(&id, "/recover"), Some(json!({"since": since})), Shape::One)
+                (Method::POST, api(&["webhooks", &id, "recover"]), Some(json!({"since": since})), Shape::One)
             }
         };
-        let value = self.call(method, &path, body).await?;
+        let value = self.call(method, route, body).await?;
         self.print(&value, shape);
         Ok(())
     }
@@ -240,32 +242,28 @@ impl Client {
 
 impl Client {
     pub(crate) async fn tokens(&self, cmd: TokenCmd) -> Result<(), ClientError> {
-        let (method, path, body, shape) = match cmd {
+        let (method, route, body, shape) = match cmd {
             TokenCmd::Create { name, scope } => {
                 let scope = match scope {
                     Scope::Admin => "admin",
                     Scope::Read => "read",
                 };
-                (
-                    Method::POST,
-                    "/api/tokens".to_owned(),
-                    Some(json!({"name": name, "scope": scope})),
-                    Shape::One,
-                )
+                (Method::POST, api(&["tokens"]), Some(json!({"name": name, "scope": scope})), Shape::One)
             }
-            TokenCmd::List => (Method::GET, "/api/tokens".to_owned(), None, Shape::List(TOKEN_COLUMNS)),
-            TokenCmd::Revoke { id } => {
-                (Method::DELETE, format!("/api/tokens/{}", encode(&id)), None, Shape::One)
-            }
+            TokenCmd::List => (Method::GET, api(&["tokens"]), None, Shape::List(TOKEN_COLUMNS)),
+            TokenCmd::Revoke { id } => (Method::DELETE, api(&["tokens", &id]), None, Shape::One),
         };
-        let value = self.call(method, &path, body).await?;
+        let value = self.call(method, route, body).await?;
         self.print(&value, shape);
         Ok(())
     }
 
     pub(crate) async fn audit(&self, limit: Option<u32>) -> Result<(), ClientError> {
-        let path = limit.map_or_else(|| "/api/audit".to_owned(), |l| format!("/api/audit?limit={l}"));
-        let value = self.call(Method::GET, &path, None).await?;
+        let mut route = api(&["audit"]);
+        if let Some(l) = limit {
+            route.query.push(("limit", l.to_string()));
+        }
+        let value = self.call(Method::GET, route, None).await?;
         self.print(&value, Shape::List(AUDIT_COLUMNS));
         Ok(())
     }
@@ -342,25 +340,15 @@ fn hook_type(kind: HookType) -> &'static str {
     }
 }
 
-/// Percent-encode a path segment or query value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+/// An API path (under `/api`, segments unencoded) and its query.
+struct Route {
+    segments: Vec<String>,
+    query: Vec<(&'static str, String)>,
 }
 
-fn agent_path(name: &str) -> String {
-    format!("/api/agents/{}", encode(name))
-}
-
-fn hook_path(id: &str, suffix: &str) -> String {
-    format!("/api/webhooks/{}{suffix}", encode(id))
+fn api(segments: &[&str]) -> Route {
+    let segments = std::iter::once("api").chain(segments.iter().copied()).map(str::to_owned).collect();
+    Route { segments, query: Vec::new() }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -463,8 +451,19 @@ mod tests {
     }
 
     #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(hook_path("hk_a/../b", "/stats"), "/api/webhooks/hk_a%2F..%2Fb/stats");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
+    fn ids_cannot_change_the_path() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::new(ClientArgs {
+            server: "http://127.0.0.1:8080/base/".into(),
+            token: Some("t".into()),
+            format: Format::Json,
+        })
+        .unwrap();
+        let mut route = api(&["webhooks", "hk_a/../b c", "deliveries"]);
+        route.query.push(("status", "failed&limit=1".into()));
+        assert_eq!(
+            client.url(&route).as_str(),
+            "http://127.0.0.1:8080/base/api/webhooks/hk_a%2F..%2Fb%20c/deliveries?status=failed%26limit%3D1"
+        );
     }
 }

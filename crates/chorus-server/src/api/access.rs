@@ -4,7 +4,7 @@
 use axum::{
     Extension, Json, Router,
     body::Body,
-    extract::{MatchedPath, Path, Request, State},
+    extract::{FromRequestParts, MatchedPath, Path, RawPathParams, Request, State},
     http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -46,7 +46,7 @@ fn unauthorized(message: &str) -> ApiError {
 /// every successful change on record.
 pub(super) async fn authorize(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = request
@@ -71,7 +71,13 @@ pub(super) async fn authorize(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token is read-only"));
     }
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let path = request.uri().path().to_owned();
+    // The route's last parameter (decoded) names what a change is about.
+    let (mut parts, body) = request.into_parts();
+    let mut target = RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .ok()
+        .and_then(|p| p.iter().last().map(|(_, v)| v.to_owned()));
+    let mut request = Request::from_parts(parts, body);
     let via = match request.headers().get("x-chorus-client").and_then(|v| v.to_str().ok()) {
         Some("cli") => "cli",
         _ => "api",
@@ -81,7 +87,7 @@ pub(super) async fn authorize(
     // Emitting events is traffic, not a change to Chorus itself.
     let audited = changes && response.status().is_success() && template.as_deref() != Some("/api/events");
     let Some(template) = template.filter(|_| audited) else { return Ok(response) };
-    let (action, mut target) = describe(&method, &template, &path);
+    let action = describe(&method, &template);
     let response = if target.is_none() {
         // A create names what it made only in its answer.
         let (parts, body) = response.into_parts();
@@ -100,44 +106,18 @@ pub(super) async fn authorize(
     Ok(response)
 }
 
-/// `webhooks.rotate-secret` and its target (`hk_…`) from the route template
-/// and the path; a create has no target in its path.
-fn describe(method: &Method, template: &str, path: &str) -> (String, Option<String>) {
-    let tpl: Vec<&str> = template.trim_start_matches("/api/").split('/').collect();
-    let actual: Vec<&str> = path.trim_start_matches("/api/").split('/').collect();
-    let resource = tpl.first().copied().unwrap_or("api");
-    let target = tpl
-        .iter()
-        .zip(&actual)
-        .filter(|(t, _)| t.starts_with('{'))
-        .map(|(_, a)| percent_decode(a))
-        .next_back();
-    let verb = match tpl.last() {
-        Some(last) if tpl.len() > 1 && !last.starts_with('{') => (*last).to_owned(),
-        _ if *method == Method::POST => "create".into(),
-        _ if *method == Method::DELETE && resource == "tokens" => "revoke".into(),
-        _ if *method == Method::DELETE => "delete".into(),
-        _ => "update".into(),
+/// `webhooks.rotate-secret`, `agents.create`, … from the route template.
+fn describe(method: &Method, template: &str) -> String {
+    let segments: Vec<&str> = template.trim_start_matches("/api/").split('/').collect();
+    let resource = segments.first().copied().unwrap_or("api");
+    let verb = match segments.last() {
+        Some(last) if segments.len() > 1 && !last.starts_with('{') => last,
+        _ if *method == Method::POST => "create",
+        _ if *method == Method::DELETE && resource == "tokens" => "revoke",
+        _ if *method == Method::DELETE => "delete",
+        _ => "update",
     };
-    (format!("{resource}.{verb}"), target)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    format!("{resource}.{verb}")
 }
 
 fn admin_only(principal: &Principal) -> Result<(), ApiError> {
@@ -223,23 +203,14 @@ mod tests {
 
     #[test]
     fn changes_are_named_by_resource_and_verb() {
-        let d = |m: Method, t, p| describe(&m, t, p);
-        assert_eq!(d(Method::POST, "/api/webhooks", "/api/webhooks"), ("webhooks.create".into(), None));
-        assert_eq!(
-            d(Method::POST, "/api/webhooks/{id}/rotate-secret", "/api/webhooks/hk_1/rotate-secret"),
-            ("webhooks.rotate-secret".into(), Some("hk_1".into()))
-        );
-        assert_eq!(
-            d(Method::PATCH, "/api/agents/{name}", "/api/agents/build%20er"),
-            ("agents.update".into(), Some("build er".into()))
-        );
-        assert_eq!(
-            d(Method::DELETE, "/api/tokens/{id}", "/api/tokens/tok_a"),
-            ("tokens.revoke".into(), Some("tok_a".into()))
-        );
-        assert_eq!(
-            d(Method::DELETE, "/api/agents/{name}", "/api/agents/x"),
-            ("agents.delete".into(), Some("x".into()))
-        );
+        for (method, template, action) in [
+            (Method::POST, "/api/webhooks", "webhooks.create"),
+            (Method::POST, "/api/webhooks/{id}/rotate-secret", "webhooks.rotate-secret"),
+            (Method::PATCH, "/api/agents/{name}", "agents.update"),
+            (Method::DELETE, "/api/tokens/{id}", "tokens.revoke"),
+            (Method::DELETE, "/api/agents/{name}", "agents.delete"),
+        ] {
+            assert_eq!(describe(&method, template), action, "{method} {template}");
+        }
     }
 }
