@@ -7,9 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use bytes::Bytes;
-use chorus_core::Secret;
 use chorus_testkit::{FakeDiscord, Limits};
 use serde_json::json;
 
@@ -24,16 +23,7 @@ pub(crate) async fn run(events: u64, connections: usize, json_out: bool) -> anyh
     )
     .await?;
     let http = reqwest::Client::new();
-    hookd::api(&http, &server.base, "/api/agents", json!({"name": "burst", "channel_id": "4242"})).await?;
-    let hook = hookd::api(
-        &http,
-        &server.base,
-        "/api/webhooks",
-        json!({"agent": "burst", "source": "github", "rate_limit_per_minute": 100_000}),
-    )
-    .await?;
-    let secret = Secret::new(hook["secret"].as_str().context("secret")?);
-    let hook_id = hook["id"].as_str().context("id")?;
+    let (hook_id, secret) = hookd::github_hook(&http, &server.base, "burst", "4242").await?;
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     let make =
         ingress::maker(addr, format!("/webhook/burst/{hook_id}"), &secret, Bytes::from(ingress::payload()));

@@ -60,3 +60,23 @@ pub(crate) fn peak_rss_mb(pid: u32) -> Option<f64> {
         status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+/// An agent on `channel_id` and a GitHub hook for it that allows any rate:
+/// the hook's id and secret.
+pub(crate) async fn github_hook(
+    http: &reqwest::Client,
+    base: &str,
+    agent: &str,
+    channel_id: &str,
+) -> anyhow::Result<(String, chorus_core::Secret)> {
+    api(http, base, "/api/agents", serde_json::json!({"name": agent, "channel_id": channel_id})).await?;
+    let hook = api(
+        http,
+        base,
+        "/api/webhooks",
+        serde_json::json!({"agent": agent, "source": "github", "rate_limit_per_minute": 100_000}),
+    )
+    .await?;
+    let secret = chorus_core::Secret::new(hook["secret"].as_str().context("secret")?);
+    Ok((hook["id"].as_str().context("id")?.to_owned(), secret))
+}

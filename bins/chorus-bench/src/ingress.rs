@@ -68,16 +68,7 @@ pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> any
     let data = tempfile::tempdir()?;
     let mut server = hookd::start(data.path(), &[]).await?;
     let http = reqwest::Client::new();
-    hookd::api(&http, &server.base, "/api/agents", json!({"name": "bench", "channel_id": "1"})).await?;
-    let hook = hookd::api(
-        &http,
-        &server.base,
-        "/api/webhooks",
-        json!({"agent": "bench", "source": "github", "rate_limit_per_minute": 100_000}),
-    )
-    .await?;
-    let secret = Secret::new(hook["secret"].as_str().context("secret")?);
-    let hook_id = hook["id"].as_str().context("id")?.to_owned();
+    let (hook_id, secret) = hookd::github_hook(&http, &server.base, "bench", "1").await?;
     let hookd_addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     let (_baseline, baseline_addr) = start_baseline(secret.expose()).await?;
     let body = Bytes::from(payload());

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The thing already exists, or the change conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// An argument the store cannot use, such as a malformed page cursor.
+    #[error("{0}")]
+    Invalid(String),
     /// The store is shutting down or overloaded; try again later.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -286,6 +286,14 @@ mod tests {
         let c = Config::load(None, |k| (k == "CHORUS_DISCORD_PROXY").then(|| "http://127.0.0.1:9999".into()))
             .unwrap();
         assert_eq!(c.discord_proxy.as_deref(), Some("127.0.0.1:9999"));
+
+        let proxies = |v: &'static str| move |k: &str| (k == "CHORUS_TRUSTED_PROXIES").then(|| v.to_owned());
+        let err = Config::load(None, proxies("10.0.0.0/8, not-a-net")).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let c = Config::load(None, proxies("10.0.0.0/8, 192.168.1.1")).unwrap();
+        let trusted = c.trusted_proxies();
+        assert_eq!(trusted.len(), 2);
+        assert!(trusted[1].contains("192.168.1.1".parse().unwrap()));
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { kind, id } => ApiError::not_found(format!("{kind} {id} not found")),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Invalid(m) => ApiError::bad_request(m),
             StoreError::Unavailable(m) => {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::new(

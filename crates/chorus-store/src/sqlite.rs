@@ -401,7 +401,7 @@ const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
 pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {
     match cursor {
         None => Ok(i64::MAX),
-        Some(c) => c.parse().map_err(|_| StoreError::Conflict(format!("invalid cursor {c:?}"))),
+        Some(c) => c.parse().map_err(|_| StoreError::Invalid(format!("invalid cursor {c:?}"))),
     }
 }
 

@@ -313,4 +313,13 @@ async fn the_audit_log_records_every_change() {
     );
     assert!(entries.iter().all(|e| e["actor"] == "admin token (CHORUS_API_TOKEN)" && e["at"].is_string()));
     assert!(older["next_cursor"].is_null());
+    // A malformed cursor is bad input on every paginated list, not a conflict.
+    for bad in [
+        "/api/audit?limit=0",
+        "/api/audit?cursor=abc",
+        "/api/deliveries?cursor=abc",
+        "/api/audit?status=failed",
+    ] {
+        assert_eq!(app.api_json(Method::GET, bad, None).await.0, 400, "{bad}");
+    }
 }

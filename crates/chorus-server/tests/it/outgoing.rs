@@ -101,6 +101,16 @@ async fn outgoing_webhook_sends_correct_payload() {
     python_verifies("chorus", &secret, &[("x-chorus-signature-256", signature)], &got.body);
 }
 
+/// A delivery's Standard Webhooks headers, as pairs and as a map.
+fn standard_headers(got: &chorus_testkit::Received) -> ([(&'static str, &str); 3], http::HeaderMap) {
+    let pairs = ["webhook-id", "webhook-timestamp", "webhook-signature"].map(|k| (k, got.header(k).unwrap()));
+    let mut map = http::HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(k, v.parse().unwrap());
+    }
+    (pairs, map)
+}
+
 #[tokio::test]
 async fn standard_webhooks_signatures_verify_with_the_official_library() {
     let app = TestApp::start().await;
@@ -111,17 +121,8 @@ async fn standard_webhooks_signatures_verify_with_the_official_library() {
     assert!(secret.starts_with("whsec_"));
     app.emit("custom.deploy", None, json!({"env": "prod"})).await;
     let got = receiver.wait_for(1, WAIT).await.remove(0);
-    let id = got.header("webhook-id").unwrap();
-    assert_eq!(Some(id), got.header("x-webhook-id"), "webhook-id is the stable delivery id");
-    let headers = [
-        ("webhook-id", id),
-        ("webhook-timestamp", got.header("webhook-timestamp").unwrap()),
-        ("webhook-signature", got.header("webhook-signature").unwrap()),
-    ];
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(k, v.parse().unwrap());
-    }
+    let (headers, map) = standard_headers(&got);
+    assert_eq!(got.header("webhook-id"), got.header("x-webhook-id"), "webhook-id is the stable delivery id");
     let now = chorus_core::Clock::now(&chorus_core::SystemClock);
     chorus_verify::verify(Source::Standard, None, &[Secret::new(&secret)], &map, &got.body, now).unwrap();
     python_verifies("standard", &secret, &headers, &got.body);
@@ -146,15 +147,7 @@ async fn rotated_standard_subscription_signs_with_both_secrets() {
     let got = receiver.wait_for(1, WAIT).await.remove(0);
     let signature = got.header("webhook-signature").unwrap();
     assert_eq!(signature.split(' ').count(), 2, "{signature}");
-    let headers = [
-        ("webhook-id", got.header("webhook-id").unwrap()),
-        ("webhook-timestamp", got.header("webhook-timestamp").unwrap()),
-        ("webhook-signature", signature),
-    ];
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(k, v.parse().unwrap());
-    }
+    let (headers, map) = standard_headers(&got);
     let now = chorus_core::Clock::now(&chorus_core::SystemClock);
     for secret in [&old, &new] {
         chorus_verify::verify(Source::Standard, None, &[Secret::new(secret)], &map, &got.body, now).unwrap();

@@ -388,24 +388,7 @@ async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
     let h = hook("builder", f.clock.now_ts());
     f.store.create_hook(h.clone(), None).await.unwrap();
     let target = Target::DiscordChannel { channel_id: "1".into() };
-    let mut routed = Vec::new();
-    for i in 0..4 {
-        let stored = f.store.ingest(event(&h, Some(&format!("p{i}")), f.clock.now_ts())).await.unwrap();
-        let IngestOutcome::Stored(event_id) = stored else { panic!("stored: {stored:?}") };
-        routed.push(RoutedEvent {
-            event_id: event_id.clone(),
-            status: EventStatus::Routed,
-            deliveries: vec![NewDelivery {
-                id: DeliveryId::generate(),
-                event_id: Some(event_id),
-                hook_id: h.id.clone(),
-                target: target.clone(),
-                payload: serde_json::json!({"title": format!("event {i}")}),
-                due_at: f.clock.now_ts(),
-            }],
-        });
-    }
-    f.store.route_events(routed).await.unwrap();
+    route_one_each(&f, &h, &vec![target.clone(); 4]).await;
     let lease = Duration::from_secs(30);
     // Claimed in two goes, so the leases differ by ten seconds.
     let mut jobs = f.store.claim_target(&target, f.clock.now_ts(), lease, 2).await.unwrap();
@@ -453,6 +436,29 @@ async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
     assert_eq!(last.iter().filter(|j| j.delivery.attempts == 1).count(), 2);
 }
 
+/// One stored and routed event per target, titled `event <i>`, each with
+/// one delivery to its target; the hook `h` must exist.
+async fn route_one_each(f: &Fixture, h: &IncomingHook, targets: &[Target]) {
+    let mut routed = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let stored = f.store.ingest(event(h, Some(&format!("route-{i}")), f.clock.now_ts())).await.unwrap();
+        let IngestOutcome::Stored(event_id) = stored else { panic!("stored: {stored:?}") };
+        routed.push(RoutedEvent {
+            event_id: event_id.clone(),
+            status: EventStatus::Routed,
+            deliveries: vec![NewDelivery {
+                id: DeliveryId::generate(),
+                event_id: Some(event_id),
+                hook_id: h.id.clone(),
+                target: target.clone(),
+                payload: serde_json::json!({"title": format!("event {i}")}),
+                due_at: f.clock.now_ts(),
+            }],
+        });
+    }
+    f.store.route_events(routed).await.unwrap();
+}
+
 trait NowTs {
     fn now_ts(&self) -> Timestamp;
 }
@@ -471,25 +477,9 @@ async fn claims_skip_busy_targets_and_one_target_is_claimed_alone() {
     f.store.create_hook(h.clone(), None).await.unwrap();
     let lease = Duration::from_secs(30);
     let channel = |id: &str| Target::DiscordChannel { channel_id: id.into() };
-    let mut routed = Vec::new();
-    for i in 0..6 {
-        let stored = f.store.ingest(event(&h, Some(&format!("k{i}")), f.clock.now_ts())).await.unwrap();
-        let IngestOutcome::Stored(event_id) = stored else { panic!("stored: {stored:?}") };
-        routed.push(RoutedEvent {
-            event_id: event_id.clone(),
-            status: EventStatus::Routed,
-            deliveries: vec![NewDelivery {
-                id: DeliveryId::generate(),
-                event_id: Some(event_id),
-                hook_id: h.id.clone(),
-                // Four for the busy channel, two for another.
-                target: channel(if i < 4 { "1" } else { "2" }),
-                payload: serde_json::json!({"title": format!("event {i}")}),
-                due_at: f.clock.now_ts(),
-            }],
-        });
-    }
-    f.store.route_events(routed).await.unwrap();
+    // Four for the busy channel, two for another.
+    let targets: Vec<Target> = (0..6).map(|i| channel(if i < 4 { "1" } else { "2" })).collect();
+    route_one_each(&f, &h, &targets).await;
     let kinds = [TargetKind::DiscordChannel];
     let now = f.clock.now_ts();
 
