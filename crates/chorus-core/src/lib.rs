@@ -2,6 +2,7 @@
 
 mod access;
 mod clock;
+mod command;
 mod ids;
 mod message;
 mod model;
@@ -12,6 +13,7 @@ mod store;
 
 pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{CommandAction, HookCommand};
 pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};
 pub use model::{
@@ -26,5 +28,6 @@ pub use outgoing::{
 pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
-    ClaimedDelivery, DeliveryQuery, EventQuery, IngestOutcome, Page, RoutedEvent, Store, StoreError,
+    ClaimedDelivery, DeliveryQuery, EventQuery, IdempotentResponse, IngestOutcome, Page, RoutedEvent, Store,
+    StoreError,
 };

@@ -5,9 +5,9 @@ use jiff::Timestamp;
 
 use crate::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, Delivery, DeliveryCounts, DeliveryId,
-    DeliveryStatus, Event, EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook,
-    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
-    OutgoingPatch, Secret, Target, TargetKind,
+    DeliveryStatus, Event, EventId, EventStatus, HookCommand, HookId, HookPatch, HookStats, HttpSpec,
+    IncomingHook, NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth,
+    OutgoingHook, OutgoingPatch, Secret, Target, TargetKind,
 };
 
 /// A storage operation failed.
@@ -64,6 +64,13 @@ pub struct EventQuery {
     pub hook_id: Option<HookId>,
     /// Only events in this state.
     pub status: Option<EventStatus>,
+    /// Only this event type, or this family (`pull_request` takes
+    /// `pull_request.opened`).
+    pub event_type: Option<String>,
+    /// Only events received at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events received before this time.
+    pub until: Option<Timestamp>,
     /// Page size.
     pub limit: usize,
     /// From a previous page.
@@ -112,6 +119,26 @@ pub struct ClaimedDelivery {
     pub pack: Option<String>,
 }
 
+/// A management API response kept for its `Idempotency-Key`, so a retried
+/// request gets the first answer instead of a second change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// SHA-256 of method, path and body: the same key with another request
+    /// is refused.
+    pub request_hash: [u8; 32],
+    /// The status code.
+    pub status: u16,
+    /// The JSON body, which may hold a secret shown once (kept sealed).
+    pub body: Vec<u8>,
+    /// When the first answer was given.
+    pub created_at: Timestamp,
+}
+
+impl IdempotentResponse {
+    /// How long a key holds its answer; after that it may be used afresh.
+    pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+}
+
 /// Everything Chorus keeps. Implemented for SQLite (and, later, PostgreSQL)
 /// in chorus-store; the server and the delivery engine see only this trait.
 ///
@@ -131,6 +158,21 @@ pub trait Store: Send + Sync + 'static {
     async fn update_agent(&self, name: &AgentName, patch: AgentPatch) -> Result<Agent, StoreError>;
     /// Delete an agent and its hooks; its events and deliveries stay for the record.
     async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError>;
+
+    /// The routing rules of a hook, highest priority first, then oldest.
+    async fn commands(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError>;
+    /// Insert a rule, or replace the one with the same id; `NotFound` if
+    /// the hook is gone.
+    async fn put_command(&self, command: HookCommand) -> Result<(), StoreError>;
+    /// Remove one rule; `NotFound` if the hook has no rule with that id.
+    async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError>;
+    /// Make `commands` the hook's whole rule set, in one transaction.
+    async fn replace_commands(&self, hook: &HookId, commands: Vec<HookCommand>) -> Result<(), StoreError>;
+
+    /// The response saved under an `Idempotency-Key`, if any.
+    async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
+    /// Save a response under its key; the first one saved wins.
+    async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError>;
 
     /// Create a hook with its secret (sealed before it is written).
     async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError>;

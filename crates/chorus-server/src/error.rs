@@ -20,12 +20,29 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// The request field at fault (`rate_limit_per_minute`, `commands[1].action`).
+    pub field: Option<String>,
 }
 
 impl ApiError {
     /// An error with status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, field: None }
+    }
+
+    /// 400 `invalid_request` about one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::bad_request(message) }
+    }
+
+    /// The same error about a field inside `parent` (`commands[1]`).
+    #[must_use]
+    pub fn within(mut self, parent: &str) -> Self {
+        self.field = Some(match self.field.take() {
+            Some(f) => format!("{parent}.{f}"),
+            None => parent.to_owned(),
+        });
+        self
     }
 
     /// 400 `invalid_request`.
@@ -48,7 +65,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(field) = self.field {
+            body["error"]["field"] = json!(field);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod ingress;
 mod runtime;
+mod service;
 mod state;
 
 pub use chorus_deliver::{Cidr, RateLimiter};

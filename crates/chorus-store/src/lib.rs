@@ -2,6 +2,7 @@
 
 mod access;
 mod cache;
+mod commands;
 mod crypto;
 mod outgoing;
 mod schema;

@@ -434,6 +434,7 @@ pub(crate) fn purge(conn: &Connection, before: Timestamp) -> Result<u64, StoreEr
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
         "DELETE FROM outgoing_events WHERE at < ?1
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = outgoing_events.id)",
+        "DELETE FROM idempotency WHERE created_at < ?1",
     ] {
         removed += conn.execute(sql, [before]).map_err(backend)? as u64;
     }

@@ -165,6 +165,34 @@ CREATE TABLE audit (
     target TEXT
 ) STRICT;
 ",
+    // Routing rules of incoming hooks, and answers kept for Idempotency-Key.
+    r"
+CREATE TABLE hook_commands (
+    id         TEXT PRIMARY KEY,
+    hook_id    TEXT NOT NULL,
+    trigger    TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    agent      TEXT,
+    template   TEXT,
+    conditions TEXT NOT NULL,
+    url        TEXT,
+    priority   INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX hook_commands_hook ON hook_commands(hook_id);
+CREATE TRIGGER hooks_drop_commands AFTER DELETE ON hooks BEGIN
+    DELETE FROM hook_commands WHERE hook_id = old.id;
+END;
+
+CREATE TABLE idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash BLOB NOT NULL,
+    status       INTEGER NOT NULL,
+    body         BLOB NOT NULL,
+    created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX idempotency_created ON idempotency(created_at);
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chorus_core::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, ClaimedDelivery, Clock, Delivery,
     DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
-    HookId, HookPatch, HookStats, HttpSpec, IncomingHook, IngestOutcome, NewAgent, NewApiToken, NewAttempt,
-    NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch, Page, RoutedEvent, Secret, Source,
-    Store, StoreError, Target, TargetKind,
+    HookCommand, HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome,
+    NewAgent, NewApiToken, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch,
+    Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 use crate::{
     access,
     cache::{CachedHook, LookupCache},
+    commands,
     crypto::MasterKey,
     outgoing, schema,
     writer::{Checkpointer, Writer, backend},
@@ -615,6 +616,35 @@ impl Store for SqliteStore {
         self.write(move |conn, _| access::revoke(conn, &id, now)).await
     }
 
+    async fn commands(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+        let hook = hook.clone();
+        self.read(move |conn, _| commands::list(conn, &hook)).await
+    }
+
+    async fn put_command(&self, command: HookCommand) -> Result<(), StoreError> {
+        self.write(move |conn, _| commands::put(conn, &command)).await
+    }
+
+    async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError> {
+        let (hook, id) = (hook.clone(), id.to_owned());
+        self.write(move |conn, _| commands::delete(conn, &hook, &id)).await
+    }
+
+    async fn replace_commands(&self, hook: &HookId, list: Vec<HookCommand>) -> Result<(), StoreError> {
+        let hook = hook.clone();
+        self.write(move |conn, _| commands::replace(conn, &hook, &list)).await
+    }
+
+    async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn, master| commands::idempotent(conn, master, &key)).await
+    }
+
+    async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |conn, master| commands::save_idempotent(conn, master, &key, &response)).await
+    }
+
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         self.write(move |conn, _| access::record(conn, &entry)).await
     }
@@ -789,7 +819,9 @@ impl Store for SqliteStore {
                 .prepare_cached(concat!(
                     EVENT_SELECT!(),
                     " WHERE e.seq < ?1 AND (?2 IS NULL OR e.hook_id = ?2) AND (?3 IS NULL OR e.status = ?3)
-                          ORDER BY e.seq DESC LIMIT ?4"
+                        AND (?5 IS NULL OR e.event_type = ?5 OR substr(e.event_type, 1, length(?5) + 1) = ?5 || '.')
+                        AND (?6 IS NULL OR e.received_at >= ?6) AND (?7 IS NULL OR e.received_at < ?7)
+                      ORDER BY e.seq DESC LIMIT ?4"
                 ))
                 .map_err(backend)?;
             let rows = stmt
@@ -798,7 +830,10 @@ impl Store for SqliteStore {
                         before,
                         query.hook_id.as_ref().map(HookId::as_str),
                         query.status.map(EventStatus::as_str),
-                        limit + 1
+                        limit + 1,
+                        query.event_type,
+                        query.since.map(ms),
+                        query.until.map(ms),
                     ],
                     event_from_row,
                 )

@@ -110,6 +110,16 @@ pub(super) async fn authorize(
 fn describe(method: &Method, template: &str) -> String {
     let segments: Vec<&str> = template.trim_start_matches("/api/").split('/').collect();
     let resource = segments.first().copied().unwrap_or("api");
+    // Routing rules are a collection inside a hook: `webhooks.commands.create`.
+    if segments.get(2) == Some(&"commands") {
+        let verb = match (method, segments.len()) {
+            (&Method::POST, _) => "create",
+            (&Method::DELETE, _) => "delete",
+            (&Method::PUT, 3) => "replace",
+            _ => "update",
+        };
+        return format!("{resource}.commands.{verb}");
+    }
     let verb = match segments.last() {
         Some(last) if segments.len() > 1 && !last.starts_with('{') => last,
         _ if *method == Method::POST => "create",
@@ -209,6 +219,10 @@ mod tests {
             (Method::PATCH, "/api/agents/{name}", "agents.update"),
             (Method::DELETE, "/api/tokens/{id}", "tokens.revoke"),
             (Method::DELETE, "/api/agents/{name}", "agents.delete"),
+            (Method::POST, "/api/webhooks/{id}/commands", "webhooks.commands.create"),
+            (Method::PUT, "/api/webhooks/{id}/commands", "webhooks.commands.replace"),
+            (Method::PUT, "/api/webhooks/{id}/commands/{command_id}", "webhooks.commands.update"),
+            (Method::DELETE, "/api/webhooks/{id}/commands/{command_id}", "webhooks.commands.delete"),
         ] {
             assert_eq!(describe(&method, template), action, "{method} {template}");
         }

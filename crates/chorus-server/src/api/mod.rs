@@ -2,6 +2,7 @@
 
 mod access;
 mod agents;
+mod commands;
 mod deliveries;
 pub(crate) mod events;
 mod outgoing;
@@ -17,6 +18,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(agents::router())
         .merge(webhooks::router())
+        .merge(commands::router())
         .merge(deliveries::router())
         .merge(events::router())
         .merge(access::router())
@@ -42,7 +44,7 @@ struct PageParams {
     status: Option<String>,
 }
 
-fn default_limit() -> usize {
+pub(super) fn default_limit() -> usize {
     50
 }
 

@@ -238,7 +238,7 @@ pub(super) async fn create(state: &AppState, body: Value) -> Result<(StatusCode,
     check_auth(&body.auth)?;
     let headers = header_pairs(body.headers)?;
     let url = check_url(state, &body.url).await?;
-    let secret = super::webhooks::choose_secret(body.signature == SignatureScheme::Standard, body.secret)?;
+    let secret = crate::service::choose_secret(body.signature == SignatureScheme::Standard, body.secret)?;
     let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
     let hook = OutgoingHook {
         id: HookId::generate(),

@@ -6,17 +6,17 @@ use axum::{
     routing::{get, post},
 };
 use chorus_core::{
-    AgentName, DeliveryQuery, DeliveryStatus, EventQuery, EventStatus, GenericScheme, HookId, HookPatch,
-    IncomingHook, Secret, Source,
+    AgentName, DeliveryQuery, DeliveryStatus, EventQuery, EventStatus, HookId, HookPatch, IncomingHook,
+    Source,
 };
-use chorus_deliver::Cidr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PageParams, double_option, outgoing};
+use super::{PageParams, commands, double_option, outgoing};
 use crate::{
     api::deliveries::delivery_view,
     error::{ApiError, ApiJson, ApiQuery},
+    service::{self, IncomingSpec},
     state::AppState,
 };
 
@@ -61,25 +61,6 @@ async fn find_outgoing(
     match find_any(state, id).await? {
         Found::Outgoing(h) => Ok(h),
         Found::Incoming(_) => Err(ApiError::bad_request(format!("{what} applies to outgoing webhooks"))),
-    }
-}
-
-/// The secret a user brought, checked, or a generated one. `standard`:
-/// a Standard Webhooks `whsec_` key.
-pub(super) fn choose_secret(standard: bool, given: Option<String>) -> Result<Secret, ApiError> {
-    match given {
-        Some(s) if s.len() < SECRET_MIN || s.len() > 256 => {
-            Err(ApiError::bad_request(format!("secret must be {SECRET_MIN} to 256 characters")))
-        }
-        Some(s) => {
-            let secret = Secret::new(s);
-            if standard && chorus_verify::sign_standard(&secret, "probe", 0, b"").is_err() {
-                return Err(ApiError::bad_request("a standard secret is whsec_ followed by base64"));
-            }
-            Ok(secret)
-        }
-        None if standard => Ok(Secret::generate_standard()),
-        None => Ok(Secret::generate()),
     }
 }
 
@@ -128,8 +109,8 @@ async fn rotate_secret(
         Found::Incoming(h) => h.source == Source::Standard,
         Found::Outgoing(h) => h.signature == chorus_core::SignatureScheme::Standard,
     };
-    let secret = choose_secret(standard, body.secret)?;
-    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let secret = service::choose_secret(standard, body.secret)?;
+    let now = service::now(&state);
     let until = now + jiff::SignedDuration::from_secs(grace as i64);
     let (hook_id, mut v) = match found {
         Found::Incoming(h) => (h.id.clone(), view(&state, &h)),
@@ -141,39 +122,6 @@ async fn rotate_secret(
     v["secret"] = json!(secret.expose());
     v["previous_secret_expires_at"] = json!(until);
     Ok(Json(v))
-}
-
-/// Most requests a minute a hook may allow.
-const RATE_MAX: u32 = 100_000;
-/// Shortest secret a user may bring (GitHub accepts anything; we do not).
-const SECRET_MIN: usize = 16;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateHook {
-    agent: String,
-    #[serde(rename = "type", default = "incoming")]
-    _kind: String,
-    name: Option<String>,
-    source: Option<String>,
-    secret: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    rate_limit_per_minute: Option<u32>,
-    #[serde(default)]
-    ip_allowlist: Vec<String>,
-    template: Option<String>,
-    #[serde(default)]
-    events: Vec<String>,
-    generic: Option<GenericScheme>,
-}
-
-fn incoming() -> String {
-    "incoming".into()
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,36 +167,6 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
     v
 }
 
-fn check_rate(rate: u32) -> Result<u32, ApiError> {
-    if (1..=RATE_MAX).contains(&rate) {
-        Ok(rate)
-    } else {
-        Err(ApiError::bad_request(format!("rate_limit_per_minute must be between 1 and {RATE_MAX}")))
-    }
-}
-
-fn check_allowlist(list: &[String]) -> Result<(), ApiError> {
-    list.iter().try_for_each(|c| {
-        Cidr::parse(c).map(|_| ()).map_err(|e| ApiError::bad_request(format!("ip_allowlist: {e}")))
-    })
-}
-
-fn check_events(events: &[String]) -> Result<(), ApiError> {
-    for e in events {
-        if e.is_empty() || e.len() > 100 || e.chars().any(char::is_whitespace) {
-            return Err(ApiError::bad_request(format!("events: {e:?} is not an event type")));
-        }
-    }
-    Ok(())
-}
-
-fn check_template(template: Option<&str>) -> Result<(), ApiError> {
-    if let Some(t) = template {
-        chorus_format::validate_template(t).map_err(|e| ApiError::bad_request(format!("template: {e}")))?;
-    }
-    Ok(())
-}
-
 fn parse_id(id: &str) -> Result<HookId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found(format!("webhook {id} not found")))
 }
@@ -269,53 +187,19 @@ async fn create(
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
     }
-    let body: CreateHook = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let agent: AgentName =
-        body.agent.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))?;
-    if state.store.agent(&agent).await?.is_none() {
-        return Err(ApiError::bad_request(format!("agent {agent} does not exist; create it first")));
-    }
-    let source: Source = match &body.source {
-        Some(s) => s.parse().map_err(|e: chorus_core::UnknownSource| ApiError::bad_request(e.to_string()))?,
-        None => Source::Chorus,
-    };
-    if body.generic.is_some() && source != Source::Generic {
-        return Err(ApiError::bad_request("generic settings apply only to source \"generic\""));
-    }
-    if let Some(g) = &body.generic
-        && http::HeaderName::try_from(g.header.as_str()).is_err()
-    {
-        return Err(ApiError::bad_request(format!("generic.header {:?} is not a header name", g.header)));
-    }
-    let secret = match (source, body.secret) {
-        (Source::None, Some(_)) => return Err(ApiError::bad_request("source \"none\" takes no secret")),
-        (Source::None, None) => None,
-        (source, given) => Some(choose_secret(source == Source::Standard, given)?),
-    };
-    let rate = check_rate(body.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;
-    check_allowlist(&body.ip_allowlist)?;
-    check_events(&body.events)?;
-    check_template(body.template.as_deref())?;
-    // Stored with millisecond precision; answer with what a later read returns.
-    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
-    let hook = IncomingHook {
-        id: HookId::generate(),
-        name: body.name.unwrap_or_else(|| format!("{source} hook")),
-        agent,
-        source,
-        generic: body.generic,
-        enabled: body.enabled,
-        rate_limit_per_minute: rate,
-        ip_allowlist: body.ip_allowlist,
-        template: body.template,
-        events: body.events,
-        created_at: now,
-        created_by: "api".into(),
-        updated_at: now,
-    };
+    let spec: IncomingSpec =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = service::now(&state);
+    let (hook, secret) = service::incoming_hook(&state, &spec, "api", now).await?;
+    let commands = service::commands(&state, &hook.id, &spec.commands, now).await?;
     state.store.create_hook(hook.clone(), secret.clone()).await?;
+    let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
+    if !commands.is_empty() {
+        state.store.replace_commands(&hook.id, commands).await?;
+    }
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
     let mut v = view(&state, &hook);
+    v["commands"] = json!(command_views);
     match &secret {
         // Shown once, here; no later response carries it.
         Some(s) => v["secret"] = json!(s.expose()),
@@ -358,7 +242,13 @@ async fn list(
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(match find_any(&state, &id).await? {
-        Found::Incoming(h) => view(&state, &h),
+        Found::Incoming(h) => {
+            let mut v = view(&state, &h);
+            let commands: Vec<Value> =
+                state.store.commands(&h.id).await?.iter().map(commands::view).collect();
+            v["commands"] = json!(commands);
+            v
+        }
         Found::Outgoing(h) => outgoing::view(&h, None),
     }))
 }
@@ -373,35 +263,16 @@ async fn update(
         Found::Incoming(h) => h.id,
     };
     let body: UpdateHook = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let Some(r) = body.rate_limit_per_minute {
-        check_rate(r)?;
-    }
-    if let Some(l) = &body.ip_allowlist {
-        check_allowlist(l)?;
-    }
-    if let Some(e) = &body.events {
-        check_events(e)?;
-    }
-    if let Some(t) = &body.template {
-        check_template(t.as_deref())?;
-    }
-    if body.name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
-        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
-    }
-    let hook = state
-        .store
-        .update_hook(
-            &hook_id,
-            HookPatch {
-                name: body.name,
-                enabled: body.enabled,
-                rate_limit_per_minute: body.rate_limit_per_minute,
-                ip_allowlist: body.ip_allowlist,
-                template: body.template,
-                events: body.events,
-            },
-        )
-        .await?;
+    let patch = HookPatch {
+        name: body.name,
+        enabled: body.enabled,
+        rate_limit_per_minute: body.rate_limit_per_minute,
+        ip_allowlist: body.ip_allowlist,
+        template: body.template,
+        events: body.events,
+    };
+    service::check_patch(&patch)?;
+    let hook = state.store.update_hook(&hook_id, patch).await?;
     Ok(Json(view(&state, &hook)))
 }
 
@@ -492,10 +363,23 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `?status=&event_type=&since=&until=&limit=&cursor=` of the incoming log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventParams {
+    #[serde(default = "super::default_limit")]
+    limit: usize,
+    cursor: Option<String>,
+    status: Option<String>,
+    event_type: Option<String>,
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+}
+
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
     let hook = find(&state, &id).await?;
     let status = match params.status.as_deref() {
@@ -504,12 +388,29 @@ async fn events(
         Some("routed") => Some(EventStatus::Routed),
         Some("filtered") => Some(EventStatus::Filtered),
         Some(other) => {
-            return Err(ApiError::bad_request(format!("status {other:?}: use received, routed or filtered")));
+            return Err(ApiError::invalid(
+                "status",
+                format!("status {other:?}: use received, routed or filtered"),
+            ));
         }
     };
+    if let (Some(since), Some(until)) = (params.since, params.until)
+        && since >= until
+    {
+        return Err(ApiError::invalid("since", "since must be before until"));
+    }
+    let limit = PageParams { limit: params.limit, cursor: None, status: None }.limit()?;
     let page = state
         .store
-        .events(EventQuery { hook_id: Some(hook.id), status, limit: params.limit()?, cursor: params.cursor })
+        .events(EventQuery {
+            hook_id: Some(hook.id),
+            status,
+            event_type: params.event_type.filter(|t| !t.is_empty()),
+            since: params.since,
+            until: params.until,
+            limit,
+            cursor: params.cursor,
+        })
         .await?;
     let items: Vec<Value> = page
         .items

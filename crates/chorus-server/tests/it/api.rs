@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TOKEN, TestApp};
+use crate::support::{TOKEN, TestApp, github_headers, push_payload};
 
 #[tokio::test]
 async fn api_requires_the_token() {
@@ -321,5 +321,142 @@ async fn the_audit_log_records_every_change() {
         "/api/audit?status=failed",
     ] {
         assert_eq!(app.api_json(Method::GET, bad, None).await.0, 400, "{bad}");
+    }
+}
+
+/// Routing rules: created with the hook or one by one, validated field by
+/// field (a refused rule changes nothing), ordered by priority, replaced
+/// whole by PUT, gone with their hook.
+#[tokio::test]
+async fn routing_rules_are_validated_and_kept_in_priority_order() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    app.agent("planning", "2").await;
+    let (status, created) = app
+        .api_json(
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({"agent": "builder", "source": "github", "commands": [
+                {"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+                 "template": "Analyze issue: {{ issue.title }}", "conditions": {"labels": ["bug", "enhancement"]}},
+                {"trigger": "push", "priority": 5},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/webhooks/{id}/commands");
+    let (_, list) = app.api_json(Method::GET, &path, None).await;
+    let triggers: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|c| c["trigger"].as_str().unwrap()).collect();
+    assert_eq!(triggers, ["push", "issues.opened"], "highest priority first: {list}");
+    assert_eq!(list["items"][0]["action"], "notify", "the default action");
+
+    for (body, field) in [
+        (json!({"trigger": "push", "action": "explode"}), "action"),
+        (json!({"trigger": "push events"}), "trigger"),
+        (json!({"trigger": "push", "agent": "ghost"}), "agent"),
+        (json!({"trigger": "push", "template": "{% if %}"}), "template"),
+        (json!({"trigger": "push", "action": "forward"}), "url"),
+        (json!({"trigger": "push", "action": "forward", "url": "http://10.1.2.3/x"}), "url"),
+        (json!({"trigger": "push", "url": "https://example.com/"}), "url"),
+        (json!({"trigger": "push", "priority": 5000}), "priority"),
+        (json!({"trigger": "push", "conditions": {"label": {"nested": true}}}), "conditions.label"),
+    ] {
+        let (status, v) = app.api_json(Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let (status, v) = app.api_json(Method::POST, &path, Some(json!({"trigger": "push", "bogus": 1}))).await;
+    assert_eq!(status, 400, "{v}");
+    let (_, same) = app.api_json(Method::GET, &path, None).await;
+    assert_eq!(same, list, "a refused rule changed the set");
+
+    let (status, rule) = app
+        .api_json(
+            Method::POST,
+            &path,
+            Some(json!({"trigger": "pull_request", "action": "ask", "priority": 9})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let rule_path = format!("{path}/{}", rule["id"].as_str().unwrap());
+    let (status, updated) = app
+        .api_json(Method::PUT, &rule_path, Some(json!({"trigger": "pull_request.opened", "priority": -1})))
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["id"].clone(), updated["created_at"].clone()),
+        (rule["id"].clone(), rule["created_at"].clone())
+    );
+    let (_, list) = app.api_json(Method::GET, &path, None).await;
+    assert_eq!(list["items"].as_array().unwrap().last().unwrap()["trigger"], "pull_request.opened");
+    let (_, shown) = app.api_json(Method::GET, &format!("/api/webhooks/{id}"), None).await;
+    assert_eq!(shown["commands"], list["items"]);
+
+    let (status, _) = app.api_json(Method::DELETE, &rule_path, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.api_json(Method::DELETE, &rule_path, None).await;
+    assert_eq!(status, 404);
+    let (status, v) = app.api_json(Method::PUT, &path, Some(json!([{"trigger": "*"}]))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+
+    let (_, audit) = app.api_json(Method::GET, "/api/audit", None).await;
+    let actions: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in [
+        "webhooks.commands.create",
+        "webhooks.commands.update",
+        "webhooks.commands.delete",
+        "webhooks.commands.replace",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let outgoing = app.outgoing(json!({"url": "https://8.8.8.8/hook", "events": ["agent.*"]})).await.0;
+    let (status, _) = app.api_json(Method::GET, &format!("/api/webhooks/{outgoing}/commands"), None).await;
+    assert_eq!(status, 400);
+    app.api_json(Method::DELETE, &format!("/api/webhooks/{id}"), None).await;
+    let (status, _) = app.api_json(Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+}
+
+/// The incoming log filters by type (exact or family), status and time.
+#[tokio::test]
+async fn the_event_log_filters() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let secret = hook.secret.clone().unwrap();
+    let body = push_payload();
+    for (event, n) in [("push", 0), ("pull_request", 1), ("push", 2)] {
+        let headers = github_headers(&secret, event, &format!("d-{n}"), &body);
+        assert_eq!(app.post(&hook.url, &headers, body.clone()).await.status(), 202);
+    }
+    let app = &app;
+    let log = |query: String| {
+        let path = format!("/api/webhooks/{}/events{query}", hook.id);
+        async move { app.api_json(Method::GET, &path, None).await }
+    };
+    let (_, all) = log(String::new()).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 3, "{all}");
+    let (_, pushes) = log("?event_type=push".into()).await;
+    assert_eq!(pushes["items"].as_array().unwrap().len(), 2, "{pushes}");
+    let (_, prs) = log("?event_type=pull_request".into()).await;
+    assert_eq!(prs["items"].as_array().unwrap().len(), 1, "{prs}");
+    let first = all["items"].as_array().unwrap().last().unwrap()["received_at"].as_str().unwrap().to_owned();
+    let (_, before) = log(format!("?until={first}")).await;
+    assert!(before["items"].as_array().unwrap().is_empty(), "{before}");
+    let (_, after) = log(format!("?since={first}")).await;
+    assert_eq!(after["items"].as_array().unwrap().len(), 3, "{after}");
+    for bad in [
+        "?since=yesterday",
+        "?status=lost",
+        "?limit=251",
+        "?sort=asc",
+        &format!("?since={first}&until={first}"),
+    ] {
+        let (status, v) = log(bad.to_owned()).await;
+        assert_eq!(status, 400, "{bad}: {v}");
     }
 }

@@ -1,0 +1,126 @@
+//! Routing rules of an incoming hook (seed 001's "command mappings"): which
+//! event types trigger which action, for which agent, with which template.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{AgentName, HookId};
+
+/// What a matching rule does with the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandAction {
+    /// Post the formatted (or templated) message to the agent's channel.
+    Notify,
+    /// Hand the agent a task built from the template.
+    CreateTask,
+    /// Post a comment back to the source (an issue, a merge request).
+    Comment,
+    /// Ask the agent, interactively, for clarification.
+    Ask,
+    /// Answer the sender at once.
+    Respond,
+    /// Pass the event on to another URL.
+    Forward,
+}
+
+impl CommandAction {
+    /// Every action, in documentation order.
+    pub const ALL: [CommandAction; 6] = [
+        CommandAction::Notify,
+        CommandAction::CreateTask,
+        CommandAction::Comment,
+        CommandAction::Ask,
+        CommandAction::Respond,
+        CommandAction::Forward,
+    ];
+
+    /// The name used in JSON, config files and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandAction::Notify => "notify",
+            CommandAction::CreateTask => "create_task",
+            CommandAction::Comment => "comment",
+            CommandAction::Ask => "ask",
+            CommandAction::Respond => "respond",
+            CommandAction::Forward => "forward",
+        }
+    }
+
+    /// The action named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One routing rule of an incoming hook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookCommand {
+    /// `cmd_…`, stable across updates.
+    pub id: String,
+    /// The hook the rule belongs to.
+    pub hook_id: HookId,
+    /// Event type or pattern: `issues.opened`, `issues` (any action), `*`.
+    pub trigger: String,
+    /// What to do.
+    pub action: CommandAction,
+    /// The agent to involve; the hook's own agent when absent.
+    pub agent: Option<AgentName>,
+    /// Message template (minijinja over the payload).
+    pub template: Option<String>,
+    /// Payload conditions, all of which must hold (`{"labels": ["bug"]}`).
+    pub conditions: Map<String, Value>,
+    /// Destination of a `forward`.
+    pub url: Option<String>,
+    /// Higher runs first; ties keep creation order.
+    pub priority: i32,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl HookCommand {
+    /// Whether `event_type` fires this rule. A trigger matches the type
+    /// exactly, or its part before the action (`issues` fires on
+    /// `issues.opened`), and `*` matches everything.
+    pub fn fires_on(&self, event_type: &str) -> bool {
+        self.trigger == "*"
+            || self.trigger == event_type
+            || event_type.strip_prefix(self.trigger.as_str()).is_some_and(|rest| rest.starts_with('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_by_name() {
+        for a in CommandAction::ALL {
+            assert_eq!(CommandAction::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), Value::String(a.as_str().into()));
+        }
+        assert_eq!(CommandAction::parse("delete_everything"), None);
+    }
+
+    #[test]
+    fn triggers_match_type_or_family() {
+        let mut c = HookCommand {
+            id: "cmd_1".into(),
+            hook_id: HookId::generate(),
+            trigger: "issues".into(),
+            action: CommandAction::Notify,
+            agent: None,
+            template: None,
+            conditions: Map::new(),
+            url: None,
+            priority: 0,
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        assert!(c.fires_on("issues.opened"));
+        assert!(c.fires_on("issues"));
+        assert!(!c.fires_on("issues_comment.created"));
+        c.trigger = "*".into();
+        assert!(c.fires_on("push"));
+    }
+}

@@ -1,0 +1,130 @@
+//! `/api/webhooks/{id}/commands`: the routing rules of an incoming hook.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::IntoResponse,
+    routing::get,
+};
+use chorus_core::{HookCommand, HookId};
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, ApiJson},
+    service::{self, CommandSpec},
+    state::AppState,
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/webhooks/{id}/commands", get(list).post(create).put(replace))
+        .route("/api/webhooks/{id}/commands/{command_id}", get(show).put(update).delete(remove))
+}
+
+/// A rule as the API shows it.
+pub(crate) fn view(c: &HookCommand) -> Value {
+    json!({
+        "id": c.id,
+        "hook_id": c.hook_id,
+        "trigger": c.trigger,
+        "action": c.action,
+        "agent": c.agent,
+        "template": c.template,
+        "conditions": c.conditions,
+        "url": c.url,
+        "priority": c.priority,
+        "created_at": c.created_at,
+    })
+}
+
+/// The incoming hook `id`; outgoing hooks have no routing rules.
+async fn hook(state: &AppState, id: &str) -> Result<HookId, ApiError> {
+    let missing = || ApiError::not_found(format!("webhook {id} not found"));
+    let hook_id: HookId = id.parse().map_err(|_| missing())?;
+    if state.store.hook(&hook_id).await?.is_some() {
+        return Ok(hook_id);
+    }
+    if state.store.outgoing(&hook_id).await?.is_some() {
+        return Err(ApiError::bad_request("commands apply to incoming webhooks"));
+    }
+    Err(missing())
+}
+
+async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<HookCommand, ApiError> {
+    state
+        .store
+        .commands(hook_id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == command_id)
+        .ok_or_else(|| ApiError::not_found(format!("command {command_id} not found")))
+}
+
+async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
+    Ok(Json(json!({"items": items})))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(spec): ApiJson<CommandSpec>,
+) -> Result<impl IntoResponse, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    if state.store.commands(&hook_id).await?.len() >= service::COMMANDS_MAX {
+        return Err(ApiError::bad_request(format!("at most {} commands a hook", service::COMMANDS_MAX)));
+    }
+    let command = service::command(&state, &hook_id, &spec, None, service::now(&state)).await?;
+    state.store.put_command(command.clone()).await?;
+    Ok((StatusCode::CREATED, Json(view(&command))))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    Ok(Json(view(&find(&state, &hook_id, &command_id).await?)))
+}
+
+/// `PUT`: the rule is replaced whole; its id and creation time stay.
+async fn update(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+    ApiJson(spec): ApiJson<CommandSpec>,
+) -> Result<Json<Value>, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    let old = find(&state, &hook_id, &command_id).await?;
+    let command = service::command(&state, &hook_id, &spec, Some(old.id), old.created_at).await?;
+    state.store.put_command(command.clone()).await?;
+    Ok(Json(view(&command)))
+}
+
+/// `PUT` on the collection: the body's list becomes the whole rule set.
+async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(specs): ApiJson<Vec<CommandSpec>>,
+) -> Result<Json<Value>, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    let commands = service::commands(&state, &hook_id, &specs, service::now(&state)).await?;
+    state.store.replace_commands(&hook_id, commands).await?;
+    let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
+    Ok(Json(json!({"items": items})))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let hook_id = hook(&state, &id).await?;
+    state.store.delete_command(&hook_id, &command_id).await.map_err(|e| match e {
+        chorus_core::StoreError::NotFound { .. } => {
+            ApiError::not_found(format!("command {command_id} not found"))
+        }
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}

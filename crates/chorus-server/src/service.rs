@@ -1,0 +1,321 @@
+//! Validation and changes shared by every way of managing incoming hooks:
+//! the REST API and config files (and the Discord commands after them), so
+//! each path accepts the same input and answers the same errors.
+
+use chorus_core::{
+    AgentName, CommandAction, GenericScheme, HookCommand, HookId, HookPatch, IncomingHook, Secret, Source,
+};
+use chorus_deliver::Cidr;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::{error::ApiError, state::AppState};
+
+/// Most requests a minute a hook may allow.
+const RATE_MAX: u32 = 100_000;
+/// Shortest secret a user may bring (GitHub accepts anything; we do not).
+const SECRET_MIN: usize = 16;
+/// Most routing rules a hook may have.
+pub(crate) const COMMANDS_MAX: usize = 100;
+/// Most conditions one rule may have.
+const CONDITIONS_MAX: usize = 20;
+
+/// A new incoming hook as a caller describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncomingSpec {
+    pub(crate) agent: String,
+    /// Accepted for the API's `{"type": "incoming"}`; the caller has
+    /// already dispatched on it.
+    #[serde(rename = "type", default)]
+    pub(crate) _kind: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) secret: Option<String>,
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+    pub(crate) rate_limit_per_minute: Option<u32>,
+    #[serde(default)]
+    pub(crate) ip_allowlist: Vec<String>,
+    pub(crate) template: Option<String>,
+    #[serde(default)]
+    pub(crate) events: Vec<String>,
+    pub(crate) generic: Option<GenericScheme>,
+    #[serde(default)]
+    pub(crate) commands: Vec<CommandSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn notify() -> String {
+    CommandAction::Notify.as_str().to_owned()
+}
+
+/// A routing rule as a caller describes it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandSpec {
+    pub(crate) trigger: String,
+    #[serde(default = "notify")]
+    pub(crate) action: String,
+    pub(crate) agent: Option<String>,
+    pub(crate) template: Option<String>,
+    #[serde(default)]
+    pub(crate) conditions: Map<String, Value>,
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) priority: i32,
+}
+
+/// The secret a user brought, checked, or a generated one. `standard`:
+/// a Standard Webhooks `whsec_` key.
+pub(crate) fn choose_secret(standard: bool, given: Option<String>) -> Result<Secret, ApiError> {
+    match given {
+        Some(s) if s.len() < SECRET_MIN || s.len() > 256 => {
+            Err(ApiError::invalid("secret", format!("secret must be {SECRET_MIN} to 256 characters")))
+        }
+        Some(s) => {
+            let secret = Secret::new(s);
+            if standard && chorus_verify::sign_standard(&secret, "probe", 0, b"").is_err() {
+                return Err(ApiError::invalid("secret", "a standard secret is whsec_ followed by base64"));
+            }
+            Ok(secret)
+        }
+        None if standard => Ok(Secret::generate_standard()),
+        None => Ok(Secret::generate()),
+    }
+}
+
+fn check_rate(rate: u32) -> Result<u32, ApiError> {
+    if (1..=RATE_MAX).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(ApiError::invalid(
+            "rate_limit_per_minute",
+            format!("rate_limit_per_minute must be between 1 and {RATE_MAX}"),
+        ))
+    }
+}
+
+fn check_allowlist(list: &[String]) -> Result<(), ApiError> {
+    list.iter().enumerate().try_for_each(|(i, c)| {
+        Cidr::parse(c)
+            .map(|_| ())
+            .map_err(|e| ApiError::invalid(format!("ip_allowlist[{i}]"), format!("ip_allowlist: {e}")))
+    })
+}
+
+/// An event type or trigger: `push`, `issues.opened`, `jira:issue_created`, `*`.
+fn check_event_name(field: &str, e: &str) -> Result<(), ApiError> {
+    if e.is_empty() || e.len() > 100 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(field, format!("{field}: {e:?} is not an event type")));
+    }
+    Ok(())
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiError> {
+    events.iter().enumerate().try_for_each(|(i, e)| {
+        check_event_name("events", e).map_err(|err| ApiError { field: Some(format!("events[{i}]")), ..err })
+    })
+}
+
+fn check_template(template: Option<&str>) -> Result<(), ApiError> {
+    if let Some(t) = template {
+        chorus_format::validate_template(t)
+            .map_err(|e| ApiError::invalid("template", format!("template: {e}")))?;
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::invalid("name", "name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+/// An existing agent named `name`.
+async fn existing_agent(state: &AppState, field: &str, name: &str) -> Result<AgentName, ApiError> {
+    let agent: AgentName =
+        name.parse().map_err(|e: chorus_core::IdError| ApiError::invalid(field, e.to_string()))?;
+    if state.store.agent(&agent).await?.is_none() {
+        return Err(ApiError::invalid(field, format!("agent {agent} does not exist; create it first")));
+    }
+    Ok(agent)
+}
+
+/// Check `spec` and build the hook (with a fresh id) and its secret: the one
+/// given, a generated one, or none for source `none`.
+pub(crate) async fn incoming_hook(
+    state: &AppState,
+    spec: &IncomingSpec,
+    created_by: &str,
+    now: Timestamp,
+) -> Result<(IncomingHook, Option<Secret>), ApiError> {
+    let agent = existing_agent(state, "agent", &spec.agent).await?;
+    let source: Source = match &spec.source {
+        Some(s) => {
+            s.parse().map_err(|e: chorus_core::UnknownSource| ApiError::invalid("source", e.to_string()))?
+        }
+        None => Source::Chorus,
+    };
+    if spec.generic.is_some() && source != Source::Generic {
+        return Err(ApiError::invalid("generic", "generic settings apply only to source \"generic\""));
+    }
+    if let Some(g) = &spec.generic
+        && http::HeaderName::try_from(g.header.as_str()).is_err()
+    {
+        return Err(ApiError::invalid(
+            "generic.header",
+            format!("generic.header {:?} is not a header name", g.header),
+        ));
+    }
+    let secret = match (source, &spec.secret) {
+        (Source::None, Some(_)) => {
+            return Err(ApiError::invalid("secret", "source \"none\" takes no secret"));
+        }
+        (Source::None, None) => None,
+        (source, given) => Some(choose_secret(source == Source::Standard, given.clone())?),
+    };
+    let rate = check_rate(spec.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;
+    if let Some(n) = &spec.name {
+        check_name(n)?;
+    }
+    check_allowlist(&spec.ip_allowlist)?;
+    check_events(&spec.events)?;
+    check_template(spec.template.as_deref())?;
+    let hook = IncomingHook {
+        id: HookId::generate(),
+        name: spec.name.clone().unwrap_or_else(|| format!("{source} hook")),
+        agent,
+        source,
+        generic: spec.generic.clone(),
+        enabled: spec.enabled,
+        rate_limit_per_minute: rate,
+        ip_allowlist: spec.ip_allowlist.clone(),
+        template: spec.template.clone(),
+        events: spec.events.clone(),
+        created_at: now,
+        created_by: created_by.to_owned(),
+        updated_at: now,
+    };
+    Ok((hook, secret))
+}
+
+/// Check a partial update of an incoming hook.
+pub(crate) fn check_patch(patch: &HookPatch) -> Result<(), ApiError> {
+    if let Some(r) = patch.rate_limit_per_minute {
+        check_rate(r)?;
+    }
+    if let Some(l) = &patch.ip_allowlist {
+        check_allowlist(l)?;
+    }
+    if let Some(e) = &patch.events {
+        check_events(e)?;
+    }
+    if let Some(t) = &patch.template {
+        check_template(t.as_deref())?;
+    }
+    if let Some(n) = &patch.name {
+        check_name(n)?;
+    }
+    Ok(())
+}
+
+/// Check a routing rule of `hook` and build it. `id` keeps an existing
+/// rule's identity on update.
+pub(crate) async fn command(
+    state: &AppState,
+    hook: &HookId,
+    spec: &CommandSpec,
+    id: Option<String>,
+    now: Timestamp,
+) -> Result<HookCommand, ApiError> {
+    check_event_name("trigger", &spec.trigger)?;
+    let action = CommandAction::parse(&spec.action).ok_or_else(|| {
+        let names: Vec<&str> = CommandAction::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::invalid("action", format!("action {:?} is not one of {}", spec.action, names.join(", ")))
+    })?;
+    let agent = match &spec.agent {
+        Some(a) => Some(existing_agent(state, "agent", a).await?),
+        None => None,
+    };
+    check_template(spec.template.as_deref())?;
+    if spec.conditions.len() > CONDITIONS_MAX {
+        return Err(ApiError::invalid("conditions", format!("at most {CONDITIONS_MAX} conditions")));
+    }
+    for (key, value) in &spec.conditions {
+        if key.is_empty() || key.len() > 200 {
+            return Err(ApiError::invalid(
+                "conditions",
+                "a condition needs a field name of 1 to 200 characters",
+            ));
+        }
+        if value.is_object() {
+            return Err(ApiError::invalid(
+                format!("conditions.{key}"),
+                format!("condition {key:?} must be a value or a list of values"),
+            ));
+        }
+    }
+    let url = match (action, &spec.url) {
+        (CommandAction::Forward, None) => {
+            return Err(ApiError::invalid("url", "a forward needs the url to forward to"));
+        }
+        (CommandAction::Forward, Some(u)) => Some(
+            state
+                .guard
+                .check_url(u)
+                .await
+                .map(|u| u.to_string())
+                .map_err(|e| ApiError::invalid("url", format!("url: {e}")))?,
+        ),
+        (_, Some(_)) => return Err(ApiError::invalid("url", "url applies only to the forward action")),
+        (_, None) => None,
+    };
+    if !(-1000..=1000).contains(&spec.priority) {
+        return Err(ApiError::invalid("priority", "priority must be between -1000 and 1000"));
+    }
+    Ok(HookCommand {
+        id: id.unwrap_or_else(|| chorus_core::random_token("cmd_", 12)),
+        hook_id: hook.clone(),
+        trigger: spec.trigger.clone(),
+        action,
+        agent,
+        template: spec.template.clone(),
+        conditions: spec.conditions.clone(),
+        url,
+        priority: spec.priority,
+        created_at: now,
+    })
+}
+
+/// Check every rule of a set; errors name the rule (`commands[2].action`).
+pub(crate) async fn commands(
+    state: &AppState,
+    hook: &HookId,
+    specs: &[CommandSpec],
+    now: Timestamp,
+) -> Result<Vec<HookCommand>, ApiError> {
+    if specs.len() > COMMANDS_MAX {
+        return Err(ApiError::invalid("commands", format!("at most {COMMANDS_MAX} commands a hook")));
+    }
+    let mut out = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        // Creation times step by a millisecond so equal priorities keep the
+        // order in which they were written.
+        let at = now + jiff::SignedDuration::from_millis(i as i64);
+        out.push(
+            command(state, hook, spec, None, at).await.map_err(|e| e.within(&format!("commands[{i}]")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The time as the store keeps it (milliseconds), so answers match later reads.
+pub(crate) fn now(state: &AppState) -> Timestamp {
+    state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now())
+}
