@@ -2,6 +2,7 @@
 
 mod api;
 mod config;
+mod config_files;
 mod error;
 mod ingress;
 mod runtime;
@@ -10,6 +11,7 @@ mod state;
 
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
+pub use config_files::{ConfigFileError, ConfigStatus};
 pub use error::{ApiError, ApiJson, ApiQuery};
 pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app};
 pub use state::{AppState, Settings};

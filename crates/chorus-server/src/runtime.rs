@@ -65,6 +65,8 @@ pub struct Chorus {
     engine: Engine,
     router: chorus_deliver::Router,
     retention: std::time::Duration,
+    config_dir: Option<std::path::PathBuf>,
+    config_poll: std::time::Duration,
 }
 
 /// Builds a [`Chorus`] from parts; for embedding in other services and for
@@ -81,9 +83,26 @@ pub struct ChorusBuilder {
     guard: SsrfGuard,
     retention: std::time::Duration,
     trusted_proxies: Vec<chorus_deliver::Cidr>,
+    config_dir: Option<std::path::PathBuf>,
+    config_poll: std::time::Duration,
 }
 
 impl ChorusBuilder {
+    /// Load declarative hooks from `dir` (`*.json`, `*.yaml`) at start and
+    /// whenever a file changes.
+    #[must_use]
+    pub fn config_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// How often the config directory is checked for changes (default 2 s).
+    #[must_use]
+    pub fn config_poll(mut self, every: std::time::Duration) -> Self {
+        self.config_poll = every;
+        self
+    }
+
     /// Use this clock (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -171,6 +190,7 @@ impl ChorusBuilder {
                 discord_bot,
                 trusted_proxies: self.trusted_proxies,
             }),
+            config: Arc::new(crate::ConfigStatus::new(self.config_dir.clone())),
         };
         let engine =
             Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine)
@@ -181,7 +201,14 @@ impl ChorusBuilder {
             state.events.clone(),
             deliveries,
         );
-        Chorus { state, engine, router, retention: self.retention }
+        Chorus {
+            state,
+            engine,
+            router,
+            retention: self.retention,
+            config_dir: self.config_dir,
+            config_poll: self.config_poll,
+        }
     }
 }
 
@@ -211,6 +238,8 @@ impl Chorus {
             guard: SsrfGuard::default(),
             retention: std::time::Duration::from_secs(30 * 86_400),
             trusted_proxies: Vec::new(),
+            config_dir: None,
+            config_poll: std::time::Duration::from_secs(2),
         }
     }
 
@@ -268,6 +297,7 @@ impl Chorus {
             .ssrf_guard(config.ssrf_guard())
             .trusted_proxies(config.trusted_proxies())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
+            .config_dir(dir.join("config").join("webhooks"))
             .build();
         Ok((chorus, notes))
     }
@@ -312,6 +342,15 @@ impl Chorus {
         let routing = tokio::spawn(self.router.run(workers.clone()));
         let delivering = tokio::spawn(self.engine.run(workers.clone()));
         let purging = tokio::spawn(purge_periodically(self.state.clone(), self.retention, workers.clone()));
+        let loading = match self.config_dir {
+            Some(dir) => {
+                // Hooks declared in files exist before the first request.
+                let mut loader = crate::config_files::Loader::new(self.state.clone(), dir);
+                loader.scan().await;
+                Some(tokio::spawn(loader.run(self.config_poll, workers.clone())))
+            }
+            None => None,
+        };
         let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served =
             axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
@@ -321,6 +360,9 @@ impl Chorus {
         let _ = routing.await;
         let _ = delivering.await;
         let _ = purging.await;
+        if let Some(loading) = loading {
+            let _ = loading.await;
+        }
         served
     }
 }

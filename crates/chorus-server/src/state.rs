@@ -22,6 +22,8 @@ pub struct AppState {
     pub guard: Arc<SsrfGuard>,
     /// Settings the handlers need.
     pub settings: Arc<Settings>,
+    /// The config directory loader's report.
+    pub config: Arc<crate::ConfigStatus>,
 }
 
 /// The handler-facing part of the configuration.

@@ -3,6 +3,7 @@
 mod access;
 mod agents;
 mod commands;
+mod config_errors;
 mod deliveries;
 pub(crate) mod events;
 mod outgoing;
@@ -19,6 +20,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(agents::router())
         .merge(webhooks::router())
         .merge(commands::router())
+        .merge(config_errors::router())
         .merge(deliveries::router())
         .merge(events::router())
         .merge(access::router())

@@ -2,6 +2,7 @@
 //! twilight client talking to the testkit's fake Discord.
 
 mod api;
+mod config_files;
 mod incoming;
 mod outgoing;
 mod support;

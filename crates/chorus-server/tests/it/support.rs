@@ -18,6 +18,7 @@ pub(crate) struct TestApp {
     dir: tempfile::TempDir,
     shutdown: CancellationToken,
     progress: tokio::sync::watch::Receiver<u64>,
+    config_scans: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Drop for TestApp {
@@ -91,11 +92,43 @@ impl TestApp {
             })
             .ssrf_guard(chorus_deliver::SsrfGuard::from_list("127.0.0.0/8").unwrap())
             .trusted_proxies(trusted_proxies)
+            .config_dir(dir.path().join("config").join("webhooks"))
+            .config_poll(Duration::from_millis(20))
             .build();
         let shutdown = CancellationToken::new();
         let progress = chorus.delivery_progress();
+        let config_scans = chorus.state().config.scans();
         tokio::spawn(chorus.serve(listener, shutdown.clone()));
-        Self { base, http: reqwest::Client::new(), discord, _store: store, dir, shutdown, progress }
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            discord,
+            _store: store,
+            dir,
+            shutdown,
+            progress,
+            config_scans,
+        }
+    }
+
+    /// Write (or with `None`, remove) a file in the config directory and
+    /// wait for a scan that started after the change to finish.
+    pub(crate) async fn config_file(&mut self, name: &str, text: Option<&str>) {
+        let dir = self.dir.path().join("config").join("webhooks");
+        std::fs::create_dir_all(&dir).unwrap();
+        match text {
+            Some(t) => std::fs::write(dir.join(name), t).unwrap(),
+            None => std::fs::remove_file(dir.join(name)).unwrap(),
+        }
+        // The scan running now may have read the directory before the write;
+        // the one after it has not.
+        for _ in 0..2 {
+            self.config_scans.borrow_and_update();
+            tokio::time::timeout(Duration::from_secs(10), self.config_scans.changed())
+                .await
+                .unwrap()
+                .unwrap();
+        }
     }
 
     /// Whether any file in the data directory holds `needle`'s bytes.
