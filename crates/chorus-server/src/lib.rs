@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-mod api;
+pub(crate) mod api;
 mod config;
 mod config_files;
 mod error;
@@ -9,6 +9,7 @@ mod runtime;
 mod service;
 mod state;
 
+pub use api::{openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};

@@ -2,7 +2,7 @@
 //! through the API.
 
 use axum::{
-    Extension, Json, Router,
+    Extension, Json,
     body::Body,
     extract::{FromRequestParts, MatchedPath, Path, RawPathParams, Request, State},
     http::{Method, StatusCode, header},
@@ -16,13 +16,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::PageParams;
+use super::Routes;
 use crate::{
     error::{ApiError, ApiJson, ApiQuery},
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> Routes {
+    Routes::default()
         .route("/api/tokens", post(create).get(list))
         .route("/api/tokens/{id}", delete(revoke))
         .route("/api/audit", get(audit))

@@ -1,5 +1,5 @@
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
@@ -9,14 +9,15 @@ use chorus_core::{Agent, AgentName, AgentPatch, NewAgent, Secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Routes;
 use super::double_option;
 use crate::{
     error::{ApiError, ApiJson},
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> Routes {
+    Routes::default()
         .route("/api/agents", post(create).get(list))
         .route("/api/agents/{name}", get(show).patch(update).delete(remove))
         .route("/api/agents/{name}/enable", post(enable))

@@ -1,7 +1,7 @@
 //! `/api/webhooks/{id}/commands`: the routing rules of an incoming hook.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
@@ -10,14 +10,15 @@ use axum::{
 use chorus_core::{HookCommand, HookId};
 use serde_json::{Value, json};
 
+use super::Routes;
 use crate::{
     error::{ApiError, ApiJson},
     service::{self, CommandSpec},
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> Routes {
+    Routes::default()
         .route("/api/webhooks/{id}/commands", get(list).post(create).put(replace))
         .route("/api/webhooks/{id}/commands/{command_id}", get(show).put(update).delete(remove))
 }

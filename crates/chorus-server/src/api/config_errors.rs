@@ -1,12 +1,13 @@
 //! `GET /api/config/errors`: config files the loader could not apply.
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State, routing::get};
 use serde_json::{Value, json};
 
+use super::Routes;
 use crate::state::AppState;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/config/errors", get(errors))
+pub(super) fn router() -> Routes {
+    Routes::default().route("/api/config/errors", get(errors))
 }
 
 async fn errors(State(state): State<AppState>) -> Json<Value> {

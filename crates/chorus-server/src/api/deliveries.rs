@@ -1,19 +1,20 @@
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     routing::get,
 };
 use chorus_core::{Delivery, DeliveryId, DeliveryQuery};
 use serde_json::{Value, json};
 
+use super::Routes;
 use super::{PageParams, webhooks::parse_delivery_status};
 use crate::{
     error::{ApiError, ApiQuery},
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> Routes {
+    Routes::default()
         .route("/api/deliveries", get(list))
         .route("/api/deliveries/{id}", get(show))
         .route("/api/deliveries/{id}/retry", axum::routing::post(retry))

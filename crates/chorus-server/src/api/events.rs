@@ -1,18 +1,19 @@
 //! `POST /api/events`: emit an outgoing event.
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use axum::{Json, extract::State, http::StatusCode, routing::post};
 use chorus_core::AgentName;
 use chorus_deliver::EmitError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Routes;
 use crate::{
     error::{ApiError, ApiJson},
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/events", post(emit))
+pub(super) fn router() -> Routes {
+    Routes::default().route("/api/events", post(emit))
 }
 
 #[derive(Debug, Deserialize)]

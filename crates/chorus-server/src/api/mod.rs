@@ -6,17 +6,23 @@ mod commands;
 mod config_errors;
 mod deliveries;
 pub(crate) mod events;
+mod openapi;
+
+pub use openapi::document as openapi_document;
 mod outgoing;
 mod webhooks;
 
-use axum::{Router, middleware};
+use axum::{
+    Router, middleware,
+    routing::{MethodRouter, get},
+};
 use serde::{Deserialize, Deserializer};
 
 use crate::{error::ApiError, state::AppState};
 
-/// Every `/api` route.
-pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+/// Every `/api` route, with the paths it serves.
+fn routes() -> Routes {
+    Routes::default()
         .merge(agents::router())
         .merge(webhooks::router())
         .merge(commands::router())
@@ -24,7 +30,44 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .merge(deliveries::router())
         .merge(events::router())
         .merge(access::router())
+}
+
+/// The `/api` router: every route behind the token check, and the OpenAPI
+/// document, which is public like any API reference.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    routes()
+        .router
         .route_layer(middleware::from_fn_with_state(state.clone(), access::authorize))
+        .route(openapi::PATH, get(openapi::serve))
+}
+
+/// The path templates the router serves under `/api`, the OpenAPI
+/// document's own included; for checking the document against the router.
+pub fn paths() -> Vec<&'static str> {
+    let mut paths = routes().paths;
+    paths.push(openapi::PATH);
+    paths
+}
+
+/// A router that remembers its paths, since axum's cannot list them.
+#[derive(Default)]
+pub(crate) struct Routes {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, method_router: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.paths.push(path);
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.paths.extend(other.paths);
+        self
+    }
 }
 
 /// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.

@@ -1,5 +1,5 @@
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
@@ -12,6 +12,7 @@ use chorus_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Routes;
 use super::{PageParams, commands, double_option, outgoing};
 use crate::{
     api::deliveries::delivery_view,
@@ -20,8 +21,8 @@ use crate::{
     state::AppState,
 };
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
+pub(super) fn router() -> Routes {
+    Routes::default()
         .route("/api/webhooks", post(create).get(list))
         .route("/api/webhooks/{id}", get(show).patch(update).delete(remove))
         .route("/api/webhooks/{id}/enable", post(enable))

@@ -460,3 +460,31 @@ async fn the_event_log_filters() {
         assert_eq!(status, 400, "{bad}: {v}");
     }
 }
+
+/// The OpenAPI document and the router agree: the same paths, and on each
+/// path the same methods (the router's 405 answer lists what it has).
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = TestApp::start().await;
+    let resp = app.http.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the document needs no token");
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: std::collections::BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    let routed: std::collections::BTreeSet<&str> = chorus_server::api_paths().into_iter().collect();
+    assert_eq!(documented, routed, "documented paths differ from routed ones");
+    for (path, item) in paths {
+        let concrete: String =
+            path.split('/').map(|s| if s.starts_with('{') { "x0" } else { s }).collect::<Vec<_>>().join("/");
+        let resp = app.api(Method::TRACE, &concrete).send().await.unwrap();
+        assert_eq!(resp.status(), 405, "TRACE {concrete}");
+        let allow = resp.headers().get("allow").expect("405 names the allowed methods").to_str().unwrap();
+        let mut routed: Vec<String> =
+            allow.split(',').map(|m| m.trim().to_lowercase()).filter(|m| m != "head").collect();
+        routed.sort();
+        let mut documented: Vec<String> = item.as_object().unwrap().keys().cloned().collect();
+        documented.sort();
+        assert_eq!(routed, documented, "methods of {path}");
+    }
+}
