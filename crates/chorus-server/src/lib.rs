@@ -9,7 +9,7 @@ mod runtime;
 mod service;
 mod state;
 
-pub use api::{openapi_document, paths as api_paths};
+pub use api::{IdempotencyKeys, openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};

@@ -191,6 +191,7 @@ impl ChorusBuilder {
                 trusted_proxies: self.trusted_proxies,
             }),
             config: Arc::new(crate::ConfigStatus::new(self.config_dir.clone())),
+            in_flight: Arc::default(),
         };
         let engine =
             Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine)

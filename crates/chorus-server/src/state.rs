@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The config directory loader's report.
     pub config: Arc<crate::ConfigStatus>,
+    /// `Idempotency-Key`s whose first request is running.
+    pub in_flight: Arc<crate::IdempotencyKeys>,
 }
 
 /// The handler-facing part of the configuration.

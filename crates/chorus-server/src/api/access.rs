@@ -86,7 +86,10 @@ pub(super) async fn authorize(
     request.extensions_mut().insert(principal.clone());
     let response = next.run(request).await;
     // Emitting events is traffic, not a change to Chorus itself.
-    let audited = changes && response.status().is_success() && template.as_deref() != Some("/api/events");
+    let audited = changes
+        && response.status().is_success()
+        && !super::idempotency::replayed(&response)
+        && template.as_deref() != Some("/api/events");
     let Some(template) = template.filter(|_| audited) else { return Ok(response) };
     let action = describe(&method, &template);
     let response = if target.is_none() {

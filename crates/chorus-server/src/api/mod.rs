@@ -6,8 +6,10 @@ mod commands;
 mod config_errors;
 mod deliveries;
 pub(crate) mod events;
+mod idempotency;
 mod openapi;
 
+pub use idempotency::IdempotencyKeys;
 pub use openapi::document as openapi_document;
 mod outgoing;
 mod webhooks;
@@ -35,8 +37,11 @@ fn routes() -> Routes {
 /// The `/api` router: every route behind the token check, and the OpenAPI
 /// document, which is public like any API reference.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    // The last layer added runs first: the caller is known before their
+    // Idempotency-Key is looked up.
     routes()
         .router
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(middleware::from_fn_with_state(state.clone(), access::authorize))
         .route(openapi::PATH, get(openapi::serve))
 }

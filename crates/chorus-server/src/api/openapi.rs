@@ -186,6 +186,14 @@ pub fn document() -> Value {
         parameters.extend(
             o.query.iter().map(|(name, schema)| json!({"name": name, "in": "query", "schema": schema})),
         );
+        if o.method == "post" {
+            parameters.push(json!({
+                "name": "Idempotency-Key",
+                "in": "header",
+                "description": "retries with the same key get the first answer for a day",
+                "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+            }));
+        }
         let mut responses = Map::new();
         let mut ok = json!({"description": "success"});
         if let Some(schema) = &o.answer {

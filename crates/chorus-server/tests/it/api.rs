@@ -488,3 +488,46 @@ async fn the_openapi_document_lists_every_route() {
         assert_eq!(routed, documented, "methods of {path}");
     }
 }
+
+/// A POST retried with its Idempotency-Key gets the first answer (the
+/// secret included) and changes nothing more; the key with another body is
+/// refused.
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_answer() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let create = |key: &str, body: Value| {
+        app.api(Method::POST, "/api/webhooks").header("Idempotency-Key", key).json(&body).send()
+    };
+    let body = json!({"agent": "builder", "source": "github", "name": "app"});
+    let first = create("retry-me-1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let again = create("retry-me-1", body.clone()).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the replay differs from the first answer");
+    let secret = first["secret"].as_str().unwrap();
+    assert!(!app.data_files_contain(secret), "the kept answer holds the secret in clear");
+    let (_, list) = app.api_json(Method::GET, "/api/webhooks", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the retry made a second hook");
+
+    let other = create("retry-me-1", json!({"agent": "builder", "source": "gitlab"})).await.unwrap();
+    assert_eq!(other.status(), 422);
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(other["error"]["code"], "idempotency_key_reused");
+    // A refused request is not kept: fixed, it goes through under its key.
+    let bad = create("retry-me-2", json!({"agent": "ghost"})).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(create("retry-me-2", json!({"agent": "builder"})).await.unwrap().status(), 201);
+    for key in ["", &"k".repeat(256), "has space"] {
+        let resp = create(key, body.clone()).await.unwrap();
+        assert_eq!(resp.status(), 400, "key {key:?}");
+    }
+    let (_, audit) = app.api_json(Method::GET, "/api/audit", None).await;
+    let creates =
+        audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "webhooks.create").count();
+    assert_eq!(creates, 2, "a replay was put on record: {audit}");
+}
