@@ -29,6 +29,11 @@ impl Cidr {
         Ok(Self { addr, prefix })
     }
 
+    /// The address the network was written with; inside the network.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
     /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {

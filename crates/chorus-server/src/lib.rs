@@ -6,6 +6,7 @@ mod config_files;
 mod error;
 mod ingress;
 mod runtime;
+mod samples;
 mod service;
 mod state;
 

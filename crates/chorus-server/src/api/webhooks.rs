@@ -321,13 +321,58 @@ async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<
     Ok(Json(json!(figures)))
 }
 
+/// `POST /api/webhooks/{id}/test`. Outgoing: a sample `webhook.test`
+/// delivery. Incoming: a realistic sample of the hook's source, signed with
+/// its secret, through the whole ingress pipeline (checks, storage, routing,
+/// the agent's channel), as if the sender had posted it.
 async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    let h = find_outgoing(&state, &id, "test").await?;
-    let emitted = state.emitter.test(&h.id).await.map_err(crate::api::events::emit_error)?;
+    let hook = match find_any(&state, &id).await? {
+        Found::Incoming(h) => return test_incoming(&state, &h.id).await.map(IntoResponse::into_response),
+        Found::Outgoing(h) => h,
+    };
+    let emitted = state.emitter.test(&hook.id).await.map_err(crate::api::events::emit_error)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"event_id": emitted.event_id, "delivery_id": emitted.deliveries.first()})),
-    ))
+    )
+        .into_response())
+}
+
+async fn test_incoming(state: &AppState, id: &HookId) -> Result<impl IntoResponse + use<>, ApiError> {
+    let (hook, secrets) = state
+        .store
+        .hook_with_secrets(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))?;
+    let (body, headers) = crate::samples::signed(&hook, secrets.first(), state.clock.now());
+    let mut request = axum::http::Request::post(format!("/webhook/{}/{}", hook.agent, hook.id));
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let mut request = request
+        .body(axum::body::Body::from(body))
+        .map_err(|e| ApiError::bad_request(format!("the sample cannot be sent: {e}")))?;
+    // Sent from inside the hook's allow-list, which guards against other
+    // senders, not against this test.
+    let peer = hook
+        .ip_allowlist
+        .iter()
+        .find_map(|c| chorus_deliver::Cidr::parse(c).ok())
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| c.addr());
+    request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(peer, 0)));
+    let answer = crate::ingress::receive(
+        State(state.clone()),
+        Path((hook.agent.to_string(), hook.id.to_string())),
+        request,
+    )
+    .await
+    .map_err(|e| ApiError { message: format!("the hook refused the test: {}", e.message), ..e })?;
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024).await.unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    v["test"] = json!(true);
+    v["source"] = json!(hook.source);
+    Ok((status, Json(v)))
 }
 
 #[derive(Debug, Deserialize)]

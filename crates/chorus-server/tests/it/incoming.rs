@@ -445,3 +445,37 @@ async fn rotated_secret_keeps_the_old_one_for_the_grace_period() {
         app.api_json(Method::POST, &format!("/api/webhooks/{}/rotate-secret", open.id), None).await;
     assert_eq!(status, 409, "{v}");
 }
+
+/// `POST /api/webhooks/{id}/test` on an incoming hook: a sample of its
+/// source, signed with its secret, through the whole pipeline to the
+/// channel, for every verification scheme; a hook that would refuse its
+/// sender refuses the test too.
+#[tokio::test]
+async fn test_sends_go_through_the_whole_pipeline() {
+    let app = TestApp::start().await;
+    app.agent("builder", "77").await;
+    let sources = ["github", "gitlab", "standard", "slack", "stripe", "generic", "chorus", "none"];
+    for source in sources {
+        let mut body = json!({"agent": "builder", "source": source, "name": format!("{source} test")});
+        if source == "github" {
+            // Sent from inside the allow-list, which this test does not trip.
+            body["ip_allowlist"] = json!(["192.30.252.0/22"]);
+        }
+        let hook = app.hook(body).await;
+        let (status, v) = app.api_json(Method::POST, &format!("/api/webhooks/{}/test", hook.id), None).await;
+        assert_eq!(status, 202, "{source}: {v}");
+        assert_eq!((v["test"].as_bool(), v["source"].as_str()), (Some(true), Some(source)), "{v}");
+        assert!(v["event_id"].as_str().is_some_and(|e| e.starts_with("evt_")), "{v}");
+    }
+    let messages = app.discord.wait_for_messages(sources.len(), WAIT).await;
+    let text = serde_json::to_string(&messages).unwrap();
+    assert!(text.contains("[chorus/hello-world] 1 new commit to main"), "the GitHub sample is formatted: {text}");
+    assert!(text.contains("if you read this, the hook works"), "{text}");
+
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    app.api_json(Method::POST, &format!("/api/webhooks/{}/disable", hook.id), None).await;
+    let (status, v) = app.api_json(Method::POST, &format!("/api/webhooks/{}/test", hook.id), None).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("the hook refused the test"), "{v}");
+    assert_eq!(app.event_count(&hook.id).await, 0);
+}
