@@ -186,8 +186,60 @@ pub(crate) enum WebhookCmd {
         #[arg(long)]
         grace_period_seconds: Option<u64>,
     },
-    /// Outgoing: queue a sample delivery.
+    /// Incoming: send a signed sample through the pipeline; outgoing: queue a sample delivery.
     Test { id: String },
+    /// Incoming: the events received, newest first.
+    Events {
+        id: String,
+        /// received, routed or filtered.
+        #[arg(long)]
+        status: Option<String>,
+        /// An event type (pull_request.opened) or family (pull_request).
+        #[arg(long)]
+        event_type: Option<String>,
+        /// Only events received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events received before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many (1–250).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Incoming: the routing rules, highest priority first.
+    Commands { id: String },
+    /// Incoming: add a routing rule.
+    CommandAdd {
+        id: String,
+        /// Event type or family that fires the rule (issues.opened, push, *).
+        #[arg(long)]
+        trigger: String,
+        /// notify, create_task, comment, ask, respond or forward.
+        #[arg(long)]
+        action: Option<String>,
+        /// The agent to involve (default: the hook's).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Message template.
+        #[arg(long)]
+        template: Option<String>,
+        /// Payload conditions, a JSON object such as '{"label": "urgent"}'.
+        #[arg(long)]
+        conditions: Option<String>,
+        /// Where a forward goes.
+        #[arg(long)]
+        url: Option<String>,
+        /// Higher runs first (-1000 to 1000).
+        #[arg(long, allow_hyphen_values = true)]
+        priority: Option<i32>,
+    },
+    /// Incoming: remove a routing rule.
+    CommandRemove {
+        id: String,
+        /// The rule's id (cmd_…).
+        command_id: String,
+    },
     /// A hook's deliveries, newest first.
     Deliveries {
         id: String,

@@ -203,6 +203,10 @@ impl Client {
                 (Method::POST, api(&["webhooks", &id, "rotate-secret"]), Some(body), Shape::One)
             }
             WebhookCmd::Test { id } => (Method::POST, api(&["webhooks", &id, "test"]), None, Shape::One),
+            cmd @ (WebhookCmd::Events { .. }
+            | WebhookCmd::Commands { .. }
+            | WebhookCmd::CommandAdd { .. }
+            | WebhookCmd::CommandRemove { .. }) => log_and_rules(cmd)?,
             WebhookCmd::Deliveries { id, status, limit } => {
                 let mut route = api(&["webhooks", &id, "deliveries"]);
                 if let Some(s) = status {
@@ -258,6 +262,12 @@ impl Client {
         Ok(())
     }
 
+    pub(crate) async fn config_errors(&self) -> Result<(), ClientError> {
+        let value = self.call(Method::GET, api(&["config", "errors"]), None).await?;
+        self.print(&value, Shape::List(CONFIG_ERROR_COLUMNS));
+        Ok(())
+    }
+
     pub(crate) async fn audit(&self, limit: Option<u32>) -> Result<(), ClientError> {
         let mut route = api(&["audit"]);
         if let Some(l) = limit {
@@ -267,6 +277,56 @@ impl Client {
         self.print(&value, Shape::List(AUDIT_COLUMNS));
         Ok(())
     }
+}
+
+/// The incoming log and routing-rule verbs.
+fn log_and_rules(cmd: WebhookCmd) -> Result<(Method, Route, Option<Value>, Shape), ClientError> {
+    Ok(match cmd {
+        WebhookCmd::Events { id, status, event_type, since, until, limit } => {
+            let mut route = api(&["webhooks", &id, "events"]);
+            for (name, value) in [("status", status), ("event_type", event_type)] {
+                if let Some(v) = value {
+                    route.query.push((name, v));
+                }
+            }
+            for (name, value) in [("since", since), ("until", until)] {
+                if let Some(v) = value {
+                    if v.parse::<jiff::Timestamp>().is_err() {
+                        return Err(ClientError::Usage(format!(
+                            "--{name} {v:?} is not an RFC 3339 time such as 2026-11-24T00:00:00Z"
+                        )));
+                    }
+                    route.query.push((name, v));
+                }
+            }
+            if let Some(l) = limit {
+                route.query.push(("limit", l.to_string()));
+            }
+            (Method::GET, route, None, Shape::List(EVENT_COLUMNS))
+        }
+        WebhookCmd::Commands { id } => {
+            (Method::GET, api(&["webhooks", &id, "commands"]), None, Shape::List(COMMAND_COLUMNS))
+        }
+        WebhookCmd::CommandAdd { id, trigger, action, agent, template, conditions, url, priority } => {
+            let mut body = json!({"trigger": trigger});
+            put(&mut body, "action", action);
+            put(&mut body, "agent", agent);
+            put(&mut body, "template", template);
+            put(&mut body, "url", url);
+            put(&mut body, "priority", priority);
+            if let Some(c) = conditions {
+                body["conditions"] = json_arg("--conditions", &c)?;
+            }
+            (Method::POST, api(&["webhooks", &id, "commands"]), Some(body), Shape::One)
+        }
+        WebhookCmd::CommandRemove { id, command_id } => (
+            Method::DELETE,
+            api(&["webhooks", &id, "commands", &command_id]),
+            None,
+            Shape::Done("removed", command_id),
+        ),
+        _ => unreachable!("only log and rule verbs are passed here"),
+    })
 }
 
 impl HookFields {
@@ -377,6 +437,9 @@ const HOOK_COLUMNS: &[&str] = &["id", "type", "agent", "name", "source|url", "en
 const DELIVERY_COLUMNS: &[&str] = &["id", "status", "attempts", "next_attempt_at", "last_error"];
 const TOKEN_COLUMNS: &[&str] = &["id", "name", "scope", "created_at", "revoked_at"];
 const AUDIT_COLUMNS: &[&str] = &["at", "via", "action", "target", "actor"];
+const EVENT_COLUMNS: &[&str] = &["id", "event_type", "status", "received_at", "size"];
+const COMMAND_COLUMNS: &[&str] = &["id", "priority", "trigger", "action", "agent"];
+const CONFIG_ERROR_COLUMNS: &[&str] = &["file", "line", "field", "message"];
 
 fn cell(v: &Value) -> String {
     match v {

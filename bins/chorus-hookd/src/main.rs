@@ -63,6 +63,8 @@ enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Config files in <data dir>/config/webhooks that could not be applied.
+    ConfigErrors,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Webhooks { cmd } => (Client::Webhooks(cmd), cli.client),
         Command::Tokens { cmd } => (Client::Tokens(cmd), cli.client),
         Command::Audit { limit } => (Client::Audit(limit), cli.client),
+        Command::ConfigErrors => (Client::ConfigErrors, cli.client),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "chorus-hookd", &mut std::io::stdout());
@@ -121,6 +124,7 @@ enum Client {
     Webhooks(Box<cli::WebhookCmd>),
     Tokens(cli::TokenCmd),
     Audit(Option<u32>),
+    ConfigErrors,
 }
 
 fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientError> {
@@ -136,6 +140,7 @@ fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientEr
             Client::Webhooks(c) => client.webhooks(*c).await,
             Client::Tokens(c) => client.tokens(c).await,
             Client::Audit(limit) => client.audit(limit).await,
+            Client::ConfigErrors => client.config_errors().await,
         }
     })
 }

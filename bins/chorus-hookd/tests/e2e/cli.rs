@@ -59,6 +59,14 @@ async fn every_cli_verb_against_a_running_server() {
     init();
     let receiver = TestReceiver::start().await;
     let data = tempfile::tempdir().unwrap();
+    // A hook file with its secret written in, found at start and refused.
+    let config = data.path().join("config").join("webhooks");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("ops.yaml"),
+        "agent: builder\nprovider: github\nsecret: plain-text-secret-123\n",
+    )
+    .unwrap();
     let env =
         [("CHORUS_API_TOKEN", TOKEN.to_owned()), ("CHORUS_OUTGOING_ALLOWED_NETS", "127.0.0.0/8".to_owned())];
     let server = Process::start(exe(), data.path(), &env).await;
@@ -180,7 +188,64 @@ async fn incoming_verbs(base: &str) -> String {
     let new_secret = rotated["secret"].as_str().unwrap();
     assert!(new_secret.len() >= 16 && new_secret != first_secret);
 
+    // A signed sample through the pipeline, then the log that holds it.
+    let tested = json(base, &["webhooks", "test", &id]).await;
+    assert_eq!(tested["test"], true, "{tested}");
+    let events = json(base, &["webhooks", "events", &id, "--event-type", "push", "--limit", "5"]).await;
+    assert_eq!(events["items"][0]["id"].as_str(), tested["event_id"].as_str());
+    let none = json(base, &["webhooks", "events", &id, "--event-type", "issues"]).await;
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+    routing_rule_verbs(base, &id).await;
+
+    // The file found at start: refused with file, line and field.
+    let errors = json(base, &["config-errors"]).await;
+    let e = &errors["items"][0];
+    assert_eq!(
+        (e["file"].as_str(), e["line"].as_u64(), e["field"].as_str()),
+        (Some("ops.yaml"), Some(3), Some("secret")),
+        "{errors}"
+    );
+    let table = cli(base, &["config-errors"]).await;
+    assert!(table.stdout.contains("ops.yaml") && table.stdout.contains("env:NAME"), "{}", table.stdout);
+
     id
+}
+
+async fn routing_rule_verbs(base: &str, id: &str) {
+    let added = json(
+        base,
+        &[
+            "webhooks",
+            "command-add",
+            id,
+            "--trigger",
+            "issues.labeled",
+            "--action",
+            "create_task",
+            "--conditions",
+            r#"{"label": "urgent"}"#,
+            "--priority",
+            "-5",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (added["trigger"].as_str(), added["priority"].as_i64()),
+        (Some("issues.labeled"), Some(-5)),
+        "{added}"
+    );
+    let rule = added["id"].as_str().unwrap();
+    let listed = json(base, &["webhooks", "commands", id]).await;
+    assert_eq!(listed["items"][0]["conditions"]["label"], "urgent");
+    let table = cli(base, &["webhooks", "commands", id]).await;
+    assert!(table.stdout.lines().nth(1).is_some_and(|l| l.starts_with(rule)), "{}", table.stdout);
+    let refused =
+        cli(base, &["webhooks", "command-add", id, "--trigger", "push", "--action", "explode"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("explode"), "{}", refused.stderr);
+    let removed = cli(base, &["webhooks", "command-remove", id, rule]).await;
+    assert_eq!((removed.code, removed.stdout.trim()), (0, format!("removed {rule}").as_str()));
+    assert!(json(base, &["webhooks", "commands", id]).await["items"].as_array().unwrap().is_empty());
 }
 
 /// Returns the outgoing subscription's id.
@@ -260,6 +325,13 @@ async fn errors_and_completions(base: &str, out_id: &str) {
     usage_error(base, &["webhooks", "update", out_id], "nothing to change").await;
     usage_error(base, &["webhooks", "create", "--header", "no-colon"], "--header").await;
     usage_error(base, &["agents", "list", "--server", "ftp://x"], "--server").await;
+    usage_error(base, &["webhooks", "events", out_id, "--since", "last week"], "--since").await;
+    usage_error(
+        base,
+        &["webhooks", "command-add", out_id, "--trigger", "x", "--conditions", "{"],
+        "--conditions",
+    )
+    .await;
 
     // Refusals: exit 1 with the server's reason.
     let refused = cli(base, &["webhooks", "create", "--agent", "ghost"]).await;

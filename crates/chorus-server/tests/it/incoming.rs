@@ -469,7 +469,10 @@ async fn test_sends_go_through_the_whole_pipeline() {
     }
     let messages = app.discord.wait_for_messages(sources.len(), WAIT).await;
     let text = serde_json::to_string(&messages).unwrap();
-    assert!(text.contains("[chorus/hello-world] 1 new commit to main"), "the GitHub sample is formatted: {text}");
+    assert!(
+        text.contains("[chorus/hello-world] 1 new commit to main"),
+        "the GitHub sample is formatted: {text}"
+    );
     assert!(text.contains("if you read this, the hook works"), "{text}");
 
     let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
