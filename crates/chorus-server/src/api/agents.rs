@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Routes;
-use super::double_option;
+use super::{PageParams, double_option};
 use crate::{
-    error::{ApiError, ApiJson},
+    error::{ApiError, ApiJson, ApiQuery},
     state::AppState,
 };
 
@@ -110,9 +110,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&agent))))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    if params.status.is_some() {
+        return Err(ApiError::invalid("status", "agents have no status filter"));
+    }
     let agents = state.store.agents().await?;
-    Ok(Json(json!({"items": agents.iter().map(view).collect::<Vec<_>>()})))
+    let keyed = agents.iter().map(|a| (a.name.to_string(), view(a))).collect();
+    Ok(Json(super::keyed_page(keyed, params.limit()?, params.cursor.as_deref())))
 }
 
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {

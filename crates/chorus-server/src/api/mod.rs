@@ -19,6 +19,7 @@ use axum::{
     routing::{MethodRouter, get},
 };
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -96,6 +97,18 @@ struct PageParams {
 
 pub(super) fn default_limit() -> usize {
     50
+}
+
+/// One page of a list kept whole in memory (agents, hooks): `keyed` holds
+/// each item with a key that orders the list; the cursor is the last key
+/// given, so a page stays right when items before it come or go.
+fn keyed_page(mut keyed: Vec<(String, Value)>, limit: usize, cursor: Option<&str>) -> Value {
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let rest: Vec<(String, Value)> =
+        keyed.into_iter().filter(|(k, _)| cursor.is_none_or(|c| k.as_str() > c)).collect();
+    let next = (rest.len() > limit).then(|| rest[limit - 1].0.clone());
+    let items: Vec<Value> = rest.into_iter().take(limit).map(|(_, v)| v).collect();
+    serde_json::json!({"items": items, "next_cursor": next})
 }
 
 impl PageParams {

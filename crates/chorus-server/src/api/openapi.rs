@@ -78,7 +78,7 @@ fn operations() -> Vec<Op> {
     vec![
         op("get", PATH, "meta", "This document"),
         op("post", "/api/agents", "agents", "Create an agent").body(r("CreateAgent")).answers(201, r("Agent")),
-        op("get", "/api/agents", "agents", "List agents").answers(200, list_of(&r("Agent"))),
+        op("get", "/api/agents", "agents", "List agents").paged().answers(200, list_of(&r("Agent"))),
         op("get", "/api/agents/{name}", "agents", "One agent").answers(200, r("Agent")),
         op("patch", "/api/agents/{name}", "agents", "Change an agent").body(r("UpdateAgent")).answers(200, r("Agent")),
         op("delete", "/api/agents/{name}", "agents", "Delete an agent and its hooks"),
@@ -88,6 +88,7 @@ fn operations() -> Vec<Op> {
             .body(json!({"anyOf": [r("CreateIncoming"), r("CreateOutgoing")]}))
             .answers(201, r("Webhook")),
         op("get", "/api/webhooks", "webhooks", "List hooks of both directions")
+            .paged()
             .query("agent", json!({"type": "string"}))
             .query("type", status(&["incoming", "outgoing"]))
             .answers(200, list_of(&r("Webhook"))),

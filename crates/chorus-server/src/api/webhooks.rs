@@ -143,6 +143,14 @@ struct ListParams {
     agent: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default = "super::default_limit")]
+    limit: usize,
+    cursor: Option<String>,
+}
+
+/// Hooks of both directions are listed in creation order.
+fn list_key(created: jiff::Timestamp, id: &HookId) -> String {
+    format!("{:020}.{id}", created.as_millisecond().max(0))
 }
 
 fn view(state: &AppState, h: &IncomingHook) -> Value {
@@ -229,16 +237,29 @@ async fn list(
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
     };
-    let mut items = Vec::new();
+    let limit = PageParams { limit: params.limit, cursor: None, status: None }.limit()?;
+    let mut keyed = Vec::new();
     if incoming {
-        items.extend(state.store.hooks(agent.as_ref()).await?.iter().map(|h| view(&state, h)));
-    }
-    if outgoing {
-        items.extend(
-            state.store.outgoing_hooks(agent.as_ref()).await?.iter().map(|h| outgoing::view(h, None)),
+        keyed.extend(
+            state
+                .store
+                .hooks(agent.as_ref())
+                .await?
+                .iter()
+                .map(|h| (list_key(h.created_at, &h.id), view(&state, h))),
         );
     }
-    Ok(Json(json!({"items": items})))
+    if outgoing {
+        keyed.extend(
+            state
+                .store
+                .outgoing_hooks(agent.as_ref())
+                .await?
+                .iter()
+                .map(|h| (list_key(h.created_at, &h.id), outgoing::view(h, None))),
+        );
+    }
+    Ok(Json(super::keyed_page(keyed, limit, params.cursor.as_deref())))
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

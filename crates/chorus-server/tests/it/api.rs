@@ -531,3 +531,36 @@ async fn idempotency_keys_replay_the_first_answer() {
         audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "webhooks.create").count();
     assert_eq!(creates, 2, "a replay was put on record: {audit}");
 }
+
+/// Agents and hooks come in pages like every other list.
+#[tokio::test]
+async fn agent_and_hook_lists_are_paged() {
+    let app = TestApp::start().await;
+    for name in ["c", "a", "b"] {
+        app.agent(name, "1").await;
+        app.hook(json!({"agent": name, "source": "none"})).await;
+    }
+    for (path, key) in [("/api/agents", "name"), ("/api/webhooks", "id")] {
+        let (_, all) = app.api_json(Method::GET, path, None).await;
+        let all: Vec<Value> = all["items"].as_array().unwrap().iter().map(|i| i[key].clone()).collect();
+        assert_eq!(all.len(), 3);
+        let (_, first) = app.api_json(Method::GET, &format!("{path}?limit=2"), None).await;
+        let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+        let (_, second) = app.api_json(Method::GET, &format!("{path}?limit=2&cursor={cursor}"), None).await;
+        assert!(second["next_cursor"].is_null(), "{second}");
+        let paged: Vec<Value> = first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(second["items"].as_array().unwrap())
+            .map(|i| i[key].clone())
+            .collect();
+        assert_eq!(paged, all, "{path}");
+        let (status, _) = app.api_json(Method::GET, &format!("{path}?limit=0"), None).await;
+        assert_eq!(status, 400);
+    }
+    let (_, agents) = app.api_json(Method::GET, "/api/agents", None).await;
+    let names: Vec<&str> =
+        agents["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+}
