@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod commands;
 mod embed;
 mod sink;
 

@@ -65,6 +65,12 @@ pub struct Config {
     pub discord_public_key: Option<String>,
     /// Application id, for registering slash commands.
     pub discord_application_id: Option<String>,
+    /// A role whose members may manage hooks from Discord without the
+    /// Manage Webhooks permission.
+    pub discord_manager_role: Option<String>,
+    /// Register the slash commands in this guild only (instantly) instead of
+    /// globally.
+    pub discord_guild_id: Option<String>,
     /// `http://host:port` of a Discord stand-in.
     pub discord_proxy: Option<String>,
     /// CIDRs exempt from the outgoing SSRF guard.
@@ -96,6 +102,8 @@ impl std::fmt::Debug for Config {
             .field("discord_token", &redacted(&self.discord_token))
             .field("discord_public_key", &self.discord_public_key)
             .field("discord_application_id", &self.discord_application_id)
+            .field("discord_manager_role", &self.discord_manager_role)
+            .field("discord_guild_id", &self.discord_guild_id)
             .field("discord_proxy", &self.discord_proxy)
             .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -119,6 +127,8 @@ impl Default for Config {
             discord_token: None,
             discord_public_key: None,
             discord_application_id: None,
+            discord_manager_role: None,
+            discord_guild_id: None,
             discord_proxy: None,
             outgoing_allowed_nets: None,
             trusted_proxies: None,
@@ -178,6 +188,8 @@ impl Config {
             ("CHORUS_DISCORD_TOKEN", &mut config.discord_token),
             ("CHORUS_DISCORD_PUBLIC_KEY", &mut config.discord_public_key),
             ("CHORUS_DISCORD_APPLICATION_ID", &mut config.discord_application_id),
+            ("CHORUS_DISCORD_MANAGER_ROLE", &mut config.discord_manager_role),
+            ("CHORUS_DISCORD_GUILD_ID", &mut config.discord_guild_id),
             ("CHORUS_DISCORD_PROXY", &mut config.discord_proxy),
             ("CHORUS_OUTGOING_ALLOWED_NETS", &mut config.outgoing_allowed_nets),
             ("CHORUS_TRUSTED_PROXIES", &mut config.trusted_proxies),
@@ -225,6 +237,20 @@ impl Config {
             }
             self.discord_proxy = Some(hostport);
         }
+        if let Some(key) = &self.discord_public_key {
+            chorus_verify::DiscordKey::from_hex(key).map_err(|_| {
+                invalid("discord_public_key", "must be the 64 hex characters of an Ed25519 key".into())
+            })?;
+        }
+        for (key, value) in [
+            ("discord_application_id", &self.discord_application_id),
+            ("discord_manager_role", &self.discord_manager_role),
+            ("discord_guild_id", &self.discord_guild_id),
+        ] {
+            if value.as_deref().is_some_and(|v| v.parse::<u64>().map_or(true, |n| n == 0)) {
+                return Err(invalid(key, "must be a Discord id (a number)".into()));
+            }
+        }
         if let Some(token) = &self.api_token
             && token.len() < 16
         {
@@ -239,6 +265,11 @@ impl Config {
             .as_deref()
             .and_then(|n| chorus_deliver::SsrfGuard::from_list(n).ok())
             .unwrap_or_default()
+    }
+
+    /// The interactions endpoint's key (validated in `load`).
+    pub fn discord_key(&self) -> Option<chorus_verify::DiscordKey> {
+        self.discord_public_key.as_deref().and_then(|k| chorus_verify::DiscordKey::from_hex(k).ok())
     }
 
     /// The reverse proxies whose `X-Forwarded-For` is believed (validated in `load`).

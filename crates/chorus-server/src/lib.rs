@@ -3,6 +3,7 @@
 pub(crate) mod api;
 mod config;
 mod config_files;
+mod discord;
 mod error;
 mod ingress;
 mod runtime;
@@ -14,6 +15,7 @@ pub use api::{IdempotencyKeys, openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};
+pub use discord::DiscordCommands;
 pub use error::{ApiError, ApiJson, ApiQuery};
 pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app};
 pub use state::{AppState, Settings};

@@ -85,9 +85,25 @@ pub struct ChorusBuilder {
     trusted_proxies: Vec<chorus_deliver::Cidr>,
     config_dir: Option<std::path::PathBuf>,
     config_poll: std::time::Duration,
+    discord_public_key: Option<chorus_verify::DiscordKey>,
+    discord_manager_role: Option<String>,
 }
 
 impl ChorusBuilder {
+    /// Answer Discord's HTTP interactions at `POST /interactions`, verified
+    /// with the application's public key; `manager_role` may manage hooks
+    /// without the Manage Webhooks permission.
+    #[must_use]
+    pub fn discord_interactions(
+        mut self,
+        public_key: Option<chorus_verify::DiscordKey>,
+        manager_role: Option<String>,
+    ) -> Self {
+        self.discord_public_key = public_key;
+        self.discord_manager_role = manager_role;
+        self
+    }
+
     /// Load declarative hooks from `dir` (`*.json`, `*.yaml`) at start and
     /// whenever a file changes.
     #[must_use]
@@ -189,6 +205,8 @@ impl ChorusBuilder {
                 api_token: self.api_token,
                 discord_bot,
                 trusted_proxies: self.trusted_proxies,
+                discord_public_key: self.discord_public_key,
+                discord_manager_role: self.discord_manager_role,
             }),
             config: Arc::new(crate::ConfigStatus::new(self.config_dir.clone())),
             in_flight: Arc::default(),
@@ -241,6 +259,8 @@ impl Chorus {
             trusted_proxies: Vec::new(),
             config_dir: None,
             config_poll: std::time::Duration::from_secs(2),
+            discord_public_key: None,
+            discord_manager_role: None,
         }
     }
 
@@ -299,6 +319,7 @@ impl Chorus {
             .trusted_proxies(config.trusted_proxies())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .config_dir(dir.join("config").join("webhooks"))
+            .discord_interactions(config.discord_key(), config.discord_manager_role.clone())
             .build();
         Ok((chorus, notes))
     }
@@ -307,6 +328,11 @@ impl Chorus {
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn app(&self) -> Router {
         app(self.state.clone())
+    }
+
+    /// The Discord commands' view of this instance (for a gateway bot).
+    pub fn discord_commands(&self) -> crate::DiscordCommands {
+        crate::DiscordCommands::new(self.state.clone())
     }
 
     /// The state handlers share (store, clock, settings).
@@ -389,6 +415,7 @@ async fn purge_periodically(state: AppState, keep: std::time::Duration, stop: Ca
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/webhook/{agent}/{hook_id}", post(ingress::receive))
+        .route("/interactions", post(crate::discord::interactions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(api::router(&state))

@@ -41,6 +41,10 @@ pub struct Settings {
     pub discord_bot: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<chorus_deliver::Cidr>,
+    /// The key `POST /interactions` verifies with; without it the endpoint is off.
+    pub discord_public_key: Option<chorus_verify::DiscordKey>,
+    /// A role whose members may manage hooks from Discord.
+    pub discord_manager_role: Option<String>,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod fake_discord;
+pub mod interactions;
 mod process;
 mod receiver;
 

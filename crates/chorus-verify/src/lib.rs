@@ -7,6 +7,10 @@ use hmac::{KeyInit, Mac};
 use http::HeaderMap;
 use jiff::Timestamp;
 
+mod discord;
+
+pub use discord::{DiscordKey, SIGNATURE as DISCORD_SIGNATURE, TIMESTAMP as DISCORD_TIMESTAMP};
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// How far a signed timestamp may be from `now`, either way. Stripe, Slack

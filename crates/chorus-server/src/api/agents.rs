@@ -26,12 +26,12 @@ pub(super) fn router() -> Routes {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateAgent {
-    name: String,
-    channel_id: Option<String>,
-    discord_webhook_url: Option<String>,
+pub(crate) struct CreateAgent {
+    pub(crate) name: String,
+    pub(crate) channel_id: Option<String>,
+    pub(crate) discord_webhook_url: Option<String>,
     #[serde(default = "yes")]
-    enabled: bool,
+    pub(crate) enabled: bool,
 }
 
 fn yes() -> bool {
@@ -85,10 +85,8 @@ fn check_webhook_url(url: &str) -> Result<Secret, ApiError> {
     })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<CreateAgent>,
-) -> Result<impl IntoResponse, ApiError> {
+/// Check a new agent; shared with the Discord commands.
+pub(crate) fn new_agent(body: CreateAgent) -> Result<NewAgent, ApiError> {
     let name = parse_name(&body.name)?;
     if let Some(c) = &body.channel_id {
         check_channel(c)?;
@@ -97,15 +95,14 @@ async fn create(
     if body.channel_id.is_none() && url.is_none() {
         return Err(ApiError::bad_request("an agent needs a channel_id or a discord_webhook_url"));
     }
-    let agent = state
-        .store
-        .create_agent(NewAgent {
-            name,
-            channel_id: body.channel_id,
-            discord_webhook_url: url,
-            enabled: body.enabled,
-        })
-        .await?;
+    Ok(NewAgent { name, channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = state.store.create_agent(new_agent(body)?).await?;
     tracing::info!(agent = %agent.name, "agent created");
     Ok((StatusCode::CREATED, Json(view(&agent))))
 }

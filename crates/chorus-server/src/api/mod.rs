@@ -1,7 +1,7 @@
 //! The management API under `/api`, behind a bearer token.
 
 mod access;
-mod agents;
+pub(crate) mod agents;
 mod commands;
 mod config_errors;
 mod deliveries;
@@ -11,8 +11,8 @@ mod openapi;
 
 pub use idempotency::IdempotencyKeys;
 pub use openapi::document as openapi_document;
-mod outgoing;
-mod webhooks;
+pub(crate) mod outgoing;
+pub(crate) mod webhooks;
 
 use axum::{
     Router, middleware,

@@ -222,7 +222,11 @@ fn header_pairs(map: serde_json::Map<String, Value>) -> Result<Vec<(String, Stri
     headers(map)
 }
 
-pub(super) async fn create(state: &AppState, body: Value) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub(crate) async fn create(
+    state: &AppState,
+    body: Value,
+    created_by: &str,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: CreateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
     let agent = match body.agent {
         Some(a) => {
@@ -269,7 +273,7 @@ pub(super) async fn create(state: &AppState, body: Value) -> Result<(StatusCode,
         consecutive_failures: 0,
         disabled_reason: None,
         created_at: now,
-        created_by: "api".into(),
+        created_by: created_by.into(),
         updated_at: now,
     };
     state.store.create_outgoing(hook.clone(), secret.clone(), body.auth.clone()).await?;

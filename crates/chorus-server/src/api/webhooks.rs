@@ -189,9 +189,20 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
+    create_hook(&state, body, "api").await
+}
+
+/// Create a hook of either direction from an API body; shared with the
+/// Discord commands. The answer carries the secret, this once.
+pub(crate) async fn create_hook(
+    state: &AppState,
+    body: Value,
+    created_by: &str,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let state = state.clone();
     match body.get("type").map(|t| t.as_str().unwrap_or_default()) {
         None | Some("incoming") => {}
-        Some("outgoing") => return outgoing::create(&state, body).await.map(IntoResponse::into_response),
+        Some("outgoing") => return outgoing::create(&state, body, created_by).await,
         Some(other) => {
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
@@ -199,7 +210,7 @@ async fn create(
     let spec: IncomingSpec =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = service::now(&state);
-    let (hook, secret) = service::incoming_hook(&state, &spec, "api", now).await?;
+    let (hook, secret) = service::incoming_hook(&state, &spec, created_by, now).await?;
     let commands = service::commands(&state, &hook.id, &spec.commands, now).await?;
     state.store.create_hook(hook.clone(), secret.clone()).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
@@ -218,7 +229,7 @@ async fn create(
                 json!("source \"none\": requests are not verified; anyone who knows the URL can post");
         }
     }
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 async fn list(
@@ -359,7 +370,10 @@ async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<i
         .into_response())
 }
 
-async fn test_incoming(state: &AppState, id: &HookId) -> Result<impl IntoResponse + use<>, ApiError> {
+pub(crate) async fn test_incoming(
+    state: &AppState,
+    id: &HookId,
+) -> Result<impl IntoResponse + use<>, ApiError> {
     let (hook, secrets) = state
         .store
         .hook_with_secrets(id)

@@ -1,0 +1,142 @@
+//! Slash commands through Discord's HTTP interactions endpoint on the built
+//! `chorus-hookd`: signed with an application key, answered in the callback
+//! body, acting through the same service layer as the API.
+
+use chorus_core::Secret;
+use chorus_testkit::{
+    FakeDiscord, Process,
+    interactions::{InteractionSigner, MANAGE_WEBHOOKS, SEND_MESSAGES, slash_command},
+};
+use serde_json::Value;
+
+use crate::support::{WAIT, api, env_for, exe, init};
+
+const CHANNEL: &str = "4242";
+
+struct Discord<'a> {
+    http: reqwest::Client,
+    base: &'a str,
+    signer: InteractionSigner,
+}
+
+impl Discord<'_> {
+    async fn post(&self, body: &Value, signer: &InteractionSigner) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut req = self.http.post(format!("{}/interactions", self.base)).body(bytes.clone());
+        for (k, v) in signer.headers(&bytes, chorus_core::Clock::now(&chorus_core::SystemClock).as_second()) {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A slash command from a member with `permissions`; the reply's text.
+    async fn command(&self, permissions: &str, path: &[&str], options: &[(&str, &str)]) -> (String, bool) {
+        let (status, reply) =
+            self.post(&slash_command(CHANNEL, permissions, path, options), &self.signer).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["type"], 4, "{reply}");
+        let ephemeral = reply["data"]["flags"].as_u64().is_some_and(|f| f & 64 != 0);
+        (reply["data"]["content"].as_str().unwrap().to_owned(), ephemeral)
+    }
+
+    async fn admin(&self, path: &[&str], options: &[(&str, &str)]) -> (String, bool) {
+        self.command(MANAGE_WEBHOOKS, path, options).await
+    }
+}
+
+/// The value after `label` on its line, without backticks.
+fn field(text: &str, label: &str) -> String {
+    let line =
+        text.lines().find_map(|l| l.strip_prefix(label)).unwrap_or_else(|| panic!("no {label} in {text}"));
+    line.trim().trim_matches('`').to_owned()
+}
+
+#[tokio::test]
+async fn slash_commands_over_http_interactions() {
+    init();
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let signer = InteractionSigner::from_seed(3);
+    let mut env = env_for(Some(&fake));
+    env.push(("CHORUS_DISCORD_PUBLIC_KEY", signer.public_hex()));
+    let server = Process::start(exe(), data.path(), &env).await;
+    let d = Discord { http: reqwest::Client::new(), base: &server.base, signer };
+
+    // Discord checks the endpoint with a PING, and with a bad signature.
+    let (status, pong) = d.post(&serde_json::json!({"type": 1}), &d.signer).await;
+    assert_eq!((status, pong), (200, serde_json::json!({"type": 1})));
+    let (status, _) = d.post(&serde_json::json!({"type": 1}), &InteractionSigner::from_seed(4)).await;
+    assert_eq!(status, 401);
+
+    let (text, _) = d.admin(&["create"], &[("name", "builder")]).await;
+    assert!(text.contains("builder") && text.contains(CHANNEL), "{text}");
+    let (text, ephemeral) = d
+        .admin(&["webhook", "add"], &[("name", "builder"), ("type", "incoming"), ("source", "github")])
+        .await;
+    assert!(ephemeral, "a reply with a secret is ephemeral: {text}");
+    let url = field(&text, "Webhook URL:");
+    let secret = Secret::new(field(&text, "Secret:"));
+    let id = field(&text, "Hook id:");
+    assert!(url.ends_with(&format!("/webhook/builder/{id}")), "{url}");
+
+    // A signed GitHub push reaches builder's channel.
+    let body = br#"{"ref":"refs/heads/main","commits":[],"repository":{"full_name":"chorus/app","html_url":"https://github.com/chorus/app"},"sender":{"login":"ana"}}"#;
+    let resp = d
+        .http
+        .post(&url)
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "i-1")
+        .header("x-hub-signature-256", chorus_verify::sign_body_hex(&secret, body))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let messages = fake.wait_for_messages(1, WAIT).await;
+    assert_eq!(messages[0].0, CHANNEL);
+    assert!(messages[0].1.to_string().contains("chorus/app"), "{:?}", messages[0]);
+
+    let (text, _) = d.command(SEND_MESSAGES, &["webhook", "list"], &[("name", "builder")]).await;
+    assert!(text.contains(&id) && !text.contains(secret.expose()), "{text}");
+
+    // Bad inputs: a clear ephemeral error each, and nothing changes.
+    for (perms, path, options, needle) in [
+        (MANAGE_WEBHOOKS, &["webhook", "explode"][..], &[("name", "builder")][..], "unknown subcommand"),
+        (MANAGE_WEBHOOKS, &["webhook", "remove"], &[("name", "builder")], "missing option `hook_id`"),
+        (
+            MANAGE_WEBHOOKS,
+            &["webhook", "add"],
+            &[("name", "builder"), ("type", "outgoing"), ("url", "not a url")],
+            "url",
+        ),
+        (MANAGE_WEBHOOKS, &["webhook", "add"], &[("name", "ghost"), ("type", "incoming")], "ghost"),
+        (
+            SEND_MESSAGES,
+            &["webhook", "remove"],
+            &[("name", "builder"), ("hook_id", id.as_str())],
+            "Manage Webhooks",
+        ),
+        (
+            MANAGE_WEBHOOKS,
+            &["webhook", "add"],
+            &[("name", "builder"), ("type", "incoming"), ("source", "gitlub")],
+            "gitlub",
+        ),
+    ] {
+        let (text, ephemeral) = d.command(perms, path, options).await;
+        assert!(ephemeral && text.starts_with('❌') && text.contains(needle), "{path:?} {options:?}: {text}");
+    }
+    let hooks = api(&d.http, &server.base, reqwest::Method::GET, "/api/webhooks", None).await;
+    assert_eq!(hooks["items"].as_array().unwrap().len(), 1, "a refused command changed something: {hooks}");
+
+    let (text, _) = d.admin(&["webhook", "remove"], &[("name", "builder"), ("hook_id", &id)]).await;
+    assert!(text.contains("deleted"), "{text}");
+    let gone = d.http.post(&url).body(body.to_vec()).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let audit = api(&d.http, &server.base, reqwest::Method::GET, "/api/audit", None).await;
+    let via: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|e| e["via"].as_str().unwrap()).collect();
+    assert!(via.iter().filter(|v| **v == "discord").count() >= 3, "{audit}");
+}

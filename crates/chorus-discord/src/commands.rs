@@ -1,0 +1,656 @@
+//! Managing hooks from Discord: the `/agent …` application commands and the
+//! `!hook …` text commands of seed 002. Parsing, permissions and replies live
+//! here; every change goes through a [`HookService`], which the server
+//! implements over the same service layer as its REST API, so Discord gets
+//! the API's checks and error messages.
+
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use twilight_model::{
+    application::command::{Command, CommandType},
+    guild::Permissions,
+};
+use twilight_util::builder::command::{
+    ChannelBuilder, CommandBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
+};
+
+/// Interaction response flag: only the invoking user sees the reply.
+pub const EPHEMERAL: u64 = 1 << 6;
+
+/// Who is asking, and whether they may change hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoker {
+    /// Discord user id.
+    pub user_id: String,
+    /// Display name, for the audit log.
+    pub user_name: String,
+    /// The channel the command came from.
+    pub channel_id: Option<String>,
+    /// Whether they hold Manage Webhooks (or Administrator, or the
+    /// configured manager role).
+    pub can_manage: bool,
+}
+
+impl Invoker {
+    /// From an interaction payload: permissions come with `member` in a
+    /// guild; in a DM nobody may manage.
+    pub fn from_interaction(interaction: &Value, manager_role: Option<&str>) -> Self {
+        let member = &interaction["member"];
+        let user = if member["user"].is_object() { &member["user"] } else { &interaction["user"] };
+        let permissions = member["permissions"]
+            .as_str()
+            .and_then(|p| p.parse::<u64>().ok())
+            .map_or(Permissions::empty(), Permissions::from_bits_truncate);
+        let has_role = manager_role
+            .is_some_and(|role| member["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == role)));
+        Self {
+            user_id: user["id"].as_str().unwrap_or_default().to_owned(),
+            user_name: user["username"].as_str().unwrap_or("unknown").to_owned(),
+            channel_id: interaction["channel_id"]
+                .as_str()
+                .or_else(|| interaction["channel"]["id"].as_str())
+                .map(str::to_owned),
+            can_manage: has_role || may_manage(permissions),
+        }
+    }
+}
+
+/// Manage Webhooks or Administrator.
+pub fn may_manage(permissions: Permissions) -> bool {
+    permissions.intersects(Permissions::MANAGE_WEBHOOKS | Permissions::ADMINISTRATOR)
+}
+
+/// Direction of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// A URL senders post to.
+    Incoming,
+    /// A subscription Chorus delivers to.
+    Outgoing,
+}
+
+impl HookKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HookKind::Incoming => "incoming",
+            HookKind::Outgoing => "outgoing",
+        }
+    }
+}
+
+/// A hook to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHook {
+    /// Direction.
+    pub kind: HookKind,
+    /// Incoming: verification scheme and formatter (`github`, …).
+    pub source: Option<String>,
+    /// Outgoing: where deliveries go.
+    pub url: Option<String>,
+    /// Name shown in lists.
+    pub name: Option<String>,
+    /// Incoming: event filter; outgoing: subscribed events.
+    pub events: Vec<String>,
+}
+
+/// A hook just created: the one moment its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// `hk_…`.
+    pub id: String,
+    /// Incoming: the URL to give the sender; outgoing: the destination.
+    pub url: String,
+    /// The secret, when the hook has one.
+    pub secret: Option<String>,
+}
+
+/// A hook as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// `hk_…`.
+    pub id: String,
+    /// Direction.
+    pub kind: HookKind,
+    /// Name.
+    pub name: String,
+    /// Incoming: the source; outgoing: the destination URL.
+    pub target: String,
+    /// Whether it is on.
+    pub enabled: bool,
+}
+
+/// A refusal, in words fit for the user (the API's message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError(pub String);
+
+impl<T: std::fmt::Display> From<T> for ServiceError {
+    fn from(e: T) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// What Discord commands may do, implemented by the server over the service
+/// layer its REST API uses. Hooks are addressed within an agent: a hook of
+/// another agent is "not found".
+#[async_trait]
+pub trait HookService: Send + Sync {
+    /// Create an agent bound to a channel.
+    async fn create_agent(&self, by: &Invoker, name: &str, channel_id: &str) -> Result<(), ServiceError>;
+    /// The agent bound to a channel, if any.
+    async fn channel_agent(&self, channel_id: &str) -> Result<Option<String>, ServiceError>;
+    /// Create a hook for an agent.
+    async fn add_hook(&self, by: &Invoker, agent: &str, hook: NewHook) -> Result<Created, ServiceError>;
+    /// An agent's hooks.
+    async fn list_hooks(&self, agent: &str) -> Result<Vec<Listed>, ServiceError>;
+    /// Delete a hook.
+    async fn remove_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<(), ServiceError>;
+    /// Send a test through a hook; answers what happened.
+    async fn test_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<String, ServiceError>;
+    /// Set (or with `None` clear) an incoming hook's message template.
+    async fn set_template(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        template: Option<String>,
+    ) -> Result<(), ServiceError>;
+    /// Set an incoming hook's event filter (empty: everything).
+    async fn set_events(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        events: Vec<String>,
+    ) -> Result<(), ServiceError>;
+    /// Turn a hook on or off.
+    async fn set_enabled(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        enabled: bool,
+    ) -> Result<(), ServiceError>;
+}
+
+/// An answer. Through interactions, `content` is the reply (ephemeral when
+/// `ephemeral`); as a text command, `content` goes to the channel and `dm`,
+/// which may hold a secret, to the user alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The reply text.
+    pub content: String,
+    /// Only the invoker sees it.
+    pub ephemeral: bool,
+    /// Text commands: what goes to the user by direct message.
+    pub dm: Option<String>,
+}
+
+impl Reply {
+    fn error(message: impl Into<String>) -> Self {
+        Self { content: format!("❌ {}", message.into()), ephemeral: true, dm: None }
+    }
+
+    fn done(message: impl Into<String>) -> Self {
+        Self { content: message.into(), ephemeral: true, dm: None }
+    }
+
+    /// The interaction callback body (`type` 4, a message).
+    pub fn interaction_response(&self) -> Value {
+        let mut data = json!({"content": self.content, "allowed_mentions": {"parse": []}});
+        if self.ephemeral {
+            data["flags"] = json!(EPHEMERAL);
+        }
+        json!({"type": 4, "data": data})
+    }
+}
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cmd {
+    CreateAgent { name: String, channel: Option<String> },
+    Add { agent: Option<String>, hook: NewHook, guide: Guide },
+    List { agent: Option<String> },
+    Remove { agent: Option<String>, id: String },
+    Test { agent: Option<String>, id: String },
+    Format { agent: Option<String>, id: String, template: Option<String> },
+    Filter { agent: Option<String>, id: String, events: Vec<String> },
+    Enable { agent: Option<String>, id: String, on: bool },
+    Help,
+}
+
+/// Which setup instructions follow a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guide {
+    Github,
+    Ci,
+    Docker,
+    Plain,
+}
+
+/// The application commands Chorus registers.
+pub fn definitions() -> Vec<Command> {
+    let name = || StringBuilder::new("name", "The agent's name").required(true).max_length(64);
+    let hook_id = || StringBuilder::new("hook_id", "The hook's id (hk_…)").required(true).max_length(64);
+    let sub = |n: &str, d: &str| SubCommandBuilder::new(n, d).option(name()).option(hook_id());
+    let webhook = SubCommandGroupBuilder::new("webhook", "An agent's webhooks").subcommands([
+        SubCommandBuilder::new("add", "Create a webhook for an agent")
+            .option(name())
+            .option(
+                StringBuilder::new("type", "incoming (a URL to post to) or outgoing (Chorus posts to a URL)")
+                    .required(true)
+                    .choices([("incoming", "incoming"), ("outgoing", "outgoing")]),
+            )
+            .option(StringBuilder::new("url", "Outgoing: where Chorus posts").max_length(2000))
+            .option(
+                StringBuilder::new(
+                    "source",
+                    "Incoming: who sends (github, gitlab, standard, slack, stripe, generic, chorus)",
+                )
+                .max_length(20),
+            ),
+        SubCommandBuilder::new("list", "An agent's webhooks").option(name()),
+        sub("remove", "Delete a webhook"),
+        sub("test", "Send a test through a webhook"),
+        sub("format", "Set a webhook's message template").option(
+            StringBuilder::new(
+                "template",
+                "A template such as {{ repository.full_name }}: {{ action }}; empty clears it",
+            )
+            .max_length(2000),
+        ),
+        sub("filter", "Choose the events a webhook passes on").option(
+            StringBuilder::new(
+                "events",
+                "Comma-separated event types (push, pull_request); empty passes all",
+            )
+            .max_length(1000),
+        ),
+        sub("enable", "Turn a webhook on"),
+        sub("disable", "Turn a webhook off"),
+    ]);
+    let create = SubCommandBuilder::new("create", "Create an agent bound to a channel")
+        .option(name())
+        .option(ChannelBuilder::new("channel", "Where its messages go (default: this channel)"));
+    vec![
+        CommandBuilder::new("agent", "Agents and their webhooks", CommandType::ChatInput)
+            .option(create)
+            .option(webhook)
+            .build(),
+    ]
+}
+
+fn option<'a>(options: &'a Value, name: &str) -> Option<&'a Value> {
+    options.as_array()?.iter().find(|o| o["name"] == name).map(|o| &o["value"])
+}
+
+fn string_option(options: &Value, name: &str) -> Option<String> {
+    option(options, name).and_then(|v| match v {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn required(options: &Value, name: &str) -> Result<String, String> {
+    string_option(options, name).filter(|s| !s.is_empty()).ok_or_else(|| format!("missing option `{name}`"))
+}
+
+fn event_list(text: &str) -> Vec<String> {
+    text.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect()
+}
+
+/// `/agent …` from an interaction's `data`.
+fn parse_interaction(data: &Value) -> Result<Cmd, String> {
+    if data["name"] != "agent" {
+        return Err(format!("unknown command `/{}`", data["name"].as_str().unwrap_or_default()));
+    }
+    let first = &data["options"][0];
+    match (first["name"].as_str(), first["type"].as_u64()) {
+        (Some("create"), _) => {
+            let o = &first["options"];
+            Ok(Cmd::CreateAgent { name: required(o, "name")?, channel: string_option(o, "channel") })
+        }
+        (Some("webhook"), _) => {
+            let sub = &first["options"][0];
+            let o = &sub["options"];
+            let sub_name = sub["name"].as_str().unwrap_or_default();
+            let agent = || required(o, "name").map(Some);
+            let id = || required(o, "hook_id");
+            Ok(match sub_name {
+                "add" => {
+                    let kind = match required(o, "type")?.as_str() {
+                        "incoming" => HookKind::Incoming,
+                        "outgoing" => HookKind::Outgoing,
+                        other => return Err(format!("type must be incoming or outgoing, not `{other}`")),
+                    };
+                    let hook = NewHook {
+                        kind,
+                        source: string_option(o, "source").filter(|s| !s.is_empty()),
+                        url: string_option(o, "url").filter(|s| !s.is_empty()),
+                        name: None,
+                        events: Vec::new(),
+                    };
+                    let guide = match hook.source.as_deref() {
+                        Some("github") => Guide::Github,
+                        _ => Guide::Plain,
+                    };
+                    Cmd::Add { agent: agent()?, hook, guide }
+                }
+                "list" => Cmd::List { agent: agent()? },
+                "remove" => Cmd::Remove { agent: agent()?, id: id()? },
+                "test" => Cmd::Test { agent: agent()?, id: id()? },
+                "format" => Cmd::Format {
+                    agent: agent()?,
+                    id: id()?,
+                    template: string_option(o, "template").filter(|t| !t.is_empty()),
+                },
+                "filter" => Cmd::Filter {
+                    agent: agent()?,
+                    id: id()?,
+                    events: string_option(o, "events").map(|e| event_list(&e)).unwrap_or_default(),
+                },
+                "enable" => Cmd::Enable { agent: agent()?, id: id()?, on: true },
+                "disable" => Cmd::Enable { agent: agent()?, id: id()?, on: false },
+                other => return Err(format!("unknown subcommand `webhook {other}`")),
+            })
+        }
+        (Some(other), _) => Err(format!("unknown subcommand `{other}`")),
+        (None, _) => Err("missing subcommand: try `/agent webhook add`".into()),
+    }
+}
+
+const TEXT_HELP: &str = "**!hook commands**\n\
+`!hook github on` · `!hook ci on` · `!hook docker on` · `!hook custom <url>`\n\
+`!hook list` · `!hook delete <id>` · `!hook test <id>` · `!hook format <id> <template>`\n\
+`!hook filter <id> <events>` · `!hook enable <id>` · `!hook disable <id>`\n\
+They act on the agent bound to this channel (`/agent create`).";
+
+/// `!hook …` text; `None` when the message is not a `!hook` command.
+fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
+    let rest = text.trim().strip_prefix("!hook")?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let incoming = |source: &str, name: &str| NewHook {
+        kind: HookKind::Incoming,
+        source: Some(source.to_owned()),
+        url: None,
+        name: Some(name.to_owned()),
+        events: Vec::new(),
+    };
+    let id = |i: usize| words.get(i).map(|s| (*s).to_owned()).ok_or_else(|| "missing the hook id".to_owned());
+    Some(match words.as_slice() {
+        [] | ["help"] => Ok(Cmd::Help),
+        ["github", "on"] => {
+            Ok(Cmd::Add { agent: None, hook: incoming("github", "GitHub"), guide: Guide::Github })
+        }
+        ["ci", "on"] => Ok(Cmd::Add { agent: None, hook: incoming("chorus", "CI/CD"), guide: Guide::Ci }),
+        // Docker Hub cannot sign its requests.
+        ["docker", "on"] => {
+            Ok(Cmd::Add { agent: None, hook: incoming("none", "Docker"), guide: Guide::Docker })
+        }
+        ["custom", url] => Ok(Cmd::Add {
+            agent: None,
+            hook: NewHook {
+                kind: HookKind::Outgoing,
+                source: None,
+                url: Some((*url).to_owned()),
+                name: Some("custom".into()),
+                events: vec!["*".into()],
+            },
+            guide: Guide::Plain,
+        }),
+        ["custom"] => Err("usage: `!hook custom <url>`".into()),
+        ["list"] => Ok(Cmd::List { agent: None }),
+        ["delete" | "remove", ..] => id(1).map(|id| Cmd::Remove { agent: None, id }),
+        ["test", ..] => id(1).map(|id| Cmd::Test { agent: None, id }),
+        ["format", _, ..] if words.len() >= 3 => {
+            // The template is the rest of the message, spaces kept.
+            let after_id = rest.trim_start()["format".len()..].trim_start();
+            let template = after_id.split_once(char::is_whitespace).map(|(_, t)| t.trim().to_owned());
+            id(1).map(|id| Cmd::Format { agent: None, id, template })
+        }
+        ["format", ..] => Err("usage: `!hook format <id> <template>`".into()),
+        ["filter", ..] => {
+            id(1).map(|id| Cmd::Filter { agent: None, id, events: event_list(&words[2..].join(",")) })
+        }
+        ["enable", ..] => id(1).map(|id| Cmd::Enable { agent: None, id, on: true }),
+        ["disable", ..] => id(1).map(|id| Cmd::Enable { agent: None, id, on: false }),
+        [first, ..] => Err(format!("unknown `!hook {first}`; `!hook help` lists the commands")),
+    })
+}
+
+/// Handle an application command interaction (`type` 2).
+pub async fn handle_interaction(service: &dyn HookService, interaction: &Value, by: &Invoker) -> Reply {
+    match parse_interaction(&interaction["data"]) {
+        Ok(cmd) => run(service, cmd, by, false).await,
+        Err(e) => Reply::error(e),
+    }
+}
+
+/// Handle a text message; `None` when it is not a `!hook` command.
+pub async fn handle_text(service: &dyn HookService, text: &str, by: &Invoker) -> Option<Reply> {
+    Some(match parse_text(text)? {
+        Ok(cmd) => run(service, cmd, by, true).await,
+        Err(e) => Reply::error(e),
+    })
+}
+
+fn changes(cmd: &Cmd) -> bool {
+    !matches!(cmd, Cmd::List { .. } | Cmd::Help)
+}
+
+async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> Reply {
+    if changes(&cmd) && !by.can_manage {
+        return Reply::error("you need the Manage Webhooks permission (or the Chorus manager role) for this");
+    }
+    let agent = |given: Option<String>| async move {
+        match given {
+            Some(a) => Ok(a),
+            None => {
+                let channel = by.channel_id.as_deref().ok_or_else(|| ServiceError("no channel".into()))?;
+                service.channel_agent(channel).await?.ok_or_else(|| {
+                    ServiceError(
+                        "no agent is bound to this channel; create one with `/agent create <name>`".into(),
+                    )
+                })
+            }
+        }
+    };
+    let result: Result<Reply, ServiceError> = async {
+        Ok(match cmd {
+            Cmd::Help => Reply::done(TEXT_HELP),
+            Cmd::CreateAgent { name, channel } => {
+                let channel = channel.or_else(|| by.channel_id.clone()).ok_or_else(|| ServiceError("no channel".into()))?;
+                service.create_agent(by, &name, &channel).await?;
+                Reply::done(format!("✅ Agent **{name}** created; its messages go to <#{channel}>."))
+            }
+            Cmd::Add { agent: given, hook, guide } => {
+                let agent = agent(given).await?;
+                let kind = hook.kind;
+                let source = hook.source.clone();
+                let created = service.add_hook(by, &agent, hook).await?;
+                let details = setup(&agent, kind, source.as_deref(), guide, &created);
+                if text {
+                    Reply {
+                        content: format!(
+                            "✅ {} webhook `{}` created for **{agent}**. I sent you its URL and secret in a direct message.",
+                            kind.as_str(),
+                            created.id
+                        ),
+                        ephemeral: false,
+                        dm: Some(details),
+                    }
+                } else {
+                    Reply { content: details, ephemeral: true, dm: None }
+                }
+            }
+            Cmd::List { agent: given } => {
+                let agent = agent(given).await?;
+                let hooks = service.list_hooks(&agent).await?;
+                Reply::done(list_text(&agent, &hooks))
+            }
+            Cmd::Remove { agent: given, id } => {
+                let agent = agent(given).await?;
+                service.remove_hook(by, &agent, &id).await?;
+                Reply::done(format!("🗑️ Webhook `{id}` of **{agent}** deleted; its URL now answers 404."))
+            }
+            Cmd::Test { agent: given, id } => {
+                let agent = agent(given).await?;
+                let outcome = service.test_hook(by, &agent, &id).await?;
+                Reply::done(format!("🧪 Test sent through `{id}`: {outcome}"))
+            }
+            Cmd::Format { agent: given, id, template } => {
+                let agent = agent(given).await?;
+                let cleared = template.is_none();
+                service.set_template(by, &agent, &id, template).await?;
+                Reply::done(if cleared {
+                    format!("✅ `{id}` uses its source's own format again.")
+                } else {
+                    format!("✅ `{id}` now formats messages with your template.")
+                })
+            }
+            Cmd::Filter { agent: given, id, events } => {
+                let agent = agent(given).await?;
+                let shown = if events.is_empty() { "every event".to_owned() } else { events.join(", ") };
+                service.set_events(by, &agent, &id, events).await?;
+                Reply::done(format!("✅ `{id}` passes on {shown}."))
+            }
+            Cmd::Enable { agent: given, id, on } => {
+                let agent = agent(given).await?;
+                service.set_enabled(by, &agent, &id, on).await?;
+                Reply::done(format!("✅ `{id}` {}.", if on { "enabled" } else { "disabled" }))
+            }
+        })
+    }
+    .await;
+    result.unwrap_or_else(|e| Reply::error(e.0))
+}
+
+fn list_text(agent: &str, hooks: &[Listed]) -> String {
+    if hooks.is_empty() {
+        return format!("**{agent}** has no webhooks yet: `/agent webhook add {agent} incoming`.");
+    }
+    let mut out = format!("**Webhooks of {agent}**\n");
+    for h in hooks {
+        let state = if h.enabled { "" } else { " (disabled)" };
+        let _ = writeln!(out, "• `{}` {} · {} · {}{state}", h.id, h.kind.as_str(), h.name, h.target);
+    }
+    out
+}
+
+/// What to do with a new hook, secret included: for ephemeral replies and
+/// direct messages only.
+fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Created) -> String {
+    let secret = c.secret.as_deref().map_or_else(|| "none".to_owned(), |s| format!("`{s}`"));
+    if kind == HookKind::Outgoing {
+        return format!(
+            "📤 **Outgoing webhook for {agent}**\nDestination: {}\nSigning secret: {secret}\n\
+             Chorus signs each delivery with `X-Chorus-Signature-256: sha256=<HMAC-SHA256 of the body>`.\n\
+             Hook id: `{}`. The secret is not shown again.",
+            c.url, c.id
+        );
+    }
+    let head = format!("Webhook URL: {}\nSecret: {secret}\nHook id: `{}`", c.url, c.id);
+    match guide {
+        Guide::Github => format!(
+            "🔗 **GitHub Webhook Setup** for {agent}\n\n{head}\n\n\
+             Add this to your repo settings:\nSettings → Webhooks → Add webhook\n\
+             Payload URL: the URL above · Content type: `application/json` · Secret: the secret above\n\n\
+             Events to subscribe:\n✓ Push events\n✓ Pull requests\n✓ Issues\n✓ Releases\n✓ Workflow runs\n\n\
+             The secret is not shown again."
+        ),
+        Guide::Ci => format!(
+            "🔧 **CI/CD Webhook Ready** for {agent}\n\n{head}\n\n\
+             From any pipeline step, post JSON signed with the secret:\n```sh\n\
+             body='{{\"type\":\"build\",\"status\":\"success\",\"branch\":\"main\"}}'\n\
+             sig=$(printf %s \"$body\" | openssl dgst -sha256 -hmac \"$CHORUS_SECRET\" | cut -d' ' -f2)\n\
+             curl -H \"X-Chorus-Signature-256: sha256=$sig\" -H 'Content-Type: application/json' -d \"$body\" {}\n```\n\
+             GitHub Actions and GitLab CI can use `!hook github on` or a gitlab hook instead. The secret is not shown again.",
+            c.url
+        ),
+        Guide::Docker => format!(
+            "🐳 **Docker Hub webhook** for {agent}\n\nWebhook URL: {}\nHook id: `{}`\n\n\
+             Docker Hub → your repository → Webhooks → paste the URL.\n\
+             Docker Hub does not sign its requests, so this URL is the only key: keep it private.",
+            c.url, c.id
+        ),
+        Guide::Plain => format!(
+            "🔗 **{} webhook for {agent}**\n\n{head}\n\nThe secret is not shown again.",
+            source.unwrap_or("chorus")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_commands_parse() {
+        assert_eq!(parse_text("hello"), None);
+        assert_eq!(parse_text("!hooks"), None);
+        assert_eq!(parse_text("!hook"), Some(Ok(Cmd::Help)));
+        assert!(matches!(parse_text("!hook github on"), Some(Ok(Cmd::Add { guide: Guide::Github, .. }))));
+        assert!(matches!(
+            parse_text("!hook custom https://example.com/x"),
+            Some(Ok(Cmd::Add { hook: NewHook { kind: HookKind::Outgoing, .. }, .. }))
+        ));
+        assert_eq!(
+            parse_text("!hook format hk_1 {{ repository.full_name }} pushed"),
+            Some(Ok(Cmd::Format {
+                agent: None,
+                id: "hk_1".into(),
+                template: Some("{{ repository.full_name }} pushed".into())
+            }))
+        );
+        assert_eq!(
+            parse_text("!hook filter hk_1 push, pull_request"),
+            Some(Ok(Cmd::Filter {
+                agent: None,
+                id: "hk_1".into(),
+                events: vec!["push".into(), "pull_request".into()]
+            }))
+        );
+        assert!(matches!(parse_text("!hook delete"), Some(Err(e)) if e.contains("hook id")));
+        assert!(matches!(parse_text("!hook frobnicate"), Some(Err(e)) if e.contains("frobnicate")));
+    }
+
+    #[test]
+    fn interactions_parse_and_name_what_is_missing() {
+        let data = json!({"name": "agent", "options": [{"name": "webhook", "type": 2, "options": [
+            {"name": "add", "type": 1, "options": [
+                {"name": "name", "type": 3, "value": "builder"}, {"name": "type", "type": 3, "value": "incoming"}]}]}]});
+        assert!(matches!(parse_interaction(&data), Ok(Cmd::Add { agent: Some(a), .. }) if a == "builder"));
+        let missing = json!({"name": "agent", "options": [{"name": "webhook", "type": 2, "options": [
+            {"name": "remove", "type": 1, "options": [{"name": "name", "type": 3, "value": "builder"}]}]}]});
+        assert_eq!(parse_interaction(&missing), Err("missing option `hook_id`".into()));
+        let unknown = json!({"name": "agent", "options": [{"name": "webhook", "type": 2, "options": [
+            {"name": "explode", "type": 1, "options": []}]}]});
+        assert!(parse_interaction(&unknown).unwrap_err().contains("unknown subcommand"));
+    }
+
+    #[test]
+    fn permissions_come_from_the_member() {
+        let interaction = |perms: u64, roles: Value| {
+            json!({"channel_id": "9", "member": {"permissions": perms.to_string(), "roles": roles,
+                   "user": {"id": "1", "username": "ana"}}})
+        };
+        assert!(Invoker::from_interaction(&interaction(1 << 29, json!([])), None).can_manage);
+        assert!(Invoker::from_interaction(&interaction(1 << 3, json!([])), None).can_manage);
+        assert!(!Invoker::from_interaction(&interaction(1 << 11, json!([])), None).can_manage);
+        assert!(Invoker::from_interaction(&interaction(0, json!(["42"])), Some("42")).can_manage);
+        let dm = json!({"channel_id": "9", "user": {"id": "1", "username": "ana"}});
+        assert!(!Invoker::from_interaction(&dm, None).can_manage);
+    }
+
+    #[test]
+    fn definitions_pass_discord_validation() {
+        for c in definitions() {
+            twilight_validate::command::command(&c).unwrap();
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The Discord commands' view of Chorus: [`HookService`] over the handlers
+//! and service layer of the REST API, so `/agent …`, `!hook …` and the API
+//! share every check and message. Changes are put on record with
+//! `via = discord`.
+
+use async_trait::async_trait;
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
+use chorus_discord::commands::{Created, HookKind, HookService, Invoker, Listed, NewHook, ServiceError};
+use serde_json::{Value, json};
+
+use crate::{
+    api::{agents, webhooks},
+    error::ApiError,
+    service,
+    state::AppState,
+};
+
+/// Chorus as the Discord commands see it.
+#[derive(Clone)]
+pub struct DiscordCommands {
+    state: AppState,
+}
+
+impl DiscordCommands {
+    /// Over `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    async fn record(&self, by: &Invoker, action: &str, target: &str) {
+        let entry = AuditEntry {
+            at: self.state.clock.now(),
+            actor: format!("discord user {} ({})", by.user_name, by.user_id),
+            via: "discord".into(),
+            action: action.into(),
+            target: Some(target.into()),
+        };
+        if let Err(e) = self.state.store.record_audit(entry).await {
+            tracing::error!(error = %e, "could not record a change in the audit log");
+        }
+    }
+
+    /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
+    async fn owned(&self, agent: &str, id: &str) -> Result<(HookId, bool), ApiError> {
+        let missing = || ApiError::not_found(format!("webhook {id} not found for agent {agent}"));
+        let hook_id: HookId = id.parse().map_err(|_| missing())?;
+        let agent: AgentName = agent.parse().map_err(|_| missing())?;
+        if let Some(h) = self.state.store.hook(&hook_id).await? {
+            return if h.agent == agent { Ok((hook_id, true)) } else { Err(missing()) };
+        }
+        match self.state.store.outgoing(&hook_id).await? {
+            Some(h) if h.agent.as_ref() == Some(&agent) => Ok((hook_id, false)),
+            _ => Err(missing()),
+        }
+    }
+
+    async fn existing_agent(&self, agent: &str) -> Result<AgentName, ApiError> {
+        let name: AgentName =
+            agent.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))?;
+        if self.state.store.agent(&name).await?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "agent {name} does not exist; create it with /agent create"
+            )));
+        }
+        Ok(name)
+    }
+
+    async fn patch(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        patch: HookPatch,
+        action: &str,
+    ) -> Result<(), ServiceError> {
+        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        if !incoming {
+            return Err(ServiceError(format!("{action} applies to incoming webhooks")));
+        }
+        service::check_patch(&patch).map_err(message)?;
+        self.state.store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
+        self.record(by, &format!("webhooks.{action}"), id).await;
+        Ok(())
+    }
+}
+
+fn message(e: ApiError) -> ServiceError {
+    ServiceError(e.message)
+}
+
+#[async_trait]
+impl HookService for DiscordCommands {
+    async fn create_agent(&self, by: &Invoker, name: &str, channel_id: &str) -> Result<(), ServiceError> {
+        let new = agents::new_agent(agents::CreateAgent {
+            name: name.to_owned(),
+            channel_id: Some(channel_id.to_owned()),
+            discord_webhook_url: None,
+            enabled: true,
+        })
+        .map_err(message)?;
+        self.state.store.create_agent(new).await.map_err(|e| message(e.into()))?;
+        self.record(by, "agents.create", name).await;
+        Ok(())
+    }
+
+    async fn channel_agent(&self, channel_id: &str) -> Result<Option<String>, ServiceError> {
+        let agents = self.state.store.agents().await.map_err(|e| message(e.into()))?;
+        Ok(agents
+            .into_iter()
+            .find(|a| a.channel_id.as_deref() == Some(channel_id))
+            .map(|a| a.name.to_string()))
+    }
+
+    async fn add_hook(&self, by: &Invoker, agent: &str, hook: NewHook) -> Result<Created, ServiceError> {
+        self.existing_agent(agent).await.map_err(message)?;
+        let mut body = json!({"agent": agent, "type": match hook.kind {
+            HookKind::Incoming => "incoming",
+            HookKind::Outgoing => "outgoing",
+        }});
+        for (key, value) in [("source", hook.source), ("url", hook.url), ("name", hook.name)] {
+            if let Some(v) = value {
+                body[key] = json!(v);
+            }
+        }
+        match hook.kind {
+            HookKind::Outgoing if body.get("url").is_none() => {
+                return Err(ServiceError("an outgoing webhook needs a url".into()));
+            }
+            HookKind::Outgoing => {
+                body["events"] =
+                    json!(if hook.events.is_empty() { vec!["*".to_owned()] } else { hook.events });
+            }
+            HookKind::Incoming if !hook.events.is_empty() => body["events"] = json!(hook.events),
+            HookKind::Incoming => {}
+        }
+        let created_by = format!("discord:{}", by.user_id);
+        let (_, Json(v)) = webhooks::create_hook(&self.state, body, &created_by).await.map_err(message)?;
+        let id = v["id"].as_str().unwrap_or_default().to_owned();
+        self.record(by, "webhooks.create", &id).await;
+        Ok(Created {
+            id,
+            url: v["url"].as_str().unwrap_or_default().to_owned(),
+            secret: v["secret"].as_str().map(str::to_owned),
+        })
+    }
+
+    async fn list_hooks(&self, agent: &str) -> Result<Vec<Listed>, ServiceError> {
+        let name = self.existing_agent(agent).await.map_err(message)?;
+        let store = &self.state.store;
+        let mut out: Vec<Listed> = store
+            .hooks(Some(&name))
+            .await
+            .map_err(|e| message(e.into()))?
+            .into_iter()
+            .map(|h| Listed {
+                id: h.id.to_string(),
+                kind: HookKind::Incoming,
+                name: h.name,
+                target: h.source.to_string(),
+                enabled: h.enabled,
+            })
+            .collect();
+        out.extend(store.outgoing_hooks(Some(&name)).await.map_err(|e| message(e.into()))?.into_iter().map(
+            |h| Listed {
+                id: h.id.to_string(),
+                kind: HookKind::Outgoing,
+                name: h.name,
+                target: h.url,
+                enabled: h.enabled,
+            },
+        ));
+        Ok(out)
+    }
+
+    async fn remove_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<(), ServiceError> {
+        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        let store = &self.state.store;
+        let removed =
+            if incoming { store.delete_hook(&hook_id).await } else { store.delete_outgoing(&hook_id).await };
+        removed.map_err(|e| message(e.into()))?;
+        self.record(by, "webhooks.delete", id).await;
+        Ok(())
+    }
+
+    async fn test_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<String, ServiceError> {
+        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        let outcome = if incoming {
+            let answer =
+                webhooks::test_incoming(&self.state, &hook_id).await.map_err(message)?.into_response();
+            let status = answer.status();
+            format!("accepted ({}); its message is on its way to the channel", status.as_u16())
+        } else {
+            let emitted = self
+                .state
+                .emitter
+                .test(&hook_id)
+                .await
+                .map_err(|e| message(crate::api::events::emit_error(e)))?;
+            format!("a webhook.test delivery is queued (event {})", emitted.event_id)
+        };
+        self.record(by, "webhooks.test", id).await;
+        Ok(outcome)
+    }
+
+    async fn set_template(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        template: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let patch = HookPatch { template: Some(template), ..HookPatch::default() };
+        self.patch(by, agent, id, patch, "format").await
+    }
+
+    async fn set_events(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        events: Vec<String>,
+    ) -> Result<(), ServiceError> {
+        let patch = HookPatch { events: Some(events), ..HookPatch::default() };
+        self.patch(by, agent, id, patch, "filter").await
+    }
+
+    async fn set_enabled(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        enabled: bool,
+    ) -> Result<(), ServiceError> {
+        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        let store = &self.state.store;
+        if incoming {
+            let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
+            store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
+        } else {
+            let patch = OutgoingPatch { enabled: Some(enabled), ..OutgoingPatch::default() };
+            store.update_outgoing(&hook_id, patch).await.map_err(|e| message(e.into()))?;
+            self.state.emitter.wake();
+        }
+        self.record(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, id).await;
+        Ok(())
+    }
+}
+
+/// `POST /interactions`: Discord's HTTP interactions endpoint, for running
+/// the slash commands without a gateway connection.
+pub(crate) async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(key) = &state.settings.discord_public_key else {
+        return ApiError::not_found("the interactions endpoint needs CHORUS_DISCORD_PUBLIC_KEY")
+            .into_response();
+    };
+    if let Err(e) = key.verify(&headers, &body, state.clock.now()) {
+        // Discord sends deliberately bad signatures when the URL is saved
+        // and expects 401 for them.
+        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()).into_response();
+    }
+    let Ok(interaction) = serde_json::from_slice::<Value>(&body) else {
+        return ApiError::bad_request("body is not JSON").into_response();
+    };
+    match interaction["type"].as_u64() {
+        Some(1) => Json(json!({"type": 1})).into_response(),
+        Some(2) => {
+            let by = Invoker::from_interaction(&interaction, state.settings.discord_manager_role.as_deref());
+            let commands = DiscordCommands::new(state.clone());
+            let reply = chorus_discord::commands::handle_interaction(&commands, &interaction, &by).await;
+            Json(reply.interaction_response()).into_response()
+        }
+        _ => ApiError::bad_request("only PING and application commands are handled").into_response(),
+    }
+}
