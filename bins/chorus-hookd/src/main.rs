@@ -204,24 +204,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         );
     }
     let shutdown = CancellationToken::new();
-    tokio::spawn(wait_for_signal(shutdown.clone()));
+    tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     chorus.serve(listener, shutdown).await.context("serving")?;
     tracing::info!("chorus-hookd stopped");
     Ok(())
-}
-
-async fn wait_for_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing requests and deliveries in flight");
-    shutdown.cancel();
 }

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use twilight_model::{
     application::command::{Command, CommandType},
+    channel::message::{AllowedMentions, MessageFlags},
     guild::Permissions,
+    http::interaction::{InteractionResponse, InteractionResponseData, InteractionResponseType},
 };
 use twilight_util::builder::command::{
     ChannelBuilder, CommandBuilder, StringBuilder, SubCommandBuilder, SubCommandGroupBuilder,
@@ -196,13 +198,24 @@ impl Reply {
         Self { content: message.into(), ephemeral: true, dm: None }
     }
 
-    /// The interaction callback body (`type` 4, a message).
-    pub fn interaction_response(&self) -> Value {
-        let mut data = json!({"content": self.content, "allowed_mentions": {"parse": []}});
-        if self.ephemeral {
-            data["flags"] = json!(EPHEMERAL);
+    /// The interaction callback (a message, ephemeral when asked), with
+    /// mentions disabled: replies quote user input.
+    pub fn to_response(&self) -> InteractionResponse {
+        InteractionResponse {
+            kind: InteractionResponseType::ChannelMessageWithSource,
+            data: Some(InteractionResponseData {
+                content: Some(self.content.clone()),
+                flags: self.ephemeral.then_some(MessageFlags::EPHEMERAL),
+                allowed_mentions: Some(AllowedMentions::default()),
+                ..InteractionResponseData::default()
+            }),
         }
-        json!({"type": 4, "data": data})
+    }
+
+    /// [`Self::to_response`] as the JSON body of an HTTP interaction answer.
+    pub fn interaction_response(&self) -> Value {
+        serde_json::to_value(self.to_response())
+            .unwrap_or_else(|_| json!({"type": 4, "data": {"content": self.content}}))
     }
 }
 

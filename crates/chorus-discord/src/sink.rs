@@ -44,6 +44,21 @@ pub struct DiscordSink {
     exhausted: Mutex<HashMap<String, Instant>>,
 }
 
+/// The token as the `Authorization` header wants it (`Bot …`).
+fn bot_token(config: &DiscordSinkConfig) -> Option<String> {
+    config
+        .token
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| if t.starts_with("Bot ") || t.starts_with("Bearer ") { t } else { format!("Bot {t}") })
+}
+
+/// A twilight REST client for `config` (token, proxy, timeout), as the sink
+/// uses it; for a bot's own calls. Must be built inside a tokio runtime.
+pub fn rest_client(config: &DiscordSinkConfig) -> Client {
+    client(bot_token(config), config)
+}
+
 fn client(token: Option<String>, config: &DiscordSinkConfig) -> Client {
     let mut b = Client::builder()
         .timeout(config.timeout.unwrap_or(Duration::from_secs(15)))
@@ -63,10 +78,7 @@ impl DiscordSink {
     /// Build the clients. Must run inside a tokio runtime (twilight spawns
     /// its rate limiter there).
     pub fn new(config: &DiscordSinkConfig) -> Self {
-        let token =
-            config.token.clone().filter(|t| !t.trim().is_empty()).map(|t| {
-                if t.starts_with("Bot ") || t.starts_with("Bearer ") { t } else { format!("Bot {t}") }
-            });
+        let token = bot_token(config);
         Self {
             bot: token.map(|t| client(Some(t), config)),
             webhooks: client(None, config),

@@ -71,6 +71,8 @@ pub struct Config {
     /// Register the slash commands in this guild only (instantly) instead of
     /// globally.
     pub discord_guild_id: Option<String>,
+    /// `ws://` or `wss://` URL of a gateway stand-in (chorus-bot).
+    pub discord_gateway: Option<String>,
     /// `http://host:port` of a Discord stand-in.
     pub discord_proxy: Option<String>,
     /// CIDRs exempt from the outgoing SSRF guard.
@@ -104,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("discord_application_id", &self.discord_application_id)
             .field("discord_manager_role", &self.discord_manager_role)
             .field("discord_guild_id", &self.discord_guild_id)
+            .field("discord_gateway", &self.discord_gateway)
             .field("discord_proxy", &self.discord_proxy)
             .field("outgoing_allowed_nets", &self.outgoing_allowed_nets)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -129,6 +132,7 @@ impl Default for Config {
             discord_application_id: None,
             discord_manager_role: None,
             discord_guild_id: None,
+            discord_gateway: None,
             discord_proxy: None,
             outgoing_allowed_nets: None,
             trusted_proxies: None,
@@ -190,6 +194,7 @@ impl Config {
             ("CHORUS_DISCORD_APPLICATION_ID", &mut config.discord_application_id),
             ("CHORUS_DISCORD_MANAGER_ROLE", &mut config.discord_manager_role),
             ("CHORUS_DISCORD_GUILD_ID", &mut config.discord_guild_id),
+            ("CHORUS_DISCORD_GATEWAY", &mut config.discord_gateway),
             ("CHORUS_DISCORD_PROXY", &mut config.discord_proxy),
             ("CHORUS_OUTGOING_ALLOWED_NETS", &mut config.outgoing_allowed_nets),
             ("CHORUS_TRUSTED_PROXIES", &mut config.trusted_proxies),
@@ -236,6 +241,11 @@ impl Config {
                 return Err(invalid("discord_proxy", format!("{proxy:?} must be http://host:port")));
             }
             self.discord_proxy = Some(hostport);
+        }
+        if let Some(url) = &self.discord_gateway
+            && !(url.starts_with("ws://") || url.starts_with("wss://"))
+        {
+            return Err(invalid("discord_gateway", format!("{url:?} must be a ws:// or wss:// URL")));
         }
         if let Some(key) = &self.discord_public_key {
             chorus_verify::DiscordKey::from_hex(key).map_err(|_| {

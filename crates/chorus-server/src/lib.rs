@@ -17,7 +17,7 @@ pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};
 pub use discord::DiscordCommands;
 pub use error::{ApiError, ApiJson, ApiQuery};
-pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app};
+pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app, cancel_on_signal};
 pub use state::{AppState, Settings};
 
 /// Re-exported for embedders that stop Chorus with their own token.

@@ -439,3 +439,21 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn not_found() -> crate::error::ApiError {
     crate::error::ApiError::not_found("no such route")
 }
+
+/// Cancel `shutdown` on SIGTERM or Ctrl-C: binaries stop this way, finishing
+/// requests and deliveries in flight.
+pub async fn cancel_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing requests and deliveries in flight");
+    shutdown.cancel();
+}

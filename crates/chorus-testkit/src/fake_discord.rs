@@ -102,12 +102,23 @@ struct Inner {
     limits: Option<Limits>,
     windows: HashMap<String, Window>,
     global: Window,
+    /// Interaction callbacks: the interaction id and the response body.
+    callbacks: Vec<(String, Value)>,
+    /// Command registrations: `global` or `guild:<id>`, and the commands.
+    registrations: Vec<(String, Value)>,
+    /// Direct-message channels opened, by recipient.
+    dm_channels: HashMap<String, String>,
+    /// Roles of each guild: id and permission bits.
+    roles: HashMap<String, Vec<(String, u64)>>,
 }
 
 #[derive(Clone)]
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     count: Arc<watch::Sender<usize>>,
+    callbacks: Arc<watch::Sender<usize>>,
+    /// Bumped on every request, for [`FakeDiscord::wait_until`].
+    requests: Arc<watch::Sender<usize>>,
     shown: Arc<watch::Sender<usize>>,
 }
 
@@ -190,11 +201,21 @@ impl FakeDiscord {
         let shared = Shared {
             inner: Arc::default(),
             count: Arc::new(watch::channel(0).0),
+            callbacks: Arc::new(watch::channel(0).0),
+            requests: Arc::new(watch::channel(0).0),
             shown: Arc::new(watch::channel(0).0),
         };
         let app = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create_message))
             .route("/api/v10/webhooks/{id}/{token}", post(execute_webhook))
+            .route("/api/v10/interactions/{id}/{token}/callback", post(interaction_callback))
+            .route("/api/v10/applications/{app}/commands", axum::routing::put(register_commands))
+            .route(
+                "/api/v10/applications/{app}/guilds/{guild}/commands",
+                axum::routing::put(register_commands),
+            )
+            .route("/api/v10/users/@me/channels", post(open_dm))
+            .route("/api/v10/guilds/{guild}/roles", axum::routing::get(guild_roles))
             .fallback(fallback)
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -246,6 +267,56 @@ impl FakeDiscord {
         shown
     }
 
+    /// Wait until `done` holds (checked after every request), or panic
+    /// after `timeout` naming `what`.
+    pub async fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&Self) -> bool) {
+        let mut rx = self.shared.requests.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                if done(self) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok() && done(self), "timed out waiting for {what}");
+    }
+
+    /// Interaction callbacks so far: interaction id and response body.
+    pub fn callbacks(&self) -> Vec<(String, Value)> {
+        self.shared.inner.lock().unwrap().callbacks.clone()
+    }
+
+    /// Wait until at least `n` interaction callbacks arrived, or panic after `timeout`.
+    pub async fn wait_for_callbacks(&self, n: usize, timeout: Duration) -> Vec<(String, Value)> {
+        let mut rx = self.shared.callbacks.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
+        let callbacks = self.callbacks();
+        assert!(waited.is_ok(), "timed out waiting for {n} interaction callbacks; have {}", callbacks.len());
+        callbacks
+    }
+
+    /// Command registrations so far: `global` or `guild:<id>`, and the
+    /// commands sent.
+    pub fn registrations(&self) -> Vec<(String, Value)> {
+        self.shared.inner.lock().unwrap().registrations.clone()
+    }
+
+    /// The direct-message channel opened with `user`, if any.
+    pub fn dm_channel(&self, user: &str) -> Option<String> {
+        self.shared.inner.lock().unwrap().dm_channels.get(user).cloned()
+    }
+
+    /// Give `guild` these roles (`id`, permission bits); `@everyone` has the
+    /// guild's own id.
+    pub fn set_roles(&self, guild: &str, roles: &[(&str, u64)]) {
+        let roles = roles.iter().map(|(id, p)| ((*id).to_owned(), *p)).collect();
+        self.shared.inner.lock().unwrap().roles.insert(guild.to_owned(), roles);
+    }
+
     /// Stop serving (connections are refused afterwards).
     pub fn stop(&self) {
         self.task.abort();
@@ -268,6 +339,7 @@ fn record(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body
         at: Instant::now(),
         status,
     });
+    shared.requests.send_modify(|n| *n += 1);
 }
 
 fn scripted(shared: &Shared, bucket: &str) -> Option<Response> {
@@ -414,4 +486,96 @@ async fn fallback(
 ) -> Response {
     record(&shared, &method, &uri, &headers, &body, 404);
     (StatusCode::NOT_FOUND, axum::Json(json!({"message": "404: Not Found", "code": 0}))).into_response()
+}
+
+async fn interaction_callback(
+    State(shared): State<Shared>,
+    Path((id, _token)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &body, 204);
+    let response = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let count = {
+        let mut inner = shared.inner.lock().unwrap();
+        inner.callbacks.push((id, response));
+        inner.callbacks.len()
+    };
+    shared.callbacks.send_replace(count);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn register_commands(
+    State(shared): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &body, 200);
+    let scope = params.get("guild").map_or_else(|| "global".to_owned(), |g| format!("guild:{g}"));
+    let app = params.get("app").cloned().unwrap_or_default();
+    let mut commands: Value = serde_json::from_slice(&body).unwrap_or(json!([]));
+    let mut inner = shared.inner.lock().unwrap();
+    if let Some(list) = commands.as_array_mut() {
+        for c in list {
+            inner.next_id += 1;
+            c["id"] = json!((2_000_000 + inner.next_id).to_string());
+            c["application_id"] = json!(app);
+            c["version"] = json!("1");
+        }
+    }
+    inner.registrations.push((scope, commands.clone()));
+    axum::Json(commands).into_response()
+}
+
+async fn open_dm(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &body, 200);
+    let recipient = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["recipient_id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut inner = shared.inner.lock().unwrap();
+    inner.next_id += 1;
+    let fresh = (3_000_000 + inner.next_id).to_string();
+    let id = inner.dm_channels.entry(recipient.clone()).or_insert(fresh).clone();
+    axum::Json(json!({
+        "id": id,
+        "type": 1,
+        "last_message_id": null,
+        "recipients": [{"id": recipient, "username": "user", "discriminator": "0", "avatar": null}],
+    }))
+    .into_response()
+}
+
+async fn guild_roles(
+    State(shared): State<Shared>,
+    Path(guild): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &Bytes::new(), 200);
+    let roles = shared.inner.lock().unwrap().roles.get(&guild).cloned().unwrap_or_default();
+    let body: Vec<Value> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, (id, permissions))| {
+            json!({
+                "id": id, "name": if *id == guild { "@everyone".to_owned() } else { format!("role {i}") },
+                "color": 0, "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null}, "hoist": false, "managed": false, "mentionable": false,
+                "permissions": permissions.to_string(), "position": i, "flags": 0,
+            })
+        })
+        .collect();
+    axum::Json(body).into_response()
 }

@@ -50,7 +50,7 @@ impl Process {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["fields"]["message"] == "chorus-hookd listening"
+                    && v["fields"]["message"].as_str().is_some_and(|m| m.ends_with(" listening"))
                     && let (Some(tx), Some(addr)) = (tx.take(), v["fields"]["listen"].as_str())
                 {
                     let _ = tx.send(addr.to_owned());

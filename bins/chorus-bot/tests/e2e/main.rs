@@ -1,0 +1,240 @@
+//! End to end against the built `chorus-bot`: a real twilight shard
+//! connected to the testkit's fake gateway, a real twilight REST client
+//! talking to the fake Discord, real HTTP and SQLite underneath.
+
+use std::{path::Path, time::Duration};
+
+use chorus_core::Secret;
+use chorus_testkit::{
+    APPLICATION_ID, FakeDiscord, FakeGateway, Process, TestReceiver,
+    interactions::{MANAGE_WEBHOOKS, SEND_MESSAGES, slash_command},
+};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bot-e2e-admin-token-0123456789";
+const WAIT: Duration = Duration::from_secs(30);
+const CHANNEL: &str = "4242";
+const GUILD: &str = "900000000000000001";
+const ADMIN_ROLE: &str = "700000000000000001";
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_chorus-bot"))
+}
+
+struct Harness {
+    discord: FakeDiscord,
+    gateway: FakeGateway,
+    http: reqwest::Client,
+    interactions: usize,
+}
+
+impl Harness {
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CHORUS_API_TOKEN", TOKEN.to_owned()),
+            ("CHORUS_DISCORD_TOKEN", "e2e-bot-token".to_owned()),
+            ("CHORUS_DISCORD_PROXY", format!("http://{}", self.discord.host_port())),
+            ("CHORUS_DISCORD_GATEWAY", self.gateway.url()),
+            ("CHORUS_OUTGOING_ALLOWED_NETS", "127.0.0.0/8".to_owned()),
+        ]
+    }
+
+    /// Dispatch a slash command and return the callback's data.
+    async fn command(
+        &mut self,
+        permissions: &str,
+        path: &[&str],
+        options: &[(&str, &str)],
+    ) -> (String, bool) {
+        let mut interaction = slash_command(CHANNEL, permissions, path, options);
+        self.interactions += 1;
+        let id = format!("11000000000000{:05}", self.interactions);
+        interaction["id"] = json!(id);
+        self.gateway.dispatch("INTERACTION_CREATE", interaction);
+        let n = self.interactions;
+        let callbacks = self.discord.wait_for_callbacks(n, WAIT).await;
+        let (got, response) =
+            callbacks.iter().find(|(i, _)| *i == id).cloned().expect("the callback of this interaction");
+        assert_eq!(got, id);
+        assert_eq!(response["type"], 4, "{response}");
+        let ephemeral = response["data"]["flags"].as_u64().is_some_and(|f| f & 64 != 0);
+        (response["data"]["content"].as_str().unwrap().to_owned(), ephemeral)
+    }
+
+    /// Post `!hook …` as a member with `roles`; waits for the channel reply.
+    async fn text(&self, content: &str, roles: &[&str]) -> String {
+        let before = self.channel_texts().len();
+        self.gateway.dispatch(
+            "MESSAGE_CREATE",
+            json!({
+                "id": "1300000000000000001", "channel_id": CHANNEL, "guild_id": GUILD, "content": content,
+                "author": {"id": "800000000000000002", "username": "jc", "bot": false},
+                "member": {"roles": roles}, "type": 0,
+            }),
+        );
+        self.discord.wait_until("a reply in the channel", WAIT, |d| channel_texts(d).len() > before).await;
+        self.channel_texts().pop().unwrap()
+    }
+
+    fn channel_texts(&self) -> Vec<String> {
+        channel_texts(&self.discord)
+    }
+}
+
+fn channel_texts(d: &FakeDiscord) -> Vec<String> {
+    d.messages()
+        .into_iter()
+        .filter(|(c, _)| c == CHANNEL)
+        .filter_map(|(_, m)| m["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn field(text: &str, label: &str) -> String {
+    let line =
+        text.lines().find_map(|l| l.strip_prefix(label)).unwrap_or_else(|| panic!("no {label} in {text}"));
+    line.trim().trim_matches('`').to_owned()
+}
+
+async fn github_push(http: &reqwest::Client, url: &str, secret: &Secret, delivery: &str) -> u16 {
+    let body = br#"{"ref":"refs/heads/main","commits":[],"repository":{"full_name":"chorus/bot","html_url":"https://github.com/chorus/bot"},"sender":{"login":"ana"}}"#;
+    http.post(url)
+        .header("x-github-event", "push")
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", chorus_verify::sign_body_hex(secret, body))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_bot_over_a_gateway() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut h = Harness {
+        discord: FakeDiscord::start().await,
+        gateway: FakeGateway::start().await,
+        http: reqwest::Client::new(),
+        interactions: 0,
+    };
+    h.discord.set_roles(GUILD, &[(GUILD, 0), (ADMIN_ROLE, 1 << 29)]);
+    let receiver = TestReceiver::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut bot = Process::start(exe(), data.path(), &h.env()).await;
+    h.gateway.wait_ready(1, WAIT).await;
+    let identify = &h.gateway.identifies()[0];
+    assert_eq!(identify["token"], "Bot e2e-bot-token");
+    assert_ne!(identify["intents"].as_u64().unwrap() & (1 << 15), 0, "MESSAGE_CONTENT for !hook");
+    h.discord
+        .wait_until("command registration", WAIT, |d| {
+            d.registrations().iter().any(|(s, c)| s == "global" && c[0]["name"] == "agent")
+        })
+        .await;
+    assert!(
+        h.discord
+            .requests()
+            .iter()
+            .any(|r| r.path == format!("/api/v10/applications/{APPLICATION_ID}/commands"))
+    );
+
+    slash_commands(&mut h).await;
+    text_commands(&h).await;
+
+    // agent.started and agent.stopped reach a subscriber across a restart.
+    let resp = h
+        .http
+        .post(format!("{}/api/webhooks", bot.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"type": "outgoing", "url": receiver.url("/agents"), "events": ["agent.*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert!(bot.terminate(WAIT).await.success(), "{}", bot.output());
+    let bot = Process::start(exe(), data.path(), &h.env()).await;
+    let got = receiver.wait_for(2, WAIT).await;
+    let events: Vec<Value> = got.iter().map(|r| r.json()["event"].clone()).collect();
+    assert!(
+        events.contains(&json!("agent.stopped")) && events.contains(&json!("agent.started")),
+        "{events:?}"
+    );
+    drop(bot);
+}
+
+/// `/agent …` through INTERACTION_CREATE, answered by interaction callbacks.
+async fn slash_commands(h: &mut Harness) {
+    // Slash commands through the gateway.
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["create"], &[("name", "builder")]).await;
+    assert!(text.contains("builder"), "{text}");
+    let (text, ephemeral) = h
+        .command(
+            MANAGE_WEBHOOKS,
+            &["webhook", "add"],
+            &[("name", "builder"), ("type", "incoming"), ("source", "github")],
+        )
+        .await;
+    assert!(ephemeral, "{text}");
+    let (url, secret, id) =
+        (field(&text, "Webhook URL:"), Secret::new(field(&text, "Secret:")), field(&text, "Hook id:"));
+    assert_eq!(github_push(&h.http, &url, &secret, "b-1").await, 202);
+    h.discord
+        .wait_until("the push in builder's channel", WAIT, |d| {
+            d.messages().iter().any(|(c, m)| c == CHANNEL && m.to_string().contains("chorus/bot"))
+        })
+        .await;
+    let (text, _) = h.command(SEND_MESSAGES, &["webhook", "list"], &[("name", "builder")]).await;
+    assert!(text.contains(&id), "{text}");
+    for (perms, path, options, needle) in [
+        (MANAGE_WEBHOOKS, &["webhook", "explode"][..], &[("name", "builder")][..], "unknown subcommand"),
+        (MANAGE_WEBHOOKS, &["webhook", "add"], &[("name", "builder")], "missing option `type`"),
+        (
+            MANAGE_WEBHOOKS,
+            &["webhook", "add"],
+            &[("name", "builder"), ("type", "outgoing"), ("url", "ftp://x")],
+            "url",
+        ),
+        (MANAGE_WEBHOOKS, &["webhook", "list"], &[("name", "ghost")], "ghost"),
+        (SEND_MESSAGES, &["webhook", "add"], &[("name", "builder"), ("type", "incoming")], "Manage Webhooks"),
+    ] {
+        let (text, ephemeral) = h.command(perms, path, options).await;
+        assert!(ephemeral && text.starts_with('❌') && text.contains(needle), "{path:?}: {text}");
+    }
+    let (text, _) =
+        h.command(MANAGE_WEBHOOKS, &["webhook", "remove"], &[("name", "builder"), ("hook_id", &id)]).await;
+    assert!(text.contains("deleted"), "{text}");
+    assert_eq!(github_push(&h.http, &url, &secret, "b-2").await, 404);
+}
+
+/// `!hook …` through MESSAGE_CREATE, answered in the channel and by DM.
+async fn text_commands(h: &Harness) {
+    // The same through !hook text commands: the secret only by direct message.
+    let said = h.text("!hook github on", &[ADMIN_ROLE]).await;
+    assert!(said.contains("direct message") && !said.contains("Secret"), "{said}");
+    h.discord
+        .wait_until("the direct message", WAIT, |d| {
+            d.dm_channel("800000000000000002").is_some_and(|dm| d.messages().iter().any(|(c, _)| *c == dm))
+        })
+        .await;
+    let dm = h.discord.dm_channel("800000000000000002").unwrap();
+    let private = h.discord.messages().into_iter().find(|(c, _)| *c == dm).unwrap().1["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(private.contains("Settings → Webhooks") && private.contains("Pull requests"), "{private}");
+    let (url, secret, id) = (
+        field(&private, "Webhook URL:"),
+        Secret::new(field(&private, "Secret:")),
+        field(&private, "Hook id:"),
+    );
+    assert!(!said.contains(secret.expose()));
+    assert_eq!(github_push(&h.http, &url, &secret, "b-3").await, 202);
+    let listed = h.text("!hook list", &[]).await;
+    assert!(listed.contains(&id), "{listed}");
+    let refused = h.text(&format!("!hook delete {id}"), &[]).await;
+    assert!(refused.starts_with('❌') && refused.contains("Manage Webhooks"), "{refused}");
+    let deleted = h.text(&format!("!hook delete {id}"), &[ADMIN_ROLE]).await;
+    assert!(deleted.contains("deleted"), "{deleted}");
+    assert_eq!(github_push(&h.http, &url, &secret, "b-4").await, 404);
+}
