@@ -26,6 +26,8 @@ struct Harness {
     gateway: FakeGateway,
     http: reqwest::Client,
     interactions: usize,
+    /// The bot's HTTP side.
+    base: String,
 }
 
 impl Harness {
@@ -118,11 +120,13 @@ async fn the_bot_over_a_gateway() {
         gateway: FakeGateway::start().await,
         http: reqwest::Client::new(),
         interactions: 0,
+        base: String::new(),
     };
     h.discord.set_roles(GUILD, &[(GUILD, 0), (ADMIN_ROLE, 1 << 29)]);
     let receiver = TestReceiver::start().await;
     let data = tempfile::tempdir().unwrap();
     let mut bot = Process::start(exe(), data.path(), &h.env()).await;
+    h.base = bot.base.clone();
     h.gateway.wait_ready(1, WAIT).await;
     let identify = &h.gateway.identifies()[0];
     assert_eq!(identify["token"], "Bot e2e-bot-token");
@@ -155,6 +159,15 @@ async fn the_bot_over_a_gateway() {
     assert!(bot.terminate(WAIT).await.success(), "{}", bot.output());
     let bot = Process::start(exe(), data.path(), &h.env()).await;
     let got = receiver.wait_for(2, WAIT).await;
+    h.discord.wait_until("a second registration", WAIT, |d| d.registrations().len() >= 2).await;
+    let registered = h.discord.registrations();
+    let options = |n: usize| registered[n].1[0]["options"].clone();
+    assert_eq!(options(0), options(1), "each start registers the same commands");
+    assert_eq!(
+        registered[0].1.to_string().len(),
+        registered[1].1.to_string().len(),
+        "the same commands each start"
+    );
     let events: Vec<Value> = got.iter().map(|r| r.json()["event"].clone()).collect();
     assert!(
         events.contains(&json!("agent.stopped")) && events.contains(&json!("agent.started")),
@@ -184,6 +197,16 @@ async fn slash_commands(h: &mut Harness) {
             d.messages().iter().any(|(c, m)| c == CHANNEL && m.to_string().contains("chorus/bot"))
         })
         .await;
+    let (text, _) = h.command(SEND_MESSAGES, &["webhook", "list"], &[("name", "builder")]).await;
+    assert!(text.contains(&id), "{text}");
+    hook_settings(h, &id, &url, &secret).await;
+
+    // A dropped connection is resumed at READY's resume_gateway_url, and
+    // commands keep working.
+    h.gateway.disconnect(4000);
+    h.gateway.wait_ready(2, WAIT).await;
+    assert_eq!(h.gateway.resumes().len(), 1, "resumed, not identified again");
+    assert_eq!(h.gateway.resumes()[0]["session_id"], "fake-session-1");
     let (text, _) = h.command(SEND_MESSAGES, &["webhook", "list"], &[("name", "builder")]).await;
     assert!(text.contains(&id), "{text}");
     for (perms, path, options, needle) in [
@@ -237,4 +260,41 @@ async fn text_commands(h: &Harness) {
     let deleted = h.text(&format!("!hook delete {id}"), &[ADMIN_ROLE]).await;
     assert!(deleted.contains("deleted"), "{deleted}");
     assert_eq!(github_push(&h.http, &url, &secret, "b-4").await, 404);
+}
+
+/// `test`, `filter`, `format`, `disable` and `enable` on a hook, each seen
+/// in what the hook then does.
+async fn hook_settings(h: &mut Harness, id: &str, url: &str, secret: &Secret) {
+    let target = [("name", "builder"), ("hook_id", id)];
+    let before = h.discord.messages().len();
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "test"], &target).await;
+    assert!(text.contains("Test sent"), "{text}");
+    h.discord.wait_until("the test message", WAIT, |d| d.messages().len() > before).await;
+    let mut options = target.to_vec();
+    options.push(("events", "pull_request"));
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "filter"], &options).await;
+    assert!(text.contains("pull_request"), "{text}");
+    let mut options = target.to_vec();
+    options.push(("template", "{{ unclosed"));
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "format"], &options).await;
+    assert!(text.starts_with('❌') && text.contains("template"), "a bad template is refused: {text}");
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "disable"], &target).await;
+    assert!(text.contains("disabled"), "{text}");
+    assert_eq!(github_push(&h.http, url, secret, "b-disabled").await, 409);
+    let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "enable"], &target).await;
+    assert!(text.contains("enabled"), "{text}");
+    let hook: Value = h
+        .http
+        .get(format!("{}/api/webhooks/{id}", h.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (hook["events"].clone(), hook["enabled"].clone(), hook["template"].clone()),
+        (json!(["pull_request"]), json!(true), Value::Null)
+    );
 }
