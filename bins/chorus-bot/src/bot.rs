@@ -72,20 +72,17 @@ impl Bot {
     }
 
     /// Read the gateway until `shutdown`, then close the session cleanly.
-    pub(crate) async fn run(&self, config: twilight_gateway::Config, shutdown: CancellationToken) {
+    /// `false` when the gateway ended the connection for good instead (a
+    /// fatal close code such as an invalid token).
+    pub(crate) async fn run(&self, config: twilight_gateway::Config, shutdown: CancellationToken) -> bool {
         let mut shard = Shard::with_config(ShardId::ONE, config);
-        loop {
+        let asked = loop {
             let item = tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break true,
                 item = shard.next() => item,
             };
             match item {
-                None => {
-                    tracing::error!(
-                        "the gateway connection ended for good (a fatal close code; check the token)"
-                    );
-                    break;
-                }
+                None => break false,
                 Some(Ok(Message::Text(text))) => {
                     // Handled beside the shard so heartbeats keep flowing.
                     let bot = self.clone();
@@ -96,6 +93,9 @@ impl Bot {
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "gateway error"),
             }
+        };
+        if !asked {
+            return false;
         }
         shard.close(CloseFrame::NORMAL);
         // Drain until the close is acknowledged, so Discord sees a clean end.
@@ -107,6 +107,7 @@ impl Bot {
             }
         });
         let _ = drained.await;
+        true
     }
 
     async fn on_payload(&self, text: &str) {

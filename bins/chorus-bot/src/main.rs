@@ -104,12 +104,17 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(chorus.serve(listener, http_stop.clone()));
-    bot.run(bot::shard_config(&config), shutdown).await;
+    let asked = bot.run(bot::shard_config(&config), shutdown).await;
     // The gateway is closed; agent.stopped is stored before the HTTP side
     // and its delivery workers finish what is in flight.
     bot.stopped().await;
     http_stop.cancel();
     http.await.context("the HTTP side panicked")?.context("serving")?;
+    if !asked {
+        anyhow::bail!(
+            "Discord closed the gateway connection for good: check CHORUS_DISCORD_TOKEN and the bot's intents"
+        );
+    }
     tracing::info!("chorus-bot stopped");
     Ok(())
 }

@@ -26,6 +26,8 @@ pub const BOT_USER_ID: &str = "1000000000000000002";
 
 #[derive(Default)]
 struct Seen {
+    /// Close every IDENTIFY with this code instead of READY.
+    reject_identify: Option<u16>,
     identifies: Vec<Value>,
     resumes: Vec<Value>,
     heartbeats: u64,
@@ -94,6 +96,12 @@ impl FakeGateway {
         let _ = self.close.send(code);
     }
 
+    /// Answer every IDENTIFY by closing with `code` (4004: authentication
+    /// failed), as Discord does for a bad token.
+    pub fn reject_identify(&self, code: u16) {
+        self.seen.lock().unwrap().reject_identify = Some(code);
+    }
+
     /// IDENTIFY payloads received.
     pub fn identifies(&self) -> Vec<Value> {
         self.seen.lock().unwrap().identifies.clone()
@@ -160,7 +168,16 @@ impl Session {
                             Some(Message::text(json!({"op": 11}).to_string()))
                         }
                         Some(2) => {
-                            self.seen.lock().unwrap().identifies.push(payload["d"].clone());
+                            let rejected = {
+                                let mut seen = self.seen.lock().unwrap();
+                                seen.identifies.push(payload["d"].clone());
+                                seen.reject_identify
+                            };
+                            if let Some(code) = rejected {
+                                let code = tokio_websockets::CloseCode::try_from(code).unwrap_or(tokio_websockets::CloseCode::NORMAL_CLOSURE);
+                                let _ = ws.send(Message::close(Some(code), "Authentication failed.")).await;
+                                return;
+                            }
                             identified = true;
                             Some(self.dispatch("READY", self.ready_payload()))
                         }

@@ -97,4 +97,12 @@ impl Process {
             .expect("server did not stop in time")
             .expect("wait")
     }
+
+    /// Wait for the process to exit on its own (up to `timeout`).
+    pub async fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .expect("server did not exit in time")
+            .expect("wait")
+    }
 }

@@ -298,3 +298,31 @@ async fn hook_settings(h: &mut Harness, id: &str, url: &str, secret: &Secret) {
         (json!(["pull_request"]), json!(true), Value::Null)
     );
 }
+
+/// Without a token the bot refuses to start; with a token Discord refuses,
+/// it stops with an error naming the token instead of running half-blind.
+#[tokio::test]
+async fn bad_tokens_stop_the_bot_with_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(exe())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("CHORUS_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CHORUS_DISCORD_TOKEN"), "{out:?}");
+
+    let h = Harness {
+        discord: FakeDiscord::start().await,
+        gateway: FakeGateway::start().await,
+        http: reqwest::Client::new(),
+        interactions: 0,
+        base: String::new(),
+    };
+    h.gateway.reject_identify(4004);
+    let mut bot = Process::start(exe(), data.path(), &h.env()).await;
+    let status = bot.wait(WAIT).await;
+    assert_eq!(status.code(), Some(1), "{}", bot.output());
+    assert!(bot.output().contains("check CHORUS_DISCORD_TOKEN"), "{}", bot.output());
+}
