@@ -157,17 +157,19 @@ async fn the_bot_over_a_gateway() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     assert!(bot.terminate(WAIT).await.success(), "{}", bot.output());
-    let bot = Process::start(exe(), data.path(), &h.env()).await;
+    // Restarted with a guild: the same commands, registered there.
+    let mut env = h.env();
+    env.push(("CHORUS_DISCORD_GUILD_ID", GUILD.to_owned()));
+    let bot = Process::start(exe(), data.path(), &env).await;
     let got = receiver.wait_for(2, WAIT).await;
     h.discord.wait_until("a second registration", WAIT, |d| d.registrations().len() >= 2).await;
     let registered = h.discord.registrations();
+    assert_eq!(
+        (registered[0].0.as_str(), registered[1].0.as_str()),
+        ("global", format!("guild:{GUILD}").as_str())
+    );
     let options = |n: usize| registered[n].1[0]["options"].clone();
     assert_eq!(options(0), options(1), "each start registers the same commands");
-    assert_eq!(
-        registered[0].1.to_string().len(),
-        registered[1].1.to_string().len(),
-        "the same commands each start"
-    );
     let events: Vec<Value> = got.iter().map(|r| r.json()["event"].clone()).collect();
     assert!(
         events.contains(&json!("agent.stopped")) && events.contains(&json!("agent.started")),
