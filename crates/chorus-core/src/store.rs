@@ -175,7 +175,16 @@ pub trait Store: Send + Sync + 'static {
     async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError>;
 
     /// Create a hook with its secret (sealed before it is written).
-    async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError>;
+    async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError> {
+        self.create_hook_with_commands(hook, secret, Vec::new()).await
+    }
+    /// Create a hook with its secret and its routing rules, in one transaction.
+    async fn create_hook_with_commands(
+        &self,
+        hook: IncomingHook,
+        secret: Option<Secret>,
+        commands: Vec<HookCommand>,
+    ) -> Result<(), StoreError>;
     /// One hook.
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;
     /// Give a hook (incoming or outgoing) a new secret. The one it replaces

@@ -512,8 +512,11 @@ impl Loader {
             })?;
         let Some(current) = existing else {
             let commands = service::commands(state, &fresh.id, &plan.spec.commands, now).await?;
-            state.store.create_hook(fresh.clone(), secret).await.map_err(ApiError::from)?;
-            state.store.replace_commands(&fresh.id, commands).await.map_err(ApiError::from)?;
+            state
+                .store
+                .create_hook_with_commands(fresh.clone(), secret, commands)
+                .await
+                .map_err(ApiError::from)?;
             tracing::info!(hook = %fresh.id, file, "config: webhook created");
             self.audit(file, "webhooks.create", &fresh.id).await;
             return Ok(());

@@ -526,7 +526,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError> {
+    async fn create_hook_with_commands(
+        &self,
+        hook: IncomingHook,
+        secret: Option<Secret>,
+        rules: Vec<HookCommand>,
+    ) -> Result<(), StoreError> {
         self.write(move |conn, key| {
             let sealed = secret.as_ref().map(|s| key.seal(s, &hook_context(&hook.id)));
             let exists: bool = conn
@@ -556,6 +561,9 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(backend)?;
+            if !rules.is_empty() {
+                commands::replace(conn, &hook.id, &rules)?;
+            }
             Ok(())
         })
         .await

@@ -212,11 +212,8 @@ pub(crate) async fn create_hook(
     let now = service::now(&state);
     let (hook, secret) = service::incoming_hook(&state, &spec, created_by, now).await?;
     let commands = service::commands(&state, &hook.id, &spec.commands, now).await?;
-    state.store.create_hook(hook.clone(), secret.clone()).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
-    if !commands.is_empty() {
-        state.store.replace_commands(&hook.id, commands).await?;
-    }
+    state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands).await?;
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
     let mut v = view(&state, &hook);
     v["commands"] = json!(command_views);

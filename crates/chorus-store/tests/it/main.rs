@@ -3,9 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use chorus_core::{
-    AgentName, AgentPatch, Attempt, DeliveryId, DeliveryQuery, DeliveryStatus, EventId, EventQuery,
-    EventStatus, HookId, HookPatch, IncomingHook, IngestOutcome, ManualClock, NewAgent, NewAttempt,
-    NewDelivery, NewEvent, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
+    AgentName, AgentPatch, Attempt, CommandAction, DeliveryId, DeliveryQuery, DeliveryStatus, EventId,
+    EventQuery, EventStatus, HookCommand, HookId, HookPatch, IdempotentResponse, IncomingHook, IngestOutcome,
+    ManualClock, NewAgent, NewAttempt, NewDelivery, NewEvent, RoutedEvent, Secret, Source, Store, StoreError,
+    Target, TargetKind,
 };
 use chorus_store::{MasterKey, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
@@ -494,4 +495,83 @@ async fn claims_skip_busy_targets_and_one_target_is_claimed_alone() {
     assert_eq!(rest.len(), 1, "leased ones are not claimed twice");
     assert!(f.store.claim_target(&channel("1"), now, lease, 3).await.unwrap().is_empty());
     assert!(f.store.claim_deliveries(&kinds, &[], now, lease, 10).await.unwrap().is_empty());
+}
+
+fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> HookCommand {
+    HookCommand {
+        id: id.into(),
+        hook_id: hook.clone(),
+        trigger: "issues.opened".into(),
+        action: CommandAction::CreateTask,
+        agent: Some(name("builder")),
+        template: Some("{{ issue.title }}".into()),
+        conditions: serde_json::json!({"labels": ["bug"]}).as_object().unwrap().clone(),
+        url: None,
+        priority,
+        created_at: now,
+    }
+}
+
+/// A hook and its rules are written together or not at all; rules come
+/// back by priority, are replaced whole, and go with their hook.
+#[tokio::test]
+async fn routing_rules_live_and_die_with_their_hook() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let now = f.clock.now_ts();
+    let h = hook("builder", now);
+    let rules = vec![rule(&h.id, "cmd_low", 0, now), rule(&h.id, "cmd_high", 5, now)];
+    // A rule whose id is taken by another hook's rule fails the whole create.
+    let other = hook("builder", now);
+    f.store
+        .create_hook_with_commands(other.clone(), None, vec![rule(&other.id, "cmd_low", 0, now)])
+        .await
+        .unwrap();
+    assert!(f.store.create_hook_with_commands(h.clone(), None, rules.clone()).await.is_err());
+    assert!(f.store.hook(&h.id).await.unwrap().is_none(), "a hook was left without its rules");
+    let rules = vec![rule(&h.id, "cmd_a", 0, now), rule(&h.id, "cmd_b", 5, now)];
+    f.store.create_hook_with_commands(h.clone(), None, rules).await.unwrap();
+    let ids: Vec<String> = f.store.commands(&h.id).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["cmd_b", "cmd_a"]);
+    let stored = f.store.commands(&h.id).await.unwrap();
+    assert_eq!(stored[1], rule(&h.id, "cmd_a", 0, now), "a rule comes back as written");
+    f.store.replace_commands(&h.id, vec![rule(&h.id, "cmd_c", 1, now)]).await.unwrap();
+    assert_eq!(f.store.commands(&h.id).await.unwrap().len(), 1);
+    assert!(matches!(f.store.delete_command(&h.id, "cmd_a").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(f.store.delete_command(&other.id, "cmd_c").await, Err(StoreError::NotFound { .. })));
+    f.store.delete_hook(&h.id).await.unwrap();
+    assert!(f.store.commands(&h.id).await.unwrap().is_empty());
+    assert!(matches!(
+        f.store.put_command(rule(&h.id, "cmd_d", 0, now)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Answers kept for an Idempotency-Key are sealed, and the first one stays
+/// for the window.
+#[tokio::test]
+async fn idempotent_answers_are_sealed_and_first_wins() {
+    let f = open();
+    let now = f.clock.now_ts();
+    let answer = |body: &str, at: Timestamp| IdempotentResponse {
+        request_hash: [1; 32],
+        status: 201,
+        body: body.as_bytes().to_vec(),
+        created_at: at,
+    };
+    f.store.save_idempotent("key-1", answer(r#"{"secret":"shown-once-0123456789"}"#, now)).await.unwrap();
+    f.store.save_idempotent("key-1", answer(r#"{"secret":"second"}"#, now)).await.unwrap();
+    let kept = f.store.idempotent("key-1").await.unwrap().unwrap();
+    assert_eq!(kept.body, br#"{"secret":"shown-once-0123456789"}"#);
+    let later = now + SignedDuration::from_hours(25);
+    f.store.save_idempotent("key-1", answer(r#"{"secret":"after"}"#, later)).await.unwrap();
+    assert_eq!(f.store.idempotent("key-1").await.unwrap().unwrap().body, br#"{"secret":"after"}"#);
+    assert!(f.store.idempotent("key-2").await.unwrap().is_none());
+    drop(f.store);
+    let files: Vec<u8> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read(e.path()).unwrap_or_default())
+        .collect();
+    assert!(!files.windows(10).any(|w| w == b"shown-once"), "an answer is on disk in clear");
 }
