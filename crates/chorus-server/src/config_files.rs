@@ -480,8 +480,15 @@ impl Loader {
         let parsed = parse(name, text).map_err(|p| report(p, None))?;
         let file: HookFile = serde_path_to_error::deserialize(&parsed.value).map_err(|e| {
             let field = e.path().to_string();
+            // serde quotes the offending value; for the secret that could be
+            // the secret itself, and errors are logged and served.
+            let message = if field == "secret" {
+                "secret must be a string: env:NAME or file:PATH".to_owned()
+            } else {
+                e.into_inner().to_string()
+            };
             let field = (field != ".").then_some(field);
-            report(Problem { field, line: None, message: e.into_inner().to_string() }, Some(&parsed))
+            report(Problem { field, line: None, message }, Some(&parsed))
         })?;
         let plan = plan(file, &self.dir).map_err(|p| report(p, Some(&parsed)))?;
         self.converge(stem, name, plan).await.map_err(|p| report(p, Some(&parsed)))
@@ -646,6 +653,24 @@ mod tests {
         assert_eq!(broken.line, Some(3));
         let broken = parse("a.yaml", "name: x\ncommands: [\n  - a\n").err().unwrap();
         assert!(broken.line.is_some_and(|l| l >= 2), "{:?}", broken.line);
+    }
+
+    #[tokio::test]
+    async fn a_mistyped_secret_is_not_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            chorus_store::SqliteStore::open(
+                dir.path().join("chorus.db"),
+                chorus_store::MasterKey::from_bytes(&[1; 32]).unwrap(),
+                std::sync::Arc::new(chorus_core::SystemClock),
+            )
+            .unwrap(),
+        );
+        let chorus = crate::Chorus::builder(store, Secret::new("admin-token-0123456789")).build();
+        let loader = Loader::new(chorus.state().clone(), dir.path().to_owned());
+        let e = loader.apply("a.yaml", "a", "agent: builder\nsecret: 987654321987\n").await.unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (2, Some("secret")));
+        assert!(!e.message.contains("987654321987"), "{e}");
     }
 
     #[test]
