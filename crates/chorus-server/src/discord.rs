@@ -120,6 +120,17 @@ impl HookService for DiscordCommands {
 
     async fn add_hook(&self, by: &Invoker, agent: &str, hook: NewHook) -> Result<Created, ServiceError> {
         self.existing_agent(agent).await.map_err(message)?;
+        match (hook.kind, &hook.url, &hook.source) {
+            (HookKind::Incoming, Some(_), _) => {
+                return Err(ServiceError(
+                    "url applies to outgoing webhooks; incoming ones get a URL from Chorus".into(),
+                ));
+            }
+            (HookKind::Outgoing, _, Some(_)) => {
+                return Err(ServiceError("source applies to incoming webhooks".into()));
+            }
+            _ => {}
+        }
         let mut body = json!({"agent": agent, "type": match hook.kind {
             HookKind::Incoming => "incoming",
             HookKind::Outgoing => "outgoing",

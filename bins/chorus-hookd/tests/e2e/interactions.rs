@@ -124,6 +124,12 @@ async fn slash_commands_over_http_interactions() {
             &[("name", "builder"), ("type", "incoming"), ("source", "gitlub")],
             "gitlub",
         ),
+        (
+            MANAGE_WEBHOOKS,
+            &["webhook", "add"],
+            &[("name", "builder"), ("type", "incoming"), ("url", "https://example.com/")],
+            "outgoing webhooks",
+        ),
     ] {
         let (text, ephemeral) = d.command(perms, path, options).await;
         assert!(ephemeral && text.starts_with('❌') && text.contains(needle), "{path:?} {options:?}: {text}");
