@@ -107,6 +107,27 @@ impl Client {
         })
     }
 
+    /// A whole list, following `next_cursor` page after page.
+    async fn every_page(&self, route: Route) -> Result<Value, ClientError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut page = Route { segments: route.segments.clone(), query: route.query.clone() };
+            page.query.push(("limit", "250".to_owned()));
+            if let Some(c) = cursor.take() {
+                page.query.push(("cursor", c));
+            }
+            let mut value = self.call(Method::GET, page, None).await?;
+            if let Some(Value::Array(more)) = value.get_mut("items").map(Value::take) {
+                items.extend(more);
+            }
+            match value["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(json!({"items": items, "next_cursor": null})),
+            }
+        }
+    }
+
     fn print(&self, value: &Value, shape: Shape) {
         let out = match self.format {
             Format::Json => serde_json::to_string_pretty(value).expect("serializable"),
@@ -127,7 +148,11 @@ impl Client {
                 put(&mut body, "discord_webhook_url", discord_webhook_url);
                 (Method::POST, api(&["agents"]), Some(body), Shape::One)
             }
-            AgentCmd::List => (Method::GET, api(&["agents"]), None, Shape::List(AGENT_COLUMNS)),
+            AgentCmd::List => {
+                let value = self.every_page(api(&["agents"])).await?;
+                self.print(&value, Shape::List(AGENT_COLUMNS));
+                return Ok(());
+            }
             AgentCmd::Info { name } => (Method::GET, api(&["agents", &name]), None, Shape::One),
             AgentCmd::Update { name, channel_id, discord_webhook_url } => {
                 let mut body = json!({});
@@ -165,7 +190,9 @@ impl Client {
                 if let Some(k) = kind {
                     route.query.push(("type", hook_type(k).to_owned()));
                 }
-                (Method::GET, route, None, Shape::List(HOOK_COLUMNS))
+                let value = self.every_page(route).await?;
+                self.print(&value, Shape::List(HOOK_COLUMNS));
+                return Ok(());
             }
             WebhookCmd::Create { agent, kind, source, signature, secret, disabled, fields } => {
                 let mut body = json!({"type": hook_type(kind), "enabled": !disabled});

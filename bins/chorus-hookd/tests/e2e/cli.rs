@@ -354,3 +354,30 @@ async fn errors_and_completions(base: &str, out_id: &str) {
     assert_eq!(completions.code, 0);
     assert!(completions.stdout.contains("rotate-secret"), "bash completion names the verbs");
 }
+
+/// `agents list` and `webhooks list` show everything, past the API's page
+/// size of 250.
+#[tokio::test]
+async fn lists_follow_every_page() {
+    init();
+    let data = tempfile::tempdir().unwrap();
+    let server = Process::start(exe(), data.path(), &[("CHORUS_API_TOKEN", TOKEN.to_owned())]).await;
+    let base = server.base.as_str();
+    let http = reqwest::Client::new();
+    let creates = (0..260).map(|i| {
+        http.post(format!("{base}/api/agents"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"name": format!("agent-{i:03}"), "channel_id": "1"}))
+            .send()
+    });
+    for resp in futures_util::future::join_all(creates).await {
+        assert_eq!(resp.unwrap().status(), 201);
+    }
+    let listed = json(base, &["agents", "list"]).await;
+    let names: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 260);
+    assert_eq!((names[0], names[259]), ("agent-000", "agent-259"));
+    let table = cli(base, &["agents", "list"]).await;
+    assert_eq!(table.stdout.lines().count(), 261, "a header and every agent");
+}
