@@ -199,23 +199,22 @@ pub(crate) async fn create_hook(
     body: Value,
     created_by: &str,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let state = state.clone();
     match body.get("type").map(|t| t.as_str().unwrap_or_default()) {
         None | Some("incoming") => {}
-        Some("outgoing") => return outgoing::create(&state, body, created_by).await,
+        Some("outgoing") => return outgoing::create(state, body, created_by).await,
         Some(other) => {
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
     }
     let spec: IncomingSpec =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let now = service::now(&state);
-    let (hook, secret) = service::incoming_hook(&state, &spec, created_by, now).await?;
-    let commands = service::commands(&state, &hook.id, &spec.commands, now).await?;
+    let now = service::now(state);
+    let (hook, secret) = service::incoming_hook(state, &spec, created_by, now).await?;
+    let commands = service::commands(state, &hook.id, &spec.commands, now).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
     state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands).await?;
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
-    let mut v = view(&state, &hook);
+    let mut v = view(state, &hook);
     v["commands"] = json!(command_views);
     match &secret {
         // Shown once, here; no later response carries it.
