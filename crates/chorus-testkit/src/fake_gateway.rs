@@ -23,6 +23,8 @@ use tokio_websockets::{Message, ServerBuilder};
 pub const APPLICATION_ID: &str = "1000000000000000001";
 /// The bot user's id.
 pub const BOT_USER_ID: &str = "1000000000000000002";
+/// The heartbeat interval HELLO asks for.
+const HEARTBEAT_MS: u64 = 500;
 
 #[derive(Default)]
 struct Seen {
@@ -40,6 +42,8 @@ pub struct FakeGateway {
     seen: Arc<Mutex<Seen>>,
     /// Sessions that completed IDENTIFY or RESUME (and got READY/RESUMED).
     ready: watch::Sender<u64>,
+    /// Heartbeats received.
+    beats: watch::Sender<u64>,
     dispatch: broadcast::Sender<(String, Value)>,
     close: broadcast::Sender<u16>,
     task: tokio::task::JoinHandle<()>,
@@ -52,16 +56,18 @@ impl FakeGateway {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let ready = watch::Sender::new(0);
+        let beats = watch::Sender::new(0);
         let (dispatch, _) = broadcast::channel(256);
         let (close, _) = broadcast::channel(4);
         let task = {
-            let (seen, ready, dispatch, close) =
-                (seen.clone(), ready.clone(), dispatch.clone(), close.clone());
+            let (seen, ready, dispatch, close, beats) =
+                (seen.clone(), ready.clone(), dispatch.clone(), close.clone(), beats.clone());
             let url = format!("ws://{addr}");
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let session = Session {
                         seen: seen.clone(),
+                        beats: beats.clone(),
                         ready: ready.clone(),
                         events: dispatch.subscribe(),
                         close: close.subscribe(),
@@ -71,7 +77,7 @@ impl FakeGateway {
                 }
             })
         };
-        Self { addr, seen, ready, dispatch, close, task }
+        Self { addr, seen, ready, beats, dispatch, close, task }
     }
 
     /// `ws://127.0.0.1:PORT`: the gateway URL (`CHORUS_DISCORD_GATEWAY`).
@@ -116,6 +122,13 @@ impl FakeGateway {
     pub fn heartbeats(&self) -> u64 {
         self.seen.lock().unwrap().heartbeats
     }
+
+    /// Wait until `n` heartbeats have arrived (each was ACKed).
+    pub async fn wait_heartbeats(&self, n: u64, timeout: Duration) {
+        let mut rx = self.beats.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
+        assert!(waited.is_ok(), "timed out waiting for {n} heartbeats");
+    }
 }
 
 impl Drop for FakeGateway {
@@ -126,6 +139,7 @@ impl Drop for FakeGateway {
 
 struct Session {
     seen: Arc<Mutex<Seen>>,
+    beats: watch::Sender<u64>,
     ready: watch::Sender<u64>,
     events: broadcast::Receiver<(String, Value)>,
     close: broadcast::Receiver<u16>,
@@ -146,9 +160,8 @@ impl Session {
 
     async fn run(mut self, stream: TcpStream) {
         let Ok((_, mut ws)) = ServerBuilder::new().accept(stream).await else { return };
-        // Long enough that a test never waits on it; twilight still sends
-        // its first heartbeat after a jittered fraction of it.
-        let hello = json!({"op": 10, "d": {"heartbeat_interval": 41_250}});
+        // Short, so a test sees heartbeats (and their ACKs) within a second.
+        let hello = json!({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_MS}});
         if ws.send(Message::text(hello.to_string())).await.is_err() {
             return;
         }
@@ -165,6 +178,7 @@ impl Session {
                     let reply = match payload["op"].as_u64() {
                         Some(1) => {
                             self.seen.lock().unwrap().heartbeats += 1;
+                            self.beats.send_modify(|n| *n += 1);
                             Some(Message::text(json!({"op": 11}).to_string()))
                         }
                         Some(2) => {

@@ -128,6 +128,8 @@ async fn the_bot_over_a_gateway() {
     let mut bot = Process::start(exe(), data.path(), &h.env()).await;
     h.base = bot.base.clone();
     h.gateway.wait_ready(1, WAIT).await;
+    // Heartbeats flow and are acknowledged, so the session stays up.
+    h.gateway.wait_heartbeats(2, WAIT).await;
     let identify = &h.gateway.identifies()[0];
     assert_eq!(identify["token"], "Bot e2e-bot-token");
     assert_ne!(identify["intents"].as_u64().unwrap() & (1 << 15), 0, "MESSAGE_CONTENT for !hook");
