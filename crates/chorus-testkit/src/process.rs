@@ -20,6 +20,8 @@ pub struct Process {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `logs`; they end at EOF.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Process {
@@ -46,7 +48,7 @@ impl Process {
         let stdout = child.stdout.take().expect("piped stdout");
         let sink = logs.clone();
         // Drained for the process's whole life so it never blocks on a full pipe.
-        tokio::spawn(async move {
+        let stderr_reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
@@ -59,7 +61,7 @@ impl Process {
             }
         });
         let sink = logs.clone();
-        tokio::spawn(async move {
+        let stdout_reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 sink.lock().unwrap().push(line);
@@ -69,7 +71,7 @@ impl Process {
             Ok(Ok(addr)) => addr,
             _ => panic!("server did not start; output:\n{}", logs.lock().unwrap().join("\n")),
         };
-        Process { child, base: format!("http://{addr}"), logs }
+        Process { child, base: format!("http://{addr}"), logs, readers: vec![stderr_reader, stdout_reader] }
     }
 
     /// The process id, while it runs.
@@ -92,17 +94,26 @@ impl Process {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        tokio::time::timeout(timeout, self.child.wait())
+        let status = tokio::time::timeout(timeout, self.child.wait())
             .await
             .expect("server did not stop in time")
-            .expect("wait")
+            .expect("wait");
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(timeout, reader).await;
+        }
+        status
     }
 
-    /// Wait for the process to exit on its own (up to `timeout`).
+    /// Wait for the process to exit on its own (up to `timeout`), and for
+    /// its last output to be read.
     pub async fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        tokio::time::timeout(timeout, self.child.wait())
+        let status = tokio::time::timeout(timeout, self.child.wait())
             .await
             .expect("server did not exit in time")
-            .expect("wait")
+            .expect("wait");
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(timeout, reader).await;
+        }
+        status
     }
 }
