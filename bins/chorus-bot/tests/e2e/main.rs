@@ -264,6 +264,23 @@ async fn text_commands(h: &Harness) {
     let deleted = h.text(&format!("!hook delete {id}"), &[ADMIN_ROLE]).await;
     assert!(deleted.contains("deleted"), "{deleted}");
     assert_eq!(github_push(&h.http, &url, &secret, "b-4").await, 404);
+
+    // `!hook custom <url>`: an outgoing subscription for this agent.
+    let said = h.text("!hook custom http://127.0.0.1:9/agent-events", &[ADMIN_ROLE]).await;
+    assert!(said.contains("outgoing webhook") && said.contains("direct message"), "{said}");
+    let hooks: Value = h
+        .http
+        .get(format!("{}/api/webhooks?type=outgoing&agent=builder", h.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hooks["items"][0]["url"], "http://127.0.0.1:9/agent-events", "{hooks}");
+    let refused = h.text("!hook custom http://10.0.0.1/x", &[ADMIN_ROLE]).await;
+    assert!(refused.starts_with('❌'), "a private address is refused: {refused}");
 }
 
 /// `test`, `filter`, `format`, `disable` and `enable` on a hook, each seen
