@@ -68,12 +68,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok()).context("configuration")?;
-    if let Some(l) = listen {
-        config.listen = l.parse().with_context(|| format!("--listen {l:?} is not host:port"))?;
-    }
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+    config.override_with(listen.as_deref(), data_dir).context("command line")?;
     if config.discord_token.as_deref().is_none_or(|t| t.trim().is_empty()) {
         anyhow::bail!(
             "chorus-bot needs a bot token: set CHORUS_DISCORD_TOKEN (or run chorus-hookd for the HTTP side alone)"
@@ -85,17 +80,10 @@ fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    config.listen = addr;
-    let (chorus, notes) = Chorus::open(&config).context("starting Chorus")?;
-    if let Some(token) = &notes.generated_api_token {
-        eprintln!(
-            "Generated an admin API token (saved to {}):\n\n    {token}\n\nUse it as: Authorization: Bearer <token>\n",
-            config.data_dir.join("api-token").display()
-        );
+    let (chorus, notes, listener) = Chorus::bind(&mut config).await.context("starting Chorus")?;
+    let addr = config.listen;
+    if let Some(notice) = notes.token_notice(&config.data_dir) {
+        eprintln!("{notice}");
     }
     let bot = bot::Bot::new(&config, &chorus);
     tracing::info!(listen = %addr, database = %notes.database, public_url = %config.public_base(), "chorus-bot listening");

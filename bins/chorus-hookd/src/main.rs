@@ -164,32 +164,17 @@ fn run(command: Command) -> anyhow::Result<()> {
     // are built without one).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok()).context("configuration")?;
-    if let Some(l) = listen {
-        config.listen = l.parse().with_context(|| format!("--listen {l:?} is not host:port"))?;
-    }
-    if let Some(d) = data_dir {
-        config.data_dir = d;
-    }
+    config.override_with(listen.as_deref(), data_dir).context("command line")?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(serve(config))
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    // Hook URLs name the address actually bound (port 0 picks one).
-    config.listen = addr;
-    let (chorus, notes) = Chorus::open(&config).context("starting Chorus")?;
-    if let Some(token) = &notes.generated_api_token {
-        // Printed once, to the operator's terminal; it is also in the data
-        // directory (0600) for later.
-        eprintln!(
-            "Generated an admin API token (saved to {}):\n\n    {token}\n\nUse it as: Authorization: Bearer <token>\n",
-            config.data_dir.join("api-token").display()
-        );
+    let (chorus, notes, listener) = Chorus::bind(&mut config).await.context("starting Chorus")?;
+    let addr = config.listen;
+    if let Some(notice) = notes.token_notice(&config.data_dir) {
+        eprintln!("{notice}");
     }
     tracing::info!(
         listen = %addr,

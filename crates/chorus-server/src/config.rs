@@ -277,6 +277,22 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// Apply the `serve` command line's `--listen` and `--data-dir`, which
+    /// win over the file and the environment.
+    pub fn override_with(
+        &mut self,
+        listen: Option<&str>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<(), ConfigError> {
+        if let Some(l) = listen {
+            self.listen = l.parse().map_err(|_| invalid("--listen", format!("{l:?} is not host:port")))?;
+        }
+        if let Some(d) = data_dir {
+            self.data_dir = d;
+        }
+        Ok(())
+    }
+
     /// The interactions endpoint's key (validated in `load`).
     pub fn discord_key(&self) -> Option<chorus_verify::DiscordKey> {
         self.discord_public_key.as_deref().and_then(|k| chorus_verify::DiscordKey::from_hex(k).ok())
@@ -335,6 +351,30 @@ mod tests {
         let trusted = c.trusted_proxies();
         assert_eq!(trusted.len(), 2);
         assert!(trusted[1].contains("192.168.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn discord_settings_and_command_line_are_checked() {
+        let one = |key: &'static str, value: &'static str| move |k: &str| (k == key).then(|| value.to_owned());
+        for (key, value, named) in [
+            ("CHORUS_DISCORD_PUBLIC_KEY", "not-hex", "discord_public_key"),
+            ("CHORUS_DISCORD_GUILD_ID", "my-server", "discord_guild_id"),
+            ("CHORUS_DISCORD_MANAGER_ROLE", "0", "discord_manager_role"),
+            ("CHORUS_DISCORD_APPLICATION_ID", "-1", "discord_application_id"),
+            ("CHORUS_DISCORD_GATEWAY", "http://127.0.0.1:1", "discord_gateway"),
+        ] {
+            let err = Config::load(None, one(key, value)).unwrap_err();
+            assert!(err.to_string().contains(named), "{key}={value}: {err}");
+        }
+        let key = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
+        let c = Config::load(None, one("CHORUS_DISCORD_PUBLIC_KEY", key)).unwrap();
+        assert!(c.discord_key().is_some());
+
+        let mut c = Config::load(None, |_| None).unwrap();
+        let err = c.override_with(Some("nowhere"), None).unwrap_err();
+        assert!(err.to_string().contains("--listen"), "{err}");
+        c.override_with(Some("127.0.0.1:0"), Some("/tmp/elsewhere".into())).unwrap();
+        assert_eq!((c.listen.port(), c.data_dir.as_path()), (0, Path::new("/tmp/elsewhere")));
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub enum StartError {
     /// The store.
     #[error("opening the store")]
     Store(#[from] chorus_core::StoreError),
+    /// The listen address.
+    #[error("binding {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// A database URL this build cannot use.
     #[error("unsupported database URL {0:?}: this version stores in SQLite (sqlite://path or a file path)")]
     UnsupportedDatabase(String),
@@ -57,6 +66,19 @@ pub struct StartupNotes {
     pub generated_api_token: Option<String>,
     /// The database path.
     pub database: String,
+}
+
+impl StartupNotes {
+    /// The one-time notice of a generated admin token, for the operator's
+    /// terminal (the token is also in the data directory, 0600).
+    pub fn token_notice(&self, data_dir: &Path) -> Option<String> {
+        self.generated_api_token.as_ref().map(|token| {
+            format!(
+                "Generated an admin API token (saved to {}):\n\n    {token}\n\nUse it as: Authorization: Bearer <token>\n",
+                data_dir.join("api-token").display()
+            )
+        })
+    }
 }
 
 /// A configured Chorus instance: HTTP app plus delivery workers.
@@ -322,6 +344,18 @@ impl Chorus {
             .discord_interactions(config.discord_key(), config.discord_manager_role.clone())
             .build();
         Ok((chorus, notes))
+    }
+
+    /// Bind `config.listen`, then [`Chorus::open`] with `config.listen` set
+    /// to the address actually bound (port 0 picks one), so hook URLs name it.
+    pub async fn bind(config: &mut Config) -> Result<(Chorus, StartupNotes, TcpListener), StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        config.listen =
+            listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let (chorus, notes) = Chorus::open(config)?;
+        Ok((chorus, notes, listener))
     }
 
     /// The HTTP app (ingress, API, health), for serving or for
