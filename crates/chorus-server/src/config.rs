@@ -355,7 +355,8 @@ mod tests {
 
     #[test]
     fn discord_settings_and_command_line_are_checked() {
-        let one = |key: &'static str, value: &'static str| move |k: &str| (k == key).then(|| value.to_owned());
+        let one =
+            |key: &'static str, value: &'static str| move |k: &str| (k == key).then(|| value.to_owned());
         for (key, value, named) in [
             ("CHORUS_DISCORD_PUBLIC_KEY", "not-hex", "discord_public_key"),
             ("CHORUS_DISCORD_GUILD_ID", "my-server", "discord_guild_id"),

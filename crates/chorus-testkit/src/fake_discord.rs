@@ -116,7 +116,6 @@ struct Inner {
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     count: Arc<watch::Sender<usize>>,
-    callbacks: Arc<watch::Sender<usize>>,
     /// Bumped on every request, for [`FakeDiscord::wait_until`].
     requests: Arc<watch::Sender<usize>>,
     shown: Arc<watch::Sender<usize>>,
@@ -201,7 +200,6 @@ impl FakeDiscord {
         let shared = Shared {
             inner: Arc::default(),
             count: Arc::new(watch::channel(0).0),
-            callbacks: Arc::new(watch::channel(0).0),
             requests: Arc::new(watch::channel(0).0),
             shown: Arc::new(watch::channel(0).0),
         };
@@ -246,10 +244,9 @@ impl FakeDiscord {
 
     /// Wait until at least `n` messages exist, or panic after `timeout`.
     pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<(String, Value)> {
-        let mut rx = self.shared.count.subscribe();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
+        let waited = reached(&self.shared.count, n, timeout).await;
         let messages = self.messages();
-        assert!(waited.is_ok(), "timed out waiting for {n} messages; have {}", messages.len());
+        assert!(waited, "timed out waiting for {n} messages; have {}", messages.len());
         messages
     }
 
@@ -260,10 +257,9 @@ impl FakeDiscord {
 
     /// Wait until at least `n` events are shown, or panic after `timeout`.
     pub async fn wait_for_shown(&self, n: usize, timeout: Duration) -> Vec<Shown> {
-        let mut rx = self.shared.shown.subscribe();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
+        let waited = reached(&self.shared.shown, n, timeout).await;
         let shown = self.shown();
-        assert!(waited.is_ok(), "timed out waiting for {n} events shown; have {}", shown.len());
+        assert!(waited, "timed out waiting for {n} events shown; have {}", shown.len());
         shown
     }
 
@@ -292,11 +288,8 @@ impl FakeDiscord {
 
     /// Wait until at least `n` interaction callbacks arrived, or panic after `timeout`.
     pub async fn wait_for_callbacks(&self, n: usize, timeout: Duration) -> Vec<(String, Value)> {
-        let mut rx = self.shared.callbacks.subscribe();
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await;
-        let callbacks = self.callbacks();
-        assert!(waited.is_ok(), "timed out waiting for {n} interaction callbacks; have {}", callbacks.len());
-        callbacks
+        self.wait_until(&format!("{n} interaction callbacks"), timeout, |d| d.callbacks().len() >= n).await;
+        self.callbacks()
     }
 
     /// Command registrations so far: `global` or `guild:<id>`, and the
@@ -496,14 +489,11 @@ async fn interaction_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    record(&shared, &method, &uri, &headers, &body, 204);
     let response = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let count = {
-        let mut inner = shared.inner.lock().unwrap();
-        inner.callbacks.push((id, response));
-        inner.callbacks.len()
-    };
-    shared.callbacks.send_replace(count);
+    shared.inner.lock().unwrap().callbacks.push((id, response));
+    // Recorded last: `wait_until` wakes on the request count and must then
+    // see the callback.
+    record(&shared, &method, &uri, &headers, &body, 204);
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -515,7 +505,6 @@ async fn register_commands(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    record(&shared, &method, &uri, &headers, &body, 200);
     let scope = params.get("guild").map_or_else(|| "global".to_owned(), |g| format!("guild:{g}"));
     let app = params.get("app").cloned().unwrap_or_default();
     let mut commands: Value = serde_json::from_slice(&body).unwrap_or(json!([]));
@@ -529,6 +518,9 @@ async fn register_commands(
         }
     }
     inner.registrations.push((scope, commands.clone()));
+    drop(inner);
+    // Recorded after the registration is kept, so `wait_until` sees it.
+    record(&shared, &method, &uri, &headers, &body, 200);
     axum::Json(commands).into_response()
 }
 
@@ -539,7 +531,6 @@ async fn open_dm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    record(&shared, &method, &uri, &headers, &body, 200);
     let recipient = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b["recipient_id"].as_str().map(str::to_owned))
@@ -548,6 +539,8 @@ async fn open_dm(
     inner.next_id += 1;
     let fresh = (3_000_000 + inner.next_id).to_string();
     let id = inner.dm_channels.entry(recipient.clone()).or_insert(fresh).clone();
+    drop(inner);
+    record(&shared, &method, &uri, &headers, &body, 200);
     axum::Json(json!({
         "id": id,
         "type": 1,
@@ -578,4 +571,10 @@ async fn guild_roles(
         })
         .collect();
     axum::Json(body).into_response()
+}
+
+/// Whether `counter` reaches `n` within `timeout`.
+async fn reached(counter: &watch::Sender<usize>, n: usize, timeout: Duration) -> bool {
+    let mut rx = counter.subscribe();
+    tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok()
 }
