@@ -78,6 +78,13 @@ impl Harness {
         self.channel_texts().pop().unwrap()
     }
 
+    /// A management API read on the bot's HTTP side.
+    async fn api_get(&self, path: &str) -> Value {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(TOKEN).send().await.unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+
     fn channel_texts(&self) -> Vec<String> {
         channel_texts(&self.discord)
     }
@@ -268,16 +275,7 @@ async fn text_commands(h: &Harness) {
     // `!hook custom <url>`: an outgoing subscription for this agent.
     let said = h.text("!hook custom http://127.0.0.1:9/agent-events", &[ADMIN_ROLE]).await;
     assert!(said.contains("outgoing webhook") && said.contains("direct message"), "{said}");
-    let hooks: Value = h
-        .http
-        .get(format!("{}/api/webhooks?type=outgoing&agent=builder", h.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hooks = h.api_get("/api/webhooks?type=outgoing&agent=builder").await;
     assert_eq!(hooks["items"][0]["url"], "http://127.0.0.1:9/agent-events", "{hooks}");
     let refused = h.text("!hook custom http://10.0.0.1/x", &[ADMIN_ROLE]).await;
     assert!(refused.starts_with('❌'), "a private address is refused: {refused}");
@@ -304,16 +302,7 @@ async fn hook_settings(h: &mut Harness, id: &str, url: &str, secret: &Secret) {
     assert_eq!(github_push(&h.http, url, secret, "b-disabled").await, 409);
     let (text, _) = h.command(MANAGE_WEBHOOKS, &["webhook", "enable"], &target).await;
     assert!(text.contains("enabled"), "{text}");
-    let hook: Value = h
-        .http
-        .get(format!("{}/api/webhooks/{id}", h.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook = h.api_get(&format!("/api/webhooks/{id}")).await;
     assert_eq!(
         (hook["events"].clone(), hook["enabled"].clone(), hook["template"].clone()),
         (json!(["pull_request"]), json!(true), Value::Null)

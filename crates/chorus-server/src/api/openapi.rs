@@ -7,6 +7,11 @@ use serde_json::{Map, Value, json};
 
 pub(super) const PATH: &str = "/api/openapi.json";
 
+/// What `AgentName` accepts.
+const AGENT_NAME: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+/// A Discord id: a positive 64-bit integer in decimal.
+const SNOWFLAKE: &str = "^[1-9][0-9]{0,18}$";
+
 pub(super) async fn serve() -> impl IntoResponse {
     Json(document())
 }
@@ -300,8 +305,8 @@ fn agent_schemas() -> Value {
             "required": ["name"],
             "additionalProperties": false,
             "properties": {
-                "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-                "channel_id": {"type": "string", "pattern": "^[1-9][0-9]{0,18}$", "description": "a Discord channel id"},
+                "name": {"type": "string", "pattern": AGENT_NAME},
+                "channel_id": {"type": "string", "pattern": SNOWFLAKE, "description": "a Discord channel id"},
                 "discord_webhook_url": {"type": "string"},
                 "enabled": {"type": "boolean"},
             },
@@ -310,7 +315,7 @@ fn agent_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "channel_id": {"type": ["string", "null"], "pattern": "^[1-9][0-9]{0,18}$"},
+                "channel_id": {"type": ["string", "null"], "pattern": SNOWFLAKE},
                 "discord_webhook_url": nullable("string"),
                 "enabled": {"type": "boolean"},
             },
@@ -538,7 +543,7 @@ fn log_schemas() -> Value {
                     {"type": "string", "enum": chorus_core::EVENT_CATALOGUE},
                     {"type": "string", "pattern": "^custom\\.[a-z0-9_-]{1,40}$", "description": "custom.*"},
                 ]},
-                "agent": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                "agent": {"type": "string", "pattern": AGENT_NAME},
                 "data": {},
                 "metadata": {},
             },
