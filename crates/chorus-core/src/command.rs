@@ -84,9 +84,7 @@ impl HookCommand {
     /// exactly, or its part before the action (`issues` fires on
     /// `issues.opened`), and `*` matches everything.
     pub fn fires_on(&self, event_type: &str) -> bool {
-        self.trigger == "*"
-            || self.trigger == event_type
-            || event_type.strip_prefix(self.trigger.as_str()).is_some_and(|rest| rest.starts_with('.'))
+        crate::event_matches(&self.trigger, event_type)
     }
 }
 

@@ -19,7 +19,7 @@ pub use message::{Field, Message};
 pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
     HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, RetryPolicy, RetryStrategy,
-    SignatureEncoding, Source, Target, UnknownSource,
+    SignatureEncoding, Source, Target, UnknownSource, event_matches,
 };
 pub use outgoing::{
     EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,

@@ -207,13 +207,17 @@ impl IncomingHook {
     /// A filter entry matches the event type exactly, or its part before the
     /// action (`pull_request` matches `pull_request.opened`).
     pub fn routes(&self, event_type: &str) -> bool {
-        self.events.is_empty()
-            || self.events.iter().any(|f| {
-                f == event_type
-                    || f == "*"
-                    || event_type.strip_prefix(f.as_str()).is_some_and(|rest| rest.starts_with('.'))
-            })
+        self.events.is_empty() || self.events.iter().any(|f| event_matches(f, event_type))
     }
+}
+
+/// Whether an event filter or trigger matches `event_type`: exactly, as
+/// `*`, or as the part before the action (`pull_request` matches
+/// `pull_request.opened`).
+pub fn event_matches(filter: &str, event_type: &str) -> bool {
+    filter == event_type
+        || filter == "*"
+        || event_type.strip_prefix(filter).is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// A partial update of an [`IncomingHook`]; `None` leaves a field as it is.

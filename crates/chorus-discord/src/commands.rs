@@ -629,6 +629,9 @@ mod tests {
             }))
         );
         assert!(matches!(parse_text("!hook delete"), Some(Err(e)) if e.contains("hook id")));
+        assert!(matches!(parse_text("!hook custom"), Some(Err(e)) if e.contains("usage")));
+        assert!(matches!(parse_text("!hook format hk_1"), Some(Err(e)) if e.contains("usage")));
+        assert!(matches!(parse_text("!hook github"), Some(Err(e)) if e.contains("!hook github")));
         assert!(matches!(parse_text("!hook frobnicate"), Some(Err(e)) if e.contains("frobnicate")));
     }
 

@@ -367,11 +367,14 @@ pub(crate) struct Loader {
     dir: PathBuf,
     /// Contents last applied without error, by file name.
     applied: HashMap<String, String>,
+    /// The hook names whose files were present at the last orphan check;
+    /// hooks only lose their file when this set changes.
+    checked: Option<BTreeMap<String, String>>,
 }
 
 impl Loader {
     pub(crate) fn new(state: AppState, dir: PathBuf) -> Self {
-        Self { state, dir, applied: HashMap::new() }
+        Self { state, dir, applied: HashMap::new(), checked: None }
     }
 
     /// Watch the directory until `stop`, scanning every `every`.
@@ -423,8 +426,13 @@ impl Loader {
             }
         }
         self.applied.retain(|name, _| files.contains_key(name));
-        if let Err(e) = self.remove_orphans(&stems).await {
-            tracing::warn!(error = %e.message, "config: could not remove hooks whose file is gone");
+        if self.checked.as_ref() != Some(&stems) {
+            match self.remove_orphans(&stems).await {
+                Ok(()) => self.checked = Some(stems),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "config: could not remove hooks whose file is gone")
+                }
+            }
         }
         for e in &errors {
             if previous.get(&e.file) != Some(e) {

@@ -49,14 +49,15 @@ impl DiscordCommands {
 
     /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
     async fn owned(&self, agent: &str, id: &str) -> Result<(HookId, bool), ApiError> {
+        // Another agent's hook is "not found", as an unknown one.
         let missing = || ApiError::not_found(format!("webhook {id} not found for agent {agent}"));
-        let hook_id: HookId = id.parse().map_err(|_| missing())?;
         let agent: AgentName = agent.parse().map_err(|_| missing())?;
-        if let Some(h) = self.state.store.hook(&hook_id).await? {
-            return if h.agent == agent { Ok((hook_id, true)) } else { Err(missing()) };
-        }
-        match self.state.store.outgoing(&hook_id).await? {
-            Some(h) if h.agent.as_ref() == Some(&agent) => Ok((hook_id, false)),
+        let found = webhooks::find_any(&self.state, id)
+            .await
+            .map_err(|e| if e.status == StatusCode::NOT_FOUND { missing() } else { e })?;
+        match found {
+            webhooks::Found::Incoming(h) if h.agent == agent => Ok((h.id, true)),
+            webhooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok((h.id, false)),
             _ => Err(missing()),
         }
     }

@@ -68,6 +68,13 @@ async fn slash_commands_over_http_interactions() {
     assert_eq!((status, pong), (200, serde_json::json!({"type": 1})));
     let (status, _) = d.post(&serde_json::json!({"type": 1}), &InteractionSigner::from_seed(4)).await;
     assert_eq!(status, 401);
+    let unsigned =
+        d.http.post(format!("{}/interactions", d.base)).body(r#"{"type":1}"#).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let (status, _) = d.post(&serde_json::json!({"type": 3}), &d.signer).await;
+    assert_eq!(status, 400, "only PING and application commands");
+    let (status, _) = d.post(&Value::String("not an interaction".into()), &d.signer).await;
+    assert_eq!(status, 400);
 
     let (text, _) = d.admin(&["create"], &[("name", "builder")]).await;
     assert!(text.contains("builder") && text.contains(CHANNEL), "{text}");

@@ -162,7 +162,7 @@ async fn create(
     let scope = TokenScope::parse(&body.scope)
         .ok_or_else(|| ApiError::bad_request(format!("scope must be admin or read, not {:?}", body.scope)))?;
     let value = chorus_core::random_token("chr_", 32);
-    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let now = crate::service::now(&state);
     let token = ApiToken {
         id: chorus_core::random_token("tok_", 9),
         name: name.to_owned(),

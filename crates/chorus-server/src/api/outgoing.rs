@@ -243,7 +243,7 @@ pub(crate) async fn create(
     let headers = header_pairs(body.headers)?;
     let url = check_url(state, &body.url).await?;
     let secret = crate::service::choose_secret(body.signature == SignatureScheme::Standard, body.secret)?;
-    let now = state.clock.now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| state.clock.now());
+    let now = crate::service::now(state);
     let hook = OutgoingHook {
         id: HookId::generate(),
         agent,

@@ -38,12 +38,12 @@ pub(super) fn router() -> Routes {
 }
 
 /// A hook of either direction.
-enum Found {
+pub(crate) enum Found {
     Incoming(IncomingHook),
     Outgoing(chorus_core::OutgoingHook),
 }
 
-async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
+pub(crate) async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
     let hook_id = parse_id(id)?;
     if let Some(h) = state.store.hook(&hook_id).await? {
         return Ok(Found::Incoming(h));

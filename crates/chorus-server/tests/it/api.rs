@@ -564,3 +564,14 @@ async fn agent_and_hook_lists_are_paged() {
         agents["items"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["a", "b", "c"]);
 }
+
+/// Without CHORUS_DISCORD_PUBLIC_KEY the interactions endpoint is off.
+#[tokio::test]
+async fn interactions_need_a_public_key() {
+    let app = TestApp::start().await;
+    let resp =
+        app.http.post(format!("{}/interactions", app.base)).body(r#"{"type":1}"#).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("CHORUS_DISCORD_PUBLIC_KEY"), "{v}");
+}
