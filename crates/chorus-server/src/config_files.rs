@@ -430,7 +430,7 @@ impl Loader {
             match self.remove_orphans(&stems).await {
                 Ok(()) => self.checked = Some(stems),
                 Err(e) => {
-                    tracing::warn!(error = %e.message, "config: could not remove hooks whose file is gone")
+                    tracing::warn!(error = %e.message, "config: could not remove hooks whose file is gone");
                 }
             }
         }
