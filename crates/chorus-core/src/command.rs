@@ -75,8 +75,31 @@ pub struct HookCommand {
     pub url: Option<String>,
     /// Higher runs first; ties keep creation order.
     pub priority: i32,
+    /// When this rule fires, rules after it are not evaluated.
+    pub stop: bool,
     /// Creation time.
     pub created_at: Timestamp,
+}
+
+/// What one rule did with one event, as the event log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// The rule (`cmd_…`).
+    pub rule_id: String,
+    /// Its action.
+    pub action: CommandAction,
+    /// `fired`, `skipped` (conditions did not hold) or `failed` (they could
+    /// not be evaluated, or the action could not be prepared).
+    pub result: String,
+    /// The delivery the action became, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// The task it created (`create_task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// Why it was skipped or failed, or what went wrong with its template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl HookCommand {
@@ -113,6 +136,7 @@ mod tests {
             conditions: Map::new(),
             url: None,
             priority: 0,
+            stop: false,
             created_at: Timestamp::UNIX_EPOCH,
         };
         assert!(c.fires_on("issues.opened"));

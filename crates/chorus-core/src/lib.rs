@@ -10,10 +10,11 @@ mod outgoing;
 mod secret;
 mod sink;
 mod store;
+mod task;
 
 pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use command::{CommandAction, HookCommand};
+pub use command::{CommandAction, HookCommand, RuleOutcome};
 pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};
 pub use model::{
@@ -29,5 +30,6 @@ pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
     ClaimedDelivery, DeliveryQuery, EventQuery, IdempotentResponse, IngestOutcome, Page, RoutedEvent, Store,
-    StoreError,
+    StoreError, SubjectUpdate,
 };
+pub use task::{Task, TaskQuery, TaskStatus};

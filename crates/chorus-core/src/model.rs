@@ -64,6 +64,9 @@ pub enum Source {
     Slack,
     /// Stripe: `Stripe-Signature: t=…,v1=…`.
     Stripe,
+    /// Jira Cloud: `X-Hub-Signature: sha256=<hex>` over the raw body (the
+    /// webhook's secret), event in the body's `webhookEvent`.
+    Jira,
     /// HMAC-SHA256 over the body in a configurable header and encoding.
     Generic,
     /// No verification; only when a hook is explicitly created that way.
@@ -72,13 +75,14 @@ pub enum Source {
 
 impl Source {
     /// Every source, in documentation order.
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Chorus,
         Source::Github,
         Source::Gitlab,
         Source::Standard,
         Source::Slack,
         Source::Stripe,
+        Source::Jira,
         Source::Generic,
         Source::None,
     ];
@@ -92,6 +96,7 @@ impl Source {
             Source::Standard => "standard",
             Source::Slack => "slack",
             Source::Stripe => "stripe",
+            Source::Jira => "jira",
             Source::Generic => "generic",
             Source::None => "none",
         }
@@ -118,7 +123,7 @@ impl fmt::Display for Source {
 /// A source name that Chorus does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown source {0:?}; expected one of chorus, github, gitlab, standard, slack, stripe, generic, none"
+    "unknown source {0:?}; expected one of chorus, github, gitlab, standard, slack, stripe, jira, generic, none"
 )]
 pub struct UnknownSource(pub String);
 
@@ -247,15 +252,27 @@ pub enum EventStatus {
     Routed,
     /// Dropped by the hook's event filter (kept for the log).
     Filtered,
+    /// The hook has rules and none of them fired.
+    Unmatched,
 }
 
 impl EventStatus {
+    /// Every state.
+    pub const ALL: [EventStatus; 4] =
+        [EventStatus::Received, EventStatus::Routed, EventStatus::Filtered, EventStatus::Unmatched];
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Received => "received",
             EventStatus::Routed => "routed",
             EventStatus::Filtered => "filtered",
+            EventStatus::Unmatched => "unmatched",
         }
     }
 }
@@ -283,6 +300,8 @@ pub struct Event {
     pub received_at: Timestamp,
     /// Routing state.
     pub status: EventStatus,
+    /// What each rule of the hook did with it (empty for a hook without rules).
+    pub outcomes: Vec<crate::RuleOutcome>,
 }
 
 /// What ingress hands to the store.
@@ -329,6 +348,12 @@ pub enum Target {
         /// The subscription.
         hook_id: HookId,
     },
+    /// A rule's `forward`: the payload holds the URL, body and content
+    /// type; the incoming hook's secret signs it, resolved when claimed.
+    Forward {
+        /// The incoming hook whose rule forwards.
+        hook_id: HookId,
+    },
 }
 
 impl Target {
@@ -337,7 +362,7 @@ impl Target {
         match self {
             Target::DiscordChannel { .. } => crate::TargetKind::DiscordChannel,
             Target::DiscordWebhook { .. } => crate::TargetKind::DiscordWebhook,
-            Target::Http { .. } => crate::TargetKind::Http,
+            Target::Http { .. } | Target::Forward { .. } => crate::TargetKind::Http,
         }
     }
 }
@@ -486,6 +511,16 @@ fn yes() -> bool {
 }
 
 impl RetryPolicy {
+    /// A rule's `forward`: ten attempts over about an hour and a half, then
+    /// the delivery is failed and can be retried by hand.
+    pub const FORWARD: RetryPolicy = RetryPolicy {
+        strategy: RetryStrategy::Exponential,
+        max_attempts: Some(10),
+        initial_delay_ms: 1_000,
+        max_delay_ms: 1_800_000,
+        jitter: true,
+    };
+
     /// Chat deliveries: a Discord outage delays messages, it never drops
     /// them, so retry without limit, backing off to five minutes.
     pub const CHAT: RetryPolicy = RetryPolicy {

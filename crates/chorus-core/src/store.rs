@@ -7,7 +7,7 @@ use crate::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, Delivery, DeliveryCounts, DeliveryId,
     DeliveryStatus, Event, EventId, EventStatus, HookCommand, HookId, HookPatch, HookStats, HttpSpec,
     IncomingHook, NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth,
-    OutgoingHook, OutgoingPatch, Secret, Target, TargetKind,
+    OutgoingHook, OutgoingPatch, RuleOutcome, Secret, Target, TargetKind, Task, TaskQuery, TaskStatus,
 };
 
 /// A storage operation failed.
@@ -92,15 +92,41 @@ pub struct DeliveryQuery {
     pub cursor: Option<String>,
 }
 
-/// The outcome of routing one event, committed in one transaction.
+/// The outcome of routing one event, committed in one transaction: the
+/// decision and every job it makes land together or not at all.
 #[derive(Debug, Clone)]
 pub struct RoutedEvent {
     /// The event.
     pub event_id: EventId,
-    /// `Routed` or `Filtered`.
+    /// `Routed`, `Filtered` or `Unmatched`.
     pub status: EventStatus,
     /// The deliveries it produced.
     pub deliveries: Vec<NewDelivery>,
+    /// What each rule did.
+    pub outcomes: Vec<RuleOutcome>,
+    /// Tasks its rules created.
+    pub tasks: Vec<Task>,
+    /// State kept per subject (a pull request's reviews), as it stands
+    /// after this event.
+    pub subjects: Vec<SubjectUpdate>,
+}
+
+impl RoutedEvent {
+    /// An event that produced nothing but a status.
+    pub fn bare(event_id: EventId, status: EventStatus) -> Self {
+        Self { event_id, status, deliveries: vec![], outcomes: vec![], tasks: vec![], subjects: vec![] }
+    }
+}
+
+/// The new state of one subject of a hook's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectUpdate {
+    /// The hook.
+    pub hook_id: HookId,
+    /// The subject (`github:<owner>/<repo>#<number>`).
+    pub subject: String,
+    /// Its state.
+    pub state: serde_json::Value,
 }
 
 /// A delivery claimed for an attempt, with what the sink needs to send it.
@@ -112,6 +138,8 @@ pub struct ClaimedDelivery {
     pub webhook_url: Option<Secret>,
     /// For an HTTP target: the subscription, unsealed.
     pub http: Option<HttpSpec>,
+    /// For a forward: the incoming hook's current secret, which signs it.
+    pub signing_secret: Option<Secret>,
     /// Set when this delivery went out packed with others (see
     /// [`Store::mark_packed`]) and no outcome was recorded: a crash cut the
     /// send off. The same pack is sent again so the receiver's deduplication
@@ -234,8 +262,39 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError>;
-    /// Record how events were routed, with their deliveries, in one transaction.
+    /// Record how events were routed, with their deliveries, tasks and
+    /// subject states, in one transaction.
     async fn route_events(&self, routed: Vec<RoutedEvent>) -> Result<(), StoreError>;
+    /// The state kept for a subject of a hook's events, if any.
+    async fn subject_state(
+        &self,
+        hook: &HookId,
+        subject: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Tasks, newest first.
+    async fn tasks(&self, query: TaskQuery) -> Result<Page<Task>, StoreError>;
+    /// One task.
+    async fn task(&self, id: &str) -> Result<Option<Task>, StoreError>;
+    /// Finish an open task (`Done`, `Failed` or `Cancelled`) with a result,
+    /// and emit `events` about it, in one transaction. `NotFound` for an
+    /// unknown task, `Conflict` for one already finished.
+    async fn finish_task(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        result: Option<String>,
+        now: Timestamp,
+        events: Vec<NewOutgoingEvent>,
+    ) -> Result<Task, StoreError>;
+    /// Change an open task's title or body.
+    async fn update_task(
+        &self,
+        id: &str,
+        title: Option<String>,
+        body: Option<String>,
+        now: Timestamp,
+    ) -> Result<Task, StoreError>;
 
     /// Due deliveries of the given kinds, oldest first, leased for `lease`;
     /// none for a target in `skip` (destinations served one send at a time

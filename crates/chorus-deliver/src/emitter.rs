@@ -49,6 +49,19 @@ impl Emitter {
         Self { store, clock, wake }
     }
 
+    /// Check and build an event without storing it, for callers that
+    /// commit it in their own transaction (a task's completion); call
+    /// [`Emitter::wake`] after that commit.
+    pub fn prepare(
+        &self,
+        event: &str,
+        agent: Option<AgentName>,
+        data: Value,
+        metadata: Value,
+    ) -> Result<NewOutgoingEvent, EmitError> {
+        self.event(event, agent, data, metadata)
+    }
+
     fn event(
         &self,
         event: &str,

@@ -371,7 +371,11 @@ impl Engine {
         let delivery = &job.delivery;
         let id = delivery.id.clone();
         let number = delivery.attempts + 1;
-        let policy = job.http.as_ref().map_or(self.config.policy, |spec| spec.hook.retry);
+        let policy = match (&job.http, &delivery.target) {
+            (Some(spec), _) => spec.hook.retry,
+            (None, Target::Forward { .. }) => RetryPolicy::FORWARD,
+            (None, _) => self.config.policy,
+        };
         let mut exhausted = false;
         let mut gone = None;
         let (status, next, status_code, error, excerpt) = match result.clone() {

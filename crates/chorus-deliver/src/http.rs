@@ -145,6 +145,9 @@ impl Sink for HttpSink {
     }
 
     async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        if matches!(delivery.delivery.target, chorus_core::Target::Forward { .. }) {
+            return self.forward(delivery).await;
+        }
         let Some(spec) = &delivery.http else {
             return Err(SendError::Permanent {
                 status: None,
@@ -161,27 +164,71 @@ impl Sink for HttpSink {
         let Some(_permit) = self.slot(&hook.id, hook.max_concurrency) else {
             return Err(SendError::Throttled { retry_after: BUSY_WAIT });
         };
-        // IP literals never reach the resolver, so check them here too.
-        if let Ok(url) = url::Url::parse(&hook.url) {
-            let literal = match url.host() {
-                Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
-                Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
-                _ => None,
-            };
-            if let Some(kind) = literal.and_then(|ip| self.guard.refuse(ip)) {
-                return Err(SendError::Permanent {
-                    status: None,
-                    message: format!("destination is a {kind} address; refused by the SSRF guard"),
-                });
-            }
-        }
+        check_literal(&self.guard, &hook.url)?;
         let body = serde_json::to_vec(&delivery.delivery.payload).expect("a JSON value serializes");
-        let response = match build_request(&self.client, spec, delivery, body, now)?.send().await {
+        let request = build_request(&self.client, spec, delivery, body, now)?;
+        self.exchange(request, hook.timeout_ms).await
+    }
+}
+
+/// How long a forward may take.
+const FORWARD_TIMEOUT_MS: u64 = 10_000;
+
+impl HttpSink {
+    /// A rule's forward: the stored body to the rule's URL, signed with the
+    /// incoming hook's secret, with the delivery id as idempotency key.
+    async fn forward(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        let p = &delivery.delivery.payload;
+        let bad = |what: &str| SendError::Permanent {
+            status: None,
+            message: format!("forward job without {what}"),
+        };
+        let url = p["url"].as_str().ok_or_else(|| bad("a url"))?;
+        let body = p["body_b64"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .ok_or_else(|| bad("a body"))?;
+        check_literal(&self.guard, url)?;
+        let id = delivery.delivery.id.as_str();
+        let now = self.clock.now();
+        let mut req = self
+            .client
+            .post(url)
+            .timeout(Duration::from_millis(FORWARD_TIMEOUT_MS))
+            .header("content-type", p["content_type"].as_str().unwrap_or("application/json"))
+            .header("x-webhook-event", p["event_type"].as_str().unwrap_or_default())
+            .header("x-webhook-id", id)
+            .header("idempotency-key", id)
+            .header("x-webhook-timestamp", now.to_string())
+            .header("x-chorus-event-id", p["event_id"].as_str().unwrap_or_default());
+        if let Some(secret) = &delivery.signing_secret {
+            req = req.header(
+                chorus_verify::headers::CHORUS_SIGNATURE,
+                chorus_verify::sign_body_hex(secret, &body),
+            );
+        } else if p["signed"].as_bool() == Some(true) {
+            // The hook had a secret when the rule fired and has none now
+            // (deleted): an unsigned forward could be taken as genuine.
+            return Err(SendError::Permanent {
+                status: None,
+                message: "the hook is gone; nothing signs this forward".into(),
+            });
+        }
+        self.exchange(req.body(body), FORWARD_TIMEOUT_MS).await
+    }
+
+    /// Send a request and classify the answer as the engine needs it.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout_ms: u64,
+    ) -> Result<SendOutcome, SendError> {
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
                 return Err(SendError::Retryable {
                     status: None,
-                    message: format!("timed out after {} ms", hook.timeout_ms),
+                    message: format!("timed out after {timeout_ms} ms"),
                     retry_after: None,
                 });
             }
@@ -216,6 +263,24 @@ impl Sink for HttpSink {
             _ => SendError::Retryable { status: Some(code), message, retry_after: None },
         })
     }
+}
+
+/// IP literals never reach the guarded resolver, so they are checked here.
+fn check_literal(guard: &SsrfGuard, url: &str) -> Result<(), SendError> {
+    if let Ok(url) = url::Url::parse(url) {
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+            _ => None,
+        };
+        if let Some(kind) = literal.and_then(|ip| guard.refuse(ip)) {
+            return Err(SendError::Permanent {
+                status: None,
+                message: format!("destination is a {kind} address; refused by the SSRF guard"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `Authorization: Basic` value, for tests and views.

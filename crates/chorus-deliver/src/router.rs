@@ -1,10 +1,15 @@
 use std::{sync::Arc, time::Duration};
 
+use std::collections::HashMap;
+
+use base64::Engine as _;
 use chorus_core::{
-    AgentName, Clock, DeliveryId, Event, EventStatus, IncomingHook, Message, NewDelivery, RoutedEvent, Store,
-    StoreError, Target,
+    AgentName, Clock, CommandAction, DeliveryId, Event, EventStatus, Field, HookCommand, HookId,
+    IncomingHook, Message, NewDelivery, RoutedEvent, RuleOutcome, Store, StoreError, SubjectUpdate, Target,
+    Task, TaskStatus, random_token,
 };
-use serde_json::Value;
+use chorus_rules::{Miss, SubjectState, Verdict};
+use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -63,8 +68,11 @@ impl Router {
         let events = self.store.claim_events(self.clock.now(), LEASE, BATCH).await?;
         let n = events.len();
         let mut batch = Vec::with_capacity(n);
+        // Subject states as this batch leaves them: two reviews of one pull
+        // request in one batch must see each other.
+        let mut subjects = Subjects::default();
         for event in &events {
-            batch.push(route_event(self.store.as_ref(), &self.clock, event).await?);
+            batch.push(route_with(self.store.as_ref(), &self.clock, event, &mut subjects).await?);
         }
         let produced = batch.iter().any(|r| !r.deliveries.is_empty());
         // One transaction for the whole batch: routing keeps up with ingress
@@ -77,37 +85,312 @@ impl Router {
     }
 }
 
-/// Decide what one event becomes: filtered, or one delivery per destination.
-/// Nothing is written; the caller commits the result.
+/// Subject states read or changed while routing one batch.
+#[derive(Default)]
+struct Subjects(HashMap<(HookId, String), SubjectState>);
+
+/// Decide what one event becomes: filtered, unmatched, or the jobs of the
+/// rules that fire (one notification to the hook's agent when the hook has
+/// no rules). Nothing is written; the caller commits the result.
 pub async fn route_event(
     store: &dyn Store,
     clock: &Arc<dyn Clock>,
     event: &Event,
 ) -> Result<RoutedEvent, StoreError> {
+    route_with(store, clock, event, &mut Subjects::default()).await
+}
+
+async fn route_with(
+    store: &dyn Store,
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    subjects: &mut Subjects,
+) -> Result<RoutedEvent, StoreError> {
     let hook = store.hook(&event.hook_id).await?;
-    let filtered = |status| RoutedEvent { event_id: event.id.clone(), status, deliveries: vec![] };
     if let Some(h) = &hook
         && !h.routes(&event.event_type)
     {
-        return Ok(filtered(EventStatus::Filtered));
+        return Ok(RoutedEvent::bare(event.id.clone(), EventStatus::Filtered));
     }
-    let Some(target) = target_for(store, &event.agent).await? else {
-        tracing::warn!(event = %event.id, agent = %event.agent, "agent has no channel or Discord webhook; nothing to deliver");
-        return Ok(filtered(EventStatus::Routed));
+    let payload: Option<Value> = serde_json::from_slice(&event.body).ok();
+    let mut routed = RoutedEvent::bare(event.id.clone(), EventStatus::Routed);
+
+    let mut state = SubjectState::default();
+    if let Some(p) = &payload
+        && let Some(subject) = chorus_rules::subject(event.source, &event.event_type, p)
+    {
+        let key = (event.hook_id.clone(), subject.clone());
+        if let Some(known) = subjects.0.get(&key) {
+            state = known.clone();
+        } else if let Some(stored) = store.subject_state(&event.hook_id, &subject).await? {
+            state = SubjectState::from_value(&stored);
+        }
+        let before = state.clone();
+        chorus_rules::advance(&mut state, &event.event_type, p);
+        if state != before {
+            routed.subjects.push(SubjectUpdate {
+                hook_id: event.hook_id.clone(),
+                subject,
+                state: state.to_value(),
+            });
+            subjects.0.insert(key, state.clone());
+        }
+    }
+
+    let rules = match &hook {
+        Some(h) => store.commands(&h.id).await?,
+        None => Vec::new(),
     };
-    let message = render(hook.as_ref(), event);
-    Ok(RoutedEvent {
-        event_id: event.id.clone(),
-        status: EventStatus::Routed,
-        deliveries: vec![NewDelivery {
-            id: DeliveryId::generate(),
-            event_id: Some(event.id.clone()),
-            hook_id: event.hook_id.clone(),
-            target,
-            payload: serde_json::to_value(&message).expect("a message serializes"),
-            due_at: clock.now(),
-        }],
-    })
+    if rules.is_empty() {
+        let message = render(hook.as_ref(), event, payload.as_ref());
+        match target_for(store, &event.agent).await? {
+            Some(target) => routed.deliveries.push(delivery(event, target, &message, clock)),
+            None => {
+                tracing::warn!(event = %event.id, agent = %event.agent, "agent has no channel or Discord webhook; nothing to deliver");
+            }
+        }
+        return Ok(routed);
+    }
+
+    let ctx = chorus_rules::context(
+        event.source,
+        &event.event_type,
+        payload.as_ref().unwrap_or(&Value::Null),
+        &state,
+    );
+    let verdicts = chorus_rules::evaluate(&rules, &event.event_type, &ctx);
+    let mut fired = 0;
+    for verdict in verdicts {
+        let outcome = match verdict {
+            Verdict::Skipped(rule, miss) => {
+                let (result, note) = match miss {
+                    Miss::Unmet(key) => ("skipped", format!("condition {key:?} did not hold")),
+                    Miss::Failed(why) => ("failed", why),
+                };
+                RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    action: rule.action,
+                    result: result.into(),
+                    delivery_id: None,
+                    task_id: None,
+                    note: Some(note),
+                }
+            }
+            Verdict::Fired(rule) => {
+                fired += 1;
+                act(store, clock, event, hook.as_ref(), payload.as_ref(), rule, &ctx, &mut routed).await?
+            }
+        };
+        routed.outcomes.push(outcome);
+    }
+    if fired == 0 {
+        routed.status = EventStatus::Unmatched;
+    }
+    Ok(routed)
+}
+
+/// Turn one fired rule into its jobs (added to `routed`); the outcome says
+/// what was made.
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    store: &dyn Store,
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    hook: Option<&IncomingHook>,
+    payload: Option<&Value>,
+    rule: &HookCommand,
+    ctx: &Value,
+    routed: &mut RoutedEvent,
+) -> Result<RuleOutcome, StoreError> {
+    let mut outcome = RuleOutcome {
+        rule_id: rule.id.clone(),
+        action: rule.action,
+        result: "fired".into(),
+        delivery_id: None,
+        task_id: None,
+        note: None,
+    };
+    let rendered = match rule.template.as_deref().map(|t| chorus_rules::render(t, ctx)) {
+        None => None,
+        Some(Ok(text)) => Some(text),
+        Some(Err(e)) => {
+            // A template that fails at run time must not lose the event:
+            // the formatter's text stands in, and the log says why.
+            outcome.note = Some(format!("template failed, formatter used instead: {}", e.message));
+            None
+        }
+    };
+    let agent = rule.agent.clone().unwrap_or_else(|| event.agent.clone());
+    match rule.action {
+        CommandAction::Notify => {
+            let mut message = match &rendered {
+                Some(text) => Message {
+                    description: text.clone(),
+                    footer: Some(event.event_type.clone()),
+                    ..Message::default()
+                },
+                None => render(None, event, payload),
+            };
+            if rendered.is_some() {
+                stamp(&mut message, event);
+            }
+            push_to_agent(store, clock, event, &agent, message, routed, &mut outcome).await?;
+        }
+        CommandAction::CreateTask => {
+            let task = task_for(clock, event, payload, rule, ctx, rendered, &agent);
+            let message = task_message(&task, event);
+            outcome.task_id = Some(task.id.clone());
+            routed.tasks.push(task);
+            push_to_agent(store, clock, event, &agent, message, routed, &mut outcome).await?;
+        }
+        CommandAction::Forward => match &rule.url {
+            Some(url) => {
+                let d = forward(clock, event, hook, url, rendered);
+                outcome.delivery_id = Some(d.id.to_string());
+                routed.deliveries.push(d);
+            }
+            None => {
+                outcome.result = "failed".into();
+                outcome.note = Some("forward rule without a url".into());
+            }
+        },
+        CommandAction::Comment | CommandAction::Ask | CommandAction::Respond => {
+            outcome.result = "failed".into();
+            outcome.note =
+                Some(format!("the {} action is not available in this version", rule.action.as_str()));
+        }
+    }
+    Ok(outcome)
+}
+
+/// The task a `create_task` rule makes of an event: the rendered template
+/// (else the formatted message) as its body, its first line as its title.
+fn task_for(
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    payload: Option<&Value>,
+    rule: &HookCommand,
+    ctx: &Value,
+    rendered: Option<String>,
+    agent: &AgentName,
+) -> Task {
+    let body = rendered.unwrap_or_else(|| {
+        payload.map_or_else(String::new, |p| {
+            let m = chorus_format::format(event.source, &event.event_type, p);
+            format!("{}\n\n{}", m.title, m.description).trim().to_owned()
+        })
+    });
+    let now = clock.now();
+    Task {
+        id: random_token("task_", 12),
+        agent: agent.clone(),
+        title: task_title(&body, ctx, &event.event_type),
+        url: ctx.get("url").and_then(Value::as_str).map(str::to_owned),
+        body,
+        hook_id: Some(event.hook_id.clone()),
+        event_id: Some(event.id.clone()),
+        rule_id: Some(rule.id.clone()),
+        status: TaskStatus::Open,
+        result: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// What the agent's channel shows of a new task.
+fn task_message(task: &Task, event: &Event) -> Message {
+    let mut message = Message::titled(format!("📋 New task for {}: {}", task.agent, task.title));
+    message.description = task.body.clone();
+    message.url = task.url.clone();
+    message.fields.push(Field { name: "Task".into(), value: task.id.clone(), inline: true });
+    message.footer = Some(event.event_type.clone());
+    stamp(&mut message, event);
+    message
+}
+
+/// A `forward` job: the original body (or the rendered template) for `url`;
+/// the sink signs it with the hook's secret when it sends.
+fn forward(
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    hook: Option<&IncomingHook>,
+    url: &str,
+    rendered: Option<String>,
+) -> NewDelivery {
+    let content_type = match &rendered {
+        Some(_) => "text/plain; charset=utf-8".to_owned(),
+        None => event
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map_or_else(|| "application/json".to_owned(), |(_, v)| v.clone()),
+    };
+    let body = rendered.map_or_else(|| event.body.clone(), String::into_bytes);
+    NewDelivery {
+        id: DeliveryId::generate(),
+        event_id: Some(event.id.clone()),
+        hook_id: event.hook_id.clone(),
+        target: Target::Forward { hook_id: event.hook_id.clone() },
+        payload: json!({
+            "url": url,
+            "content_type": content_type,
+            "event_type": event.event_type,
+            "event_id": event.id,
+            "body_b64": base64::engine::general_purpose::STANDARD.encode(body),
+            "signed": hook.is_some_and(|h| h.source.has_secret()),
+        }),
+        due_at: clock.now(),
+    }
+}
+
+/// One line for a task: the template's first line, else the event's title.
+fn task_title(body: &str, ctx: &Value, event_type: &str) -> String {
+    let first = body.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned);
+    let title = first
+        .or_else(|| ctx.get("title").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| event_type.to_owned());
+    let mut title: String = title.chars().take(200).collect();
+    if title.len() < body.lines().next().unwrap_or_default().len() {
+        title.push('…');
+    }
+    title
+}
+
+async fn push_to_agent(
+    store: &dyn Store,
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    agent: &AgentName,
+    message: Message,
+    routed: &mut RoutedEvent,
+    outcome: &mut RuleOutcome,
+) -> Result<(), StoreError> {
+    match target_for(store, agent).await? {
+        Some(target) => {
+            let d = delivery(event, target, &message, clock);
+            outcome.delivery_id = Some(d.id.to_string());
+            routed.deliveries.push(d);
+        }
+        None => {
+            let note = format!("agent {agent} has no channel or Discord webhook; nothing was posted");
+            outcome.note = Some(match outcome.note.take() {
+                Some(n) => format!("{n}; {note}"),
+                None => note,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn delivery(event: &Event, target: Target, message: &Message, clock: &Arc<dyn Clock>) -> NewDelivery {
+    NewDelivery {
+        id: DeliveryId::generate(),
+        event_id: Some(event.id.clone()),
+        hook_id: event.hook_id.clone(),
+        target,
+        payload: serde_json::to_value(message).expect("a message serializes"),
+        due_at: clock.now(),
+    }
 }
 
 async fn target_for(store: &dyn Store, agent: &AgentName) -> Result<Option<Target>, StoreError> {
@@ -121,9 +404,17 @@ async fn target_for(store: &dyn Store, agent: &AgentName) -> Result<Option<Targe
     })
 }
 
-fn render(hook: Option<&IncomingHook>, event: &Event) -> Message {
-    let parsed: Option<Value> = serde_json::from_slice(&event.body).ok();
-    let mut message = match (&parsed, hook.and_then(|h| h.template.as_deref())) {
+/// The event's id in the footer and its arrival as the timestamp, so a
+/// message can be traced back to the event log.
+fn stamp(message: &mut Message, event: &Event) {
+    let footer = message.footer.take().unwrap_or_default();
+    message.footer =
+        Some(if footer.is_empty() { event.id.to_string() } else { format!("{footer} · {}", event.id) });
+    message.timestamp = Some(event.received_at.to_string());
+}
+
+fn render(hook: Option<&IncomingHook>, event: &Event, parsed: Option<&Value>) -> Message {
+    let mut message = match (parsed, hook.and_then(|h| h.template.as_deref())) {
         (Some(payload), Some(template)) => {
             chorus_format::render_template(template, &event.event_type, payload).unwrap_or_else(|e| {
                 // A template that fails at delivery time must not lose the
@@ -136,9 +427,6 @@ fn render(hook: Option<&IncomingHook>, event: &Event) -> Message {
         (Some(payload), None) => chorus_format::format(event.source, &event.event_type, payload),
         (None, _) => chorus_format::format_text(event.source, &event.event_type, &event.body),
     };
-    let footer = message.footer.take().unwrap_or_default();
-    message.footer =
-        Some(if footer.is_empty() { event.id.to_string() } else { format!("{footer} · {}", event.id) });
-    message.timestamp = Some(event.received_at.to_string());
+    stamp(&mut message, event);
     message
 }

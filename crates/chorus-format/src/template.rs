@@ -53,13 +53,19 @@ pub fn render_template(template: &str, event_type: &str, payload: &Value) -> Res
             ctx.insert(k.clone(), v.clone());
         }
     }
+    let text = render_context(template, &Value::Object(ctx))?;
+    Ok(Message { description: text, footer: Some(event_type.to_owned()), ..Message::default() })
+}
+
+/// Render `template` against a prepared context (a rule's: the payload
+/// with derived variables), trimmed.
+pub fn render_context(template: &str, ctx: &Value) -> Result<String, TemplateError> {
+    if template.len() > TEMPLATE_MAX {
+        return Err(TemplateError::TooLong);
+    }
     let env = env();
-    let text = env.template_from_str(template)?.render(Serde(&ctx))?;
-    Ok(Message {
-        description: text.trim().to_owned(),
-        footer: Some(event_type.to_owned()),
-        ..Message::default()
-    })
+    let text = env.template_from_str(template)?.render(Serde(ctx))?;
+    Ok(text.trim().to_owned())
 }
 
 #[cfg(test)]

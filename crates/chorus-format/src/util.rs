@@ -37,6 +37,7 @@ pub(crate) fn source_label(source: Source) -> &'static str {
         Source::Gitlab => "GitLab",
         Source::Slack => "Slack",
         Source::Stripe => "Stripe",
+        Source::Jira => "Jira",
         Source::Standard | Source::Chorus | Source::Generic | Source::None => "Webhook",
     }
 }

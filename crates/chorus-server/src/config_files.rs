@@ -350,8 +350,8 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
 fn same_rules(a: &[HookCommand], b: &[HookCommand]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            (&x.trigger, x.action, &x.agent, &x.template, &x.conditions, &x.url, x.priority)
-                == (&y.trigger, y.action, &y.agent, &y.template, &y.conditions, &y.url, y.priority)
+            (&x.trigger, x.action, &x.agent, &x.template, &x.conditions, &x.url, x.priority, x.stop)
+                == (&y.trigger, y.action, &y.agent, &y.template, &y.conditions, &y.url, y.priority, y.stop)
         })
 }
 
@@ -526,7 +526,7 @@ impl Loader {
                 }
             })?;
         let Some(current) = existing else {
-            let commands = service::commands(state, &fresh.id, &plan.spec.commands, now).await?;
+            let commands = service::commands(state, &fresh, &plan.spec.commands, now).await?;
             state
                 .store
                 .create_hook_with_commands(fresh.clone(), secret, commands)
@@ -548,7 +548,7 @@ impl Loader {
                 "the provider of an existing hook cannot change; use a new file",
             ));
         }
-        let commands = service::commands(state, &current.id, &plan.spec.commands, now).await?;
+        let commands = service::commands(state, &current, &plan.spec.commands, now).await?;
         let patch = diff(&current, &fresh);
         let stored = state.store.commands(&current.id).await.map_err(ApiError::from)?;
         let rules_changed = !same_rules(&stored, &commands);

@@ -65,6 +65,7 @@ fn delivery_key(source: Source, headers: &HeaderMap, body: Option<&Value>) -> Op
         Source::Standard => h("webhook-id"),
         Source::Stripe => from_body("/id"),
         Source::Slack => from_body("/event_id"),
+        Source::Jira => h("x-atlassian-webhook-identifier"),
         Source::Chorus | Source::Generic | Source::None => {
             h("x-chorus-delivery").or_else(|| h("idempotency-key")).or_else(|| h("webhook-id"))
         }

@@ -108,6 +108,20 @@ fn sample(hook: &IncomingHook, delivery: &str, now: Timestamp) -> (Value, Vec<(S
             }),
             Vec::new(),
         ),
+        Source::Jira => (
+            json!({
+                "timestamp": now.as_millisecond(),
+                "webhookEvent": "jira:issue_updated",
+                "user": {"name": "chorus", "displayName": "Chorus test"},
+                "issue": {
+                    "id": "10000",
+                    "key": "TEST-1",
+                    "self": "https://jira.invalid/rest/api/2/issue/10000",
+                    "fields": {"summary": note, "status": {"name": "To Do"}, "labels": []},
+                },
+            }),
+            vec![header("x-atlassian-webhook-identifier", delivery)],
+        ),
         Source::Chorus | Source::Standard | Source::Generic | Source::None => (
             json!({"type": "chorus.test", "message": note, "timestamp": now.to_string()}),
             vec![header("x-chorus-delivery", delivery)],

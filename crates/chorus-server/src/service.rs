@@ -18,8 +18,6 @@ const RATE_MAX: u32 = 100_000;
 const SECRET_MIN: usize = 16;
 /// Most routing rules a hook may have.
 pub(crate) const COMMANDS_MAX: usize = 100;
-/// Most conditions one rule may have.
-const CONDITIONS_MAX: usize = 20;
 
 /// A new incoming hook as a caller describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +66,8 @@ pub(crate) struct CommandSpec {
     pub(crate) url: Option<String>,
     #[serde(default)]
     pub(crate) priority: i32,
+    #[serde(default)]
+    pub(crate) stop: bool,
 }
 
 /// The secret a user brought, checked, or a generated one. `standard`:
@@ -229,38 +229,30 @@ pub(crate) fn check_patch(patch: &HookPatch) -> Result<(), ApiError> {
 /// rule's identity on update.
 pub(crate) async fn command(
     state: &AppState,
-    hook: &HookId,
+    hook: &IncomingHook,
     spec: &CommandSpec,
     id: Option<String>,
     now: Timestamp,
 ) -> Result<HookCommand, ApiError> {
-    check_event_name("trigger", &spec.trigger)?;
     let action = CommandAction::parse(&spec.action).ok_or_else(|| {
         let names: Vec<&str> = CommandAction::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::invalid("action", format!("action {:?} is not one of {}", spec.action, names.join(", ")))
     })?;
+    if matches!(action, CommandAction::Comment | CommandAction::Ask | CommandAction::Respond) {
+        // Refused rather than stored and ignored: a rule that silently does
+        // nothing is worse than one that cannot be written yet.
+        return Err(ApiError::invalid(
+            "action",
+            format!(
+                "the {} action is not available in this version; use notify, create_task or forward",
+                action.as_str()
+            ),
+        ));
+    }
     let agent = match &spec.agent {
         Some(a) => Some(existing_agent(state, "agent", a).await?),
         None => None,
     };
-    check_template(spec.template.as_deref())?;
-    if spec.conditions.len() > CONDITIONS_MAX {
-        return Err(ApiError::invalid("conditions", format!("at most {CONDITIONS_MAX} conditions")));
-    }
-    for (key, value) in &spec.conditions {
-        if key.is_empty() || key.len() > 200 {
-            return Err(ApiError::invalid(
-                "conditions",
-                "a condition needs a field name of 1 to 200 characters",
-            ));
-        }
-        if value.is_object() {
-            return Err(ApiError::invalid(
-                format!("conditions.{key}"),
-                format!("condition {key:?} must be a value or a list of values"),
-            ));
-        }
-    }
     let url = match (action, &spec.url) {
         (CommandAction::Forward, None) => {
             return Err(ApiError::invalid("url", "a forward needs the url to forward to"));
@@ -279,9 +271,9 @@ pub(crate) async fn command(
     if !(-1000..=1000).contains(&spec.priority) {
         return Err(ApiError::invalid("priority", "priority must be between -1000 and 1000"));
     }
-    Ok(HookCommand {
+    let rule = HookCommand {
         id: id.unwrap_or_else(|| chorus_core::random_token("cmd_", 12)),
-        hook_id: hook.clone(),
+        hook_id: hook.id.clone(),
         trigger: spec.trigger.clone(),
         action,
         agent,
@@ -289,14 +281,17 @@ pub(crate) async fn command(
         conditions: spec.conditions.clone(),
         url,
         priority: spec.priority,
+        stop: spec.stop,
         created_at: now,
-    })
+    };
+    chorus_rules::check(&rule, hook.source).map_err(|e| ApiError::invalid(e.field.clone(), e.to_string()))?;
+    Ok(rule)
 }
 
 /// Check every rule of a set; errors name the rule (`commands[2].action`).
 pub(crate) async fn commands(
     state: &AppState,
-    hook: &HookId,
+    hook: &IncomingHook,
     specs: &[CommandSpec],
     now: Timestamp,
 ) -> Result<Vec<HookCommand>, ApiError> {

@@ -25,6 +25,7 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<HookCommand> {
         conditions: json_col(row, "conditions")?,
         url: row.get("url")?,
         priority: row.get("priority")?,
+        stop: row.get("stop")?,
         created_at: ts(row.get("created_at")?),
     })
 }
@@ -48,12 +49,12 @@ fn hook_exists(conn: &Connection, hook: &HookId) -> Result<(), StoreError> {
 fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO hook_commands
-             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET
              trigger = excluded.trigger, action = excluded.action, agent = excluded.agent,
              template = excluded.template, conditions = excluded.conditions, url = excluded.url,
-             priority = excluded.priority
+             priority = excluded.priority, stop = excluded.stop
          WHERE hook_commands.hook_id = excluded.hook_id",
     )
     .and_then(|mut s| {
@@ -68,6 +69,7 @@ fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
             c.url,
             c.priority,
             ms(c.created_at),
+            c.stop,
         ])
     })
     .map_err(backend)

@@ -7,6 +7,7 @@ mod crypto;
 mod outgoing;
 mod schema;
 mod sqlite;
+mod tasks;
 mod writer;
 
 pub use crypto::{KeyError, MasterKey};

@@ -193,6 +193,41 @@ CREATE TABLE idempotency (
 ) STRICT;
 CREATE INDEX idempotency_created ON idempotency(created_at);
 ",
+    // Rules act: `stop`, what each rule did with an event, the tasks they
+    // create, and state kept per subject (a pull request's reviews).
+    r"
+ALTER TABLE hook_commands ADD COLUMN stop INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN outcomes TEXT;
+
+CREATE TABLE tasks (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    agent      TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    url        TEXT,
+    hook_id    TEXT,
+    event_id   TEXT,
+    rule_id    TEXT,
+    status     TEXT NOT NULL,
+    result     TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tasks_agent ON tasks(agent, seq);
+CREATE INDEX tasks_status ON tasks(status, seq);
+
+CREATE TABLE subjects (
+    hook_id    TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (hook_id, subject)
+) STRICT;
+CREATE TRIGGER hooks_drop_subjects AFTER DELETE ON hooks BEGIN
+    DELETE FROM subjects WHERE hook_id = old.id;
+END;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -11,7 +11,7 @@ use chorus_core::{
     DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
     HookCommand, HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome,
     NewAgent, NewApiToken, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch,
-    Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
+    Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind, Task, TaskQuery, TaskStatus,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -21,7 +21,7 @@ use crate::{
     cache::{CachedHook, LookupCache},
     commands,
     crypto::MasterKey,
-    outgoing, schema,
+    outgoing, schema, tasks,
     writer::{Checkpointer, Writer, backend},
 };
 
@@ -140,11 +140,16 @@ impl SqliteStore {
             deliveries
                 .into_iter()
                 .map(|(delivery, pack)| {
+                    let mut signing_secret = None;
                     let (webhook_url, http) = match &delivery.target {
                         Target::DiscordWebhook { agent } => {
                             (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
                         }
                         Target::DiscordChannel { .. } => (None, None),
+                        Target::Forward { hook_id } => {
+                            signing_secret = hook_secret(conn, key, hook_id)?;
+                            (None, None)
+                        }
                         Target::Http { hook_id } => {
                             let spec = match specs.get(hook_id) {
                                 Some(spec) => spec.clone(),
@@ -157,7 +162,7 @@ impl SqliteStore {
                             (None, spec)
                         }
                     };
-                    Ok(ClaimedDelivery { delivery, webhook_url, http, pack })
+                    Ok(ClaimedDelivery { delivery, webhook_url, http, signing_secret, pack })
                 })
                 .collect()
         })
@@ -333,8 +338,14 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
     })
 }
 
-fn event_status(s: &str) -> Option<EventStatus> {
-    [EventStatus::Received, EventStatus::Routed, EventStatus::Filtered].into_iter().find(|x| x.as_str() == s)
+/// An incoming hook's current secret, unsealed (`None` for a hook without
+/// one, or a hook that is gone).
+fn hook_secret(conn: &Connection, key: &MasterKey, id: &HookId) -> Result<Option<Secret>, StoreError> {
+    let sealed: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT secret FROM hooks WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    sealed.flatten().map(|s| key.open(&s, &hook_context(id))).transpose()
 }
 
 fn delivery_status(s: &str) -> Option<DeliveryStatus> {
@@ -365,7 +376,13 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Event)> {
             headers: json_col(row, "headers")?,
             body: row.get("body")?,
             received_at: ts(row.get("received_at")?),
-            status: event_status(&status).ok_or_else(|| corrupt("status"))?,
+            status: EventStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+            outcomes: row
+                .get::<_, Option<String>>("outcomes")?
+                .map(|o| serde_json::from_str(&o))
+                .transpose()
+                .map_err(|_| corrupt("outcomes"))?
+                .unwrap_or_default(),
         },
     ))
 }
@@ -888,9 +905,26 @@ impl Store for SqliteStore {
         let now = ms(self.now());
         self.write(move |conn, _| {
             for routed in &batch {
-                conn.prepare_cached("UPDATE events SET status = ?2, lease_until = NULL WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![routed.event_id.as_str(), routed.status.as_str()]))
-                    .map_err(backend)?;
+                let outcomes = (!routed.outcomes.is_empty()).then(|| json(&routed.outcomes));
+                conn.prepare_cached(
+                    "UPDATE events SET status = ?2, outcomes = ?3, lease_until = NULL WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![routed.event_id.as_str(), routed.status.as_str(), outcomes])
+                })
+                .map_err(backend)?;
+                for task in &routed.tasks {
+                    tasks::insert(conn, task)?;
+                }
+                for update in &routed.subjects {
+                    tasks::put_subject(
+                        conn,
+                        update.hook_id.as_str(),
+                        &update.subject,
+                        &json(&update.state),
+                        now,
+                    )?;
+                }
                 let mut insert = conn
                     .prepare_cached(
                         "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
@@ -917,6 +951,52 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn subject_state(
+        &self,
+        hook: &HookId,
+        subject: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let (hook, subject) = (hook.clone(), subject.to_owned());
+        self.read(move |conn, _| {
+            tasks::subject(conn, hook.as_str(), &subject)?
+                .map(|s| serde_json::from_str(&s).map_err(|_| backend(corrupt("subject state"))))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn tasks(&self, query: TaskQuery) -> Result<Page<Task>, StoreError> {
+        self.read(move |conn, _| tasks::list(conn, &query)).await
+    }
+
+    async fn task(&self, id: &str) -> Result<Option<Task>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn, _| tasks::get(conn, &id)).await
+    }
+
+    async fn finish_task(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        result: Option<String>,
+        now: Timestamp,
+        events: Vec<NewOutgoingEvent>,
+    ) -> Result<Task, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn, _| tasks::finish(conn, &id, status, result.as_deref(), now, &events)).await
+    }
+
+    async fn update_task(
+        &self,
+        id: &str,
+        title: Option<String>,
+        body: Option<String>,
+        now: Timestamp,
+    ) -> Result<Task, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn, _| tasks::update(conn, &id, title.as_deref(), body.as_deref(), now)).await
     }
 
     async fn claim_deliveries(

@@ -37,12 +37,14 @@ pub mod headers {
     pub const SLACK_SIGNATURE: &str = "x-slack-signature";
     /// Stripe's signature.
     pub const STRIPE_SIGNATURE: &str = "stripe-signature";
+    /// Jira Cloud's signature (`sha256=<hex>` over the body).
+    pub const JIRA_SIGNATURE: &str = "x-hub-signature";
 
     /// Headers that carry credentials and must never be stored or logged.
     pub const SENSITIVE: &[&str] = &[
         CHORUS_SIGNATURE,
         GITHUB_SIGNATURE,
-        "x-hub-signature",
+        JIRA_SIGNATURE,
         GITLAB_TOKEN,
         STANDARD_SIGNATURE,
         SLACK_SIGNATURE,
@@ -136,9 +138,12 @@ pub fn verify(
     let keys = || secrets.iter().map(|s| s.expose().as_bytes());
     let ok = match source {
         Source::None => return Ok(()),
-        Source::Chorus | Source::Github => {
-            let name =
-                if source == Source::Chorus { headers::CHORUS_SIGNATURE } else { headers::GITHUB_SIGNATURE };
+        Source::Chorus | Source::Github | Source::Jira => {
+            let name = match source {
+                Source::Chorus => headers::CHORUS_SIGNATURE,
+                Source::Jira => headers::JIRA_SIGNATURE,
+                _ => headers::GITHUB_SIGNATURE,
+            };
             let tag = decode_hex_sig(header(headers, name)?, "sha256=")?;
             any_key_matches(keys(), &[body], &tag)
         }
@@ -263,6 +268,7 @@ pub fn sign(
         Source::None => vec![],
         Source::Chorus => vec![(headers::CHORUS_SIGNATURE.into(), sign_body_hex(secret, body))],
         Source::Github => vec![(headers::GITHUB_SIGNATURE.into(), sign_body_hex(secret, body))],
+        Source::Jira => vec![(headers::JIRA_SIGNATURE.into(), sign_body_hex(secret, body))],
         Source::Gitlab => vec![(headers::GITLAB_TOKEN.into(), secret.expose().to_owned())],
         Source::Standard => vec![
             (headers::STANDARD_ID.into(), msg_id.to_owned()),

@@ -45,6 +45,7 @@ fn channel(id: &str) -> ClaimedDelivery {
         delivery: delivery(Target::DiscordChannel { channel_id: id.into() }),
         webhook_url: None,
         http: None,
+        signing_secret: None,
         pack: None,
     }
 }
@@ -88,6 +89,7 @@ async fn discord_webhook_url_target() {
         delivery: delivery(Target::DiscordWebhook { agent: "builder".parse::<AgentName>().unwrap() }),
         webhook_url: Some(Secret::new("https://discord.com/api/webhooks/77/tok")),
         http: None,
+        signing_secret: None,
         pack: None,
     };
     sink.send(&job).await.unwrap();

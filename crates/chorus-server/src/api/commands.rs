@@ -7,7 +7,7 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use chorus_core::{HookCommand, HookId};
+use chorus_core::{HookCommand, HookId, IncomingHook};
 use serde_json::{Value, json};
 
 use super::Routes;
@@ -35,16 +35,17 @@ pub(crate) fn view(c: &HookCommand) -> Value {
         "conditions": c.conditions,
         "url": c.url,
         "priority": c.priority,
+        "stop": c.stop,
         "created_at": c.created_at,
     })
 }
 
 /// The incoming hook `id`; outgoing hooks have no routing rules.
-async fn hook(state: &AppState, id: &str) -> Result<HookId, ApiError> {
+async fn hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     let missing = || ApiError::not_found(format!("webhook {id} not found"));
     let hook_id: HookId = id.parse().map_err(|_| missing())?;
-    if state.store.hook(&hook_id).await?.is_some() {
-        return Ok(hook_id);
+    if let Some(hook) = state.store.hook(&hook_id).await? {
+        return Ok(hook);
     }
     if state.store.outgoing(&hook_id).await?.is_some() {
         return Err(ApiError::bad_request("commands apply to incoming webhooks"));
@@ -63,7 +64,8 @@ async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<Ho
 }
 
 async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let hook_id = hook(&state, &id).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
     let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
     Ok(Json(json!({"items": items})))
 }
@@ -73,11 +75,12 @@ async fn create(
     Path(id): Path<String>,
     ApiJson(spec): ApiJson<CommandSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let hook_id = hook(&state, &id).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
     if state.store.commands(&hook_id).await?.len() >= service::COMMANDS_MAX {
         return Err(ApiError::bad_request(format!("at most {} commands a hook", service::COMMANDS_MAX)));
     }
-    let command = service::command(&state, &hook_id, &spec, None, service::now(&state)).await?;
+    let command = service::command(&state, &hook, &spec, None, service::now(&state)).await?;
     state.store.put_command(command.clone()).await?;
     Ok((StatusCode::CREATED, Json(view(&command))))
 }
@@ -86,7 +89,8 @@ async fn show(
     State(state): State<AppState>,
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook_id = hook(&state, &id).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
     Ok(Json(view(&find(&state, &hook_id, &command_id).await?)))
 }
 
@@ -96,9 +100,10 @@ async fn update(
     Path((id, command_id)): Path<(String, String)>,
     ApiJson(spec): ApiJson<CommandSpec>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook_id = hook(&state, &id).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
     let old = find(&state, &hook_id, &command_id).await?;
-    let command = service::command(&state, &hook_id, &spec, Some(old.id), old.created_at).await?;
+    let command = service::command(&state, &hook, &spec, Some(old.id), old.created_at).await?;
     state.store.put_command(command.clone()).await?;
     Ok(Json(view(&command)))
 }
@@ -109,8 +114,9 @@ async fn replace(
     Path(id): Path<String>,
     ApiJson(specs): ApiJson<Vec<CommandSpec>>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook_id = hook(&state, &id).await?;
-    let commands = service::commands(&state, &hook_id, &specs, service::now(&state)).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
+    let commands = service::commands(&state, &hook, &specs, service::now(&state)).await?;
     state.store.replace_commands(&hook_id, commands).await?;
     let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
     Ok(Json(json!({"items": items})))
@@ -120,7 +126,8 @@ async fn remove(
     State(state): State<AppState>,
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let hook_id = hook(&state, &id).await?;
+    let hook = hook(&state, &id).await?;
+    let hook_id = hook.id.clone();
     state.store.delete_command(&hook_id, &command_id).await.map_err(|e| match e {
         chorus_core::StoreError::NotFound { .. } => {
             ApiError::not_found(format!("command {command_id} not found"))

@@ -8,6 +8,7 @@ mod deliveries;
 pub(crate) mod events;
 mod idempotency;
 mod openapi;
+mod tasks;
 
 pub use idempotency::IdempotencyKeys;
 pub use openapi::document as openapi_document;
@@ -33,6 +34,7 @@ fn routes() -> Routes {
         .merge(deliveries::router())
         .merge(events::router())
         .merge(access::router())
+        .merge(tasks::router())
 }
 
 /// The `/api` router: every route behind the token check, and the OpenAPI

@@ -117,7 +117,7 @@ fn operations() -> Vec<Op> {
         op("get", "/api/webhooks/{id}/stats", "webhooks", "Delivery figures of a hook").answers(200, r("Stats")),
         op("get", "/api/webhooks/{id}/events", "webhooks", "The incoming log of a hook")
             .paged()
-            .query("status", status(&["received", "routed", "filtered"]))
+            .query("status", status(&["received", "routed", "filtered", "unmatched"]))
             .query("event_type", json!({"type": "string"}))
             .query("since", json!({"type": "string", "format": "date-time"}))
             .query("until", json!({"type": "string", "format": "date-time"}))
@@ -145,6 +145,18 @@ fn operations() -> Vec<Op> {
         op("post", "/api/events", "events", "Emit an outgoing event")
             .body(r("Emit"))
             .answers(202, json!({"type": "object", "properties": {"event_id": {"type": "string"}, "deliveries": {"type": "array", "items": {"type": "string"}}}})),
+        op("get", "/api/tasks", "tasks", "Tasks created by rules, newest first")
+            .paged()
+            .query("agent", json!({"type": "string"}))
+            .query("status", status(&["open", "done", "failed", "cancelled"]))
+            .answers(200, list_of(&r("Task"))),
+        op("get", "/api/tasks/{id}", "tasks", "One task").answers(200, r("Task")),
+        op("patch", "/api/tasks/{id}", "tasks", "Change an open task's title or body").body(r("TaskPatch")).answers(200, r("Task")),
+        op("post", "/api/tasks/{id}/complete", "tasks", "Complete a task (emits agent.task_complete and task.executed)")
+            .body(r("TaskOutcome"))
+            .answers(200, r("Task")),
+        op("post", "/api/tasks/{id}/fail", "tasks", "Fail a task (emits task.failed)").body(r("TaskOutcome")).answers(200, r("Task")),
+        op("post", "/api/tasks/{id}/cancel", "tasks", "Cancel a task").body(r("TaskOutcome")).answers(200, r("Task")),
         op("post", "/api/tokens", "access", "Create an API token (shown once)").body(r("CreateToken")).answers(201, r("Token")),
         op("get", "/api/tokens", "access", "List API tokens").answers(200, list_of(&r("Token"))),
         op("delete", "/api/tokens/{id}", "access", "Revoke an API token").answers(200, r("Token")),
@@ -260,7 +272,9 @@ fn operation_id(method: &str, path: &str) -> String {
 
 fn schemas() -> Value {
     let mut all = Map::new();
-    for group in [agent_schemas(), hook_schemas(), outgoing_schemas(), log_schemas(), access_schemas()] {
+    for group in
+        [agent_schemas(), hook_schemas(), outgoing_schemas(), log_schemas(), task_schemas(), access_schemas()]
+    {
         if let Value::Object(m) = group {
             all.extend(m);
         }
@@ -484,6 +498,7 @@ fn log_schemas() -> Value {
                 "conditions": {"type": "object"},
                 "url": nullable("string"),
                 "priority": {"type": "integer"},
+                "stop": {"type": "boolean"},
                 "created_at": time,
             },
         },
@@ -493,12 +508,13 @@ fn log_schemas() -> Value {
             "additionalProperties": false,
             "properties": {
                 "trigger": {"type": "string", "minLength": 1, "maxLength": 100},
-                "action": {"type": "string", "enum": ["notify", "create_task", "comment", "ask", "respond", "forward"]},
+                "action": {"type": "string", "enum": ["notify", "create_task", "forward"]},
                 "agent": {"type": "string"},
                 "template": {"type": "string"},
                 "conditions": {"type": "object", "maxProperties": 20},
                 "url": {"type": "string", "format": "uri"},
                 "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+                "stop": {"type": "boolean"},
             },
         },
         "Event": {
@@ -514,6 +530,9 @@ fn log_schemas() -> Value {
                 "status": {"type": "string"},
                 "received_at": time,
                 "size": {"type": "integer"},
+                "matched_command": nullable("string"),
+                "task_id": nullable("string"),
+                "rules": {"type": "array", "items": {"type": "object"}},
             },
         },
         "Delivery": {
@@ -547,6 +566,43 @@ fn log_schemas() -> Value {
                 "data": {},
                 "metadata": {},
             },
+        },
+    })
+}
+
+fn task_schemas() -> Value {
+    let time = time();
+    json!({
+        "Task": {
+            "type": "object",
+            "required": ["id", "agent", "title", "status"],
+            "properties": {
+                "id": {"type": "string"},
+                "agent": {"type": "string"},
+                "title": {"type": "string"},
+                "body": {"type": "string"},
+                "url": nullable("string"),
+                "hook_id": nullable("string"),
+                "event_id": nullable("string"),
+                "rule_id": nullable("string"),
+                "status": {"type": "string", "enum": ["open", "done", "failed", "cancelled"]},
+                "result": nullable("string"),
+                "created_at": time,
+                "updated_at": time,
+            },
+        },
+        "TaskPatch": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "title": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                "body": {"type": "string", "maxLength": 20000},
+            },
+        },
+        "TaskOutcome": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {"result": {"type": "string", "maxLength": 20000}},
         },
     })
 }

@@ -210,7 +210,7 @@ pub(crate) async fn create_hook(
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = service::now(state);
     let (hook, secret) = service::incoming_hook(state, &spec, created_by, now).await?;
-    let commands = service::commands(state, &hook.id, &spec.commands, now).await?;
+    let commands = service::commands(state, &hook, &spec.commands, now).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
     state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands).await?;
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
@@ -461,15 +461,10 @@ async fn events(
     let hook = find(&state, &id).await?;
     let status = match params.status.as_deref() {
         None => None,
-        Some("received") => Some(EventStatus::Received),
-        Some("routed") => Some(EventStatus::Routed),
-        Some("filtered") => Some(EventStatus::Filtered),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "status",
-                format!("status {other:?}: use received, routed or filtered"),
-            ));
-        }
+        Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = EventStatus::ALL.iter().map(|x| x.as_str()).collect();
+            ApiError::invalid("status", format!("status {s:?}: use {}", names.join(", ")))
+        })?),
     };
     if let (Some(since), Some(until)) = (params.since, params.until)
         && since >= until
@@ -503,6 +498,10 @@ async fn events(
                 "status": e.status,
                 "received_at": e.received_at,
                 "size": e.body.len(),
+                // Seed 001's event-log fields, beside the whole record.
+                "matched_command": e.outcomes.iter().find(|o| o.result == "fired").map(|o| &o.rule_id),
+                "task_id": e.outcomes.iter().find_map(|o| o.task_id.as_ref()),
+                "rules": e.outcomes,
             })
         })
         .collect();

@@ -376,7 +376,7 @@ async fn routing_rules_are_validated_and_kept_in_priority_order() {
         .api_json(
             Method::POST,
             &path,
-            Some(json!({"trigger": "pull_request", "action": "ask", "priority": 9})),
+            Some(json!({"trigger": "pull_request", "action": "create_task", "priority": 9})),
         )
         .await;
     assert_eq!(status, 201, "{rule}");

@@ -5,4 +5,5 @@ mod api;
 mod config_files;
 mod incoming;
 mod outgoing;
+mod rules;
 mod support;

@@ -281,6 +281,9 @@ async fn routing_and_delivery_lifecycle_with_leases() {
         event_id: again[0].id.clone(),
         status: EventStatus::Routed,
         deliveries: vec![delivery],
+        outcomes: vec![],
+        tasks: vec![],
+        subjects: vec![],
     };
     f.store.route_events(vec![routed.clone()]).await.unwrap();
     f.store.route_events(vec![routed]).await.unwrap(); // idempotent
@@ -455,6 +458,9 @@ async fn route_one_each(f: &Fixture, h: &IncomingHook, targets: &[Target]) {
                 payload: serde_json::json!({"title": format!("event {i}")}),
                 due_at: f.clock.now_ts(),
             }],
+            outcomes: vec![],
+            tasks: vec![],
+            subjects: vec![],
         });
     }
     f.store.route_events(routed).await.unwrap();
@@ -508,6 +514,7 @@ fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> HookCommand {
         conditions: serde_json::json!({"labels": ["bug"]}).as_object().unwrap().clone(),
         url: None,
         priority,
+        stop: false,
         created_at: now,
     }
 }

@@ -1,0 +1,290 @@
+//! Triggers: which event types fire a rule.
+//!
+//! A trigger is an event type (`issues.opened`), a family (`issues`, which
+//! fires on every `issues.*`), or a glob where `*` stands for any run of
+//! characters (`pull_request.*`, `jira:issue_*`, `*`). Event types are the
+//! ones Chorus assigns per provider (see [`event_types`]), which are the
+//! providers' own names: `jira:issue_created`, `message.channels`.
+
+use chorus_core::Source;
+
+use crate::RuleError;
+
+/// Longest trigger accepted.
+const TRIGGER_MAX: usize = 100;
+
+/// Whether `trigger` fires on `event_type`.
+pub fn matches(trigger: &str, event_type: &str) -> bool {
+    if trigger.contains('*') {
+        return glob(trigger, event_type);
+    }
+    trigger == event_type || event_type.strip_prefix(trigger).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// `*`-glob match, case-sensitive; `*` matches any run, dots included.
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+    glob_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+fn glob_bytes(p: &[u8], t: &[u8]) -> bool {
+    // Iterative matcher with one backtrack point: linear in practice, never
+    // exponential, whatever the pattern.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && (p[pi] == t[ti] || p[pi] == b'?') {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// The event families Chorus assigns for `source`, or `None` where the
+/// sender names its own events (generic JSON, Standard Webhooks, Stripe).
+pub fn event_types(source: Source) -> Option<&'static [&'static str]> {
+    match source {
+        Source::Github => Some(GITHUB),
+        Source::Gitlab => Some(GITLAB),
+        Source::Jira => Some(JIRA),
+        Source::Slack => Some(SLACK),
+        _ => None,
+    }
+}
+
+/// `X-GitHub-Event` values; Chorus appends `.<action>` where the payload has one.
+const GITHUB: &[&str] = &[
+    "branch_protection_rule",
+    "check_run",
+    "check_suite",
+    "code_scanning_alert",
+    "commit_comment",
+    "create",
+    "delete",
+    "dependabot_alert",
+    "deploy_key",
+    "deployment",
+    "deployment_protection_rule",
+    "deployment_review",
+    "deployment_status",
+    "discussion",
+    "discussion_comment",
+    "fork",
+    "gollum",
+    "installation",
+    "installation_repositories",
+    "issue_comment",
+    "issues",
+    "label",
+    "member",
+    "membership",
+    "merge_group",
+    "meta",
+    "milestone",
+    "organization",
+    "package",
+    "page_build",
+    "ping",
+    "project",
+    "project_card",
+    "project_column",
+    "projects_v2",
+    "projects_v2_item",
+    "public",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "pull_request_review_thread",
+    "push",
+    "registry_package",
+    "release",
+    "repository",
+    "repository_dispatch",
+    "repository_vulnerability_alert",
+    "secret_scanning_alert",
+    "security_advisory",
+    "sponsorship",
+    "star",
+    "status",
+    "team",
+    "team_add",
+    "watch",
+    "workflow_dispatch",
+    "workflow_job",
+    "workflow_run",
+];
+
+/// GitLab `object_kind` values.
+const GITLAB: &[&str] = &[
+    "push",
+    "tag_push",
+    "issue",
+    "work_item",
+    "note",
+    "merge_request",
+    "wiki_page",
+    "pipeline",
+    "build",
+    "deployment",
+    "feature_flag",
+    "release",
+    "emoji",
+    "access_token",
+    "member",
+    "project",
+    "subgroup",
+    "vulnerability",
+];
+
+/// Jira `webhookEvent` values.
+const JIRA: &[&str] = &[
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "jira:worklog_updated",
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
+    "project_created",
+    "project_updated",
+    "project_deleted",
+    "sprint_created",
+    "sprint_started",
+    "sprint_closed",
+    "sprint_updated",
+    "sprint_deleted",
+    "board_created",
+    "board_updated",
+    "board_deleted",
+    "version_created",
+    "version_released",
+    "version_updated",
+    "version_deleted",
+    "user_created",
+    "user_updated",
+    "user_deleted",
+    "attachment_created",
+    "attachment_deleted",
+];
+
+/// Slack Events API types (messages carry their channel kind:
+/// `message.channels`, `message.groups`, `message.im`, `message.mpim`),
+/// plus slash commands (`/command`) and interactivity payloads.
+const SLACK: &[&str] = &[
+    "message",
+    "app_mention",
+    "reaction_added",
+    "reaction_removed",
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_created",
+    "channel_archive",
+    "channel_rename",
+    "team_join",
+    "file_shared",
+    "pin_added",
+    "app_home_opened",
+    "link_shared",
+    "url_verification",
+    "block_actions",
+    "view_submission",
+    "shortcut",
+    "message_action",
+    "slash_command",
+];
+
+/// Check a trigger for a hook of `source`: well-formed, and able to match
+/// some event type that source sends.
+pub fn check(trigger: &str, source: Source) -> Result<(), RuleError> {
+    if trigger.is_empty()
+        || trigger.len() > TRIGGER_MAX
+        || trigger.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(RuleError::new("trigger", format!("{trigger:?} is not an event type or pattern")));
+    }
+    let Some(known) = event_types(source) else { return Ok(()) };
+    if source == Source::Slack && trigger.starts_with('/') {
+        return Ok(());
+    }
+    let possible = if trigger.contains('*') {
+        // A glob can match when some family could begin what it requires
+        // before its first wildcard.
+        let head = &trigger[..trigger.find('*').unwrap_or(0)];
+        known.iter().any(|family| family.starts_with(head) || head.starts_with(family))
+    } else {
+        let family = family_of(trigger, source);
+        known.contains(&family)
+    };
+    if possible {
+        Ok(())
+    } else {
+        Err(RuleError::new(
+            "trigger",
+            format!(
+                "trigger {trigger:?} can never match: {source} sends event types such as {}",
+                known.iter().take(4).copied().collect::<Vec<_>>().join(", ")
+            ),
+        ))
+    }
+}
+
+/// The family part of an event type: before the first dot (Jira's names
+/// have no dots but a `jira:` prefix, and are families themselves).
+fn family_of(event_type: &str, source: Source) -> &str {
+    match source {
+        Source::Jira => event_type,
+        _ => event_type.split('.').next().unwrap_or(event_type),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_family_and_globs() {
+        assert!(matches("issues.opened", "issues.opened"));
+        assert!(matches("issues", "issues.opened"));
+        assert!(!matches("issues", "issue_comment.created"));
+        assert!(matches("pull_request.*", "pull_request.opened"));
+        assert!(!matches("pull_request.*", "pull_request_review.submitted"));
+        assert!(matches("*", "push"));
+        assert!(matches("jira:issue_*", "jira:issue_updated"));
+        assert!(matches("message.channels", "message.channels"));
+        assert!(matches("message", "message.channels"));
+        assert!(matches("*.closed", "issues.closed"));
+        assert!(!matches("*.closed", "issues.opened"));
+        assert!(matches("a*b*c", "aXbYc"));
+        assert!(!matches("a*b*c", "aXbY"));
+    }
+
+    #[test]
+    fn triggers_that_cannot_match_their_source_are_refused() {
+        assert!(check("issues.opened", Source::Github).is_ok());
+        assert!(check("pull_request.*", Source::Github).is_ok());
+        assert!(check("*", Source::Github).is_ok());
+        assert!(check("jira:issue_created", Source::Jira).is_ok());
+        assert!(check("message.channels", Source::Slack).is_ok());
+        assert!(check("merge_request", Source::Gitlab).is_ok());
+        let e = check("jira:issue_created", Source::Github).unwrap_err();
+        assert_eq!(e.field, "trigger");
+        assert!(check("issues.opened", Source::Jira).is_err());
+        assert!(check("pipline", Source::Gitlab).is_err());
+        assert!(check("has space", Source::Generic).is_err());
+        assert!(check("anything.goes", Source::Generic).is_ok());
+    }
+}

@@ -1,0 +1,207 @@
+//! `/api/tasks`: work rules hand to agents (`create_task`), and how agents
+//! report it done.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use chorus_core::{AgentName, Task, TaskQuery, TaskStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Routes;
+use crate::{
+    api::events::emit_error,
+    error::{ApiError, ApiJson, ApiQuery},
+    service,
+    state::AppState,
+};
+
+/// Longest title, body or result accepted.
+const TITLE_MAX: usize = 200;
+const TEXT_MAX: usize = 20_000;
+
+pub(super) fn router() -> Routes {
+    Routes::default()
+        .route("/api/tasks", get(list))
+        .route("/api/tasks/{id}", get(show).patch(update))
+        .route("/api/tasks/{id}/complete", post(complete))
+        .route("/api/tasks/{id}/fail", post(fail))
+        .route("/api/tasks/{id}/cancel", post(cancel))
+}
+
+/// A task as the API shows it.
+pub(crate) fn view(t: &Task) -> Value {
+    json!({
+        "id": t.id,
+        "agent": t.agent,
+        "title": t.title,
+        "body": t.body,
+        "url": t.url,
+        "hook_id": t.hook_id,
+        "event_id": t.event_id,
+        "rule_id": t.rule_id,
+        "status": t.status,
+        "result": t.result,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    #[serde(default = "super::default_limit")]
+    limit: usize,
+    cursor: Option<String>,
+    agent: Option<String>,
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    if !(1..=250).contains(&p.limit) {
+        return Err(ApiError::invalid("limit", "limit must be between 1 and 250"));
+    }
+    let agent = p
+        .agent
+        .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::invalid("agent", e.to_string())))
+        .transpose()?;
+    let status = p.status.map(|s| parse_status(&s)).transpose()?;
+    let page = state.store.tasks(TaskQuery { agent, status, limit: p.limit, cursor: p.cursor }).await?;
+    let items: Vec<Value> = page.items.iter().map(view).collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+}
+
+fn parse_status(s: &str) -> Result<TaskStatus, ApiError> {
+    TaskStatus::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = TaskStatus::ALL.iter().map(|x| x.as_str()).collect();
+        ApiError::invalid("status", format!("status {s:?}: use {}", names.join(", ")))
+    })
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
+    state.store.task(id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&find(&state, &id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    title: Option<String>,
+    body: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Patch>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(t) = &patch.title
+        && (t.trim().is_empty() || t.chars().count() > TITLE_MAX)
+    {
+        return Err(ApiError::invalid("title", format!("title must be 1 to {TITLE_MAX} characters")));
+    }
+    check_text("body", patch.body.as_deref())?;
+    find(&state, &id).await?;
+    let task = state.store.update_task(&id, patch.title, patch.body, service::now(&state)).await?;
+    Ok(Json(view(&task)))
+}
+
+fn check_text(field: &str, text: Option<&str>) -> Result<(), ApiError> {
+    if text.is_some_and(|t| t.chars().count() > TEXT_MAX) {
+        return Err(ApiError::invalid(field, format!("{field} is at most {TEXT_MAX} characters")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outcome {
+    result: Option<String>,
+}
+
+/// The optional body of complete, fail and cancel.
+fn outcome(body: &[u8]) -> Result<Outcome, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Outcome::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    finish(&state, &id, TaskStatus::Done, outcome(&body)?).await
+}
+
+async fn fail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    finish(&state, &id, TaskStatus::Failed, outcome(&body)?).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    finish(&state, &id, TaskStatus::Cancelled, outcome(&body)?).await
+}
+
+/// Finish a task and emit what subscribers hear about it, in one
+/// transaction: `agent.task_complete` and `task.executed` when done,
+/// `task.failed` when failed; nothing on cancel.
+async fn finish(
+    state: &AppState,
+    id: &str,
+    status: TaskStatus,
+    outcome: Outcome,
+) -> Result<Json<Value>, ApiError> {
+    check_text("result", outcome.result.as_deref())?;
+    let task = find(state, id).await?;
+    if task.status.is_final() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("task {id} is already {}", task.status.as_str()),
+        ));
+    }
+    let data = json!({
+        "task_id": task.id,
+        "title": task.title,
+        "status": status,
+        "result": outcome.result,
+        "hook_id": task.hook_id,
+        "event_id": task.event_id,
+        "url": task.url,
+    });
+    let names: &[&str] = match status {
+        TaskStatus::Done => &["agent.task_complete", "task.executed"],
+        TaskStatus::Failed => &["task.failed"],
+        TaskStatus::Open | TaskStatus::Cancelled => &[],
+    };
+    let events = names
+        .iter()
+        .map(|name| state.emitter.prepare(name, Some(task.agent.clone()), data.clone(), Value::Null))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(emit_error)?;
+    let emits = !events.is_empty();
+    let task = state.store.finish_task(id, status, outcome.result, service::now(state), events).await?;
+    if emits {
+        state.emitter.wake();
+    }
+    Ok(Json(view(&task)))
+}

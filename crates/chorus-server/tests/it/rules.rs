@@ -1,0 +1,289 @@
+//! Rules act: real GitHub payloads through a hook's rules, each action
+//! proven by its effect (the message in the fake Discord, the task in the
+//! API, the forward at a receiver), never by a 2xx alone.
+
+use std::time::Duration;
+
+use chorus_core::Secret;
+use chorus_testkit::TestReceiver;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, WAIT, github_headers};
+
+/// A fixture of `../shared/fixtures/github`, or `None` (with the testkit's
+/// notice) where the fixtures are absent.
+fn fixture(name: &str) -> Option<Value> {
+    let dir = chorus_testkit::fixtures_dir()?;
+    Some(serde_json::from_slice(&std::fs::read(dir.join("github").join(name)).unwrap()).unwrap())
+}
+
+async fn send(
+    app: &TestApp,
+    hook: &crate::support::Hook,
+    event: &str,
+    delivery: &str,
+    body: &Value,
+) -> Value {
+    let body = serde_json::to_vec(body).unwrap();
+    let headers = github_headers(hook.secret.as_deref().unwrap(), event, delivery, &body);
+    let resp = app.post(&hook.url, &headers, body).await;
+    assert_eq!(resp.status(), 202);
+    resp.json().await.unwrap()
+}
+
+/// The event as the log shows it, once routed.
+async fn routed(app: &TestApp, hook: &str, event_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, v) = app.api_json(Method::GET, &format!("/api/webhooks/{hook}/events?limit=250"), None).await;
+        if let Some(e) = v["items"].as_array().unwrap().iter().find(|e| e["id"] == event_id)
+            && e["status"] != "received"
+        {
+            return e.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "event {event_id} was not routed");
+        // The router is woken by ingress; this only paces the polling of
+        // the API between its commits.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn labelled_issues_become_tasks_and_unmatched_events_say_so() {
+    let Some(labeled) = fixture("issues.labeled.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    app.agent("planning", "5151").await;
+    // The seed's "Brain creates webhook" rule, with a template.
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github", "name": "GitHub Urgent Issues",
+            "commands": [{
+                "trigger": "issues.labeled", "action": "create_task", "agent": "planning",
+                "template": "Analyze issue: {{issue.title}} (by {{author}} in {{repo}})\n\n{{issue.body}}",
+                "conditions": {"label": "urgent"}
+            }]
+        }))
+        .await;
+
+    // As the fixture is, the label is `bug`: the rule does not fire.
+    let first = send(&app, &hook, "issues", "d-1", &labeled).await;
+    let e = routed(&app, &hook.id, first["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "unmatched", "{e}");
+    assert_eq!(e["rules"][0]["result"], "skipped");
+    assert!(e["matched_command"].is_null());
+
+    // Labelled urgent: a task for planning, with the rendered title, posted
+    // to planning's channel with its id.
+    let mut urgent = labeled.clone();
+    urgent["label"]["name"] = json!("urgent");
+    let second = send(&app, &hook, "issues", "d-2", &urgent).await;
+    let e = routed(&app, &hook.id, second["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "routed", "{e}");
+    let task_id = e["task_id"].as_str().expect("a task id in the log").to_owned();
+    assert!(e["matched_command"].as_str().unwrap().starts_with("cmd_"));
+
+    let (status, task) = app.api_json(Method::GET, &format!("/api/tasks/{task_id}"), None).await;
+    assert_eq!(status, 200, "{task}");
+    let title = format!(
+        "Analyze issue: {} (by {} in {})",
+        labeled["issue"]["title"].as_str().unwrap(),
+        labeled["sender"]["login"].as_str().unwrap(),
+        labeled["repository"]["full_name"].as_str().unwrap()
+    );
+    assert_eq!(task["title"], title);
+    assert_eq!(task["agent"], "planning");
+    assert_eq!(task["status"], "open");
+    assert_eq!(task["url"], labeled["issue"]["html_url"]);
+    assert_eq!(task["event_id"], second["event_id"]);
+
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    assert_eq!(messages.len(), 1, "only the task was posted: {messages:?}");
+    let (channel, message) = &messages[0];
+    assert_eq!(channel, "5151");
+    let text = message.to_string();
+    assert!(text.contains(&task_id) && text.contains("Analyze issue"), "{text}");
+
+    let (_, open) = app.api_json(Method::GET, "/api/tasks?agent=planning&status=open", None).await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn finishing_a_task_emits_its_events_once() {
+    let Some(opened) = fixture("issues.opened.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let receiver = TestReceiver::start().await;
+    app.outgoing(json!({"url": receiver.url("/tasks"), "events": ["task.*", "agent.task_complete"]})).await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "commands": [{"trigger": "issues.opened", "action": "create_task", "conditions": {"labels": ["bug", "enhancement"]}}]
+        }))
+        .await;
+    let sent = send(&app, &hook, "issues", "d-1", &opened).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let task_id = e["task_id"].as_str().unwrap().to_owned();
+    // Without a template the task carries the formatter's title.
+    let (_, task) = app.api_json(Method::GET, &format!("/api/tasks/{task_id}"), None).await;
+    assert!(task["title"].as_str().unwrap().contains(opened["issue"]["title"].as_str().unwrap()), "{task}");
+
+    let path = format!("/api/tasks/{task_id}/complete");
+    let (status, done) = app.api_json(Method::POST, &path, Some(json!({"result": "Fixed in #2"}))).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!((done["status"].as_str(), done["result"].as_str()), (Some("done"), Some("Fixed in #2")));
+    let got = receiver.wait_for(2, WAIT).await;
+    let mut names: Vec<String> = got.iter().map(|r| r.json()["event"].as_str().unwrap().to_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["agent.task_complete", "task.executed"]);
+    assert_eq!(got[0].json()["data"]["task_id"], task_id);
+
+    // Finished is final: a second completion or a failure is refused and
+    // changes nothing.
+    let (status, err) = app.api_json(Method::POST, &path, None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
+    let (status, _) = app.api_json(Method::POST, &format!("/api/tasks/{task_id}/fail"), None).await;
+    assert_eq!(status, 409);
+    let (_, still) = app.api_json(Method::GET, &format!("/api/tasks/{task_id}"), None).await;
+    assert_eq!(still["result"], "Fixed in #2");
+    // Bad inputs.
+    for (method, path, body, code) in [
+        (Method::GET, "/api/tasks/task_nope".to_owned(), None, 404),
+        (Method::GET, "/api/tasks?status=sleeping".to_owned(), None, 400),
+        (Method::GET, "/api/tasks?agent=Not%20A%20Name".to_owned(), None, 400),
+        (Method::POST, "/api/tasks/task_nope/complete".to_owned(), None, 404),
+        (Method::PATCH, format!("/api/tasks/{task_id}"), Some(json!({"title": " "})), 400),
+        (Method::PATCH, format!("/api/tasks/{task_id}"), Some(json!({"colour": "red"})), 400),
+    ] {
+        let (status, v) = app.api_json(method.clone(), &path, body).await;
+        assert_eq!(status, code, "{method} {path}: {v}");
+    }
+    // One task.executed and one agent.task_complete: nothing more arrived.
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn forwards_carry_the_original_body_signed_and_stop_ends_evaluation() {
+    let Some(push) = fixture("push.commits.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let receiver = TestReceiver::start().await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "commands": [
+                {"trigger": "push", "action": "forward", "url": receiver.url("/ci"), "priority": 10,
+                 "conditions": {"ignore_bots": true}},
+                {"trigger": "push", "action": "notify", "priority": 5, "stop": true,
+                 "template": "{{author}} pushed to {{branch}} ({{commit_count}} commits): {{latest_commit_message}}"},
+                {"trigger": "*", "action": "notify", "template": "never reached for a push"}
+            ]
+        }))
+        .await;
+    let sent = send(&app, &hook, "push", "d-1", &push).await;
+    let got = receiver.wait_for(1, WAIT).await;
+    let raw = serde_json::to_vec(&push).unwrap();
+    assert_eq!(got[0].body.as_ref(), raw.as_slice(), "the original body, byte for byte");
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+    assert_eq!(got[0].header("x-webhook-event"), Some("push"));
+    assert_eq!(got[0].header("x-chorus-event-id"), sent["event_id"].as_str());
+    let secret = Secret::new(hook.secret.clone().unwrap());
+    assert_eq!(
+        got[0].header("x-chorus-signature-256"),
+        Some(chorus_verify::sign_body_hex(&secret, &raw).as_str()),
+        "signed with the hook's secret"
+    );
+    assert!(got[0].header("idempotency-key").is_some_and(|k| k.starts_with("dlv_") || !k.is_empty()));
+
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let text = messages[0].1.to_string();
+    let branch = push["ref"].as_str().unwrap().trim_start_matches("refs/heads/");
+    let expected = format!(
+        "{} pushed to {branch} ({} commits): {}",
+        push["sender"]["login"].as_str().unwrap(),
+        push["commits"].as_array().unwrap().len(),
+        push["head_commit"]["message"].as_str().unwrap().lines().next().unwrap()
+    );
+    assert!(text.contains(&expected), "{expected:?} not in {text}");
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let rules = e["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "evaluation stopped at the rule with stop: {e}");
+    assert!(rules.iter().all(|r| r["result"] == "fired"));
+
+    // A bot's push is not forwarded (ignore_bots), but still notified.
+    let mut bot = push.clone();
+    bot["sender"]["login"] = json!("dependabot[bot]");
+    bot["sender"]["type"] = json!("Bot");
+    let sent = send(&app, &hook, "push", "d-2", &bot).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["rules"][0]["result"], "skipped", "{e}");
+    assert_eq!(e["rules"][1]["result"], "fired");
+    app.discord.wait_for_messages(2, WAIT).await;
+    assert_eq!(receiver.received().len(), 1, "nothing forwarded for the bot");
+}
+
+#[tokio::test]
+async fn alert_if_fires_on_the_second_approval_only() {
+    let Some(review) = fixture("pull_request_review.submitted-approved.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "commands": [{
+                "trigger": "pull_request_review", "action": "notify",
+                "template": "PR #{{number}} has {{pr.reviews}} approvals",
+                "conditions": {"if": "pr.status == 'approved' and pr.reviews >= 2"}
+            }]
+        }))
+        .await;
+    let first = send(&app, &hook, "pull_request_review", "r-1", &review).await;
+    let e = routed(&app, &hook.id, first["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "unmatched", "one approval is not enough: {e}");
+
+    let mut second = review.clone();
+    second["review"]["user"]["login"] = json!("second-reviewer");
+    second["review"]["id"] = json!(2);
+    let sent = send(&app, &hook, "pull_request_review", "r-2", &second).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "routed", "{e}");
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let n = review["pull_request"]["number"].as_u64().unwrap();
+    assert!(messages[0].1.to_string().contains(&format!("PR #{n} has 2 approvals")), "{messages:?}");
+
+    // The same reviewer approving again does not count twice.
+    let sent = send(&app, &hook, "pull_request_review", "r-3", &second).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    assert_eq!(e["status"], "routed");
+    let messages = app.discord.wait_for_messages(2, WAIT).await;
+    assert!(messages[1].1.to_string().contains("has 2 approvals"));
+}
+
+#[tokio::test]
+async fn bad_rules_are_refused_with_their_field_and_change_nothing() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let path = format!("/api/webhooks/{}/commands", hook.id);
+    for (rule, field) in [
+        (json!({"trigger": "push", "agent": "ghost"}), "agent"),
+        (json!({"trigger": "push", "template": "{{ unclosed"}), "template"),
+        (json!({"trigger": "push", "conditions": {"if": "pr.reviews >="}}), "conditions.if"),
+        (json!({"trigger": "push", "action": "forward", "url": "http://10.0.0.1/x"}), "url"),
+        (json!({"trigger": "jira:issue_created"}), "trigger"),
+        (json!({"trigger": "push", "action": "comment"}), "action"),
+        (json!({"trigger": "push", "conditions": {"not": "main"}}), "conditions.not"),
+        (json!({"trigger": "push", "conditions": {"labels": []}}), "conditions.labels"),
+    ] {
+        let (status, v) = app.api_json(Method::POST, &path, Some(rule.clone())).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{rule}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_request");
+    }
+    let (_, v) = app
+        .api_json(Method::POST, &path, Some(json!({"trigger": "push", "template": "a\n{{ x ++ }}"})))
+        .await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("line 2"), "the position is named: {v}");
+    let (_, list) = app.api_json(Method::GET, &path, None).await;
+    assert_eq!(list["items"], json!([]), "nothing was stored");
+}
