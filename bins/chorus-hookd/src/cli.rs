@@ -308,3 +308,45 @@ pub(crate) enum TokenCmd {
         id: String,
     },
 }
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TaskCmd {
+    /// Tasks made by rules, newest first (every page).
+    List {
+        /// Only this agent's.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only in this state: open, done, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One task, whole.
+    Info {
+        /// The task's id (task_…).
+        id: String,
+    },
+    /// Mark a task done (emits agent.task_complete and task.executed).
+    Complete {
+        /// The task's id.
+        id: String,
+        /// What was done.
+        #[arg(long)]
+        result: Option<String>,
+    },
+    /// Mark a task failed (emits task.failed).
+    Fail {
+        /// The task's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        result: Option<String>,
+    },
+    /// Withdraw a task.
+    Cancel {
+        /// The task's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        result: Option<String>,
+    },
+}

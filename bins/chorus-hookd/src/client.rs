@@ -5,7 +5,9 @@ use std::{fmt::Write as _, path::PathBuf, process::ExitCode};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use crate::cli::{AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, Scope, TokenCmd, WebhookCmd};
+use crate::cli::{
+    AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, Scope, TaskCmd, TokenCmd, WebhookCmd,
+};
 
 /// Why a client command did not succeed; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +291,30 @@ impl Client {
         Ok(())
     }
 
+    pub(crate) async fn tasks(&self, cmd: TaskCmd) -> Result<(), ClientError> {
+        let finish = |id: &str, verb: &str, result: Option<String>| {
+            let body = result.map_or_else(|| json!({}), |r| json!({"result": r}));
+            (Method::POST, api(&["tasks", id, verb]), Some(body), Shape::One)
+        };
+        let (method, route, body, shape) = match cmd {
+            TaskCmd::List { agent, status } => {
+                let mut route = api(&["tasks"]);
+                route.query.extend(agent.map(|a| ("agent", a)));
+                route.query.extend(status.map(|s| ("status", s)));
+                let value = self.every_page(route).await?;
+                self.print(&value, Shape::List(TASK_COLUMNS));
+                return Ok(());
+            }
+            TaskCmd::Info { id } => (Method::GET, api(&["tasks", &id]), None, Shape::One),
+            TaskCmd::Complete { id, result } => finish(&id, "complete", result),
+            TaskCmd::Fail { id, result } => finish(&id, "fail", result),
+            TaskCmd::Cancel { id, result } => finish(&id, "cancel", result),
+        };
+        let value = self.call(method, route, body).await?;
+        self.print(&value, shape);
+        Ok(())
+    }
+
     pub(crate) async fn config_errors(&self) -> Result<(), ClientError> {
         let value = self.call(Method::GET, api(&["config", "errors"]), None).await?;
         self.print(&value, Shape::List(CONFIG_ERROR_COLUMNS));
@@ -466,6 +492,7 @@ const TOKEN_COLUMNS: &[&str] = &["id", "name", "scope", "created_at", "revoked_a
 const AUDIT_COLUMNS: &[&str] = &["at", "via", "action", "target", "actor"];
 const EVENT_COLUMNS: &[&str] = &["id", "event_type", "status", "received_at", "size"];
 const COMMAND_COLUMNS: &[&str] = &["id", "priority", "trigger", "action", "agent"];
+const TASK_COLUMNS: &[&str] = &["id", "agent", "status", "title", "created_at"];
 const CONFIG_ERROR_COLUMNS: &[&str] = &["file", "line", "field", "message"];
 
 fn cell(v: &Value) -> String {

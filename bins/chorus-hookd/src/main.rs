@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::TokenCmd,
     },
+    /// Tasks that rules made for agents: list, inspect, complete, fail.
+    Tasks {
+        #[command(subcommand)]
+        cmd: cli::TaskCmd,
+    },
     /// Recent changes on record: who did what, through what.
     Audit {
         /// At most this many (1–250).
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Command::Webhooks { cmd } => (Client::Webhooks(cmd), cli.client),
         Command::Tokens { cmd } => (Client::Tokens(cmd), cli.client),
         Command::Audit { limit } => (Client::Audit(limit), cli.client),
+        Command::Tasks { cmd } => (Client::Tasks(cmd), cli.client),
         Command::ConfigErrors => (Client::ConfigErrors, cli.client),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -124,6 +130,7 @@ enum Client {
     Webhooks(Box<cli::WebhookCmd>),
     Tokens(cli::TokenCmd),
     Audit(Option<u32>),
+    Tasks(cli::TaskCmd),
     ConfigErrors,
 }
 
@@ -140,6 +147,7 @@ fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientEr
             Client::Webhooks(c) => client.webhooks(*c).await,
             Client::Tokens(c) => client.tokens(c).await,
             Client::Audit(limit) => client.audit(limit).await,
+            Client::Tasks(c) => client.tasks(c).await,
             Client::ConfigErrors => client.config_errors().await,
         }
     })

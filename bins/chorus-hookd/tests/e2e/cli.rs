@@ -196,6 +196,7 @@ async fn incoming_verbs(base: &str) -> String {
     let none = json(base, &["webhooks", "events", &id, "--event-type", "issues"]).await;
     assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
     routing_rule_verbs(base, &id).await;
+    task_verbs(base, &id).await;
 
     // The file found at start: refused with file, line and field.
     let errors = json(base, &["config-errors"]).await;
@@ -246,6 +247,55 @@ async fn routing_rule_verbs(base: &str, id: &str) {
     let removed = cli(base, &["webhooks", "command-remove", id, rule]).await;
     assert_eq!((removed.code, removed.stdout.trim()), (0, format!("removed {rule}").as_str()));
     assert!(json(base, &["webhooks", "commands", id]).await["items"].as_array().unwrap().is_empty());
+}
+
+async fn task_verbs(base: &str, id: &str) {
+    let rule = json(
+        base,
+        &[
+            "webhooks",
+            "command-add",
+            id,
+            "--trigger",
+            "push",
+            "--action",
+            "create_task",
+            "--template",
+            "Review {{branch}}",
+        ],
+    )
+    .await;
+    let tested = json(base, &["webhooks", "test", id]).await;
+    // The router makes the task after ingress answers: poll the log until
+    // the event is routed (bounded).
+    let mut task = Value::Null;
+    for _ in 0..200 {
+        let events = json(base, &["webhooks", "events", id, "--limit", "5"]).await;
+        let event =
+            events["items"].as_array().unwrap().iter().find(|e| e["id"] == tested["event_id"]).cloned();
+        if let Some(e) = event.filter(|e| e["status"] != "received") {
+            task = e["task_id"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let task = task.as_str().expect("the test push made a task").to_owned();
+    let listed = cli(base, &["tasks", "list", "--agent", "builder", "--status", "open"]).await;
+    assert!(
+        listed.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&task) && l.contains("Review")),
+        "{}",
+        listed.stdout
+    );
+    let done = json(base, &["tasks", "complete", &task, "--result", "looked at it"]).await;
+    assert_eq!((done["status"].as_str(), done["result"].as_str()), (Some("done"), Some("looked at it")));
+    assert_eq!(json(base, &["tasks", "info", &task]).await["status"], "done");
+    let again = cli(base, &["tasks", "fail", &task]).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("409"), "{}", again.stderr);
+    let bad = cli(base, &["tasks", "list", "--status", "sleeping"]).await;
+    assert_eq!(bad.code, 1);
+    let removed = cli(base, &["webhooks", "command-remove", id, rule["id"].as_str().unwrap()]).await;
+    assert_eq!(removed.code, 0);
 }
 
 /// Returns the outgoing subscription's id.
