@@ -343,16 +343,20 @@ fn forward(
     }
 }
 
-/// One line for a task: the template's first line, else the event's title.
+/// One line for a task: the template's first line, else the event's title,
+/// at most 200 characters.
 fn task_title(body: &str, ctx: &Value, event_type: &str) -> String {
-    let first = body.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned);
-    let title = first
-        .or_else(|| ctx.get("title").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| event_type.to_owned());
-    let mut title: String = title.chars().take(200).collect();
-    if title.len() < body.lines().next().unwrap_or_default().len() {
-        title.push('…');
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .or_else(|| ctx.get("title").and_then(Value::as_str))
+        .unwrap_or(event_type);
+    if line.chars().count() <= 200 {
+        return line.to_owned();
     }
+    let mut title: String = line.chars().take(199).collect();
+    title.push('…');
     title
 }
 
@@ -429,4 +433,21 @@ fn render(hook: Option<&IncomingHook>, event: &Event, parsed: Option<&Value>) ->
     };
     stamp(&mut message, event);
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::task_title;
+
+    #[test]
+    fn task_titles_are_one_bounded_line() {
+        assert_eq!(task_title("\n  Analyze: bug \nbody", &json!({}), "issues.opened"), "Analyze: bug");
+        assert_eq!(task_title("", &json!({"title": "From ctx"}), "issues.opened"), "From ctx");
+        assert_eq!(task_title("", &json!({}), "issues.opened"), "issues.opened");
+        let long = task_title(&"é".repeat(300), &json!({}), "e");
+        assert_eq!(long.chars().count(), 200);
+        assert!(long.ends_with('…'));
+    }
 }
