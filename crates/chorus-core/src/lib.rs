@@ -19,8 +19,8 @@ pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, ra
 pub use message::{Field, Message};
 pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
-    HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, RetryPolicy, RetryStrategy,
-    SignatureEncoding, Source, Target, UnknownSource, event_matches,
+    HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, ReplyConfig, RetryPolicy,
+    RetryStrategy, SignatureEncoding, Source, Target, UnknownSource, event_matches,
 };
 pub use outgoing::{
     EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,

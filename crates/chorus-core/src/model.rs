@@ -225,6 +225,34 @@ pub fn event_matches(filter: &str, event_type: &str) -> bool {
         || event_type.strip_prefix(filter).is_some_and(|rest| rest.starts_with('.'))
 }
 
+/// How Chorus writes back to a hook's source (comments on GitHub or GitLab
+/// issues and merge requests, Jira issues): the API base and credentials.
+/// Kept sealed like a secret; never shown after it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyConfig {
+    /// API base: `https://api.github.com` (GitHub Enterprise:
+    /// `https://<host>/api/v3`), `https://gitlab.com/api/v4`, or the Jira
+    /// site (`https://<site>.atlassian.net`). `None`: the provider's public API.
+    pub api_url: Option<String>,
+    /// Jira Cloud: the account's email (with `token` as its API token, sent
+    /// as Basic auth); without it the token is sent as a bearer token.
+    pub email: Option<String>,
+    /// The access token.
+    pub token: Secret,
+}
+
+impl ReplyConfig {
+    /// The API base to use for `source`.
+    pub fn base(&self, source: Source) -> Option<String> {
+        let default = match source {
+            Source::Github => Some("https://api.github.com"),
+            Source::Gitlab => Some("https://gitlab.com/api/v4"),
+            _ => None,
+        };
+        self.api_url.clone().or(default.map(str::to_owned)).map(|u| u.trim_end_matches('/').to_owned())
+    }
+}
+
 /// A partial update of an [`IncomingHook`]; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct HookPatch {
@@ -342,6 +370,13 @@ pub enum Target {
         /// The agent whose URL to use.
         agent: AgentName,
     },
+    /// A comment back on the source of an incoming hook's event: the
+    /// payload holds the API path and body; the hook's reply credentials
+    /// are resolved when claimed, so a changed token applies to retries.
+    Reply {
+        /// The incoming hook.
+        hook_id: HookId,
+    },
     /// An outgoing subscription; its URL, credentials and secret are
     /// resolved when the delivery is claimed, so changes apply to retries.
     Http {
@@ -362,7 +397,7 @@ impl Target {
         match self {
             Target::DiscordChannel { .. } => crate::TargetKind::DiscordChannel,
             Target::DiscordWebhook { .. } => crate::TargetKind::DiscordWebhook,
-            Target::Http { .. } | Target::Forward { .. } => crate::TargetKind::Http,
+            Target::Http { .. } | Target::Forward { .. } | Target::Reply { .. } => crate::TargetKind::Http,
         }
     }
 }

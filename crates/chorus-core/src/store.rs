@@ -140,6 +140,8 @@ pub struct ClaimedDelivery {
     pub http: Option<HttpSpec>,
     /// For a forward: the incoming hook's current secret, which signs it.
     pub signing_secret: Option<Secret>,
+    /// For a reply: the hook's source and reply credentials, unsealed.
+    pub reply: Option<(crate::Source, crate::ReplyConfig)>,
     /// Set when this delivery went out packed with others (see
     /// [`Store::mark_packed`]) and no outcome was recorded: a crash cut the
     /// send off. The same pack is sent again so the receiver's deduplication
@@ -215,6 +217,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// One hook.
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;
+    /// Set (sealed) or clear a hook's reply credentials; `NotFound` for an
+    /// unknown hook.
+    async fn set_reply(&self, id: &HookId, reply: Option<crate::ReplyConfig>) -> Result<(), StoreError>;
+    /// A hook's reply credentials, unsealed.
+    async fn reply(&self, id: &HookId) -> Result<Option<crate::ReplyConfig>, StoreError>;
     /// Give a hook (incoming or outgoing) a new secret. The one it replaces
     /// stays valid until `grace_until`: it still verifies incoming requests,
     /// and outgoing deliveries signed with the `standard` scheme carry a

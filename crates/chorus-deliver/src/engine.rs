@@ -373,7 +373,7 @@ impl Engine {
         let number = delivery.attempts + 1;
         let policy = match (&job.http, &delivery.target) {
             (Some(spec), _) => spec.hook.retry,
-            (None, Target::Forward { .. }) => RetryPolicy::FORWARD,
+            (None, Target::Forward { .. } | Target::Reply { .. }) => RetryPolicy::FORWARD,
             (None, _) => self.config.policy,
         };
         let mut exhausted = false;

@@ -145,8 +145,10 @@ impl Sink for HttpSink {
     }
 
     async fn send(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
-        if matches!(delivery.delivery.target, chorus_core::Target::Forward { .. }) {
-            return self.forward(delivery).await;
+        match delivery.delivery.target {
+            chorus_core::Target::Forward { .. } => return self.forward(delivery).await,
+            chorus_core::Target::Reply { .. } => return self.reply(delivery).await,
+            _ => {}
         }
         let Some(spec) = &delivery.http else {
             return Err(SendError::Permanent {
@@ -215,6 +217,44 @@ impl HttpSink {
             });
         }
         self.exchange(req.body(body), FORWARD_TIMEOUT_MS).await
+    }
+
+    /// A comment back on the source, with the hook's reply credentials.
+    async fn reply(&self, delivery: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
+        let Some((source, reply)) = &delivery.reply else {
+            return Err(SendError::Permanent {
+                status: None,
+                message: "the hook has no reply credentials (set reply on the hook, then retry)".into(),
+            });
+        };
+        let p = &delivery.delivery.payload;
+        let Some(base) = reply.base(*source) else {
+            return Err(SendError::Permanent {
+                status: None,
+                message: "the hook's reply has no api_url".into(),
+            });
+        };
+        let path = p["path"].as_str().unwrap_or_default();
+        let url = format!("{base}{path}");
+        check_literal(&self.guard, &url)?;
+        let id = delivery.delivery.id.as_str();
+        let mut req = self
+            .client
+            .post(&url)
+            .timeout(Duration::from_millis(FORWARD_TIMEOUT_MS))
+            .header("idempotency-key", id)
+            .json(&p["body"]);
+        for (name, value) in crate::reply::auth_headers(*source, reply) {
+            req = req.header(name, value);
+        }
+        match self.exchange(req, FORWARD_TIMEOUT_MS).await {
+            // A refused token, a missing issue or a malformed comment will
+            // not improve by retrying: failed now, retried by hand once fixed.
+            Err(SendError::Retryable {
+                status: Some(code @ (400 | 401 | 403 | 404 | 422)), message, ..
+            }) => Err(SendError::Permanent { status: Some(code), message }),
+            other => other,
+        }
     }
 
     /// Send a request and classify the answer as the engine needs it.

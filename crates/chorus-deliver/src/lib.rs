@@ -5,6 +5,7 @@ mod engine;
 mod http;
 mod net;
 mod ratelimit;
+pub mod reply;
 mod retry;
 mod router;
 mod ssrf;

@@ -254,7 +254,27 @@ async fn act(
                 outcome.note = Some("forward rule without a url".into());
             }
         },
-        CommandAction::Comment | CommandAction::Ask | CommandAction::Respond => {
+        CommandAction::Comment => {
+            let text = rendered.unwrap_or_else(|| {
+                let m = render(None, event, payload);
+                format!("{}\n\n{}", m.title, m.description).trim().to_owned()
+            });
+            let comment = payload
+                .ok_or_else(|| "the body is not JSON".to_owned())
+                .and_then(|p| crate::reply::comment(event.source, p, &text));
+            match comment {
+                Ok(c) => {
+                    let d = reply_delivery(clock, event, &c);
+                    outcome.delivery_id = Some(d.id.to_string());
+                    routed.deliveries.push(d);
+                }
+                Err(why) => {
+                    outcome.result = "failed".into();
+                    outcome.note = Some(why);
+                }
+            }
+        }
+        CommandAction::Ask | CommandAction::Respond => {
             outcome.result = "failed".into();
             outcome.note =
                 Some(format!("the {} action is not available in this version", rule.action.as_str()));
@@ -339,6 +359,19 @@ fn forward(
             "body_b64": base64::engine::general_purpose::STANDARD.encode(body),
             "signed": hook.is_some_and(|h| h.source.has_secret()),
         }),
+        due_at: clock.now(),
+    }
+}
+
+/// A comment back on the event's thread, sent with the hook's reply
+/// credentials (resolved when the delivery is claimed).
+fn reply_delivery(clock: &Arc<dyn Clock>, event: &Event, comment: &crate::reply::Comment) -> NewDelivery {
+    NewDelivery {
+        id: DeliveryId::generate(),
+        event_id: Some(event.id.clone()),
+        hook_id: event.hook_id.clone(),
+        target: Target::Reply { hook_id: event.hook_id.clone() },
+        payload: json!({"method": "POST", "path": comment.path, "body": comment.body, "event_type": event.event_type}),
         due_at: clock.now(),
     }
 }

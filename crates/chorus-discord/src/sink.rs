@@ -244,7 +244,7 @@ impl DiscordSink {
         let key = match &claimed.delivery.target {
             Target::DiscordChannel { channel_id } => channel_id.clone(),
             Target::DiscordWebhook { agent } => format!("webhook:{agent}"),
-            Target::Http { .. } | Target::Forward { .. } => String::new(),
+            Target::Http { .. } | Target::Forward { .. } | Target::Reply { .. } => String::new(),
         };
         let until = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
         if let Some(until) = until {
@@ -309,7 +309,7 @@ impl DiscordSink {
                     window_used_up(response.headers()),
                 ))
             }
-            Target::Http { .. } | Target::Forward { .. } => {
+            Target::Http { .. } | Target::Forward { .. } | Target::Reply { .. } => {
                 Err(SendError::Permanent { status: None, message: "not a Discord target".into() })
             }
         }

@@ -342,6 +342,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         events: file.events,
         generic: file.generic,
         commands: file.commands,
+        reply: None,
     };
     Ok(Plan { spec, secret: secret.map(Secret::new), agent_from })
 }
@@ -526,7 +527,7 @@ impl Loader {
                 }
             })?;
         let Some(current) = existing else {
-            let commands = service::commands(state, &fresh, &plan.spec.commands, now).await?;
+            let commands = service::commands(state, &fresh, false, &plan.spec.commands, now).await?;
             state
                 .store
                 .create_hook_with_commands(fresh.clone(), secret, commands)
@@ -548,7 +549,14 @@ impl Loader {
                 "the provider of an existing hook cannot change; use a new file",
             ));
         }
-        let commands = service::commands(state, &current, &plan.spec.commands, now).await?;
+        let commands = service::commands(
+            state,
+            &current,
+            state.store.reply(&current.id).await.map_err(ApiError::from)?.is_some(),
+            &plan.spec.commands,
+            now,
+        )
+        .await?;
         let patch = diff(&current, &fresh);
         let stored = state.store.commands(&current.id).await.map_err(ApiError::from)?;
         let rules_changed = !same_rules(&stored, &commands);

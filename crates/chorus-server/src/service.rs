@@ -42,6 +42,55 @@ pub(crate) struct IncomingSpec {
     pub(crate) generic: Option<GenericScheme>,
     #[serde(default)]
     pub(crate) commands: Vec<CommandSpec>,
+    /// Credentials for writing back to the source (`comment` rules).
+    pub(crate) reply: Option<ReplySpec>,
+}
+
+/// Reply credentials as a caller gives them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplySpec {
+    pub(crate) token: String,
+    pub(crate) email: Option<String>,
+    pub(crate) api_url: Option<String>,
+}
+
+/// Check reply credentials for a hook of `source`.
+pub(crate) async fn reply_config(
+    state: &AppState,
+    source: Source,
+    spec: &ReplySpec,
+) -> Result<chorus_core::ReplyConfig, ApiError> {
+    if !chorus_deliver::reply::can_comment(source) {
+        return Err(ApiError::invalid(
+            "reply",
+            format!("Chorus writes back to github, gitlab and jira sources, not {source}"),
+        ));
+    }
+    let token = spec.token.trim();
+    if token.is_empty() || token.len() > 1000 || token.chars().any(char::is_control) {
+        return Err(ApiError::invalid("reply.token", "the token must be 1 to 1000 characters"));
+    }
+    if let Some(email) = &spec.email
+        && (email.len() > 320 || !email.contains('@') || email.chars().any(char::is_whitespace))
+    {
+        return Err(ApiError::invalid("reply.email", "reply.email must be an email address"));
+    }
+    if source == Source::Jira && spec.api_url.is_none() {
+        return Err(ApiError::invalid("reply.api_url", "a Jira reply needs api_url: your Jira site"));
+    }
+    let api_url = match &spec.api_url {
+        Some(u) => Some(
+            state
+                .guard
+                .check_url(u)
+                .await
+                .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                .map_err(|e| ApiError::invalid("reply.api_url", format!("reply.api_url: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(chorus_core::ReplyConfig { api_url, email: spec.email.clone(), token: Secret::new(token) })
 }
 
 fn yes() -> bool {
@@ -230,6 +279,7 @@ pub(crate) fn check_patch(patch: &HookPatch) -> Result<(), ApiError> {
 pub(crate) async fn command(
     state: &AppState,
     hook: &IncomingHook,
+    can_reply: bool,
     spec: &CommandSpec,
     id: Option<String>,
     now: Timestamp,
@@ -238,7 +288,21 @@ pub(crate) async fn command(
         let names: Vec<&str> = CommandAction::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::invalid("action", format!("action {:?} is not one of {}", spec.action, names.join(", ")))
     })?;
-    if matches!(action, CommandAction::Comment | CommandAction::Ask | CommandAction::Respond) {
+    if action == CommandAction::Comment {
+        if !chorus_deliver::reply::can_comment(hook.source) {
+            return Err(ApiError::invalid(
+                "action",
+                format!("comment writes back to github, gitlab and jira sources, not {}", hook.source),
+            ));
+        }
+        if !can_reply {
+            return Err(ApiError::invalid(
+                "action",
+                "comment needs the hook's reply credentials: set reply (token, and for Jira email and api_url) first",
+            ));
+        }
+    }
+    if matches!(action, CommandAction::Ask | CommandAction::Respond) {
         // Refused rather than stored and ignored: a rule that silently does
         // nothing is worse than one that cannot be written yet.
         return Err(ApiError::invalid(
@@ -292,6 +356,7 @@ pub(crate) async fn command(
 pub(crate) async fn commands(
     state: &AppState,
     hook: &IncomingHook,
+    can_reply: bool,
     specs: &[CommandSpec],
     now: Timestamp,
 ) -> Result<Vec<HookCommand>, ApiError> {
@@ -304,7 +369,9 @@ pub(crate) async fn commands(
         // order in which they were written.
         let at = now + jiff::SignedDuration::from_millis(i as i64);
         out.push(
-            command(state, hook, spec, None, at).await.map_err(|e| e.within(&format!("commands[{i}]")))?,
+            command(state, hook, can_reply, spec, None, at)
+                .await
+                .map_err(|e| e.within(&format!("commands[{i}]")))?,
         );
     }
     Ok(out)

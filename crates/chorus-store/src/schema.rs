@@ -228,6 +228,10 @@ CREATE TRIGGER hooks_drop_subjects AFTER DELETE ON hooks BEGIN
     DELETE FROM subjects WHERE hook_id = old.id;
 END;
 ",
+    // Reply credentials of incoming hooks (sealed JSON).
+    r"
+ALTER TABLE hooks ADD COLUMN reply BLOB;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

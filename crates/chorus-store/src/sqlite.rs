@@ -11,7 +11,8 @@ use chorus_core::{
     DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
     HookCommand, HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome,
     NewAgent, NewApiToken, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch,
-    Page, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind, Task, TaskQuery, TaskStatus,
+    Page, ReplyConfig, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind, Task, TaskQuery,
+    TaskStatus,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -141,6 +142,7 @@ impl SqliteStore {
                 .into_iter()
                 .map(|(delivery, pack)| {
                     let mut signing_secret = None;
+                    let mut reply = None;
                     let (webhook_url, http) = match &delivery.target {
                         Target::DiscordWebhook { agent } => {
                             (get_agent(conn, key, agent)?.and_then(|a| a.discord_webhook_url), None)
@@ -148,6 +150,10 @@ impl SqliteStore {
                         Target::DiscordChannel { .. } => (None, None),
                         Target::Forward { hook_id } => {
                             signing_secret = hook_secret(conn, key, hook_id)?;
+                            (None, None)
+                        }
+                        Target::Reply { hook_id } => {
+                            reply = hook_reply(conn, key, hook_id)?;
                             (None, None)
                         }
                         Target::Http { hook_id } => {
@@ -162,7 +168,7 @@ impl SqliteStore {
                             (None, spec)
                         }
                     };
-                    Ok(ClaimedDelivery { delivery, webhook_url, http, signing_secret, pack })
+                    Ok(ClaimedDelivery { delivery, webhook_url, http, signing_secret, reply, pack })
                 })
                 .collect()
         })
@@ -336,6 +342,32 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
         created_by: row.get("created_by")?,
         updated_at: ts(row.get("updated_at")?),
     })
+}
+
+fn reply_context(id: &HookId) -> String {
+    format!("hook-reply:{id}")
+}
+
+/// An incoming hook's source and reply credentials, unsealed.
+fn hook_reply(
+    conn: &Connection,
+    key: &MasterKey,
+    id: &HookId,
+) -> Result<Option<(Source, ReplyConfig)>, StoreError> {
+    let row: Option<(String, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT source, reply FROM hooks WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    let Some((source, Some(sealed))) = row else { return Ok(None) };
+    let source: Source = source.parse().map_err(|_| backend(corrupt("source")))?;
+    let opened = key.open(&sealed, &reply_context(id))?;
+    let v: serde_json::Value = serde_json::from_str(opened.expose()).map_err(|_| StoreError::Unseal)?;
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    let token = text("token").ok_or(StoreError::Unseal)?;
+    Ok(Some((
+        source,
+        ReplyConfig { api_url: text("api_url"), email: text("email"), token: Secret::new(token) },
+    )))
 }
 
 /// An incoming hook's current secret, unsealed (`None` for a hook without
@@ -951,6 +983,34 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn set_reply(&self, id: &HookId, reply: Option<ReplyConfig>) -> Result<(), StoreError> {
+        let id = id.clone();
+        let now = ms(self.now());
+        self.write(move |conn, key| {
+            let sealed = reply.map(|r| {
+                let plain =
+                    serde_json::json!({"api_url": r.api_url, "email": r.email, "token": r.token.expose()});
+                key.seal(&Secret::new(plain.to_string()), &reply_context(&id))
+            });
+            match conn
+                .execute(
+                    "UPDATE hooks SET reply = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), sealed, now],
+                )
+                .map_err(backend)?
+            {
+                0 => Err(not_found("hook", &id)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn reply(&self, id: &HookId) -> Result<Option<ReplyConfig>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn, key| Ok(hook_reply(conn, key, &id)?.map(|(_, r)| r))).await
     }
 
     async fn subject_state(

@@ -46,6 +46,7 @@ fn channel(id: &str) -> ClaimedDelivery {
         webhook_url: None,
         http: None,
         signing_secret: None,
+        reply: None,
         pack: None,
     }
 }
@@ -90,6 +91,7 @@ async fn discord_webhook_url_target() {
         webhook_url: Some(Secret::new("https://discord.com/api/webhooks/77/tok")),
         http: None,
         signing_secret: None,
+        reply: None,
         pack: None,
     };
     sink.send(&job).await.unwrap();

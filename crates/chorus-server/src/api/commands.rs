@@ -80,7 +80,8 @@ async fn create(
     if state.store.commands(&hook_id).await?.len() >= service::COMMANDS_MAX {
         return Err(ApiError::bad_request(format!("at most {} commands a hook", service::COMMANDS_MAX)));
     }
-    let command = service::command(&state, &hook, &spec, None, service::now(&state)).await?;
+    let can_reply = state.store.reply(&hook_id).await?.is_some();
+    let command = service::command(&state, &hook, can_reply, &spec, None, service::now(&state)).await?;
     state.store.put_command(command.clone()).await?;
     Ok((StatusCode::CREATED, Json(view(&command))))
 }
@@ -103,7 +104,8 @@ async fn update(
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
     let old = find(&state, &hook_id, &command_id).await?;
-    let command = service::command(&state, &hook, &spec, Some(old.id), old.created_at).await?;
+    let can_reply = state.store.reply(&hook_id).await?.is_some();
+    let command = service::command(&state, &hook, can_reply, &spec, Some(old.id), old.created_at).await?;
     state.store.put_command(command.clone()).await?;
     Ok(Json(view(&command)))
 }
@@ -116,7 +118,8 @@ async fn replace(
 ) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
-    let commands = service::commands(&state, &hook, &specs, service::now(&state)).await?;
+    let can_reply = state.store.reply(&hook_id).await?.is_some();
+    let commands = service::commands(&state, &hook, can_reply, &specs, service::now(&state)).await?;
     state.store.replace_commands(&hook_id, commands).await?;
     let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
     Ok(Json(json!({"items": items})))

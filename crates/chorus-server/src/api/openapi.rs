@@ -359,6 +359,7 @@ fn hook_schemas() -> Value {
                 "url": {"type": "string"},
                 "secret": {"type": ["string", "null"], "description": "only in the answer to a create or a rotation"},
                 "commands": {"type": "array", "items": r("Command")},
+                "reply": {"type": ["object", "null"], "description": "reply credentials, the token masked"},
                 "created_at": time,
                 "created_by": {"type": "string"},
                 "updated_at": time,
@@ -396,7 +397,7 @@ fn hook_schemas() -> Value {
                 "agent": {"type": "string"},
                 "type": {"const": "incoming"},
                 "name": {"type": "string"},
-                "source": {"type": "string", "enum": ["chorus", "github", "gitlab", "standard", "slack", "stripe", "generic", "none"]},
+                "source": {"type": "string", "enum": ["chorus", "github", "gitlab", "standard", "slack", "stripe", "jira", "generic", "none"]},
                 "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                 "enabled": {"type": "boolean"},
                 "rate_limit_per_minute": {"type": "integer", "minimum": 1, "maximum": 100_000},
@@ -405,6 +406,18 @@ fn hook_schemas() -> Value {
                 "events": strings,
                 "generic": {"type": "object"},
                 "commands": {"type": "array", "items": r("CommandSpec"), "maxItems": 100},
+                "reply": r("Reply"),
+            },
+        },
+        "Reply": {
+            "type": "object",
+            "required": ["token"],
+            "additionalProperties": false,
+            "description": "credentials for comment rules: github, gitlab and jira sources",
+            "properties": {
+                "token": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "email": {"type": "string", "format": "email"},
+                "api_url": {"type": "string", "format": "uri"},
             },
         },
         "UpdateIncoming": {
@@ -417,6 +430,7 @@ fn hook_schemas() -> Value {
                 "ip_allowlist": strings,
                 "template": nullable("string"),
                 "events": strings,
+                "reply": {"anyOf": [r("Reply"), {"type": "null"}]},
             },
         },
     })
@@ -508,7 +522,7 @@ fn log_schemas() -> Value {
             "additionalProperties": false,
             "properties": {
                 "trigger": {"type": "string", "minLength": 1, "maxLength": 100},
-                "action": {"type": "string", "enum": ["notify", "create_task", "forward"]},
+                "action": {"type": "string", "enum": ["notify", "create_task", "comment", "forward"]},
                 "agent": {"type": "string"},
                 "template": {"type": "string"},
                 "conditions": {"type": "object", "maxProperties": 20},

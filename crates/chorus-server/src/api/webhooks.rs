@@ -135,6 +135,8 @@ struct UpdateHook {
     #[serde(default, deserialize_with = "double_option")]
     template: Option<Option<String>>,
     events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    reply: Option<Option<service::ReplySpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +178,11 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
     v
 }
 
+/// Reply credentials as views show them: never the token.
+fn reply_view(reply: Option<&chorus_core::ReplyConfig>) -> Value {
+    reply.map_or(Value::Null, |r| json!({"api_url": r.api_url, "email": r.email, "token": "********"}))
+}
+
 fn parse_id(id: &str) -> Result<HookId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found(format!("webhook {id} not found")))
 }
@@ -210,12 +217,20 @@ pub(crate) async fn create_hook(
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = service::now(state);
     let (hook, secret) = service::incoming_hook(state, &spec, created_by, now).await?;
-    let commands = service::commands(state, &hook, &spec.commands, now).await?;
+    let reply = match &spec.reply {
+        Some(r) => Some(service::reply_config(state, hook.source, r).await?),
+        None => None,
+    };
+    let commands = service::commands(state, &hook, reply.is_some(), &spec.commands, now).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
     state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands).await?;
+    if let Some(r) = &reply {
+        state.store.set_reply(&hook.id, Some(r.clone())).await?;
+    }
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
     let mut v = view(state, &hook);
     v["commands"] = json!(command_views);
+    v["reply"] = reply_view(reply.as_ref());
     match &secret {
         // Shown once, here; no later response carries it.
         Some(s) => v["secret"] = json!(s.expose()),
@@ -276,6 +291,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
             let commands: Vec<Value> =
                 state.store.commands(&h.id).await?.iter().map(commands::view).collect();
             v["commands"] = json!(commands);
+            v["reply"] = reply_view(state.store.reply(&h.id).await?.as_ref());
             v
         }
         Found::Outgoing(h) => outgoing::view(&h, None),
@@ -287,11 +303,30 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let hook_id = match find_any(&state, &id).await? {
+    let current = match find_any(&state, &id).await? {
         Found::Outgoing(h) => return outgoing::update(&state, &h, body).await,
-        Found::Incoming(h) => h.id,
+        Found::Incoming(h) => h,
     };
+    let hook_id = current.id.clone();
     let body: UpdateHook = serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reply = match &body.reply {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(r)) => Some(Some(service::reply_config(&state, current.source, r).await?)),
+    };
+    if reply == Some(None)
+        && state
+            .store
+            .commands(&hook_id)
+            .await?
+            .iter()
+            .any(|c| c.action == chorus_core::CommandAction::Comment)
+    {
+        return Err(ApiError::invalid(
+            "reply",
+            "the hook's comment rules need its reply credentials; remove them first",
+        ));
+    }
     let patch = HookPatch {
         name: body.name,
         enabled: body.enabled,
@@ -302,7 +337,12 @@ async fn update(
     };
     service::check_patch(&patch)?;
     let hook = state.store.update_hook(&hook_id, patch).await?;
-    Ok(Json(view(&state, &hook)))
+    if let Some(reply) = reply {
+        state.store.set_reply(&hook_id, reply).await?;
+    }
+    let mut v = view(&state, &hook);
+    v["reply"] = reply_view(state.store.reply(&hook_id).await?.as_ref());
+    Ok(Json(v))
 }
 
 async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {

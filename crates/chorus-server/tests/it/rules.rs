@@ -287,3 +287,195 @@ async fn bad_rules_are_refused_with_their_field_and_change_nothing() {
     let (_, list) = app.api_json(Method::GET, &path, None).await;
     assert_eq!(list["items"], json!([]), "nothing was stored");
 }
+
+fn other_fixture(path: &str) -> Option<Value> {
+    let dir = chorus_testkit::fixtures_dir()?;
+    Some(serde_json::from_slice(&std::fs::read(dir.join(path)).unwrap()).unwrap())
+}
+
+/// Post `body` signed as `source` would sign it, with the hook's secret.
+async fn send_as(
+    app: &TestApp,
+    hook: &crate::support::Hook,
+    source: chorus_core::Source,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Value {
+    let raw = serde_json::to_vec(body).unwrap();
+    let secret = Secret::new(hook.secret.clone().unwrap());
+    let mut all: Vec<(String, String)> = chorus_verify::sign(
+        source,
+        None,
+        &secret,
+        &raw,
+        chorus_core::Clock::now(&chorus_core::SystemClock),
+        "delivery-id",
+    );
+    all.push(("content-type".into(), "application/json".into()));
+    all.extend(headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let resp = app.post(&hook.url, &all, raw).await;
+    assert_eq!(resp.status(), 202);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_seed_jira_automation_makes_tasks_and_comments_back() {
+    use chorus_testkit::{FakeForge, Forge};
+    let (Some(created), Some(updated)) = (
+        other_fixture("other/jira.issue_created.json"),
+        other_fixture("other/jira.issue_updated.status-changed.json"),
+    ) else {
+        return;
+    };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    app.agent("planning", "5151").await;
+    app.agent("brain", "5252").await;
+    let jira = FakeForge::start(Forge::Jira, Some("bot@example.com"), "jira-api-token").await;
+    // Seed 001's example 2, with the credentials Chorus needs to comment.
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "jira", "name": "Jira Sprint Automation", "enabled": true,
+            "reply": {"email": "bot@example.com", "token": "jira-api-token", "api_url": jira.base()},
+            "commands": [
+                {"trigger": "jira:issue_created", "action": "create_task", "agent": "planning",
+                 "template": "New Jira ticket: {{issue.key}} - {{issue.summary}}"},
+                {"trigger": "jira:issue_updated", "action": "comment", "agent": "brain",
+                 "template": "Acknowledged update to {{issue.key}}"}
+            ]
+        }))
+        .await;
+    let (_, shown) = app.api_json(Method::GET, &format!("/api/webhooks/{}", hook.id), None).await;
+    assert_eq!(shown["reply"]["token"], "********", "{shown}");
+    assert!(!shown.to_string().contains("jira-api-token"));
+    assert!(!app.data_files_contain("jira-api-token"), "the token is sealed at rest");
+
+    let sent = send_as(
+        &app,
+        &hook,
+        chorus_core::Source::Jira,
+        &[("x-atlassian-webhook-identifier", "j-1")],
+        &created,
+    )
+    .await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let (_, task) =
+        app.api_json(Method::GET, &format!("/api/tasks/{}", e["task_id"].as_str().unwrap()), None).await;
+    let key = created["issue"]["key"].as_str().unwrap();
+    let summary = created["issue"]["fields"]["summary"].as_str().unwrap();
+    assert_eq!(task["title"], format!("New Jira ticket: {key} - {summary}"));
+    assert_eq!(task["agent"], "planning");
+
+    send_as(&app, &hook, chorus_core::Source::Jira, &[("x-atlassian-webhook-identifier", "j-2")], &updated)
+        .await;
+    let got = jira.wait_for(1, WAIT).await;
+    let key = updated["issue"]["key"].as_str().unwrap();
+    assert_eq!(got[0].path, format!("/rest/api/2/issue/{key}/comment"));
+    assert_eq!(got[0].status, 201, "credentials accepted");
+    assert_eq!(got[0].json(), json!({"body": format!("Acknowledged update to {key}")}));
+    assert!(got[0].header("idempotency-key").is_some());
+}
+
+#[tokio::test]
+async fn comments_go_back_to_github_and_gitlab_threads() {
+    use chorus_testkit::{FakeForge, Forge};
+    let (Some(comment), Some(note)) =
+        (fixture("issue_comment.created.json"), other_fixture("gitlab/note.issue.json"))
+    else {
+        return;
+    };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let github = FakeForge::start(Forge::Github, None, "ghp_test_token").await;
+    let gitlab = FakeForge::start(Forge::Gitlab, None, "glpat-test-token").await;
+    let gh = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "reply": {"token": "ghp_test_token", "api_url": github.base()},
+            "commands": [{"trigger": "issue_comment.created", "action": "comment",
+                          "template": "Thanks {{author}}, on it."}]
+        }))
+        .await;
+    send(&app, &gh, "issue_comment", "c-1", &comment).await;
+    let got = github.wait_for(1, WAIT).await;
+    let repo = comment["repository"]["full_name"].as_str().unwrap();
+    let n = comment["issue"]["number"].as_u64().unwrap();
+    assert_eq!(
+        (got[0].path.as_str(), got[0].status),
+        (format!("/repos/{repo}/issues/{n}/comments").as_str(), 201)
+    );
+    let login = comment["sender"]["login"].as_str().unwrap();
+    assert_eq!(got[0].json()["body"], format!("Thanks {login}, on it."));
+    assert_eq!(got[0].header("x-github-api-version"), Some("2022-11-28"));
+
+    let gl = app
+        .hook(json!({
+            "agent": "builder", "source": "gitlab",
+            "reply": {"token": "glpat-test-token", "api_url": gitlab.base()},
+            "commands": [{"trigger": "note", "action": "comment", "template": "Noted: {{title}}"}]
+        }))
+        .await;
+    let raw = serde_json::to_vec(&note).unwrap();
+    let headers = vec![
+        ("x-gitlab-token".to_owned(), gl.secret.clone().unwrap()),
+        ("x-gitlab-event".to_owned(), "Note Hook".to_owned()),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ];
+    assert_eq!(app.post(&gl.url, &headers, raw).await.status(), 202);
+    let got = gitlab.wait_for(1, WAIT).await;
+    let project = note["project"]["id"].as_u64().unwrap();
+    let iid = note["issue"]["iid"].as_u64().unwrap();
+    assert_eq!(got[0].path, format!("/api/v4/projects/{project}/issues/{iid}/notes"));
+    assert_eq!(got[0].status, 201, "PRIVATE-TOKEN accepted");
+    assert_eq!(got[0].json()["body"], format!("Noted: {}", note["issue"]["title"].as_str().unwrap()));
+
+    // A wrong token is refused by the API: the delivery fails for good (no
+    // retry storm) and shows why; fixing the token and retrying sends it.
+    let (status, _) = app
+        .api_json(
+            Method::PATCH,
+            &format!("/api/webhooks/{}", gh.id),
+            Some(json!({"reply": {"token": "wrong", "api_url": github.base()}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut second = comment.clone();
+    second["comment"]["id"] = json!(2);
+    send(&app, &gh, "issue_comment", "c-2", &second).await;
+    let got = github.wait_for(2, WAIT).await;
+    assert_eq!(got[1].status, 401);
+    assert_eq!(github.comments().len(), 1);
+}
+
+#[tokio::test]
+async fn comment_rules_need_a_source_that_takes_comments_and_credentials() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let bare = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let path = format!("/api/webhooks/{}/commands", bare.id);
+    let (status, v) =
+        app.api_json(Method::POST, &path, Some(json!({"trigger": "issues", "action": "comment"}))).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("action")), "{v}");
+    for (body, field) in [
+        (json!({"agent": "builder", "source": "slack", "reply": {"token": "x"}}), "reply"),
+        (json!({"agent": "builder", "source": "jira", "reply": {"token": "x"}}), "reply.api_url"),
+        (json!({"agent": "builder", "source": "github", "reply": {"token": ""}}), "reply.token"),
+        (
+            json!({"agent": "builder", "source": "github", "reply": {"token": "t", "api_url": "http://10.1.2.3"}}),
+            "reply.api_url",
+        ),
+        (
+            json!({"agent": "builder", "source": "jira", "reply": {"token": "t", "email": "nope", "api_url": "https://x.atlassian.net"}}),
+            "reply.email",
+        ),
+        (
+            json!({"agent": "builder", "source": "stripe", "commands": [{"trigger": "*", "action": "comment"}]}),
+            "commands[0].action",
+        ),
+    ] {
+        let (status, v) = app.api_json(Method::POST, "/api/webhooks", Some(body.clone())).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{body}: {v}");
+    }
+    let (_, list) = app.api_json(Method::GET, "/api/webhooks?type=incoming", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "nothing was created");
+}
