@@ -194,6 +194,13 @@ pub trait Store: Send + Sync + 'static {
     /// Insert a rule, or replace the one with the same id; `NotFound` if
     /// the hook is gone.
     async fn put_command(&self, command: HookCommand) -> Result<(), StoreError>;
+    /// What ingress needs to answer a sender at once: the hook's whole rule
+    /// set when some rule `respond`s, else nothing. Read on every request,
+    /// so stores cache it.
+    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+        let rules = self.commands(hook).await?;
+        Ok(if rules.iter().any(|r| r.action == crate::CommandAction::Respond) { rules } else { Vec::new() })
+    }
     /// Remove one rule; `NotFound` if the hook has no rule with that id.
     async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError>;
     /// Make `commands` the hook's whole rule set, in one transaction.

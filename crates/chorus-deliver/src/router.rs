@@ -274,7 +274,24 @@ async fn act(
                 }
             }
         }
-        CommandAction::Ask | CommandAction::Respond => {
+        CommandAction::Respond => {
+            // Answered by ingress in its response, after the commit; the
+            // router only records it.
+            match rendered {
+                Some(text) => {
+                    outcome.note =
+                        Some(format!("answered the sender: {}", text.chars().take(200).collect::<String>()));
+                }
+                None => {
+                    outcome.result = "failed".into();
+                    outcome.note = Some(format!(
+                        "{}; no answer was sent",
+                        outcome.note.take().unwrap_or_else(|| "no template".into())
+                    ));
+                }
+            }
+        }
+        CommandAction::Ask => {
             outcome.result = "failed".into();
             outcome.note =
                 Some(format!("the {} action is not available in this version", rule.action.as_str()));

@@ -174,17 +174,63 @@ pub(crate) async fn receive(
         body: body.to_vec(),
         received_at: now,
     };
+    let event_type = event.event_type.clone();
     match state.store.ingest(event).await? {
         IngestOutcome::Stored(id) => {
             state.events.notify_one();
             tracing::debug!(hook = %hook.id, event = %id, "webhook stored");
-            Ok((StatusCode::ACCEPTED, Json(json!({"event_id": id}))).into_response())
+            // Committed: now the sender may hear a rule's answer.
+            let answer = match &parsed {
+                Some(payload) => respond(&state, &hook, &event_type, payload).await?,
+                None => None,
+            };
+            Ok(match answer {
+                // Slack shows `text` to the user (slash commands, interactivity).
+                Some(text) if hook.source == Source::Slack => {
+                    (StatusCode::OK, Json(json!({"text": text}))).into_response()
+                }
+                Some(text) => {
+                    (StatusCode::ACCEPTED, Json(json!({"event_id": id, "response": text}))).into_response()
+                }
+                None => (StatusCode::ACCEPTED, Json(json!({"event_id": id}))).into_response(),
+            })
         }
         IngestOutcome::Duplicate(original) => {
             tracing::info!(hook = %hook.id, event = %original, "duplicate delivery ignored");
             Ok((StatusCode::OK, Json(json!({"event_id": original, "duplicate": true}))).into_response())
         }
     }
+}
+
+/// The answer of the first `respond` rule that fires for this event, if
+/// the hook has one. Rules are evaluated as the router will evaluate them
+/// (all of them, in order, `stop` included), without the state kept per
+/// subject, which only the router reads.
+async fn respond(
+    state: &AppState,
+    hook: &chorus_core::IncomingHook,
+    event_type: &str,
+    payload: &Value,
+) -> Result<Option<String>, ApiError> {
+    let rules = state.store.ingress_rules(&hook.id).await?;
+    if rules.is_empty() || !hook.routes(event_type) {
+        return Ok(None);
+    }
+    let ctx = chorus_rules::context(hook.source, event_type, payload, &chorus_rules::SubjectState::default());
+    for verdict in chorus_rules::evaluate(&rules, event_type, &ctx) {
+        if let chorus_rules::Verdict::Fired(rule) = verdict
+            && rule.action == chorus_core::CommandAction::Respond
+        {
+            let template = rule.template.as_deref().unwrap_or_default();
+            match chorus_rules::render(template, &ctx) {
+                Ok(text) => return Ok(Some(text)),
+                Err(e) => {
+                    tracing::info!(hook = %hook.id, rule = %rule.id, error = %e, "respond template failed");
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Everything between "the hook exists" and "the body is read as its format":

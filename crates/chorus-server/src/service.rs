@@ -302,7 +302,10 @@ pub(crate) async fn command(
             ));
         }
     }
-    if matches!(action, CommandAction::Ask | CommandAction::Respond) {
+    if action == CommandAction::Respond && spec.template.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        return Err(ApiError::invalid("template", "respond needs a template: the answer the sender gets"));
+    }
+    if action == CommandAction::Ask {
         // Refused rather than stored and ignored: a rule that silently does
         // nothing is worse than one that cannot be written yet.
         return Err(ApiError::invalid(

@@ -14,7 +14,7 @@ use std::{
     sync::{PoisonError, RwLock},
 };
 
-use chorus_core::{Agent, AgentName, HookId, IncomingHook, Secret};
+use chorus_core::{Agent, AgentName, HookCommand, HookId, IncomingHook, Secret};
 
 /// Entries kept per map; past it the map starts over rather than growing
 /// without bound when many distinct hooks are hit.
@@ -49,6 +49,7 @@ struct State {
     generation: u64,
     hooks: HashMap<HookId, CachedHook>,
     agents: HashMap<AgentName, Agent>,
+    rules: HashMap<HookId, Vec<HookCommand>>,
 }
 
 #[derive(Default)]
@@ -81,6 +82,21 @@ impl LookupCache {
         state.hooks.insert(entry.hook.id.clone(), entry);
     }
 
+    pub(crate) fn rules(&self, id: &HookId) -> Option<Vec<HookCommand>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner).rules.get(id).cloned()
+    }
+
+    pub(crate) fn put_rules(&self, generation: u64, id: HookId, rules: Vec<HookCommand>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state.generation != generation {
+            return;
+        }
+        if state.rules.len() >= CAPACITY {
+            state.rules.clear();
+        }
+        state.rules.insert(id, rules);
+    }
+
     pub(crate) fn put_agent(&self, generation: u64, agent: Agent) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.generation != generation {
@@ -98,6 +114,7 @@ impl LookupCache {
         state.generation += 1;
         state.hooks.clear();
         state.agents.clear();
+        state.rules.clear();
     }
 }
 

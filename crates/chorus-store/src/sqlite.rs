@@ -678,18 +678,33 @@ impl Store for SqliteStore {
         self.read(move |conn, _| commands::list(conn, &hook)).await
     }
 
+    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+        if let Some(rules) = self.inner.lookups.rules(hook) {
+            return Ok(rules);
+        }
+        let generation = self.inner.lookups.generation();
+        let all = self.commands(hook).await?;
+        let rules = if all.iter().any(|r| r.action == chorus_core::CommandAction::Respond) {
+            all
+        } else {
+            Vec::new()
+        };
+        self.inner.lookups.put_rules(generation, hook.clone(), rules.clone());
+        Ok(rules)
+    }
+
     async fn put_command(&self, command: HookCommand) -> Result<(), StoreError> {
-        self.write(move |conn, _| commands::put(conn, &command)).await
+        self.write_lookups(move |conn, _| commands::put(conn, &command)).await
     }
 
     async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError> {
         let (hook, id) = (hook.clone(), id.to_owned());
-        self.write(move |conn, _| commands::delete(conn, &hook, &id)).await
+        self.write_lookups(move |conn, _| commands::delete(conn, &hook, &id)).await
     }
 
     async fn replace_commands(&self, hook: &HookId, list: Vec<HookCommand>) -> Result<(), StoreError> {
         let hook = hook.clone();
-        self.write(move |conn, _| commands::replace(conn, &hook, &list)).await
+        self.write_lookups(move |conn, _| commands::replace(conn, &hook, &list)).await
     }
 
     async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {

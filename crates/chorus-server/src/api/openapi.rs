@@ -522,7 +522,7 @@ fn log_schemas() -> Value {
             "additionalProperties": false,
             "properties": {
                 "trigger": {"type": "string", "minLength": 1, "maxLength": 100},
-                "action": {"type": "string", "enum": ["notify", "create_task", "comment", "forward"]},
+                "action": {"type": "string", "enum": ["notify", "create_task", "comment", "respond", "forward"]},
                 "agent": {"type": "string"},
                 "template": {"type": "string"},
                 "conditions": {"type": "object", "maxProperties": 20},
@@ -546,6 +546,7 @@ fn log_schemas() -> Value {
                 "size": {"type": "integer"},
                 "matched_command": nullable("string"),
                 "task_id": nullable("string"),
+                "response_sent": {"type": "boolean"},
                 "rules": {"type": "array", "items": {"type": "object"}},
             },
         },

@@ -541,6 +541,7 @@ async fn events(
                 // Seed 001's event-log fields, beside the whole record.
                 "matched_command": e.outcomes.iter().find(|o| o.result == "fired").map(|o| &o.rule_id),
                 "task_id": e.outcomes.iter().find_map(|o| o.task_id.as_ref()),
+                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::CommandAction::Respond && o.result == "fired"),
                 "rules": e.outcomes,
             })
         })

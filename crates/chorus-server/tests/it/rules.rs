@@ -479,3 +479,94 @@ async fn comment_rules_need_a_source_that_takes_comments_and_credentials() {
     let (_, list) = app.api_json(Method::GET, "/api/webhooks?type=incoming", None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "nothing was created");
 }
+
+#[tokio::test]
+async fn respond_answers_the_sender_in_the_ingress_response() {
+    let Some(message) = other_fixture("other/slack.event_callback.message.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("brain", "5252").await;
+    let channel = message["event"]["channel"].as_str().unwrap();
+    // Seed 001's example 3. The Events API names channels by id, so the
+    // condition names the fixture's channel by its id.
+    let slack = app
+        .hook(json!({
+            "agent": "brain", "source": "slack", "name": "Slack Alert Handler",
+            "commands": [{"trigger": "message.channels", "action": "respond", "agent": "brain",
+                          "template": "Processing your request: {{text}}",
+                          "conditions": {"channel": channel}}]
+        }))
+        .await;
+    let raw = serde_json::to_vec(&message).unwrap();
+    let secret = Secret::new(slack.secret.clone().unwrap());
+    let mut headers = chorus_verify::sign(
+        chorus_core::Source::Slack,
+        None,
+        &secret,
+        &raw,
+        chorus_core::Clock::now(&chorus_core::SystemClock),
+        "x",
+    );
+    headers.push(("content-type".into(), "application/json".into()));
+    let resp = app.post(&slack.url, &headers, raw).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let text = message["event"]["text"].as_str().unwrap();
+    assert_eq!(answer, json!({"text": format!("Processing your request: {text}")}));
+    // The log says an answer went out (the event id comes from the log: the
+    // Slack answer carries only the text).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let e = loop {
+        let (_, v) = app.api_json(Method::GET, &format!("/api/webhooks/{}/events", slack.id), None).await;
+        if let Some(e) = v["items"].as_array().unwrap().first().filter(|e| e["status"] != "received") {
+            break e.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not routed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(e["response_sent"], true, "{e}");
+
+    // Other sources get the answer beside the event id; a message elsewhere
+    // gets no answer.
+    let generic = app
+        .hook(json!({"agent": "brain", "source": "chorus",
+                     "commands": [{"trigger": "*", "action": "respond", "template": "ack {{message}}",
+                                   "conditions": {"severity": "high"}}]}))
+        .await;
+    let body =
+        serde_json::to_vec(&json!({"type": "alert", "message": "disk full", "severity": "high"})).unwrap();
+    let resp = app
+        .post(&generic.url, &crate::support::chorus_headers(generic.secret.as_deref().unwrap(), &body), body)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["response"], "ack disk full");
+    assert!(v["event_id"].as_str().is_some());
+    let body = serde_json::to_vec(&json!({"type": "alert", "message": "meh", "severity": "low"})).unwrap();
+    let resp = app
+        .post(&generic.url, &crate::support::chorus_headers(generic.secret.as_deref().unwrap(), &body), body)
+        .await;
+    let v: Value = resp.json().await.unwrap();
+    assert!(v.get("response").is_none(), "{v}");
+
+    // A respond rule needs its answer.
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/webhooks/{}/commands", generic.id),
+            Some(json!({"trigger": "*", "action": "respond"})),
+        )
+        .await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("template")), "{v}");
+    // A rule added later answers the next request (ingress's cached rules
+    // are dropped when rules change).
+    let low = json!({"trigger": "*", "action": "respond", "template": "low: {{message}}", "conditions": {"severity": "low"}});
+    let (status, _) =
+        app.api_json(Method::POST, &format!("/api/webhooks/{}/commands", generic.id), Some(low)).await;
+    assert_eq!(status, 201);
+    let body = serde_json::to_vec(&json!({"type": "alert", "message": "meh", "severity": "low"})).unwrap();
+    let resp = app
+        .post(&generic.url, &crate::support::chorus_headers(generic.secret.as_deref().unwrap(), &body), body)
+        .await;
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["response"], "low: meh");
+}
