@@ -97,6 +97,9 @@ pub struct RuleOutcome {
     /// The task it created (`create_task`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
+    /// The question it asked (`ask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<String>,
     /// Why it was skipped or failed, or what went wrong with its template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

@@ -32,4 +32,4 @@ pub use store::{
     ClaimedDelivery, DeliveryQuery, EventQuery, IdempotentResponse, IngestOutcome, Page, RoutedEvent, Store,
     StoreError, SubjectUpdate,
 };
-pub use task::{Task, TaskQuery, TaskStatus};
+pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};

@@ -106,6 +106,8 @@ pub struct RoutedEvent {
     pub outcomes: Vec<RuleOutcome>,
     /// Tasks its rules created.
     pub tasks: Vec<Task>,
+    /// Questions its `ask` rules put to agents.
+    pub questions: Vec<crate::Question>,
     /// State kept per subject (a pull request's reviews), as it stands
     /// after this event.
     pub subjects: Vec<SubjectUpdate>,
@@ -114,7 +116,15 @@ pub struct RoutedEvent {
 impl RoutedEvent {
     /// An event that produced nothing but a status.
     pub fn bare(event_id: EventId, status: EventStatus) -> Self {
-        Self { event_id, status, deliveries: vec![], outcomes: vec![], tasks: vec![], subjects: vec![] }
+        Self {
+            event_id,
+            status,
+            deliveries: vec![],
+            outcomes: vec![],
+            tasks: vec![],
+            questions: vec![],
+            subjects: vec![],
+        }
     }
 }
 
@@ -285,6 +295,18 @@ pub trait Store: Send + Sync + 'static {
         hook: &HookId,
         subject: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// The questions about an event, oldest first.
+    async fn questions(&self, event: &EventId) -> Result<Vec<crate::Question>, StoreError>;
+    /// An interaction with an event's source, in one transaction: the
+    /// deliveries that carry it (a comment, an answer), a new question, and
+    /// a question now answered (`Conflict` if it was answered already).
+    async fn interact(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        asked: Option<crate::Question>,
+        answered: Option<(String, String, Timestamp)>,
+    ) -> Result<(), StoreError>;
 
     /// Tasks, newest first.
     async fn tasks(&self, query: TaskQuery) -> Result<Page<Task>, StoreError>;

@@ -87,3 +87,53 @@ pub struct TaskQuery {
     /// From a previous page.
     pub cursor: Option<String>,
 }
+
+/// Where a question is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionStatus {
+    /// Waiting for an answer.
+    Pending,
+    /// Answered; the answer went back to the source.
+    Answered,
+}
+
+impl QuestionStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestionStatus::Pending => "pending",
+            QuestionStatus::Answered => "answered",
+        }
+    }
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [QuestionStatus::Pending, QuestionStatus::Answered].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A question about an event: put to an agent by an `ask` rule, or to the
+/// source's people through `POST /api/webhooks/{id}/ask`; its answer goes
+/// back to the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    /// `q_…`.
+    pub id: String,
+    /// The hook whose event it is about.
+    pub hook_id: HookId,
+    /// That event.
+    pub event_id: EventId,
+    /// The agent it concerns.
+    pub agent: AgentName,
+    /// The question.
+    pub question: String,
+    /// State.
+    pub status: QuestionStatus,
+    /// The answer, once given.
+    pub answer: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// When it was answered.
+    pub answered_at: Option<Timestamp>,
+}

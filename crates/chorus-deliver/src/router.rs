@@ -1,12 +1,10 @@
-use std::{sync::Arc, time::Duration};
-
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::Engine as _;
 use chorus_core::{
     AgentName, Clock, CommandAction, DeliveryId, Event, EventStatus, Field, HookCommand, HookId,
-    IncomingHook, Message, NewDelivery, RoutedEvent, RuleOutcome, Store, StoreError, SubjectUpdate, Target,
-    Task, TaskStatus, random_token,
+    IncomingHook, Message, NewDelivery, Question, QuestionStatus, RoutedEvent, RuleOutcome, Store,
+    StoreError, SubjectUpdate, Target, Task, TaskStatus, random_token,
 };
 use chorus_rules::{Miss, SubjectState, Verdict};
 use serde_json::{Value, json};
@@ -173,6 +171,7 @@ async fn route_with(
                     result: result.into(),
                     delivery_id: None,
                     task_id: None,
+                    question_id: None,
                     note: Some(note),
                 }
             }
@@ -208,6 +207,7 @@ async fn act(
         result: "fired".into(),
         delivery_id: None,
         task_id: None,
+        question_id: None,
         note: None,
     };
     let rendered = match rule.template.as_deref().map(|t| chorus_rules::render(t, ctx)) {
@@ -245,7 +245,8 @@ async fn act(
         }
         CommandAction::Forward => match &rule.url {
             Some(url) => {
-                let d = forward(clock, event, hook, url, rendered);
+                let body = rendered.map(|t| (t.into_bytes(), "text/plain; charset=utf-8".to_owned()));
+                let d = forward(clock, event, hook, url, body);
                 outcome.delivery_id = Some(d.id.to_string());
                 routed.deliveries.push(d);
             }
@@ -255,10 +256,7 @@ async fn act(
             }
         },
         CommandAction::Comment => {
-            let text = rendered.unwrap_or_else(|| {
-                let m = render(None, event, payload);
-                format!("{}\n\n{}", m.title, m.description).trim().to_owned()
-            });
+            let text = rendered.unwrap_or_else(|| plain_text(event, payload));
             let comment = payload
                 .ok_or_else(|| "the body is not JSON".to_owned())
                 .and_then(|p| crate::reply::comment(event.source, p, &text));
@@ -274,30 +272,48 @@ async fn act(
                 }
             }
         }
-        CommandAction::Respond => {
-            // Answered by ingress in its response, after the commit; the
-            // router only records it.
-            match rendered {
-                Some(text) => {
-                    outcome.note =
-                        Some(format!("answered the sender: {}", text.chars().take(200).collect::<String>()));
-                }
-                None => {
-                    outcome.result = "failed".into();
-                    outcome.note = Some(format!(
-                        "{}; no answer was sent",
-                        outcome.note.take().unwrap_or_else(|| "no template".into())
-                    ));
-                }
-            }
-        }
+        CommandAction::Respond => note_answer(rendered, &mut outcome),
         CommandAction::Ask => {
-            outcome.result = "failed".into();
-            outcome.note =
-                Some(format!("the {} action is not available in this version", rule.action.as_str()));
+            let q = Question {
+                id: random_token("q_", 12),
+                hook_id: event.hook_id.clone(),
+                event_id: event.id.clone(),
+                agent: agent.clone(),
+                question: rendered.unwrap_or_else(|| plain_text(event, payload)),
+                status: QuestionStatus::Pending,
+                answer: None,
+                created_at: clock.now(),
+                answered_at: None,
+            };
+            let message = question_message(&q, event);
+            outcome.question_id = Some(q.id.clone());
+            routed.questions.push(q);
+            push_to_agent(store, clock, event, &agent, message, routed, &mut outcome).await?;
         }
     }
     Ok(outcome)
+}
+
+/// `respond` is answered by ingress in its response, after the commit; the
+/// router only records what was said.
+fn note_answer(rendered: Option<String>, outcome: &mut RuleOutcome) {
+    match rendered {
+        Some(text) => {
+            outcome.note =
+                Some(format!("answered the sender: {}", text.chars().take(200).collect::<String>()));
+        }
+        None => {
+            outcome.result = "failed".into();
+            let why = outcome.note.take().unwrap_or_else(|| "no template".into());
+            outcome.note = Some(format!("{why}; no answer was sent"));
+        }
+    }
+}
+
+/// The formatted message as plain text: what a rule without a template says.
+fn plain_text(event: &Event, payload: Option<&Value>) -> String {
+    let m = render(None, event, payload);
+    format!("{}\n\n{}", m.title, m.description).trim().to_owned()
 }
 
 /// The task a `create_task` rule makes of an event: the rendered template
@@ -311,12 +327,7 @@ fn task_for(
     rendered: Option<String>,
     agent: &AgentName,
 ) -> Task {
-    let body = rendered.unwrap_or_else(|| {
-        payload.map_or_else(String::new, |p| {
-            let m = chorus_format::format(event.source, &event.event_type, p);
-            format!("{}\n\n{}", m.title, m.description).trim().to_owned()
-        })
-    });
+    let body = rendered.unwrap_or_else(|| plain_text(event, payload));
     let now = clock.now();
     Task {
         id: random_token("task_", 12),
@@ -345,24 +356,24 @@ fn task_message(task: &Task, event: &Event) -> Message {
     message
 }
 
-/// A `forward` job: the original body (or the rendered template) for `url`;
-/// the sink signs it with the hook's secret when it sends.
-fn forward(
+/// A `forward` job: `body` with its content type (the original body and
+/// content type when `None`) for `url`; the sink signs it with the hook's
+/// secret when it sends.
+pub fn forward(
     clock: &Arc<dyn Clock>,
     event: &Event,
     hook: Option<&IncomingHook>,
     url: &str,
-    rendered: Option<String>,
+    body: Option<(Vec<u8>, String)>,
 ) -> NewDelivery {
-    let content_type = match &rendered {
-        Some(_) => "text/plain; charset=utf-8".to_owned(),
-        None => event
+    let (body, content_type) = body.unwrap_or_else(|| {
+        let original = event
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map_or_else(|| "application/json".to_owned(), |(_, v)| v.clone()),
-    };
-    let body = rendered.map_or_else(|| event.body.clone(), String::into_bytes);
+            .map_or_else(|| "application/json".to_owned(), |(_, v)| v.clone());
+        (event.body.clone(), original)
+    });
     NewDelivery {
         id: DeliveryId::generate(),
         event_id: Some(event.id.clone()),
@@ -382,7 +393,7 @@ fn forward(
 
 /// A comment back on the event's thread, sent with the hook's reply
 /// credentials (resolved when the delivery is claimed).
-fn reply_delivery(clock: &Arc<dyn Clock>, event: &Event, comment: &crate::reply::Comment) -> NewDelivery {
+pub fn reply_delivery(clock: &Arc<dyn Clock>, event: &Event, comment: &crate::reply::Comment) -> NewDelivery {
     NewDelivery {
         id: DeliveryId::generate(),
         event_id: Some(event.id.clone()),
@@ -391,6 +402,20 @@ fn reply_delivery(clock: &Arc<dyn Clock>, event: &Event, comment: &crate::reply:
         payload: json!({"method": "POST", "path": comment.path, "body": comment.body, "event_type": event.event_type}),
         due_at: clock.now(),
     }
+}
+
+/// What the agent's channel shows of a question, with how to answer it.
+fn question_message(q: &Question, event: &Event) -> Message {
+    let mut message = Message::titled(format!("❓ Question for {}", q.agent));
+    message.description = format!(
+        "{}\n\nAnswer with `chorus-hookd webhooks respond {} --event {} --message \"…\"` \
+         (or POST /api/webhooks/{}/respond); the answer goes back to the source.",
+        q.question, q.hook_id, q.event_id, q.hook_id
+    );
+    message.fields.push(Field { name: "Question".into(), value: q.id.clone(), inline: true });
+    message.footer = Some(event.event_type.clone());
+    stamp(&mut message, event);
+    message
 }
 
 /// One line for a task: the template's first line, else the event's title,
@@ -436,7 +461,8 @@ async fn push_to_agent(
     Ok(())
 }
 
-fn delivery(event: &Event, target: Target, message: &Message, clock: &Arc<dyn Clock>) -> NewDelivery {
+/// A message about `event` for a chat target.
+pub fn delivery(event: &Event, target: Target, message: &Message, clock: &Arc<dyn Clock>) -> NewDelivery {
     NewDelivery {
         id: DeliveryId::generate(),
         event_id: Some(event.id.clone()),
@@ -447,7 +473,8 @@ fn delivery(event: &Event, target: Target, message: &Message, clock: &Arc<dyn Cl
     }
 }
 
-async fn target_for(store: &dyn Store, agent: &AgentName) -> Result<Option<Target>, StoreError> {
+/// Where an agent's messages go: its channel, else its Discord webhook URL.
+pub async fn target_for(store: &dyn Store, agent: &AgentName) -> Result<Option<Target>, StoreError> {
     let Some(agent) = store.agent(agent).await? else { return Ok(None) };
     Ok(if let Some(channel_id) = agent.channel_id {
         Some(Target::DiscordChannel { channel_id })
@@ -460,7 +487,7 @@ async fn target_for(store: &dyn Store, agent: &AgentName) -> Result<Option<Targe
 
 /// The event's id in the footer and its arrival as the timestamp, so a
 /// message can be traced back to the event log.
-fn stamp(message: &mut Message, event: &Event) {
+pub fn stamp(message: &mut Message, event: &Event) {
     let footer = message.footer.take().unwrap_or_default();
     message.footer =
         Some(if footer.is_empty() { event.id.to_string() } else { format!("{footer} · {}", event.id) });

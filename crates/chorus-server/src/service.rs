@@ -305,17 +305,6 @@ pub(crate) async fn command(
     if action == CommandAction::Respond && spec.template.as_deref().is_none_or(|t| t.trim().is_empty()) {
         return Err(ApiError::invalid("template", "respond needs a template: the answer the sender gets"));
     }
-    if action == CommandAction::Ask {
-        // Refused rather than stored and ignored: a rule that silently does
-        // nothing is worse than one that cannot be written yet.
-        return Err(ApiError::invalid(
-            "action",
-            format!(
-                "the {} action is not available in this version; use notify, create_task or forward",
-                action.as_str()
-            ),
-        ));
-    }
     let agent = match &spec.agent {
         Some(a) => Some(existing_agent(state, "agent", a).await?),
         None => None,

@@ -228,9 +228,24 @@ CREATE TRIGGER hooks_drop_subjects AFTER DELETE ON hooks BEGIN
     DELETE FROM subjects WHERE hook_id = old.id;
 END;
 ",
-    // Reply credentials of incoming hooks (sealed JSON).
+    // Reply credentials of incoming hooks (sealed JSON), and questions
+    // about events.
     r"
 ALTER TABLE hooks ADD COLUMN reply BLOB;
+
+CREATE TABLE questions (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    hook_id     TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    question    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    answer      TEXT,
+    created_at  INTEGER NOT NULL,
+    answered_at INTEGER
+) STRICT;
+CREATE INDEX questions_event ON questions(event_id, seq);
 ",
 ];
 

@@ -10,9 +10,9 @@ use chorus_core::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, ClaimedDelivery, Clock, Delivery,
     DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
     HookCommand, HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome,
-    NewAgent, NewApiToken, NewAttempt, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook, OutgoingPatch,
-    Page, ReplyConfig, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind, Task, TaskQuery,
-    TaskStatus,
+    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
+    OutgoingPatch, Page, ReplyConfig, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
+    Task, TaskQuery, TaskStatus,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -346,6 +346,34 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
 
 fn reply_context(id: &HookId) -> String {
     format!("hook-reply:{id}")
+}
+
+/// New deliveries, pending from their due time; an id already present is
+/// left as it is (a repeated commit).
+fn insert_deliveries(conn: &Connection, deliveries: &[NewDelivery], now: i64) -> Result<(), StoreError> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
+                                     next_attempt_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
+             ON CONFLICT(id) DO NOTHING",
+        )
+        .map_err(backend)?;
+    for d in deliveries {
+        insert
+            .execute(params![
+                d.id.as_str(),
+                d.event_id.as_ref().map(EventId::as_str),
+                d.hook_id.as_str(),
+                target_kind(&d.target).as_str(),
+                json(&d.target),
+                json(&d.payload),
+                ms(d.due_at),
+                now,
+            ])
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// An incoming hook's source and reply credentials, unsealed.
@@ -963,6 +991,9 @@ impl Store for SqliteStore {
                 for task in &routed.tasks {
                     tasks::insert(conn, task)?;
                 }
+                for question in &routed.questions {
+                    tasks::insert_question(conn, question)?;
+                }
                 for update in &routed.subjects {
                     tasks::put_subject(
                         conn,
@@ -972,28 +1003,7 @@ impl Store for SqliteStore {
                         now,
                     )?;
                 }
-                let mut insert = conn
-                    .prepare_cached(
-                        "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
-                                             next_attempt_at, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
-                     ON CONFLICT(id) DO NOTHING",
-                    )
-                    .map_err(backend)?;
-                for d in &routed.deliveries {
-                    insert
-                        .execute(params![
-                            d.id.as_str(),
-                            d.event_id.as_ref().map(EventId::as_str),
-                            d.hook_id.as_str(),
-                            target_kind(&d.target).as_str(),
-                            json(&d.target),
-                            json(&d.payload),
-                            ms(d.due_at),
-                            now,
-                        ])
-                        .map_err(backend)?;
-                }
+                insert_deliveries(conn, &routed.deliveries, now)?;
             }
             Ok(())
         })
@@ -1038,6 +1048,30 @@ impl Store for SqliteStore {
             tasks::subject(conn, hook.as_str(), &subject)?
                 .map(|s| serde_json::from_str(&s).map_err(|_| backend(corrupt("subject state"))))
                 .transpose()
+        })
+        .await
+    }
+
+    async fn questions(&self, event: &EventId) -> Result<Vec<chorus_core::Question>, StoreError> {
+        let event = event.clone();
+        self.read(move |conn, _| tasks::questions(conn, event.as_str())).await
+    }
+
+    async fn interact(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        asked: Option<chorus_core::Question>,
+        answered: Option<(String, String, Timestamp)>,
+    ) -> Result<(), StoreError> {
+        let now = ms(self.now());
+        self.write(move |conn, _| {
+            if let Some((id, text, at)) = &answered {
+                tasks::answer(conn, id, text, *at)?;
+            }
+            if let Some(q) = &asked {
+                tasks::insert_question(conn, q)?;
+            }
+            insert_deliveries(conn, &deliveries, now)
         })
         .await
     }

@@ -1,6 +1,8 @@
 //! Tasks created by rules, and the state kept per subject of a hook's events.
 
-use chorus_core::{NewOutgoingEvent, Page, StoreError, Task, TaskQuery, TaskStatus};
+use chorus_core::{
+    NewOutgoingEvent, Page, Question, QuestionStatus, StoreError, Task, TaskQuery, TaskStatus,
+};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -155,5 +157,64 @@ pub(crate) fn put_subject(
     )
     .and_then(|mut s| s.execute(params![hook, subject, state, now]))
     .map_err(backend)?;
+    Ok(())
+}
+
+fn question_from_row(row: &Row<'_>) -> rusqlite::Result<Question> {
+    let status: String = row.get("status")?;
+    Ok(Question {
+        id: row.get("id")?,
+        hook_id: row.get::<_, String>("hook_id")?.parse().map_err(|_| corrupt("hook_id"))?,
+        event_id: row.get::<_, String>("event_id")?.parse().map_err(|_| corrupt("event_id"))?,
+        agent: row.get::<_, String>("agent")?.parse().map_err(|_| corrupt("agent"))?,
+        question: row.get("question")?,
+        status: QuestionStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        answer: row.get("answer")?,
+        created_at: ts(row.get("created_at")?),
+        answered_at: row.get::<_, Option<i64>>("answered_at")?.map(ts),
+    })
+}
+
+/// Insert a question; an id already present is left as it is.
+pub(crate) fn insert_question(conn: &Connection, q: &Question) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO questions (id, hook_id, event_id, agent, question, status, answer, created_at, answered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            q.id,
+            q.hook_id.as_str(),
+            q.event_id.as_str(),
+            q.agent.as_str(),
+            q.question,
+            q.status.as_str(),
+            q.answer,
+            ms(q.created_at),
+            q.answered_at.map(ms),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) fn questions(conn: &Connection, event: &str) -> Result<Vec<Question>, StoreError> {
+    conn.prepare_cached("SELECT * FROM questions WHERE event_id = ?1 ORDER BY seq")
+        .and_then(|mut s| s.query_map([event], question_from_row)?.collect())
+        .map_err(backend)
+}
+
+pub(crate) fn answer(conn: &Connection, id: &str, answer: &str, now: Timestamp) -> Result<(), StoreError> {
+    let n = conn
+        .execute(
+            "UPDATE questions SET status = 'answered', answer = ?2, answered_at = ?3
+             WHERE id = ?1 AND status = 'pending'",
+            params![id, answer, ms(now)],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("question {id} is not pending")));
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod config_errors;
 mod deliveries;
 pub(crate) mod events;
 mod idempotency;
+mod interact;
 mod openapi;
 mod tasks;
 
@@ -35,6 +36,7 @@ fn routes() -> Routes {
         .merge(events::router())
         .merge(access::router())
         .merge(tasks::router())
+        .merge(interact::router())
 }
 
 /// The `/api` router: every route behind the token check, and the OpenAPI

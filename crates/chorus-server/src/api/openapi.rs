@@ -126,6 +126,15 @@ fn operations() -> Vec<Op> {
             .paged()
             .query("status", status(&["pending", "succeeded", "failed"]))
             .answers(200, list_of(&r("Delivery"))),
+        op("post", "/api/webhooks/{id}/comment", "interact", "Comment on an event's thread at its source")
+            .body(r("InteractComment"))
+            .answers(202, json!({"type": "object", "properties": {"event_id": {"type": "string"}, "delivery_id": {"type": "string"}}})),
+        op("post", "/api/webhooks/{id}/ask", "interact", "Ask the source's people a question about an event")
+            .body(r("InteractAsk"))
+            .answers(201, r("Question")),
+        op("post", "/api/webhooks/{id}/respond", "interact", "Answer an event's source (and its open question)")
+            .body(r("InteractRespond"))
+            .answers(202, json!({"type": "object", "properties": {"event_id": {"type": "string"}, "delivery_id": {"type": "string"}, "question_id": nullable("string")}})),
         op("get", "/api/webhooks/{id}/commands", "commands", "Routing rules of a hook").answers(200, list_of(&r("Command"))),
         op("post", "/api/webhooks/{id}/commands", "commands", "Add a routing rule").body(r("CommandSpec")).answers(201, r("Command")),
         op("put", "/api/webhooks/{id}/commands", "commands", "Replace the whole rule set")
@@ -605,6 +614,40 @@ fn task_schemas() -> Value {
                 "created_at": time,
                 "updated_at": time,
             },
+        },
+        "Question": {
+            "type": "object",
+            "required": ["id", "hook_id", "event_id", "question", "status"],
+            "properties": {
+                "id": {"type": "string"},
+                "hook_id": {"type": "string"},
+                "event_id": {"type": "string"},
+                "agent": {"type": "string"},
+                "question": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending", "answered"]},
+                "answer": nullable("string"),
+                "created_at": time,
+                "answered_at": {"type": ["string", "null"], "format": "date-time"},
+                "delivery_id": {"type": "string"},
+            },
+        },
+        "InteractComment": {
+            "type": "object",
+            "required": ["event_id", "message"],
+            "additionalProperties": false,
+            "properties": {"event_id": {"type": "string"}, "message": {"type": "string", "minLength": 1, "maxLength": 65536, "pattern": "\\S"}},
+        },
+        "InteractAsk": {
+            "type": "object",
+            "required": ["event_id", "question"],
+            "additionalProperties": false,
+            "properties": {"event_id": {"type": "string"}, "question": {"type": "string", "minLength": 1, "maxLength": 65536, "pattern": "\\S"}},
+        },
+        "InteractRespond": {
+            "type": "object",
+            "required": ["event_id", "response"],
+            "additionalProperties": false,
+            "properties": {"event_id": {"type": "string"}, "response": {"type": "string", "minLength": 1, "maxLength": 65536, "pattern": "\\S"}},
         },
         "TaskPatch": {
             "type": "object",

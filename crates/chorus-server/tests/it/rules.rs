@@ -570,3 +570,176 @@ async fn respond_answers_the_sender_in_the_ingress_response() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["response"], "low: meh");
 }
+
+#[tokio::test]
+async fn the_seed_issue_tracker_asks_brain_and_the_answer_becomes_a_comment() {
+    use chorus_testkit::{FakeForge, Forge};
+    let (Some(opened), Some(comment)) =
+        (fixture("issues.opened.json"), fixture("issue_comment.created.json"))
+    else {
+        return;
+    };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    app.agent("planning", "5151").await;
+    app.agent("brain", "5252").await;
+    let github = FakeForge::start(Forge::Github, None, "ghp_seed").await;
+    // Seed 001's example 1, its rules as written.
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "name": "GitHub Issue Tracker", "source": "github", "enabled": true,
+            "reply": {"token": "ghp_seed", "api_url": github.base()},
+            "commands": [
+                {"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+                 "template": "Analyze issue: {{issue.title}}\n\n{{issue.body}}",
+                 "conditions": {"labels": ["bug", "enhancement"]}},
+                {"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
+                 "template": "User asked: {{comment.body}}",
+                 "conditions": {"body_contains": "@agent"}}
+            ]
+        }))
+        .await;
+    let sent = send(&app, &hook, "issues", "s-1", &opened).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let (_, task) =
+        app.api_json(Method::GET, &format!("/api/tasks/{}", e["task_id"].as_str().unwrap()), None).await;
+    assert_eq!(task["title"], format!("Analyze issue: {}", opened["issue"]["title"].as_str().unwrap()));
+
+    // A comment without @agent asks nothing; one with it asks brain.
+    let quiet = send(&app, &hook, "issue_comment", "s-2", &comment).await;
+    assert_eq!(routed(&app, &hook.id, quiet["event_id"].as_str().unwrap()).await["status"], "unmatched");
+    let mut asking = comment.clone();
+    asking["comment"]["body"] = json!("@agent can you reproduce this?");
+    let sent = send(&app, &hook, "issue_comment", "s-3", &asking).await;
+    let event_id = sent["event_id"].as_str().unwrap().to_owned();
+    let e = routed(&app, &hook.id, &event_id).await;
+    let question = e["rules"][0]["question_id"].as_str().expect("a question").to_owned();
+    app.discord
+        .wait_until("the question in brain's channel", WAIT, |d| {
+            d.messages().iter().any(|(c, m)| {
+                c == "5252" && m.to_string().contains("User asked: @agent can you reproduce this?")
+            })
+        })
+        .await;
+
+    // The answer goes back to the issue as a comment, and brain's channel
+    // shows the question answered.
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/webhooks/{}/respond", hook.id),
+            Some(json!({"event_id": event_id, "response": "Yes: reproduced on main."})),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["question_id"], question);
+    let got = github.wait_for(1, WAIT).await;
+    let n = comment["issue"]["number"].as_u64().unwrap();
+    let repo = comment["repository"]["full_name"].as_str().unwrap();
+    assert_eq!(
+        (got[0].path.as_str(), got[0].status),
+        (format!("/repos/{repo}/issues/{n}/comments").as_str(), 201)
+    );
+    assert_eq!(got[0].json()["body"], "Yes: reproduced on main.");
+    app.discord
+        .wait_until("the answer in brain's channel", WAIT, |d| {
+            d.messages()
+                .iter()
+                .any(|(c, m)| c == "5252" && m.to_string().contains(&format!("Answered {question}")))
+        })
+        .await;
+
+    // Seed 001's interactive endpoints on the same event.
+    let path = |verb: &str| format!("/api/webhooks/{}/{verb}", hook.id);
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            &path("comment"),
+            Some(json!({"event_id": event_id, "message": "I've created task-456"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let (status, q) = app
+        .api_json(
+            Method::POST,
+            &path("ask"),
+            Some(json!({"event_id": event_id, "question": "Which version?"})),
+        )
+        .await;
+    assert_eq!((status, q["status"].as_str()), (201, Some("pending")), "{q}");
+    let got = github.wait_for(3, WAIT).await;
+    let bodies: Vec<String> = got.iter().map(|r| r.json()["body"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        bodies.contains(&"I've created task-456".to_owned())
+            && bodies.contains(&"❓ Which version?".to_owned()),
+        "{bodies:?}"
+    );
+}
+
+#[tokio::test]
+async fn interactive_endpoints_refuse_bad_input_and_sources_without_a_way_back() {
+    use chorus_testkit::{FakeForge, Forge};
+    let Some(comment) = fixture("issue_comment.created.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let github = FakeForge::start(Forge::Github, None, "ghp_seed").await;
+    let hook = app
+        .hook(json!({"agent": "builder", "source": "github", "reply": {"token": "ghp_seed", "api_url": github.base()}}))
+        .await;
+    let sent = send(&app, &hook, "issue_comment", "s-1", &comment).await;
+    let event_id = sent["event_id"].as_str().unwrap().to_owned();
+    let path = |verb: &str| format!("/api/webhooks/{}/{verb}", hook.id);
+    // Bad inputs: each refused, nothing sent.
+    let other = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let stripe = app.hook(json!({"agent": "builder", "source": "stripe"})).await;
+    for (p, body, code) in [
+        (path("comment"), json!({"event_id": "evt_nope", "message": "x"}), 404),
+        (path("comment"), json!({"event_id": event_id, "message": "  "}), 400),
+        (path("comment"), json!({"event_id": event_id}), 400),
+        (path("respond"), json!({"event_id": event_id, "response": "x", "extra": 1}), 400),
+        (format!("/api/webhooks/{}/comment", other.id), json!({"event_id": event_id, "message": "x"}), 404),
+        ("/api/webhooks/hk_nope/ask".to_owned(), json!({"event_id": event_id, "question": "x"}), 404),
+    ] {
+        let (status, v) = app.api_json(Method::POST, &p, Some(body.clone())).await;
+        assert_eq!(status, code, "{p} {body}: {v}");
+    }
+    // A hook without credentials, and a source with no way back: 409.
+    let raw = serde_json::to_vec(&comment).unwrap();
+    let resp = app
+        .post(
+            &other.url,
+            &github_headers(other.secret.as_deref().unwrap(), "issue_comment", "o-1", &raw),
+            raw,
+        )
+        .await;
+    let other_event: Value = resp.json().await.unwrap();
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/webhooks/{}/comment", other.id),
+            Some(json!({"event_id": other_event["event_id"], "message": "x"})),
+        )
+        .await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("no_reply_channel")), "{v}");
+    let body = serde_json::to_vec(&json!({"id": "evt_1", "type": "charge.succeeded"})).unwrap();
+    let secret = Secret::new(stripe.secret.clone().unwrap());
+    let mut headers = chorus_verify::sign(
+        chorus_core::Source::Stripe,
+        None,
+        &secret,
+        &body,
+        chorus_core::Clock::now(&chorus_core::SystemClock),
+        "x",
+    );
+    headers.push(("content-type".into(), "application/json".into()));
+    let stripe_event: Value = app.post(&stripe.url, &headers, body).await.json().await.unwrap();
+    let (status, _) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/webhooks/{}/respond", stripe.id),
+            Some(json!({"event_id": stripe_event["event_id"], "response": "x"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(github.requests().is_empty(), "no refused request reached the source");
+}

@@ -283,6 +283,7 @@ async fn routing_and_delivery_lifecycle_with_leases() {
         deliveries: vec![delivery],
         outcomes: vec![],
         tasks: vec![],
+        questions: vec![],
         subjects: vec![],
     };
     f.store.route_events(vec![routed.clone()]).await.unwrap();
@@ -460,6 +461,7 @@ async fn route_one_each(f: &Fixture, h: &IncomingHook, targets: &[Target]) {
             }],
             outcomes: vec![],
             tasks: vec![],
+            questions: vec![],
             subjects: vec![],
         });
     }
