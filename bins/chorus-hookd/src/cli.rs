@@ -191,7 +191,7 @@ pub(crate) enum WebhookCmd {
     /// Incoming: the events received, newest first.
     Events {
         id: String,
-        /// received, routed or filtered.
+        /// received, routed, filtered or unmatched.
         #[arg(long)]
         status: Option<String>,
         /// An event type (pull_request.opened) or family (pull_request).
@@ -239,6 +239,36 @@ pub(crate) enum WebhookCmd {
         id: String,
         /// The rule's id (cmd_…).
         command_id: String,
+    },
+    /// Incoming: comment on an event's thread at its source (needs the hook's reply credentials).
+    Comment {
+        id: String,
+        /// The event (evt_…).
+        #[arg(long)]
+        event: String,
+        /// The comment.
+        #[arg(long)]
+        message: String,
+    },
+    /// Incoming: ask the source's people a question about an event.
+    Ask {
+        id: String,
+        /// The event (evt_…).
+        #[arg(long)]
+        event: String,
+        /// The question.
+        #[arg(long)]
+        message: String,
+    },
+    /// Incoming: answer an event's source (and the event's open question).
+    Respond {
+        id: String,
+        /// The event (evt_…).
+        #[arg(long)]
+        event: String,
+        /// The answer.
+        #[arg(long)]
+        message: String,
     },
     /// A hook's deliveries, newest first.
     Deliveries {

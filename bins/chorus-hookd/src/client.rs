@@ -235,7 +235,10 @@ impl Client {
             cmd @ (WebhookCmd::Events { .. }
             | WebhookCmd::Commands { .. }
             | WebhookCmd::CommandAdd { .. }
-            | WebhookCmd::CommandRemove { .. }) => log_and_rules(cmd)?,
+            | WebhookCmd::CommandRemove { .. }
+            | WebhookCmd::Comment { .. }
+            | WebhookCmd::Ask { .. }
+            | WebhookCmd::Respond { .. }) => log_and_rules(cmd)?,
             WebhookCmd::Deliveries { id, status, limit } => {
                 let mut route = api(&["webhooks", &id, "deliveries"]);
                 if let Some(s) = status {
@@ -332,7 +335,7 @@ impl Client {
     }
 }
 
-/// The incoming log and routing-rule verbs.
+/// The incoming log, routing-rule and interaction verbs.
 fn log_and_rules(cmd: WebhookCmd) -> Result<(Method, Route, Option<Value>, Shape), ClientError> {
     Ok(match cmd {
         WebhookCmd::Events { id, status, event_type, since, until, limit } => {
@@ -371,6 +374,18 @@ fn log_and_rules(cmd: WebhookCmd) -> Result<(Method, Route, Option<Value>, Shape
                 body["conditions"] = json_arg("--conditions", &c)?;
             }
             (Method::POST, api(&["webhooks", &id, "commands"]), Some(body), Shape::One)
+        }
+        WebhookCmd::Comment { id, event, message } => {
+            let body = json!({"event_id": event, "message": message});
+            (Method::POST, api(&["webhooks", &id, "comment"]), Some(body), Shape::One)
+        }
+        WebhookCmd::Ask { id, event, message } => {
+            let body = json!({"event_id": event, "question": message});
+            (Method::POST, api(&["webhooks", &id, "ask"]), Some(body), Shape::One)
+        }
+        WebhookCmd::Respond { id, event, message } => {
+            let body = json!({"event_id": event, "response": message});
+            (Method::POST, api(&["webhooks", &id, "respond"]), Some(body), Shape::One)
         }
         WebhookCmd::CommandRemove { id, command_id } => (
             Method::DELETE,

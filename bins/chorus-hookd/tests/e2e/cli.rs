@@ -294,6 +294,18 @@ async fn task_verbs(base: &str, id: &str) {
     assert!(again.stderr.contains("409"), "{}", again.stderr);
     let bad = cli(base, &["tasks", "list", "--status", "sleeping"]).await;
     assert_eq!(bad.code, 1);
+    // The interaction verbs reach the API: this hook has no reply
+    // credentials, so the server refuses with 409.
+    let event = tested["event_id"].as_str().unwrap();
+    for verb in ["comment", "ask", "respond"] {
+        let refused = cli(base, &["webhooks", verb, id, "--event", event, "--message", "hello"]).await;
+        assert_eq!(refused.code, 1, "{verb}");
+        assert!(
+            refused.stderr.contains("409") && refused.stderr.contains("reply"),
+            "{verb}: {}",
+            refused.stderr
+        );
+    }
     let removed = cli(base, &["webhooks", "command-remove", id, rule["id"].as_str().unwrap()]).await;
     assert_eq!(removed.code, 0);
 }
