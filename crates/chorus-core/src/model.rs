@@ -181,6 +181,9 @@ pub struct IncomingHook {
     pub agent: AgentName,
     /// Human-readable name.
     pub name: String,
+    /// A user-chosen id (seed 001's `webhook_id`), unique, usable in place
+    /// of `id` in the API and in `/webhooks/{source}/{webhook_id}`.
+    pub slug: Option<String>,
     /// Verification scheme and formatter.
     pub source: Source,
     /// Settings for [`Source::Generic`].

@@ -234,6 +234,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// One hook.
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;
+    /// The id of the incoming hook with this user-chosen id (`webhook_id`).
+    async fn hook_by_slug(&self, slug: &str) -> Result<Option<HookId>, StoreError>;
     /// Set (sealed) or clear a hook's reply credentials; `NotFound` for an
     /// unknown hook.
     async fn set_reply(&self, id: &HookId, reply: Option<crate::ReplyConfig>) -> Result<(), StoreError>;

@@ -95,6 +95,11 @@ struct HookFile {
     #[serde(alias = "source")]
     provider: Option<String>,
     secret: Option<String>,
+    /// Seed 001's user-chosen id, for `/webhooks/{provider}/{webhook_id}`.
+    webhook_id: Option<String>,
+    /// Seed 001's `endpoint`: computed by Chorus, accepted and ignored.
+    #[serde(rename = "endpoint")]
+    _endpoint: Option<String>,
     #[serde(default = "yes")]
     enabled: bool,
     rate_limit_per_minute: Option<u32>,
@@ -330,7 +335,9 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
     };
     let secret = file.secret.as_deref().map(|r| resolve_secret(r, dir)).transpose()?;
     let spec = IncomingSpec {
-        agent,
+        agent: Some(agent),
+        webhook_id: file.webhook_id,
+        _endpoint: None,
         _kind: None,
         name: file.name,
         source: file.provider,
@@ -541,6 +548,12 @@ impl Loader {
             return Err(Problem::at(
                 "agent",
                 "the agent of an existing hook cannot change (its URL names it); use a new file",
+            ));
+        }
+        if current.slug != fresh.slug {
+            return Err(Problem::at(
+                "webhook_id",
+                "the webhook_id of an existing hook cannot change; use a new file",
             ));
         }
         if current.source != fresh.source || current.generic != fresh.generic {

@@ -111,27 +111,52 @@ fn sender_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
     sender
 }
 
-/// Handle one incoming webhook.
+/// Handle one incoming webhook at `/webhook/{agent}/{hook_id}`.
 pub(crate) async fn receive(
     State(state): State<AppState>,
     Path((agent, hook_id)): Path<(String, String)>,
     request: Request,
+) -> Result<Response, ApiError> {
+    let (Ok(agent_name), Ok(hook_id)) = (agent.parse::<AgentName>(), hook_id.parse::<HookId>()) else {
+        return Err(unknown_hook());
+    };
+    accept(state, hook_id, request, |hook| hook.agent == agent_name).await
+}
+
+/// The same, at seed 001's `/webhooks/{provider}/{webhook_id}`: the hook's
+/// id or its user-chosen `webhook_id`, under its own source's name.
+pub(crate) async fn receive_by_provider(
+    State(state): State<AppState>,
+    Path((provider, id)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let hook_id = match id.parse::<HookId>() {
+        Ok(h) => h,
+        Err(_) => state.store.hook_by_slug(&id).await?.ok_or_else(unknown_hook)?,
+    };
+    accept(state, hook_id, request, |hook| hook.source.as_str() == provider).await
+}
+
+/// Everything after the URL named a hook; `belongs` checks the rest of the
+/// URL against it (a wrong agent or provider answers as an unknown hook).
+async fn accept(
+    state: AppState,
+    hook_id: HookId,
+    request: Request,
+    belongs: impl Fn(&chorus_core::IncomingHook) -> bool,
 ) -> Result<Response, ApiError> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let peer = peer.map(|p| sender_ip(p, request.headers(), &state.settings.trusted_proxies));
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
 
-    let (Ok(agent_name), Ok(hook_id)) = (agent.parse::<AgentName>(), hook_id.parse::<HookId>()) else {
-        return Err(unknown_hook());
-    };
     let Some((hook, secrets)) = state.store.hook_with_secrets(&hook_id).await? else {
         return Err(unknown_hook());
     };
-    if hook.agent != agent_name {
+    if !belongs(&hook) {
         return Err(unknown_hook());
     }
-    let Some(agent) = state.store.agent(&agent_name).await? else {
+    let Some(agent) = state.store.agent(&hook.agent).await? else {
         return Err(unknown_hook());
     };
 

@@ -449,6 +449,7 @@ async fn purge_periodically(state: AppState, keep: std::time::Duration, stop: Ca
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/webhook/{agent}/{hook_id}", post(ingress::receive))
+        .route("/webhooks/{provider}/{webhook_id}", post(ingress::receive_by_provider))
         .route("/interactions", post(crate::discord::interactions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

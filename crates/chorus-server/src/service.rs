@@ -23,14 +23,22 @@ pub(crate) const COMMANDS_MAX: usize = 100;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IncomingSpec {
-    pub(crate) agent: String,
+    /// The agent; when absent, the first rule's agent (as seed 001 writes hooks).
+    pub(crate) agent: Option<String>,
     /// Accepted for the API's `{"type": "incoming"}`; the caller has
     /// already dispatched on it.
     #[serde(rename = "type", default)]
     pub(crate) _kind: Option<String>,
     pub(crate) name: Option<String>,
+    /// Seed 001 calls the source `provider`.
+    #[serde(alias = "provider")]
     pub(crate) source: Option<String>,
     pub(crate) secret: Option<String>,
+    /// Seed 001's user-chosen id.
+    pub(crate) webhook_id: Option<String>,
+    /// Seed 001's `endpoint`: computed by Chorus, accepted and ignored.
+    #[serde(default, rename = "endpoint")]
+    pub(crate) _endpoint: Option<String>,
     #[serde(default = "yes")]
     pub(crate) enabled: bool,
     pub(crate) rate_limit_per_minute: Option<u32>,
@@ -204,7 +212,17 @@ pub(crate) async fn incoming_hook(
     created_by: &str,
     now: Timestamp,
 ) -> Result<(IncomingHook, Option<Secret>), ApiError> {
-    let agent = existing_agent(state, "agent", &spec.agent).await?;
+    let (named, field) = match (&spec.agent, spec.commands.iter().position(|c| c.agent.is_some())) {
+        (Some(a), _) => (a.clone(), "agent".to_owned()),
+        (None, Some(i)) => {
+            (spec.commands[i].agent.clone().unwrap_or_default(), format!("commands[{i}].agent"))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid("agent", "missing: the agent whose channel gets the messages"));
+        }
+    };
+    let agent = existing_agent(state, &field, &named).await?;
+    let slug = spec.webhook_id.as_deref().map(check_slug).transpose()?;
     let source: Source = match &spec.source {
         Some(s) => {
             s.parse().map_err(|e: chorus_core::UnknownSource| ApiError::invalid("source", e.to_string()))?
@@ -238,6 +256,7 @@ pub(crate) async fn incoming_hook(
     check_template(spec.template.as_deref())?;
     let hook = IncomingHook {
         id: HookId::generate(),
+        slug,
         name: spec.name.clone().unwrap_or_else(|| format!("{source} hook")),
         agent,
         source,
@@ -252,6 +271,23 @@ pub(crate) async fn incoming_hook(
         updated_at: now,
     };
     Ok((hook, secret))
+}
+
+/// A user-chosen hook id: 3 to 64 of `a-z 0-9 - _`, starting with a
+/// letter or digit, and never one that reads as a Chorus id.
+fn check_slug(slug: &str) -> Result<String, ApiError> {
+    let ok = (3..=64).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && slug.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !slug.starts_with("hk_");
+    if ok {
+        Ok(slug.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "webhook_id",
+            "webhook_id must be 3 to 64 of a-z, 0-9, - and _, start with a letter or digit, and not start with hk_",
+        ))
+    }
 }
 
 /// Check a partial update of an incoming hook.

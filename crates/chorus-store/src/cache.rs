@@ -127,6 +127,7 @@ mod tests {
     fn hook(id: &HookId) -> CachedHook {
         let hook = IncomingHook {
             id: id.clone(),
+            slug: None,
             agent: "a".parse::<AgentName>().unwrap(),
             name: String::new(),
             source: Source::Github,

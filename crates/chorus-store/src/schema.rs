@@ -246,6 +246,9 @@ CREATE TABLE questions (
     answered_at INTEGER
 ) STRICT;
 CREATE INDEX questions_event ON questions(event_id, seq);
+
+ALTER TABLE hooks ADD COLUMN slug TEXT;
+CREATE UNIQUE INDEX hooks_slug ON hooks(slug) WHERE slug IS NOT NULL;
 ",
 ];
 

@@ -331,6 +331,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
         id: parse_col(row, "id")?,
         agent: parse_col(row, "agent")?,
         name: row.get("name")?,
+        slug: row.get("slug")?,
         source: parse_col(row, "source")?,
         generic: generic.map(|g| serde_json::from_str(&g)).transpose().map_err(|_| corrupt("generic"))?,
         enabled: row.get("enabled")?,
@@ -346,6 +347,10 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
 
 fn reply_context(id: &HookId) -> String {
     format!("hook-reply:{id}")
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
 /// New deliveries, pending from their due time; an id already present is
@@ -619,8 +624,8 @@ impl Store for SqliteStore {
             }
             conn.execute(
                 "INSERT INTO hooks (id, agent, name, source, generic, enabled, rate_limit_per_minute, ip_allowlist,
-                                    template, events, secret, created_at, created_by, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12)",
+                                    template, events, secret, created_at, created_by, updated_at, slug)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14)",
                 params![
                     hook.id.as_str(),
                     hook.agent.as_str(),
@@ -635,13 +640,31 @@ impl Store for SqliteStore {
                     sealed,
                     ms(hook.created_at),
                     hook.created_by,
+                    hook.slug,
                 ],
             )
-            .map_err(backend)?;
+            .map_err(|e| match &hook.slug {
+                Some(slug) if is_unique_violation(&e) => {
+                    StoreError::Conflict(format!("webhook_id {slug:?} is taken by another hook"))
+                }
+                _ => backend(e),
+            })?;
             if !rules.is_empty() {
                 commands::replace(conn, &hook.id, &rules)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn hook_by_slug(&self, slug: &str) -> Result<Option<HookId>, StoreError> {
+        let slug = slug.to_owned();
+        self.read(move |conn, _| {
+            let id: Option<String> = conn
+                .prepare_cached("SELECT id FROM hooks WHERE slug = ?1")
+                .and_then(|mut s| s.query_row([&slug], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            id.map(|i| i.parse().map_err(|_| backend(corrupt("id")))).transpose()
         })
         .await
     }

@@ -72,6 +72,7 @@ async fn start_rig(
     let now = clock.now();
     let hook = IncomingHook {
         id: HookId::generate(),
+        slug: None,
         agent,
         name: "h".into(),
         source: Source::Github,

@@ -43,7 +43,7 @@ pub(crate) fn view(c: &HookCommand) -> Value {
 /// The incoming hook `id`; outgoing hooks have no routing rules.
 async fn hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     let missing = || ApiError::not_found(format!("webhook {id} not found"));
-    let hook_id: HookId = id.parse().map_err(|_| missing())?;
+    let hook_id: HookId = super::webhooks::resolve(state, id).await?;
     if let Some(hook) = state.store.hook(&hook_id).await? {
         return Ok(hook);
     }

@@ -101,6 +101,9 @@ fn operations() -> Vec<Op> {
         op("patch", hook, "webhooks", "Change a hook")
             .body(json!({"anyOf": [r("UpdateIncoming"), r("UpdateOutgoing")]}))
             .answers(200, r("Webhook")),
+        op("put", hook, "webhooks", "Replace an incoming hook's settings and rules (seed 001's update)")
+            .body(r("CreateIncoming"))
+            .answers(200, r("Webhook")),
         op("delete", hook, "webhooks", "Delete a hook"),
         op("post", "/api/webhooks/{id}/enable", "webhooks", "Enable a hook").answers(200, r("Webhook")),
         op("post", "/api/webhooks/{id}/disable", "webhooks", "Disable a hook").answers(200, r("Webhook")),
@@ -366,6 +369,8 @@ fn hook_schemas() -> Value {
                 "template": nullable("string"),
                 "events": strings,
                 "url": {"type": "string"},
+                "webhook_id": {"type": "string"},
+                "endpoint": {"type": "string"},
                 "secret": {"type": ["string", "null"], "description": "only in the answer to a create or a rotation"},
                 "commands": {"type": "array", "items": r("Command")},
                 "reply": {"type": ["object", "null"], "description": "reply credentials, the token masked"},
@@ -400,10 +405,12 @@ fn hook_schemas() -> Value {
         },
         "CreateIncoming": {
             "type": "object",
-            "required": ["agent"],
             "additionalProperties": false,
+            "description": "agent is required unless a command names one",
             "properties": {
                 "agent": {"type": "string"},
+                "webhook_id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{2,63}$"},
+                "endpoint": {"type": "string", "description": "computed; ignored on input"},
                 "type": {"const": "incoming"},
                 "name": {"type": "string"},
                 "source": {"type": "string", "enum": ["chorus", "github", "gitlab", "standard", "slack", "stripe", "jira", "generic", "none"]},

@@ -24,7 +24,7 @@ use crate::{
 pub(super) fn router() -> Routes {
     Routes::default()
         .route("/api/webhooks", post(create).get(list))
-        .route("/api/webhooks/{id}", get(show).patch(update).delete(remove))
+        .route("/api/webhooks/{id}", get(show).patch(update).put(replace).delete(remove))
         .route("/api/webhooks/{id}/enable", post(enable))
         .route("/api/webhooks/{id}/disable", post(disable))
         .route("/api/webhooks/{id}/events", get(events))
@@ -44,7 +44,7 @@ pub(crate) enum Found {
 }
 
 pub(crate) async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
-    let hook_id = parse_id(id)?;
+    let hook_id = resolve(state, id).await?;
     if let Some(h) = state.store.hook(&hook_id).await? {
         return Ok(Found::Incoming(h));
     }
@@ -168,6 +168,8 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
         "template": h.template,
         "events": h.events,
         "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
+        "webhook_id": h.slug.as_deref().unwrap_or(h.id.as_str()),
+        "endpoint": format!("/webhooks/{}/{}", h.source, h.slug.as_deref().unwrap_or(h.id.as_str())),
         "created_at": h.created_at,
         "created_by": h.created_by,
         "updated_at": h.updated_at,
@@ -183,12 +185,17 @@ fn reply_view(reply: Option<&chorus_core::ReplyConfig>) -> Value {
     reply.map_or(Value::Null, |r| json!({"api_url": r.api_url, "email": r.email, "token": "********"}))
 }
 
-fn parse_id(id: &str) -> Result<HookId, ApiError> {
-    id.parse().map_err(|_| ApiError::not_found(format!("webhook {id} not found")))
+/// A hook's id from what a caller wrote: its id, or its user-chosen
+/// `webhook_id`.
+pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<HookId, ApiError> {
+    if let Ok(hook_id) = id.parse() {
+        return Ok(hook_id);
+    }
+    state.store.hook_by_slug(id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
 }
 
 async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
-    let hook_id = parse_id(id)?;
+    let hook_id = resolve(state, id).await?;
     state.store.hook(&hook_id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
 }
 
@@ -342,6 +349,75 @@ async fn update(
     }
     let mut v = view(&state, &hook);
     v["reply"] = reply_view(state.store.reply(&hook_id).await?.as_ref());
+    Ok(Json(v))
+}
+
+/// `PUT`: seed 001's "update webhook". The body has the shape of a create;
+/// the hook's settings and rule set become what it says. The agent, source
+/// and `webhook_id` name the hook and cannot change; credentials (`secret`,
+/// `reply`) stay unless given, and a different secret goes through
+/// rotate-secret instead.
+async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let current = match find_any(&state, &id).await? {
+        Found::Incoming(h) => h,
+        Found::Outgoing(_) => {
+            return Err(ApiError::bad_request(
+                "PUT replaces incoming hooks; change an outgoing one with PATCH",
+            ));
+        }
+    };
+    if body.get("type").is_some_and(|t| t != "incoming") {
+        return Err(ApiError::invalid("type", "the hook is incoming"));
+    }
+    let spec: IncomingSpec =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = service::now(&state);
+    let (fresh, _) = service::incoming_hook(&state, &spec, &current.created_by, now).await?;
+    if fresh.agent != current.agent {
+        return Err(ApiError::invalid("agent", "the agent of a hook cannot change (its URL names it)"));
+    }
+    if fresh.source != current.source || fresh.generic != current.generic {
+        return Err(ApiError::invalid("source", "the source of a hook cannot change; create a new hook"));
+    }
+    if spec.webhook_id.is_some() && fresh.slug != current.slug {
+        return Err(ApiError::invalid("webhook_id", "the webhook_id of a hook cannot change"));
+    }
+    if let Some(given) = &spec.secret {
+        let secrets = state.store.hook_with_secrets(&current.id).await?.map(|(_, s)| s).unwrap_or_default();
+        if secrets.first().is_none_or(|s| *s != chorus_core::Secret::new(given.clone())) {
+            return Err(ApiError::invalid(
+                "secret",
+                "a different secret: use POST /api/webhooks/{id}/rotate-secret",
+            ));
+        }
+    }
+    let reply = match &spec.reply {
+        Some(r) => Some(service::reply_config(&state, current.source, r).await?),
+        None => None,
+    };
+    let can_reply = reply.is_some() || state.store.reply(&current.id).await?.is_some();
+    let commands = service::commands(&state, &current, can_reply, &spec.commands, now).await?;
+    let patch = HookPatch {
+        name: Some(fresh.name),
+        enabled: Some(fresh.enabled),
+        rate_limit_per_minute: Some(fresh.rate_limit_per_minute),
+        ip_allowlist: Some(fresh.ip_allowlist),
+        template: Some(fresh.template),
+        events: Some(fresh.events),
+    };
+    let hook = state.store.update_hook(&current.id, patch).await?;
+    if let Some(r) = reply {
+        state.store.set_reply(&current.id, Some(r)).await?;
+    }
+    state.store.replace_commands(&current.id, commands).await?;
+    let mut v = view(&state, &hook);
+    let rules: Vec<Value> = state.store.commands(&hook.id).await?.iter().map(commands::view).collect();
+    v["commands"] = json!(rules);
+    v["reply"] = reply_view(state.store.reply(&hook.id).await?.as_ref());
     Ok(Json(v))
 }
 

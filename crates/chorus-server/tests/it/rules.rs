@@ -743,3 +743,116 @@ async fn interactive_endpoints_refuse_bad_input_and_sources_without_a_way_back()
     assert_eq!(status, 409);
     assert!(github.requests().is_empty(), "no refused request reached the source");
 }
+
+/// Seed 001's example 1, exactly as the seed writes it.
+const SEED_GITHUB_ISSUE_TRACKER: &str = r#"{
+  "webhook_id": "github-issues-001",
+  "name": "GitHub Issue Tracker",
+  "provider": "github",
+  "endpoint": "/webhooks/github/github-issues-001",
+  "secret": "your-webhook-secret",
+  "enabled": true,
+  "commands": [
+    {
+      "trigger": "issues.opened",
+      "action": "create_task",
+      "agent": "planning",
+      "template": "Analyze issue: {{issue.title}}\n\n{{issue.body}}",
+      "conditions": {
+        "labels": ["bug", "enhancement"]
+      }
+    },
+    {
+      "trigger": "issue_comment.created",
+      "action": "ask",
+      "agent": "brain",
+      "template": "User asked: {{comment.body}}",
+      "conditions": {
+        "body_contains": "@agent"
+      }
+    }
+  ]
+}"#;
+
+#[tokio::test]
+async fn the_seed_json_is_accepted_as_written_with_its_receiver_path() {
+    let Some(opened) = fixture("issues.opened.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("planning", "5151").await;
+    app.agent("brain", "5252").await;
+    let seed: Value = serde_json::from_str(SEED_GITHUB_ISSUE_TRACKER).unwrap();
+    let (status, hook) = app.api_json(Method::POST, "/api/webhooks", Some(seed.clone())).await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(
+        (
+            hook["agent"].as_str(),
+            hook["webhook_id"].as_str(),
+            hook["endpoint"].as_str(),
+            hook["source"].as_str()
+        ),
+        (
+            Some("planning"),
+            Some("github-issues-001"),
+            Some("/webhooks/github/github-issues-001"),
+            Some("github")
+        ),
+        "the agent is the first command's, as in files"
+    );
+    let (status, shown) = app.api_json(Method::GET, "/api/webhooks/github-issues-001", None).await;
+    assert_eq!((status, shown["id"].clone()), (200, hook["id"].clone()));
+
+    // The seed's receiver path, signed with the seed's secret.
+    let raw = serde_json::to_vec(&opened).unwrap();
+    let headers = github_headers("your-webhook-secret", "issues", "seed-1", &raw);
+    let url = format!("{}/webhooks/github/github-issues-001", app.base);
+    let resp = app.post(&url, &headers, raw.clone()).await;
+    assert_eq!(resp.status(), 202);
+    let sent: Value = resp.json().await.unwrap();
+    let e = routed(&app, hook["id"].as_str().unwrap(), sent["event_id"].as_str().unwrap()).await;
+    assert!(e["task_id"].as_str().is_some(), "{e}");
+    // Under another provider's name, or an unknown id: 404.
+    for path in ["/webhooks/gitlab/github-issues-001", "/webhooks/github/github-issues-002"] {
+        let resp = app.post(&format!("{}{path}", app.base), &headers, raw.clone()).await;
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+
+    // PUT replaces the settings and rules; the same JSON again changes nothing.
+    let mut fewer = seed.clone();
+    fewer["commands"].as_array_mut().unwrap().pop();
+    fewer["name"] = json!("Issue Tracker");
+    let (status, put) = app.api_json(Method::PUT, "/api/webhooks/github-issues-001", Some(fewer)).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!((put["name"].as_str(), put["commands"].as_array().unwrap().len()), (Some("Issue Tracker"), 1));
+    for (change, field) in [
+        (json!({"provider": "gitlab"}), "source"),
+        (json!({"secret": "a-different-secret-123"}), "secret"),
+        (json!({"webhook_id": "another-id"}), "webhook_id"),
+        (json!({"commands": [{"trigger": "push", "agent": "brain"}]}), "agent"),
+    ] {
+        let mut body = seed.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, v) = app.api_json(Method::PUT, "/api/webhooks/github-issues-001", Some(body)).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
+    }
+    let (_, after) = app.api_json(Method::GET, "/api/webhooks/github-issues-001", None).await;
+    assert_eq!(after["commands"].as_array().unwrap().len(), 1, "refused PUTs changed nothing");
+
+    // A webhook_id is unique and well-formed.
+    let (status, v) = app.api_json(Method::POST, "/api/webhooks", Some(seed.clone())).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("conflict")), "{v}");
+    for bad in ["x", "Has Caps", "hk_lookalike", "../up"] {
+        let mut body = seed.clone();
+        body["webhook_id"] = json!(bad);
+        let (status, v) = app.api_json(Method::POST, "/api/webhooks", Some(body)).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some("webhook_id")), "{bad}: {v}");
+    }
+    let mut no_agent = seed;
+    no_agent.as_object_mut().unwrap().remove("webhook_id");
+    for c in no_agent["commands"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("agent");
+    }
+    let (status, v) = app.api_json(Method::POST, "/api/webhooks", Some(no_agent)).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("agent")), "{v}");
+}

@@ -47,6 +47,7 @@ async fn agent(store: &SqliteStore, n: &str) {
 fn hook(agent: &str, now: Timestamp) -> IncomingHook {
     IncomingHook {
         id: HookId::generate(),
+        slug: None,
         agent: name(agent),
         name: "gh".into(),
         source: Source::Github,
