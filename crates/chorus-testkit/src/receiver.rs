@@ -83,6 +83,7 @@ struct Shared {
     script: Arc<Mutex<VecDeque<Reply>>>,
     default: Arc<Mutex<Reply>>,
     count: Arc<watch::Sender<usize>>,
+    arrived: Arc<watch::Sender<usize>>,
 }
 
 /// A running receiver on loopback.
@@ -108,6 +109,7 @@ impl TestReceiver {
             script: Arc::default(),
             default: Arc::new(Mutex::new(Reply::status(200))),
             count: Arc::new(watch::channel(0).0),
+            arrived: Arc::new(watch::channel(0).0),
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -136,6 +138,14 @@ impl TestReceiver {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// Wait until `n` requests have arrived, answered or not (a scripted
+    /// delay may still be holding them), or panic after `timeout`.
+    pub async fn wait_for_arrivals(&self, n: usize, timeout: Duration) {
+        let mut rx = self.shared.arrived.subscribe();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok();
+        assert!(ok, "timed out waiting for {n} requests to arrive");
+    }
+
     /// Wait until `n` requests arrived, or panic after `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let mut rx = self.shared.count.subscribe();
@@ -156,6 +166,7 @@ async fn handle(
     let at = Instant::now();
     let reply =
         shared.script.lock().unwrap().pop_front().unwrap_or_else(|| shared.default.lock().unwrap().clone());
+    shared.arrived.send_modify(|n| *n += 1);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

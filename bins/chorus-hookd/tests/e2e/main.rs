@@ -9,4 +9,5 @@ mod interactions;
 mod lifecycle;
 mod outage;
 mod outgoing;
+mod rules_crash;
 mod support;
