@@ -123,6 +123,41 @@ pub struct Listed {
     pub enabled: bool,
 }
 
+/// Which incoming hook of an agent a rule goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRef {
+    /// By id (`hk_…`, or its `webhook_id`).
+    Id(String),
+    /// The agent's first incoming hook of this source (`!hook github …`).
+    Source(String),
+}
+
+/// A rule to add, as a Discord command describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRule {
+    /// Event type, family or glob.
+    pub trigger: String,
+    /// `notify`, `create_task`, …
+    pub action: String,
+    /// Message template.
+    pub template: Option<String>,
+    /// Conditions, in the map form of the API.
+    pub conditions: serde_json::Map<String, Value>,
+}
+
+/// A rule as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRule {
+    /// `cmd_…`.
+    pub id: String,
+    /// Trigger.
+    pub trigger: String,
+    /// Action.
+    pub action: String,
+    /// Conditions, as JSON text.
+    pub conditions: String,
+}
+
 /// A refusal, in words fit for the user (the API's message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError(pub String);
@@ -174,6 +209,25 @@ pub trait HookService: Send + Sync {
         id: &str,
         enabled: bool,
     ) -> Result<(), ServiceError>;
+    /// Add a rule to one of the agent's incoming hooks; answers the rule's
+    /// id and the hook's id.
+    async fn add_rule(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        rule: NewRule,
+    ) -> Result<(String, String), ServiceError>;
+    /// A hook's rules, in the order they are evaluated.
+    async fn list_rules(&self, agent: &str, id: &str) -> Result<Vec<ListedRule>, ServiceError>;
+    /// Remove a rule.
+    async fn remove_rule(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        rule_id: &str,
+    ) -> Result<(), ServiceError>;
 }
 
 /// An answer. Through interactions, `content` is the reply (ephemeral when
@@ -220,7 +274,7 @@ impl Reply {
 }
 
 /// A parsed command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Cmd {
     CreateAgent { name: String, channel: Option<String> },
     Add { agent: Option<String>, hook: NewHook, guide: Guide },
@@ -230,6 +284,9 @@ enum Cmd {
     Format { agent: Option<String>, id: String, template: Option<String> },
     Filter { agent: Option<String>, id: String, events: Vec<String> },
     Enable { agent: Option<String>, id: String, on: bool },
+    RuleAdd { agent: Option<String>, hook: HookRef, rule: NewRule },
+    RuleList { agent: Option<String>, id: String },
+    RuleRemove { agent: Option<String>, id: String, rule_id: String },
     Help,
 }
 
@@ -282,6 +339,40 @@ pub fn definitions() -> Vec<Command> {
         ),
         sub("enable", "Turn a webhook on"),
         sub("disable", "Turn a webhook off"),
+        sub("rule-add", "Add a rule: what an event makes happen")
+            .option(
+                StringBuilder::new(
+                    "trigger",
+                    "Event type, family or glob: issues.opened, push, pull_request.*, *",
+                )
+                .required(true)
+                .max_length(100),
+            )
+            .option(StringBuilder::new("action", "What it does (default notify)").choices([
+                ("notify", "notify"),
+                ("create_task", "create_task"),
+                ("comment", "comment"),
+                ("ask", "ask"),
+                ("respond", "respond"),
+            ]))
+            .option(
+                StringBuilder::new("template", "Message template, e.g. {{author}} pushed to {{branch}}")
+                    .max_length(2000),
+            )
+            .option(
+                StringBuilder::new("if", "An expression that must hold, e.g. pr.reviews >= 2")
+                    .max_length(1000),
+            )
+            .option(
+                StringBuilder::new(
+                    "conditions",
+                    "Conditions as key=value, e.g. branch=main author=!dependabot*",
+                )
+                .max_length(1000),
+            ),
+        sub("rule-list", "A webhook's rules"),
+        sub("rule-remove", "Remove a rule")
+            .option(StringBuilder::new("rule_id", "The rule's id (cmd_…)").required(true).max_length(64)),
     ]);
     let create = SubCommandBuilder::new("create", "Create an agent bound to a channel")
         .option(name())
@@ -366,6 +457,25 @@ fn parse_interaction(data: &Value) -> Result<Cmd, String> {
                 },
                 "enable" => Cmd::Enable { agent: agent()?, id: id()?, on: true },
                 "disable" => Cmd::Enable { agent: agent()?, id: id()?, on: false },
+                "rule-add" => {
+                    let mut conditions = pairs(&string_option(o, "conditions").unwrap_or_default())?;
+                    if let Some(expr) = string_option(o, "if").filter(|e| !e.is_empty()) {
+                        conditions.insert("if".into(), Value::String(expr));
+                    }
+                    let rule = NewRule {
+                        trigger: required(o, "trigger")?,
+                        action: string_option(o, "action")
+                            .filter(|a| !a.is_empty())
+                            .unwrap_or_else(|| "notify".into()),
+                        template: string_option(o, "template").filter(|t| !t.is_empty()),
+                        conditions,
+                    };
+                    Cmd::RuleAdd { agent: agent()?, hook: HookRef::Id(id()?), rule }
+                }
+                "rule-list" => Cmd::RuleList { agent: agent()?, id: id()? },
+                "rule-remove" => {
+                    Cmd::RuleRemove { agent: agent()?, id: id()?, rule_id: required(o, "rule_id")? }
+                }
                 other => return Err(format!("unknown subcommand `webhook {other}`")),
             })
         }
@@ -378,7 +488,40 @@ const TEXT_HELP: &str = "**!hook commands**\n\
 `!hook github on` · `!hook ci on` · `!hook docker on` · `!hook custom <url>`\n\
 `!hook list` · `!hook delete <id>` · `!hook test <id>` · `!hook format <id> <template>`\n\
 `!hook filter <id> <events>` · `!hook enable <id>` · `!hook disable <id>`\n\
+`!hook github on --events push,pr,release` · `!hook github filter branch=main author=!dependabot* label=urgent`\n\
+`!hook github alert-if \"pr.status == 'approved' and pr.reviews >= 2\"` · `!hook rules <id>` · `!hook rule-remove <id> <rule>`\n\
 They act on the agent bound to this channel (`/agent create`).";
+
+/// `key=value` pairs (`branch=main author=!dependabot*`) as conditions; a
+/// value may list alternatives with commas (`label=bug,urgent`).
+fn pairs(text: &str) -> Result<serde_json::Map<String, Value>, String> {
+    let mut out = serde_json::Map::new();
+    for pair in text.split_whitespace() {
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not key=value"))?;
+        if k.is_empty() || v.is_empty() {
+            return Err(format!("`{pair}` is not key=value"));
+        }
+        let values: Vec<Value> =
+            v.split(',').filter(|x| !x.is_empty()).map(|x| Value::String(x.to_owned())).collect();
+        out.insert(k.to_owned(), if values.len() == 1 { values[0].clone() } else { Value::Array(values) });
+    }
+    Ok(out)
+}
+
+/// Short names people type for GitHub events.
+fn github_event(name: &str) -> String {
+    match name {
+        "pr" | "prs" | "pull" | "pulls" => "pull_request",
+        "issue" => "issues",
+        "review" | "reviews" => "pull_request_review",
+        "comment" | "comments" => "issue_comment",
+        "ci" | "actions" => "workflow_run",
+        "tag" | "tags" | "branch" => "create",
+        "releases" => "release",
+        other => other,
+    }
+    .to_owned()
+}
 
 /// `!hook …` text; `None` when the message is not a `!hook` command.
 fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
@@ -400,6 +543,49 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
         ["github", "on"] => {
             Ok(Cmd::Add { agent: None, hook: incoming("github", "GitHub"), guide: Guide::Github })
         }
+        ["github", "on", "--events", list] => {
+            let mut hook = incoming("github", "GitHub");
+            hook.events = event_list(list).iter().map(|e| github_event(e)).collect();
+            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github })
+        }
+        ["github", "on", flag] if flag.starts_with("--events=") => {
+            let mut hook = incoming("github", "GitHub");
+            hook.events = event_list(&flag["--events=".len()..]).iter().map(|e| github_event(e)).collect();
+            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github })
+        }
+        ["github", "filter", conditions @ ..] if !conditions.is_empty() => {
+            pairs(&conditions.join(" ")).map(|c| Cmd::RuleAdd {
+                agent: None,
+                hook: HookRef::Source("github".into()),
+                rule: NewRule { trigger: "*".into(), action: "notify".into(), template: None, conditions: c },
+            })
+        }
+        ["github", "filter"] => Err("usage: `!hook github filter branch=main author=… label=…`".into()),
+        ["github", "alert-if", ..] => {
+            let expr = rest.trim_start()["github".len()..].trim_start()["alert-if".len()..].trim();
+            let expr = expr.trim_matches(|c| c == '"' || c == '“' || c == '”').trim();
+            if expr.is_empty() {
+                Err("usage: `!hook github alert-if \"<expression>\"`".into())
+            } else {
+                let mut conditions = serde_json::Map::new();
+                conditions.insert("if".into(), Value::String(expr.to_owned()));
+                Ok(Cmd::RuleAdd {
+                    agent: None,
+                    hook: HookRef::Source("github".into()),
+                    rule: NewRule {
+                        trigger: "*".into(),
+                        action: "notify".into(),
+                        template: None,
+                        conditions,
+                    },
+                })
+            }
+        }
+        ["rules", ..] => id(1).map(|id| Cmd::RuleList { agent: None, id }),
+        ["rule-remove", _, rule] => {
+            id(1).map(|id| Cmd::RuleRemove { agent: None, id, rule_id: (*rule).to_owned() })
+        }
+        ["rule-remove", ..] => Err("usage: `!hook rule-remove <hook id> <rule id>`".into()),
         ["ci", "on"] => Ok(Cmd::Add { agent: None, hook: incoming("chorus", "CI/CD"), guide: Guide::Ci }),
         // Docker Hub cannot sign its requests.
         ["docker", "on"] => {
@@ -453,7 +639,7 @@ pub async fn handle_text(service: &dyn HookService, text: &str, by: &Invoker) ->
 }
 
 fn changes(cmd: &Cmd) -> bool {
-    !matches!(cmd, Cmd::List { .. } | Cmd::Help)
+    !matches!(cmd, Cmd::List { .. } | Cmd::RuleList { .. } | Cmd::Help)
 }
 
 async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> Reply {
@@ -537,10 +723,64 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
                 service.set_enabled(by, &agent, &id, on).await?;
                 Reply::done(format!("✅ `{id}` {}.", if on { "enabled" } else { "disabled" }))
             }
+            cmd @ (Cmd::RuleAdd { .. } | Cmd::RuleList { .. } | Cmd::RuleRemove { .. }) => {
+                let given = match &cmd {
+                    Cmd::RuleAdd { agent, .. } | Cmd::RuleList { agent, .. } | Cmd::RuleRemove { agent, .. } => {
+                        agent.clone()
+                    }
+                    _ => None,
+                };
+                let agent = agent(given).await?;
+                run_rule(service, cmd, by, &agent).await?
+            }
         })
     }
     .await;
     result.unwrap_or_else(|e| Reply::error(e.0))
+}
+
+/// The rule commands, for an agent already resolved.
+async fn run_rule(
+    service: &dyn HookService,
+    cmd: Cmd,
+    by: &Invoker,
+    agent: &str,
+) -> Result<Reply, ServiceError> {
+    Ok(match cmd {
+        Cmd::RuleAdd { hook, rule, .. } => {
+            let what =
+                rule_text(&rule.trigger, &rule.action, &Value::Object(rule.conditions.clone()).to_string());
+            let (rule_id, hook_id) = service.add_rule(by, agent, hook, rule).await?;
+            Reply::done(format!(
+                "✅ Rule `{rule_id}` on `{hook_id}`: {what}. With rules, only events a rule fires on are acted on."
+            ))
+        }
+        Cmd::RuleList { id, .. } => {
+            let rules = service.list_rules(agent, &id).await?;
+            Reply::done(if rules.is_empty() {
+                format!("`{id}` has no rules: every event it passes on is posted here.")
+            } else {
+                let mut out = format!("**Rules of `{id}`**, in order\n");
+                for r in &rules {
+                    let _ = writeln!(out, "• `{}` {}", r.id, rule_text(&r.trigger, &r.action, &r.conditions));
+                }
+                out
+            })
+        }
+        Cmd::RuleRemove { id, rule_id, .. } => {
+            service.remove_rule(by, agent, &id, &rule_id).await?;
+            Reply::done(format!("🗑️ Rule `{rule_id}` removed from `{id}`."))
+        }
+        _ => Reply::error("not a rule command"),
+    })
+}
+
+fn rule_text(trigger: &str, action: &str, conditions: &str) -> String {
+    if conditions == "{}" {
+        format!("on `{trigger}` → {action}")
+    } else {
+        format!("on `{trigger}` when `{conditions}` → {action}")
+    }
 }
 
 fn list_text(agent: &str, hooks: &[Listed]) -> String {
@@ -601,6 +841,34 @@ fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Cr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_text_commands_parse() {
+        let Some(Ok(Cmd::RuleAdd { hook, rule, .. })) =
+            parse_text(r#"!hook github alert-if "pr.status == 'approved' and pr.reviews >= 2""#)
+        else {
+            panic!("alert-if")
+        };
+        assert_eq!(hook, HookRef::Source("github".into()));
+        assert_eq!(rule.conditions["if"], "pr.status == 'approved' and pr.reviews >= 2");
+        let Some(Ok(Cmd::RuleAdd { rule, .. })) =
+            parse_text("!hook github filter branch=main author=!dependabot* label=bug,urgent")
+        else {
+            panic!("filter")
+        };
+        assert_eq!(
+            Value::Object(rule.conditions),
+            json!({"branch": "main", "author": "!dependabot*", "label": ["bug", "urgent"]})
+        );
+        let Some(Ok(Cmd::Add { hook, .. })) = parse_text("!hook github on --events push,pr,release") else {
+            panic!("on --events")
+        };
+        assert_eq!(hook.events, ["push", "pull_request", "release"]);
+        assert!(matches!(parse_text("!hook github filter branch"), Some(Err(_))));
+        assert!(matches!(parse_text("!hook github alert-if"), Some(Err(_))));
+        assert!(matches!(parse_text("!hook rule-remove hk_1"), Some(Err(_))));
+        assert!(matches!(parse_text("!hook rules hk_1"), Some(Ok(Cmd::RuleList { .. }))));
+    }
 
     #[test]
     fn text_commands_parse() {

@@ -12,7 +12,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
-use chorus_discord::commands::{Created, HookKind, HookService, Invoker, Listed, NewHook, ServiceError};
+use chorus_discord::commands::{
+    Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, NewHook, NewRule, ServiceError,
+};
 use serde_json::{Value, json};
 
 use crate::{
@@ -60,6 +62,20 @@ impl DiscordCommands {
             webhooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok((h.id, false)),
             _ => Err(missing()),
         }
+    }
+
+    /// The incoming hook `id` of `agent`.
+    async fn incoming(&self, agent: &str, id: &str) -> Result<chorus_core::IncomingHook, ServiceError> {
+        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        if !incoming {
+            return Err(ServiceError("rules apply to incoming webhooks".into()));
+        }
+        self.state
+            .store
+            .hook(&hook_id)
+            .await
+            .map_err(|e| message(e.into()))?
+            .ok_or_else(|| ServiceError(format!("webhook {id} not found for agent {agent}")))
     }
 
     async fn existing_agent(&self, agent: &str) -> Result<AgentName, ApiError> {
@@ -261,6 +277,84 @@ impl HookService for DiscordCommands {
             self.state.emitter.wake();
         }
         self.record(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, id).await;
+        Ok(())
+    }
+
+    async fn add_rule(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        rule: NewRule,
+    ) -> Result<(String, String), ServiceError> {
+        let store = &self.state.store;
+        let hook = match hook {
+            HookRef::Id(id) => self.incoming(agent, &id).await?,
+            HookRef::Source(source) => {
+                let name = self.existing_agent(agent).await.map_err(message)?;
+                let hooks = store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
+                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
+                    ServiceError(format!(
+                        "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
+                    ))
+                })?
+            }
+        };
+        let spec = service::CommandSpec {
+            trigger: rule.trigger,
+            action: rule.action,
+            agent: None,
+            template: rule.template,
+            conditions: rule.conditions,
+            url: None,
+            priority: 0,
+            stop: false,
+        };
+        let existing = store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
+        if existing.len() >= service::COMMANDS_MAX {
+            return Err(ServiceError(format!("at most {} rules a hook", service::COMMANDS_MAX)));
+        }
+        let can_reply = store.reply(&hook.id).await.map_err(|e| message(e.into()))?.is_some();
+        let command = service::command(&self.state, &hook, can_reply, &spec, None, service::now(&self.state))
+            .await
+            .map_err(|e| {
+                ServiceError(e.field.map_or_else(|| e.message.clone(), |f| format!("{f}: {}", e.message)))
+            })?;
+        let rule_id = command.id.clone();
+        store.put_command(command).await.map_err(|e| message(e.into()))?;
+        self.record(by, "webhooks.commands.create", hook.id.as_str()).await;
+        Ok((rule_id, hook.id.to_string()))
+    }
+
+    async fn list_rules(&self, agent: &str, id: &str) -> Result<Vec<ListedRule>, ServiceError> {
+        let hook = self.incoming(agent, id).await?;
+        let rules = self.state.store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
+        Ok(rules
+            .into_iter()
+            .map(|r| ListedRule {
+                id: r.id,
+                trigger: r.trigger,
+                action: r.action.as_str().to_owned(),
+                conditions: Value::Object(r.conditions).to_string(),
+            })
+            .collect())
+    }
+
+    async fn remove_rule(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        id: &str,
+        rule_id: &str,
+    ) -> Result<(), ServiceError> {
+        let hook = self.incoming(agent, id).await?;
+        self.state.store.delete_command(&hook.id, rule_id).await.map_err(|e| match e {
+            chorus_core::StoreError::NotFound { .. } => {
+                ServiceError(format!("rule {rule_id} not found on {id}"))
+            }
+            other => message(other.into()),
+        })?;
+        self.record(by, "webhooks.commands.delete", hook.id.as_str()).await;
         Ok(())
     }
 }

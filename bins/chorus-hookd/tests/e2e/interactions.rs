@@ -108,6 +108,61 @@ async fn slash_commands_over_http_interactions() {
     let (text, _) = d.command(SEND_MESSAGES, &["webhook", "list"], &[("name", "builder")]).await;
     assert!(text.contains(&id) && !text.contains(secret.expose()), "{text}");
 
+    // A rule from Discord: from now on only pushes to release branches are
+    // posted, in the rule's words.
+    let (text, _) = d
+        .admin(
+            &["webhook", "rule-add"],
+            &[
+                ("name", "builder"),
+                ("hook_id", &id),
+                ("trigger", "push"),
+                ("conditions", "branch=release/*"),
+                ("template", "{{author}} pushed to {{branch}}"),
+            ],
+        )
+        .await;
+    assert!(text.starts_with("✅ Rule `cmd_") && text.contains("release/*"), "{text}");
+    let rule_id = text.split('`').nth(1).unwrap().to_owned();
+    for (n, branch) in [(2, "main"), (3, "release/1.2")] {
+        let push = serde_json::json!({"ref": format!("refs/heads/{branch}"), "commits": [],
+            "repository": {"full_name": "chorus/app"}, "sender": {"login": "ana"}});
+        let raw = serde_json::to_vec(&push).unwrap();
+        let resp = d
+            .http
+            .post(&url)
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("i-{n}"))
+            .header("x-hub-signature-256", chorus_verify::sign_body_hex(&secret, &raw))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    // Events go out in order: had the push to main been posted, it would be
+    // the second message.
+    let messages = fake.wait_for_messages(2, WAIT).await;
+    assert!(messages[1].1.to_string().contains("ana pushed to release/1.2"), "{messages:?}");
+    let (text, _) =
+        d.command(SEND_MESSAGES, &["webhook", "rule-list"], &[("name", "builder"), ("hook_id", &id)]).await;
+    assert!(text.contains(&rule_id) && text.contains("notify"), "{text}");
+    let (text, ephemeral) = d
+        .admin(
+            &["webhook", "rule-add"],
+            &[("name", "builder"), ("hook_id", &id), ("trigger", "push"), ("if", "pr.reviews >=")],
+        )
+        .await;
+    assert!(ephemeral && text.starts_with('❌') && text.contains("conditions.if"), "{text}");
+    let (text, _) = d
+        .admin(&["webhook", "rule-remove"], &[("name", "builder"), ("hook_id", &id), ("rule_id", &rule_id)])
+        .await;
+    assert!(text.contains("removed"), "{text}");
+    let rules =
+        api(&d.http, &server.base, reqwest::Method::GET, &format!("/api/webhooks/{id}/commands"), None).await;
+    assert_eq!(rules["items"], serde_json::json!([]));
+
     // Bad inputs: a clear ephemeral error each, and nothing changes.
     for (perms, path, options, needle) in [
         (MANAGE_WEBHOOKS, &["webhook", "explode"][..], &[("name", "builder")][..], "unknown subcommand"),
