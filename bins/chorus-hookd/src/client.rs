@@ -505,7 +505,8 @@ const HOOK_COLUMNS: &[&str] = &["id", "type", "agent", "name", "source|url", "en
 const DELIVERY_COLUMNS: &[&str] = &["id", "status", "attempts", "next_attempt_at", "last_error"];
 const TOKEN_COLUMNS: &[&str] = &["id", "name", "scope", "created_at", "revoked_at"];
 const AUDIT_COLUMNS: &[&str] = &["at", "via", "action", "target", "actor"];
-const EVENT_COLUMNS: &[&str] = &["id", "event_type", "status", "received_at", "size"];
+const EVENT_COLUMNS: &[&str] =
+    &["id", "event_type", "status", "received_at", "size", "matched_command", "task_id"];
 const COMMAND_COLUMNS: &[&str] = &["id", "priority", "trigger", "action", "agent"];
 const TASK_COLUMNS: &[&str] = &["id", "agent", "status", "title", "created_at"];
 const CONFIG_ERROR_COLUMNS: &[&str] = &["file", "line", "field", "message"];

@@ -77,6 +77,9 @@ pub struct HookCommand {
     pub priority: i32,
     /// When this rule fires, rules after it are not evaluated.
     pub stop: bool,
+    /// `create_task` only: when the task is finished, its result is posted
+    /// back on the source as a comment.
+    pub reply: bool,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -140,6 +143,7 @@ mod tests {
             url: None,
             priority: 0,
             stop: false,
+            reply: false,
             created_at: Timestamp::UNIX_EPOCH,
         };
         assert!(c.fires_on("issues.opened"));

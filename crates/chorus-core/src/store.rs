@@ -315,8 +315,9 @@ pub trait Store: Send + Sync + 'static {
     /// One task.
     async fn task(&self, id: &str) -> Result<Option<Task>, StoreError>;
     /// Finish an open task (`Done`, `Failed` or `Cancelled`) with a result,
-    /// and emit `events` about it, in one transaction. `NotFound` for an
-    /// unknown task, `Conflict` for one already finished.
+    /// emit `events` about it and queue `deliveries` (the result commented
+    /// back on the source), in one transaction. `NotFound` for an unknown
+    /// task, `Conflict` for one already finished.
     async fn finish_task(
         &self,
         id: &str,
@@ -324,6 +325,7 @@ pub trait Store: Send + Sync + 'static {
         result: Option<String>,
         now: Timestamp,
         events: Vec<NewOutgoingEvent>,
+        deliveries: Vec<NewDelivery>,
     ) -> Result<Task, StoreError>;
     /// Change an open task's title or body.
     async fn update_task(

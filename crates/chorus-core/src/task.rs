@@ -69,6 +69,8 @@ pub struct Task {
     pub status: TaskStatus,
     /// What the agent reported when it finished.
     pub result: Option<String>,
+    /// Whether the result is commented back on the source when finished.
+    pub reply: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

@@ -340,6 +340,7 @@ fn task_for(
         rule_id: Some(rule.id.clone()),
         status: TaskStatus::Open,
         result: None,
+        reply: rule.reply,
         created_at: now,
         updated_at: now,
     }

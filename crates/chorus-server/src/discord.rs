@@ -309,6 +309,7 @@ impl HookService for DiscordCommands {
             url: None,
             priority: 0,
             stop: false,
+            reply: false,
         };
         let existing = store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
         if existing.len() >= service::COMMANDS_MAX {

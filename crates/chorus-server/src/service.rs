@@ -125,6 +125,8 @@ pub(crate) struct CommandSpec {
     pub(crate) priority: i32,
     #[serde(default)]
     pub(crate) stop: bool,
+    #[serde(default)]
+    pub(crate) reply: bool,
 }
 
 /// The secret a user brought, checked, or a generated one. `standard`:
@@ -324,17 +326,21 @@ pub(crate) async fn command(
         let names: Vec<&str> = CommandAction::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::invalid("action", format!("action {:?} is not one of {}", spec.action, names.join(", ")))
     })?;
-    if action == CommandAction::Comment {
+    if spec.reply && action != CommandAction::CreateTask {
+        return Err(ApiError::invalid("reply", "reply applies to create_task: the result is commented back"));
+    }
+    if action == CommandAction::Comment || spec.reply {
+        let field = if action == CommandAction::Comment { "action" } else { "reply" };
         if !chorus_deliver::reply::can_comment(hook.source) {
             return Err(ApiError::invalid(
-                "action",
-                format!("comment writes back to github, gitlab and jira sources, not {}", hook.source),
+                field,
+                format!("comments go back to github, gitlab and jira sources, not {}", hook.source),
             ));
         }
         if !can_reply {
             return Err(ApiError::invalid(
-                "action",
-                "comment needs the hook's reply credentials: set reply (token, and for Jira email and api_url) first",
+                field,
+                "comments need the hook's reply credentials: set reply (token, and for Jira email and api_url) first",
             ));
         }
     }
@@ -374,6 +380,7 @@ pub(crate) async fn command(
         url,
         priority: spec.priority,
         stop: spec.stop,
+        reply: spec.reply,
         created_at: now,
     };
     chorus_rules::check(&rule, hook.source).map_err(|e| ApiError::invalid(e.field.clone(), e.to_string()))?;

@@ -26,6 +26,7 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<HookCommand> {
         url: row.get("url")?,
         priority: row.get("priority")?,
         stop: row.get("stop")?,
+        reply: row.get("reply")?,
         created_at: ts(row.get("created_at")?),
     })
 }
@@ -49,12 +50,12 @@ fn hook_exists(conn: &Connection, hook: &HookId) -> Result<(), StoreError> {
 fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO hook_commands
-             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop, reply)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET
              trigger = excluded.trigger, action = excluded.action, agent = excluded.agent,
              template = excluded.template, conditions = excluded.conditions, url = excluded.url,
-             priority = excluded.priority, stop = excluded.stop
+             priority = excluded.priority, stop = excluded.stop, reply = excluded.reply
          WHERE hook_commands.hook_id = excluded.hook_id",
     )
     .and_then(|mut s| {
@@ -70,6 +71,7 @@ fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
             c.priority,
             ms(c.created_at),
             c.stop,
+            c.reply,
         ])
     })
     .map_err(backend)

@@ -248,6 +248,8 @@ CREATE TABLE questions (
 CREATE INDEX questions_event ON questions(event_id, seq);
 
 ALTER TABLE hooks ADD COLUMN slug TEXT;
+ALTER TABLE hook_commands ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX hooks_slug ON hooks(slug) WHERE slug IS NOT NULL;
 ",
 ];

@@ -355,7 +355,11 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// New deliveries, pending from their due time; an id already present is
 /// left as it is (a repeated commit).
-fn insert_deliveries(conn: &Connection, deliveries: &[NewDelivery], now: i64) -> Result<(), StoreError> {
+pub(crate) fn insert_deliveries(
+    conn: &Connection,
+    deliveries: &[NewDelivery],
+    now: i64,
+) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
@@ -1115,9 +1119,13 @@ impl Store for SqliteStore {
         result: Option<String>,
         now: Timestamp,
         events: Vec<NewOutgoingEvent>,
+        deliveries: Vec<NewDelivery>,
     ) -> Result<Task, StoreError> {
         let id = id.to_owned();
-        self.write(move |conn, _| tasks::finish(conn, &id, status, result.as_deref(), now, &events)).await
+        self.write(move |conn, _| {
+            tasks::finish(conn, &id, status, result.as_deref(), now, &events, &deliveries)
+        })
+        .await
     }
 
     async fn update_task(

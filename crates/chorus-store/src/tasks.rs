@@ -31,6 +31,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Task)> {
             rule_id: row.get("rule_id")?,
             status: TaskStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
             result: row.get("result")?,
+            reply: row.get("reply")?,
             created_at: ts(row.get("created_at")?),
             updated_at: ts(row.get("updated_at")?),
         },
@@ -41,8 +42,8 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Task)> {
 pub(crate) fn insert(conn: &Connection, t: &Task) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO tasks (id, agent, title, body, url, hook_id, event_id, rule_id, status, result,
-                            created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                            created_at, updated_at, reply)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
          ON CONFLICT (id) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -58,6 +59,7 @@ pub(crate) fn insert(conn: &Connection, t: &Task) -> Result<(), StoreError> {
             t.status.as_str(),
             t.result,
             ms(t.created_at),
+            t.reply,
         ])
     })
     .map_err(backend)?;
@@ -109,6 +111,7 @@ pub(crate) fn finish(
     result: Option<&str>,
     now: Timestamp,
     events: &[NewOutgoingEvent],
+    deliveries: &[chorus_core::NewDelivery],
 ) -> Result<Task, StoreError> {
     open_task(conn, id)?;
     conn.execute(
@@ -119,6 +122,7 @@ pub(crate) fn finish(
     for e in events {
         outgoing::emit(conn, e)?;
     }
+    crate::sqlite::insert_deliveries(conn, deliveries, ms(now))?;
     get(conn, id)?.ok_or_else(|| not_found("task", &id))
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn view(c: &HookCommand) -> Value {
         "url": c.url,
         "priority": c.priority,
         "stop": c.stop,
+        "reply": c.reply,
         "created_at": c.created_at,
     })
 }

@@ -529,6 +529,7 @@ fn log_schemas() -> Value {
                 "url": nullable("string"),
                 "priority": {"type": "integer"},
                 "stop": {"type": "boolean"},
+                "reply": {"type": "boolean"},
                 "created_at": time,
             },
         },
@@ -545,6 +546,7 @@ fn log_schemas() -> Value {
                 "url": {"type": "string", "format": "uri"},
                 "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
                 "stop": {"type": "boolean"},
+                "reply": {"type": "boolean", "description": "create_task: comment the result back on the source"},
             },
         },
         "Event": {
@@ -618,6 +620,7 @@ fn task_schemas() -> Value {
                 "rule_id": nullable("string"),
                 "status": {"type": "string", "enum": ["open", "done", "failed", "cancelled"]},
                 "result": nullable("string"),
+                "reply": {"type": "boolean"},
                 "created_at": time,
                 "updated_at": time,
             },

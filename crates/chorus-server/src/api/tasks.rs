@@ -46,6 +46,7 @@ pub(crate) fn view(t: &Task) -> Value {
         "rule_id": t.rule_id,
         "status": t.status,
         "result": t.result,
+        "reply": t.reply,
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     })
@@ -161,6 +162,31 @@ async fn cancel(
     finish(&state, &id, TaskStatus::Cancelled, outcome(&body)?).await
 }
 
+/// A task's result as a comment on the thread of the event that made it
+/// (rules with `"reply": true`); `None` when that event has no thread.
+async fn result_comment(
+    state: &AppState,
+    task: &Task,
+    status: TaskStatus,
+    result: Option<&str>,
+) -> Result<Option<chorus_core::NewDelivery>, ApiError> {
+    let Some(event_id) = &task.event_id else { return Ok(None) };
+    let Some(event) = state.store.event(event_id).await? else { return Ok(None) };
+    let Ok(payload) = serde_json::from_slice::<Value>(&event.body) else { return Ok(None) };
+    let head = if status == TaskStatus::Done { "✅ Done" } else { "❌ Could not be done" };
+    let text = match result {
+        Some(r) => format!("{head}: {}\n\n{r}", task.title),
+        None => format!("{head}: {}", task.title),
+    };
+    match chorus_deliver::reply::comment(event.source, &payload, &text) {
+        Ok(c) => Ok(Some(chorus_deliver::reply_delivery(&state.clock, &event, &c))),
+        Err(why) => {
+            tracing::info!(task = %task.id, reason = %why, "task result not commented back");
+            Ok(None)
+        }
+    }
+}
+
 /// Finish a task and emit what subscribers hear about it, in one
 /// transaction: `agent.task_complete` and `task.executed` when done,
 /// `task.failed` when failed; nothing on cancel.
@@ -198,9 +224,16 @@ async fn finish(
         .map(|name| state.emitter.prepare(name, Some(task.agent.clone()), data.clone(), Value::Null))
         .collect::<Result<Vec<_>, _>>()
         .map_err(emit_error)?;
-    let emits = !events.is_empty();
-    let task = state.store.finish_task(id, status, outcome.result, service::now(state), events).await?;
-    if emits {
+    let deliveries = match status {
+        TaskStatus::Done | TaskStatus::Failed if task.reply => {
+            result_comment(state, &task, status, outcome.result.as_deref()).await?.into_iter().collect()
+        }
+        _ => Vec::new(),
+    };
+    let wake = !events.is_empty() || !deliveries.is_empty();
+    let task =
+        state.store.finish_task(id, status, outcome.result, service::now(state), events, deliveries).await?;
+    if wake {
         state.emitter.wake();
     }
     Ok(Json(view(&task)))

@@ -856,3 +856,122 @@ async fn the_seed_json_is_accepted_as_written_with_its_receiver_path() {
     let (status, v) = app.api_json(Method::POST, "/api/webhooks", Some(no_agent)).await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("agent")), "{v}");
 }
+
+#[tokio::test]
+async fn a_finished_task_is_commented_back_when_its_rule_says_reply() {
+    use chorus_testkit::{FakeForge, Forge};
+    let Some(opened) = fixture("issues.opened.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let github = FakeForge::start(Forge::Github, None, "ghp_reply").await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "reply": {"token": "ghp_reply", "api_url": github.base()},
+            "commands": [{"trigger": "issues.opened", "action": "create_task", "reply": true,
+                          "template": "Triage {{title}}"}]
+        }))
+        .await;
+    let sent = send(&app, &hook, "issues", "t-1", &opened).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let task = e["task_id"].as_str().unwrap();
+    let (status, done) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/tasks/{task}/complete"),
+            Some(json!({"result": "Labelled p2."})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let got = github.wait_for(1, WAIT).await;
+    let title = opened["issue"]["title"].as_str().unwrap();
+    assert_eq!(got[0].json()["body"], format!("✅ Done: Triage {title}\n\nLabelled p2."));
+    assert_eq!(got[0].status, 201);
+    // reply needs create_task, and credentials.
+    let path = format!("/api/webhooks/{}/commands", hook.id);
+    let (status, v) =
+        app.api_json(Method::POST, &path, Some(json!({"trigger": "push", "reply": true}))).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("reply")), "{v}");
+    let bare = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            &format!("/api/webhooks/{}/commands", bare.id),
+            Some(json!({"trigger": "issues", "action": "create_task", "reply": true})),
+        )
+        .await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("reply")), "{v}");
+}
+
+#[tokio::test]
+async fn run_time_failures_fall_back_or_do_not_fire_and_say_why() {
+    let Some(push) = fixture("push.commits.json") else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "github",
+            "commands": [
+                // Compiles, but runs out of range at render time.
+                {"trigger": "push", "action": "notify", "template": "{% for i in range(1000000) %}x{% endfor %}"},
+                {"trigger": "push", "action": "create_task", "conditions": {"if": "range(1000000) | length > 0"}}
+            ]
+        }))
+        .await;
+    let sent = send(&app, &hook, "push", "f-1", &push).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let rules = e["rules"].as_array().unwrap();
+    assert_eq!(rules[0]["result"], "fired", "{e}");
+    assert!(rules[0]["note"].as_str().unwrap().starts_with("template failed, formatter used instead"), "{e}");
+    assert_eq!(rules[1]["result"], "failed", "{e}");
+    assert!(rules[1]["note"].as_str().unwrap().starts_with("if:"), "{e}");
+    assert!(e["task_id"].is_null(), "a failing expression does not fire");
+    // The formatter's message went out instead of the broken template.
+    let messages = app.discord.wait_for_messages(1, WAIT).await;
+    let repo = push["repository"]["full_name"].as_str().unwrap();
+    assert!(messages[0].1.to_string().contains(repo), "{messages:?}");
+}
+
+#[tokio::test]
+async fn the_brain_example_as_a_config_file_makes_tasks() {
+    let Some(labeled) = fixture("issues.labeled.json") else { return };
+    let mut app = TestApp::start().await;
+    app.agent("planning", "5151").await;
+    app.config_file("github.secret", Some("brain-file-secret-0123456789\n")).await;
+    // Seed 001's "Brain creates webhook" file, plus the secret reference
+    // Chorus asks files for.
+    app.config_file(
+        "github-urgent-issues.json",
+        Some(
+            r#"{
+  "name": "GitHub Urgent Issues",
+  "provider": "github",
+  "secret": "file:github.secret",
+  "commands": [
+    {
+      "trigger": "issues.labeled",
+      "action": "create_task",
+      "agent": "planning",
+      "conditions": {"label": "urgent"}
+    }
+  ]
+}"#,
+        ),
+    )
+    .await;
+    let (_, list) = app.api_json(Method::GET, "/api/webhooks?type=incoming", None).await;
+    let item = &list["items"][0];
+    let hook = crate::support::Hook {
+        id: item["id"].as_str().unwrap().to_owned(),
+        url: item["url"].as_str().unwrap().to_owned(),
+        secret: Some("brain-file-secret-0123456789".to_owned()),
+    };
+    let mut urgent = labeled;
+    urgent["label"]["name"] = json!("urgent");
+    let sent = send(&app, &hook, "issues", "b-1", &urgent).await;
+    let e = routed(&app, &hook.id, sent["event_id"].as_str().unwrap()).await;
+    let (_, task) =
+        app.api_json(Method::GET, &format!("/api/tasks/{}", e["task_id"].as_str().unwrap()), None).await;
+    assert_eq!(task["agent"], "planning");
+    assert!(task["title"].as_str().unwrap().contains(urgent["issue"]["title"].as_str().unwrap()), "{task}");
+}

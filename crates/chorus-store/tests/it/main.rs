@@ -518,6 +518,7 @@ fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> HookCommand {
         url: None,
         priority,
         stop: false,
+        reply: false,
         created_at: now,
     }
 }
