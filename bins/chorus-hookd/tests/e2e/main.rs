@@ -10,4 +10,5 @@ mod lifecycle;
 mod outage;
 mod outgoing;
 mod rules_crash;
+mod seeds;
 mod support;
