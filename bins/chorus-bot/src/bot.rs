@@ -195,7 +195,13 @@ impl Bot {
 
     async fn on_message(&self, message: &Value) {
         let content = message["content"].as_str().unwrap_or_default();
-        if message["author"]["bot"] == true || !content.trim_start().starts_with("!hook") {
+        if message["author"]["bot"] == true {
+            return;
+        }
+        // Only replies to Chorus's own question messages are answers; other
+        // replies are conversation and cost nothing here.
+        let answering = commands::question_of(message).is_some();
+        if !answering && !content.trim_start().starts_with("!hook") {
             return;
         }
         let by = Invoker {
@@ -204,7 +210,14 @@ impl Bot {
             channel_id: message["channel_id"].as_str().map(str::to_owned),
             can_manage: self.may_manage(message).await,
         };
-        let Some(reply) = commands::handle_text(&self.commands, content, &by).await else { return };
+        let reply = if answering {
+            // A reply to a question Chorus posted: the answer goes back to
+            // the question's source.
+            commands::handle_answer(&self.commands, message, &by).await
+        } else {
+            commands::handle_text(&self.commands, content, &by).await
+        };
+        let Some(reply) = reply else { return };
         self.post(message["channel_id"].as_str(), &by.user_id, &reply).await;
     }
 

@@ -298,6 +298,8 @@ pub trait Store: Send + Sync + 'static {
         subject: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
 
+    /// One question.
+    async fn question(&self, id: &str) -> Result<Option<crate::Question>, StoreError>;
     /// The questions about an event, oldest first.
     async fn questions(&self, event: &EventId) -> Result<Vec<crate::Question>, StoreError>;
     /// An interaction with an event's source, in one transaction: the

@@ -220,6 +220,14 @@ pub trait HookService: Send + Sync {
     ) -> Result<(String, String), ServiceError>;
     /// A hook's rules, in the order they are evaluated.
     async fn list_rules(&self, agent: &str, id: &str) -> Result<Vec<ListedRule>, ServiceError>;
+    /// Answer an open question (`q_…`): the answer goes back to the source
+    /// of the event it is about. Answers where it went.
+    async fn answer_question(
+        &self,
+        by: &Invoker,
+        question_id: &str,
+        text: &str,
+    ) -> Result<String, ServiceError>;
     /// Remove a rule.
     async fn remove_rule(
         &self,
@@ -628,6 +636,35 @@ pub async fn handle_interaction(service: &dyn HookService, interaction: &Value, 
         Ok(cmd) => run(service, cmd, by, false).await,
         Err(e) => Reply::error(e),
     }
+}
+
+/// The question (`q_…`) a message replies to, when it replies to one of the
+/// bot's question messages.
+pub fn question_of(message: &Value) -> Option<&str> {
+    let asked = &message["referenced_message"];
+    if asked["author"]["bot"] != true {
+        return None;
+    }
+    asked["embeds"].as_array()?.iter().find_map(|embed| {
+        embed["fields"].as_array()?.iter().find_map(|f| {
+            (f["name"] == "Question").then(|| f["value"].as_str()).flatten().filter(|v| v.starts_with("q_"))
+        })
+    })
+}
+
+/// A reply (in Discord's sense: a message that references another) to one
+/// of Chorus's question messages: the reply's text is the answer. `None`
+/// when the message is not such a reply.
+pub async fn handle_answer(service: &dyn HookService, message: &Value, by: &Invoker) -> Option<Reply> {
+    let question = question_of(message)?;
+    let text = message["content"].as_str().unwrap_or_default().trim();
+    if text.is_empty() {
+        return Some(Reply::error("an answer needs text"));
+    }
+    Some(match service.answer_question(by, question, text).await {
+        Ok(to) => Reply::done(format!("✅ Answer to `{question}` sent back to {to}.")),
+        Err(e) => Reply::error(e.0),
+    })
 }
 
 /// Handle a text message; `None` when it is not a `!hook` command.

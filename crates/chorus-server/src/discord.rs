@@ -327,6 +327,36 @@ impl HookService for DiscordCommands {
         Ok((rule_id, hook.id.to_string()))
     }
 
+    async fn answer_question(
+        &self,
+        by: &Invoker,
+        question_id: &str,
+        text: &str,
+    ) -> Result<String, ServiceError> {
+        let store = &self.state.store;
+        let q = store
+            .question(question_id)
+            .await
+            .map_err(|e| message(e.into()))?
+            .ok_or_else(|| ServiceError(format!("question {question_id} not found")))?;
+        if q.status != chorus_core::QuestionStatus::Pending {
+            return Err(ServiceError(format!("question {question_id} is already answered")));
+        }
+        let hook = store
+            .hook(&q.hook_id)
+            .await
+            .map_err(|e| message(e.into()))?
+            .ok_or_else(|| ServiceError("the question's webhook is gone".into()))?;
+        let event = store
+            .event(&q.event_id)
+            .await
+            .map_err(|e| message(e.into()))?
+            .ok_or_else(|| ServiceError("the question's event is gone".into()))?;
+        crate::api::interact::answer(&self.state, &hook, &event, Some(&q), text).await.map_err(message)?;
+        self.record(by, "webhooks.respond", hook.id.as_str()).await;
+        Ok(format!("the {} thread", hook.source))
+    }
+
     async fn list_rules(&self, agent: &str, id: &str) -> Result<Vec<ListedRule>, ServiceError> {
         let hook = self.incoming(agent, id).await?;
         let rules = self.state.store.commands(&hook.id).await.map_err(|e| message(e.into()))?;

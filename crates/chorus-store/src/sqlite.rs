@@ -1079,6 +1079,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn question(&self, id: &str) -> Result<Option<chorus_core::Question>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn, _| tasks::question(conn, &id)).await
+    }
+
     async fn questions(&self, event: &EventId) -> Result<Vec<chorus_core::Question>, StoreError> {
         let event = event.clone();
         self.read(move |conn, _| tasks::questions(conn, event.as_str())).await

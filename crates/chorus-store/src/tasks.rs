@@ -222,3 +222,9 @@ pub(crate) fn answer(conn: &Connection, id: &str, answer: &str, now: Timestamp) 
     }
     Ok(())
 }
+
+pub(crate) fn question(conn: &Connection, id: &str) -> Result<Option<Question>, StoreError> {
+    conn.prepare_cached("SELECT * FROM questions WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], question_from_row).optional())
+        .map_err(backend)
+}

@@ -154,6 +154,7 @@ async fn the_bot_over_a_gateway() {
 
     slash_commands(&mut h).await;
     text_commands(&h).await;
+    answers_by_reply(&h).await;
 
     // agent.started and agent.stopped reach a subscriber across a restart.
     let resp = h
@@ -279,6 +280,66 @@ async fn text_commands(h: &Harness) {
     assert_eq!(hooks["items"][0]["url"], "http://127.0.0.1:9/agent-events", "{hooks}");
     let refused = h.text("!hook custom http://10.0.0.1/x", &[ADMIN_ROLE]).await;
     assert!(refused.starts_with('❌'), "a private address is refused: {refused}");
+}
+
+/// A reply in Discord to a question an `ask` rule posted goes back to the
+/// source as a comment.
+async fn answers_by_reply(h: &Harness) {
+    let github = chorus_testkit::FakeForge::start(chorus_testkit::Forge::Github, None, "ghp_bot").await;
+    let resp = h
+        .http
+        .post(format!("{}/api/webhooks", h.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "agent": "builder", "source": "github",
+            "reply": {"token": "ghp_bot", "api_url": github.base()},
+            "commands": [{"trigger": "issue_comment", "action": "ask", "template": "Asked: {{comment.body}}"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let hook: Value = resp.json().await.unwrap();
+    let secret = Secret::new(hook["secret"].as_str().unwrap());
+    let body = serde_json::to_vec(&json!({
+        "action": "created", "issue": {"number": 7, "title": "Crash on start"},
+        "comment": {"body": "which config?"}, "repository": {"full_name": "chorus/app"}, "sender": {"login": "ana"}
+    }))
+    .unwrap();
+    let resp = h
+        .http
+        .post(hook["url"].as_str().unwrap())
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", "ask-1")
+        .header("x-hub-signature-256", chorus_verify::sign_body_hex(&secret, &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let asked = |d: &FakeDiscord| {
+        d.messages().into_iter().find(|(c, m)| c == CHANNEL && m.to_string().contains("Asked: which config?"))
+    };
+    h.discord.wait_until("the question", WAIT, |d| asked(d).is_some()).await;
+    let mut question = asked(&h.discord).unwrap().1;
+    question["author"] = json!({"id": chorus_testkit::BOT_USER_ID, "bot": true});
+    let before = h.channel_texts().len();
+    h.gateway.dispatch(
+        "MESSAGE_CREATE",
+        json!({
+            "id": "1300000000000000009", "channel_id": CHANNEL, "guild_id": GUILD,
+            "content": "The default one, in ./data.",
+            "author": {"id": "800000000000000002", "username": "jc", "bot": false},
+            "member": {"roles": []}, "type": 19, "referenced_message": question,
+        }),
+    );
+    h.discord.wait_until("the bot's acknowledgement", WAIT, |d| channel_texts(d).len() > before).await;
+    let said = h.channel_texts().pop().unwrap();
+    assert!(said.starts_with("✅ Answer to `q_"), "{said}");
+    let got = github.wait_for(1, WAIT).await;
+    assert_eq!((got[0].path.as_str(), got[0].status), ("/repos/chorus/app/issues/7/comments", 201));
+    assert_eq!(got[0].json()["body"], "The default one, in ./data.");
 }
 
 /// `test`, `filter`, `format`, `disable` and `enable` on a hook, each seen

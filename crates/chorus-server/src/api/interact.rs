@@ -180,9 +180,6 @@ async fn respond(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let text = check_text("response", &body.response)?;
     let (hook, event) = hook_and_event(&state, &id, &body.event_id).await?;
-    let d = back_to_source(&state, &hook, &event, &text).await?;
-    let delivery_id = d.id.clone();
-    let mut deliveries = vec![d];
     // The latest question still open about this event is answered by this.
     let pending = state
         .store
@@ -191,26 +188,37 @@ async fn respond(
         .into_iter()
         .rev()
         .find(|q| q.status == QuestionStatus::Pending);
-    let now = service::now(&state);
-    if let Some(q) = &pending
+    let delivery_id = answer(&state, &hook, &event, pending.as_ref(), &text).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"event_id": event.id, "delivery_id": delivery_id, "question_id": pending.map(|q| q.id)})),
+    ))
+}
+
+/// Send `text` back to the event's source as the answer to `question` (if
+/// any), show the question answered in its agent's channel, and commit all
+/// of it together. Returns the delivery to the source.
+pub(crate) async fn answer(
+    state: &AppState,
+    hook: &IncomingHook,
+    event: &Event,
+    question: Option<&Question>,
+    text: &str,
+) -> Result<chorus_core::DeliveryId, ApiError> {
+    let d = back_to_source(state, hook, event, text).await?;
+    let delivery_id = d.id.clone();
+    let mut deliveries = vec![d];
+    if let Some(q) = question
         && let Some(target) = chorus_deliver::target_for(state.store.as_ref(), &q.agent).await?
     {
-        // The agent's channel shows the question as answered.
         let mut message = Message::titled(format!("✅ Answered {}", q.id));
         message.description = format!("**Q:** {}\n**A:** {text}", q.question);
         message.footer = Some(event.event_type.clone());
-        chorus_deliver::stamp(&mut message, &event);
-        deliveries.push(chorus_deliver::delivery(&event, target, &message, &state.clock));
+        chorus_deliver::stamp(&mut message, event);
+        deliveries.push(chorus_deliver::delivery(event, target, &message, &state.clock));
     }
-    let answered = pending.as_ref().map(|q| (q.id.clone(), text.clone(), now));
+    let answered = question.map(|q| (q.id.clone(), text.to_owned(), service::now(state)));
     state.store.interact(deliveries, None, answered).await?;
     state.emitter.wake();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "event_id": event.id,
-            "delivery_id": delivery_id,
-            "question_id": pending.map(|q| q.id),
-        })),
-    ))
+    Ok(delivery_id)
 }

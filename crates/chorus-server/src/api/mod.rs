@@ -7,7 +7,7 @@ mod config_errors;
 mod deliveries;
 pub(crate) mod events;
 mod idempotency;
-mod interact;
+pub(crate) mod interact;
 mod openapi;
 mod tasks;
 
