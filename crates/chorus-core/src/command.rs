@@ -80,6 +80,8 @@ pub struct HookCommand {
     /// `create_task` only: when the task is finished, its result is posted
     /// back on the source as a comment.
     pub reply: bool,
+    /// `forward` only: how the forwarded request is signed.
+    pub signature: crate::SignatureScheme,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -144,6 +146,7 @@ mod tests {
             priority: 0,
             stop: false,
             reply: false,
+            signature: crate::SignatureScheme::Chorus,
             created_at: Timestamp::UNIX_EPOCH,
         };
         assert!(c.fires_on("issues.opened"));

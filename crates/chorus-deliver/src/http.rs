@@ -204,10 +204,27 @@ impl HttpSink {
             .header("x-webhook-timestamp", now.to_string())
             .header("x-chorus-event-id", p["event_id"].as_str().unwrap_or_default());
         if let Some(secret) = &delivery.signing_secret {
-            req = req.header(
-                chorus_verify::headers::CHORUS_SIGNATURE,
-                chorus_verify::sign_body_hex(secret, &body),
-            );
+            req = if p["signature"] == "standard" {
+                // Standard Webhooks keys are base64: the hook's secret, as
+                // bytes, is the key, so receivers verify with
+                // `whsec_<base64 of the secret>`.
+                let key = chorus_core::Secret::new(format!(
+                    "whsec_{}",
+                    base64::engine::general_purpose::STANDARD.encode(secret.expose().as_bytes())
+                ));
+                let signature =
+                    chorus_verify::sign_standard(&key, id, now.as_second(), &body).map_err(|e| {
+                        SendError::Permanent { status: None, message: format!("cannot sign: {e}") }
+                    })?;
+                req.header(chorus_verify::headers::STANDARD_ID, id)
+                    .header(chorus_verify::headers::STANDARD_TIMESTAMP, now.as_second().to_string())
+                    .header(chorus_verify::headers::STANDARD_SIGNATURE, signature)
+            } else {
+                req.header(
+                    chorus_verify::headers::CHORUS_SIGNATURE,
+                    chorus_verify::sign_body_hex(secret, &body),
+                )
+            };
         } else if p["signed"].as_bool() == Some(true) {
             // The hook had a secret when the rule fired and has none now
             // (deleted): an unsigned forward could be taken as genuine.

@@ -246,7 +246,10 @@ async fn act(
         CommandAction::Forward => match &rule.url {
             Some(url) => {
                 let body = rendered.map(|t| (t.into_bytes(), "text/plain; charset=utf-8".to_owned()));
-                let d = forward(clock, event, hook, url, body);
+                let mut d = forward(clock, event, hook, url, body);
+                if rule.signature == chorus_core::SignatureScheme::Standard {
+                    d.payload["signature"] = json!("standard");
+                }
                 outcome.delivery_id = Some(d.id.to_string());
                 routed.deliveries.push(d);
             }

@@ -358,18 +358,29 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
 fn same_rules(a: &[HookCommand], b: &[HookCommand]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            (&x.trigger, x.action, &x.agent, &x.template, &x.conditions, &x.url, x.priority, x.stop, x.reply)
-                == (
-                    &y.trigger,
-                    y.action,
-                    &y.agent,
-                    &y.template,
-                    &y.conditions,
-                    &y.url,
-                    y.priority,
-                    y.stop,
-                    y.reply,
-                )
+            (
+                &x.trigger,
+                x.action,
+                &x.agent,
+                &x.template,
+                &x.conditions,
+                &x.url,
+                x.priority,
+                x.stop,
+                x.reply,
+                x.signature,
+            ) == (
+                &y.trigger,
+                y.action,
+                &y.agent,
+                &y.template,
+                &y.conditions,
+                &y.url,
+                y.priority,
+                y.stop,
+                y.reply,
+                y.signature,
+            )
         })
 }
 

@@ -310,6 +310,7 @@ impl HookService for DiscordCommands {
             priority: 0,
             stop: false,
             reply: false,
+            signature: None,
         };
         let existing = store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
         if existing.len() >= service::COMMANDS_MAX {

@@ -127,6 +127,8 @@ pub(crate) struct CommandSpec {
     pub(crate) stop: bool,
     #[serde(default)]
     pub(crate) reply: bool,
+    /// `forward`: `chorus` (default) or `standard`.
+    pub(crate) signature: Option<String>,
 }
 
 /// The secret a user brought, checked, or a generated one. `standard`:
@@ -366,6 +368,25 @@ pub(crate) async fn command(
         (_, Some(_)) => return Err(ApiError::invalid("url", "url applies only to the forward action")),
         (_, None) => None,
     };
+    let signature = match (action, spec.signature.as_deref()) {
+        (CommandAction::Forward, Some(_)) if !hook.source.has_secret() => {
+            return Err(ApiError::invalid(
+                "signature",
+                "a hook without a secret has nothing to sign forwards with",
+            ));
+        }
+        (_, None) | (CommandAction::Forward, Some("chorus")) => chorus_core::SignatureScheme::Chorus,
+        (CommandAction::Forward, Some("standard")) => chorus_core::SignatureScheme::Standard,
+        (CommandAction::Forward, Some(other)) => {
+            return Err(ApiError::invalid(
+                "signature",
+                format!("signature {other:?} is not chorus or standard"),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid("signature", "signature applies only to the forward action"));
+        }
+    };
     if !(-1000..=1000).contains(&spec.priority) {
         return Err(ApiError::invalid("priority", "priority must be between -1000 and 1000"));
     }
@@ -381,6 +402,7 @@ pub(crate) async fn command(
         priority: spec.priority,
         stop: spec.stop,
         reply: spec.reply,
+        signature,
         created_at: now,
     };
     chorus_rules::check(&rule, hook.source).map_err(|e| ApiError::invalid(e.field.clone(), e.to_string()))?;

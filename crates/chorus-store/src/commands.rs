@@ -27,6 +27,11 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<HookCommand> {
         priority: row.get("priority")?,
         stop: row.get("stop")?,
         reply: row.get("reply")?,
+        signature: match row.get::<_, String>("signature")?.as_str() {
+            "standard" => chorus_core::SignatureScheme::Standard,
+            "chorus" => chorus_core::SignatureScheme::Chorus,
+            _ => return Err(corrupt("signature")),
+        },
         created_at: ts(row.get("created_at")?),
     })
 }
@@ -50,12 +55,14 @@ fn hook_exists(conn: &Connection, hook: &HookId) -> Result<(), StoreError> {
 fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO hook_commands
-             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop, reply)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop, reply,
+              signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET
              trigger = excluded.trigger, action = excluded.action, agent = excluded.agent,
              template = excluded.template, conditions = excluded.conditions, url = excluded.url,
-             priority = excluded.priority, stop = excluded.stop, reply = excluded.reply
+             priority = excluded.priority, stop = excluded.stop, reply = excluded.reply,
+             signature = excluded.signature
          WHERE hook_commands.hook_id = excluded.hook_id",
     )
     .and_then(|mut s| {
@@ -72,6 +79,10 @@ fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
             ms(c.created_at),
             c.stop,
             c.reply,
+            match c.signature {
+                chorus_core::SignatureScheme::Chorus => "chorus",
+                chorus_core::SignatureScheme::Standard => "standard",
+            },
         ])
     })
     .map_err(backend)

@@ -250,6 +250,7 @@ CREATE INDEX questions_event ON questions(event_id, seq);
 ALTER TABLE hooks ADD COLUMN slug TEXT;
 ALTER TABLE hook_commands ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hook_commands ADD COLUMN signature TEXT NOT NULL DEFAULT 'chorus';
 CREATE UNIQUE INDEX hooks_slug ON hooks(slug) WHERE slug IS NOT NULL;
 ",
 ];

@@ -37,6 +37,7 @@ pub(crate) fn view(c: &HookCommand) -> Value {
         "priority": c.priority,
         "stop": c.stop,
         "reply": c.reply,
+        "signature": (c.action == chorus_core::CommandAction::Forward).then_some(c.signature),
         "created_at": c.created_at,
     })
 }

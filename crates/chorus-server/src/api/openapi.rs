@@ -530,6 +530,7 @@ fn log_schemas() -> Value {
                 "priority": {"type": "integer"},
                 "stop": {"type": "boolean"},
                 "reply": {"type": "boolean"},
+                "signature": nullable("string"),
                 "created_at": time,
             },
         },
@@ -547,6 +548,7 @@ fn log_schemas() -> Value {
                 "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
                 "stop": {"type": "boolean"},
                 "reply": {"type": "boolean", "description": "create_task: comment the result back on the source"},
+                "signature": {"type": "string", "enum": ["chorus", "standard"], "description": "forward only"},
             },
         },
         "Event": {

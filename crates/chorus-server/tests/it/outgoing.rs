@@ -10,7 +10,7 @@ use crate::support::{TestApp, WAIT};
 /// Verify a delivery with Python: the official Standard Webhooks library, or
 /// an independent HMAC for the chorus scheme. Returns false where Python is
 /// not configured (a notice is printed).
-fn python_verifies(scheme: &str, secret: &str, headers: &[(&str, &str)], body: &[u8]) -> bool {
+pub(crate) fn python_verifies(scheme: &str, secret: &str, headers: &[(&str, &str)], body: &[u8]) -> bool {
     let Some(python) = chorus_testkit::python() else { return false };
     let script = r#"
 import sys, json, hmac, hashlib

@@ -947,3 +947,63 @@ async fn the_brain_example_as_a_config_file_makes_tasks() {
     assert_eq!(task["agent"], "planning");
     assert!(task["title"].as_str().unwrap().contains(urgent["issue"]["title"].as_str().unwrap()), "{task}");
 }
+
+#[tokio::test]
+async fn forwards_can_be_signed_the_standard_webhooks_way() {
+    use base64::Engine as _;
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let receiver = TestReceiver::start().await;
+    let hook = app
+        .hook(json!({
+            "agent": "builder", "source": "chorus",
+            "commands": [{"trigger": "*", "action": "forward", "url": receiver.url("/std"), "signature": "standard"}]
+        }))
+        .await;
+    let body = serde_json::to_vec(&json!({"type": "deploy", "message": "v2 is out"})).unwrap();
+    let resp = app
+        .post(
+            &hook.url,
+            &crate::support::chorus_headers(hook.secret.as_deref().unwrap(), &body),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let got = receiver.wait_for(1, WAIT).await;
+    // The receiver's key is `whsec_` + base64 of the hook's secret.
+    let key = Secret::new(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(hook.secret.as_deref().unwrap())
+    ));
+    let verified = chorus_verify::verify(
+        chorus_core::Source::Standard,
+        None,
+        std::slice::from_ref(&key),
+        &got[0].headers,
+        &got[0].body,
+        chorus_core::Clock::now(&chorus_core::SystemClock),
+    );
+    assert!(verified.is_ok(), "{verified:?}");
+    let headers: Vec<(&str, &str)> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .into_iter()
+        .map(|h| (h, got[0].header(h).unwrap()))
+        .collect();
+    // And by the official Standard Webhooks library, where it is installed.
+    crate::outgoing::python_verifies("standard", key.expose(), &headers, &got[0].body);
+    assert_eq!(got[0].body.as_ref(), body.as_slice());
+    assert_eq!(got[0].header("webhook-id"), got[0].header("idempotency-key"));
+    // Only forwards are signed, only as chorus or standard, only with a secret.
+    let path = format!("/api/webhooks/{}/commands", hook.id);
+    for rule in [
+        json!({"trigger": "*", "signature": "standard"}),
+        json!({"trigger": "*", "action": "forward", "url": receiver.url("/x"), "signature": "rsa"}),
+    ] {
+        let (status, v) = app.api_json(Method::POST, &path, Some(rule)).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some("signature")), "{v}");
+    }
+    let open = app.hook(json!({"agent": "builder", "source": "none"})).await;
+    let rule = json!({"trigger": "*", "action": "forward", "url": receiver.url("/x"), "signature": "chorus"});
+    let (status, v) =
+        app.api_json(Method::POST, &format!("/api/webhooks/{}/commands", open.id), Some(rule)).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("signature")), "{v}");
+}

@@ -519,6 +519,7 @@ fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> HookCommand {
         priority,
         stop: false,
         reply: false,
+        signature: chorus_core::SignatureScheme::Chorus,
         created_at: now,
     }
 }
