@@ -111,6 +111,17 @@ struct HookFile {
     generic: Option<chorus_core::GenericScheme>,
     #[serde(default)]
     commands: Vec<CommandSpec>,
+    /// Credentials for comment rules; `token` is a reference like `secret`.
+    reply: Option<ReplyFile>,
+}
+
+/// `reply` as a file writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyFile {
+    token: String,
+    email: Option<String>,
+    api_url: Option<String>,
 }
 
 fn yes() -> bool {
@@ -296,20 +307,21 @@ fn plain_scalar(s: &str) -> Value {
     }
 }
 
-/// `env:NAME` or `file:PATH` (relative to the config directory).
-fn resolve_secret(reference: &str, dir: &Path) -> Result<String, Problem> {
+/// `env:NAME` or `file:PATH` (relative to the config directory), for the
+/// secret at `field`.
+fn resolve_secret(reference: &str, dir: &Path, field: &str) -> Result<String, Problem> {
     if let Some(name) = reference.strip_prefix("env:") {
         return std::env::var(name)
-            .map_err(|_| Problem::at("secret", format!("environment variable {name} is not set")));
+            .map_err(|_| Problem::at(field, format!("environment variable {name} is not set")));
     }
     if let Some(path) = reference.strip_prefix("file:") {
         let path = dir.join(path);
         return std::fs::read_to_string(&path)
             .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|e| Problem::at("secret", format!("cannot read {}: {e}", path.display())));
+            .map_err(|e| Problem::at(field, format!("cannot read {}: {e}", path.display())));
     }
     Err(Problem::at(
-        "secret",
+        field,
         "secrets in config files are references: env:NAME or file:PATH, never the secret itself",
     ))
 }
@@ -333,7 +345,15 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
             return Err(Problem::at("agent", "missing: the agent whose channel gets the messages"));
         }
     };
-    let secret = file.secret.as_deref().map(|r| resolve_secret(r, dir)).transpose()?;
+    let secret = file.secret.as_deref().map(|r| resolve_secret(r, dir, "secret")).transpose()?;
+    let reply = match file.reply {
+        Some(r) => Some(service::ReplySpec {
+            token: resolve_secret(&r.token, dir, "reply.token")?,
+            email: r.email,
+            api_url: r.api_url,
+        }),
+        None => None,
+    };
     let spec = IncomingSpec {
         agent: Some(agent),
         webhook_id: file.webhook_id,
@@ -349,7 +369,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         events: file.events,
         generic: file.generic,
         commands: file.commands,
-        reply: None,
+        reply,
     };
     Ok(Plan { spec, secret: secret.map(Secret::new), agent_from })
 }
@@ -519,8 +539,8 @@ impl Loader {
             let field = e.path().to_string();
             // serde quotes the offending value; for the secret that could be
             // the secret itself, and errors are logged and served.
-            let message = if field == "secret" {
-                "secret must be a string: env:NAME or file:PATH".to_owned()
+            let message = if field == "secret" || field == "reply.token" {
+                format!("{field} must be a string: env:NAME or file:PATH")
             } else {
                 e.into_inner().to_string()
             };
@@ -554,13 +574,21 @@ impl Loader {
                     _ => e,
                 }
             })?;
+        let reply = match &plan.spec.reply {
+            Some(r) => Some(service::reply_config(state, fresh.source, r).await?),
+            None => None,
+        };
         let Some(current) = existing else {
-            let commands = service::commands(state, &fresh, false, &plan.spec.commands, now).await?;
+            let commands =
+                service::commands(state, &fresh, reply.is_some(), &plan.spec.commands, now).await?;
             state
                 .store
                 .create_hook_with_commands(fresh.clone(), secret, commands)
                 .await
                 .map_err(ApiError::from)?;
+            if let Some(r) = reply {
+                state.store.set_reply(&fresh.id, Some(r)).await.map_err(ApiError::from)?;
+            }
             tracing::info!(hook = %fresh.id, file, "config: webhook created");
             self.audit(file, "webhooks.create", &fresh.id).await;
             return Ok(());
@@ -583,14 +611,16 @@ impl Loader {
                 "the provider of an existing hook cannot change; use a new file",
             ));
         }
-        let commands = service::commands(
-            state,
-            &current,
-            state.store.reply(&current.id).await.map_err(ApiError::from)?.is_some(),
-            &plan.spec.commands,
-            now,
-        )
-        .await?;
+        // A file without `reply` leaves credentials set through the API.
+        let stored_reply = state.store.reply(&current.id).await.map_err(ApiError::from)?;
+        let can_reply = reply.is_some() || stored_reply.is_some();
+        let commands = service::commands(state, &current, can_reply, &plan.spec.commands, now).await?;
+        if let Some(r) = reply
+            && stored_reply.as_ref() != Some(&r)
+        {
+            state.store.set_reply(&current.id, Some(r)).await.map_err(ApiError::from)?;
+            self.audit(file, "webhooks.update", &current.id).await;
+        }
         let patch = diff(&current, &fresh);
         let stored = state.store.commands(&current.id).await.map_err(ApiError::from)?;
         let rules_changed = !same_rules(&stored, &commands);

@@ -1007,3 +1007,43 @@ async fn forwards_can_be_signed_the_standard_webhooks_way() {
         app.api_json(Method::POST, &format!("/api/webhooks/{}/commands", open.id), Some(rule)).await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("signature")), "{v}");
 }
+
+#[tokio::test]
+async fn config_files_carry_reply_credentials_as_references() {
+    use chorus_testkit::{FakeForge, Forge};
+    let Some(updated) = other_fixture("other/jira.issue_updated.status-changed.json") else { return };
+    let mut app = TestApp::start().await;
+    app.agent("brain", "5252").await;
+    let jira = FakeForge::start(Forge::Jira, Some("bot@example.com"), "jira-file-token").await;
+    app.config_file("jira.secret", Some("jira-hook-secret-0123456789\n")).await;
+    app.config_file("jira.token", Some("jira-file-token\n")).await;
+    let file = json!({
+        "name": "Jira Sprint Automation", "provider": "jira", "secret": "file:jira.secret",
+        "reply": {"token": "file:jira.token", "email": "bot@example.com", "api_url": jira.base()},
+        "commands": [{"trigger": "jira:issue_updated", "action": "comment", "agent": "brain",
+                      "template": "Acknowledged update to {{issue.key}}"}]
+    });
+    app.config_file("jira-automation.json", Some(&file.to_string())).await;
+    let (_, errors) = app.api_json(Method::GET, "/api/config/errors", None).await;
+    assert_eq!(errors["items"], json!([]), "{errors}");
+    let (_, list) = app.api_json(Method::GET, "/api/webhooks?type=incoming", None).await;
+    let item = &list["items"][0];
+    let hook = crate::support::Hook {
+        id: item["id"].as_str().unwrap().to_owned(),
+        url: item["url"].as_str().unwrap().to_owned(),
+        secret: Some("jira-hook-secret-0123456789".to_owned()),
+    };
+    send_as(&app, &hook, chorus_core::Source::Jira, &[], &updated).await;
+    let got = jira.wait_for(1, WAIT).await;
+    assert_eq!(got[0].status, 201, "the token from the file was used");
+    let key = updated["issue"]["key"].as_str().unwrap();
+    assert_eq!(got[0].json()["body"], format!("Acknowledged update to {key}"));
+
+    // A literal token is refused with its field, and changes nothing.
+    let mut literal = file.clone();
+    literal["reply"]["token"] = json!("jira-file-token");
+    app.config_file("jira-automation.json", Some(&literal.to_string())).await;
+    let (_, errors) = app.api_json(Method::GET, "/api/config/errors", None).await;
+    assert_eq!(errors["items"][0]["field"], "reply.token", "{errors}");
+    assert!(!errors.to_string().contains("jira-file-token"), "the token is not echoed");
+}
