@@ -757,10 +757,14 @@ mod tests {
     fn secrets_are_references() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gh.secret"), "from-a-file-0123456789\n").unwrap();
-        assert_eq!(resolve_secret("file:gh.secret", dir.path()).ok().unwrap(), "from-a-file-0123456789");
-        let literal = resolve_secret("hunter2-hunter2-hunter2", dir.path()).err().unwrap();
+        assert_eq!(
+            resolve_secret("file:gh.secret", dir.path(), "secret").ok().unwrap(),
+            "from-a-file-0123456789"
+        );
+        let literal = resolve_secret("hunter2-hunter2-hunter2", dir.path(), "secret").err().unwrap();
         assert!(literal.message.contains("env:NAME or file:PATH"));
-        let unset = resolve_secret("env:CHORUS_TEST_SURELY_UNSET_VARIABLE", dir.path()).err().unwrap();
+        let unset =
+            resolve_secret("env:CHORUS_TEST_SURELY_UNSET_VARIABLE", dir.path(), "secret").err().unwrap();
         assert!(unset.message.contains("is not set"));
     }
 }
