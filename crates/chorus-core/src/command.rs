@@ -86,6 +86,19 @@ pub struct HookCommand {
     pub created_at: Timestamp,
 }
 
+/// What came of one rule for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleResult {
+    /// Trigger and conditions held; the action was prepared.
+    Fired,
+    /// The trigger matched; a condition did not hold.
+    Skipped,
+    /// The conditions could not be evaluated, or the action could not be
+    /// prepared (the note says why).
+    Failed,
+}
+
 /// What one rule did with one event, as the event log shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleOutcome {
@@ -93,9 +106,8 @@ pub struct RuleOutcome {
     pub rule_id: String,
     /// Its action.
     pub action: CommandAction,
-    /// `fired`, `skipped` (conditions did not hold) or `failed` (they could
-    /// not be evaluated, or the action could not be prepared).
-    pub result: String,
+    /// What came of it.
+    pub result: RuleResult,
     /// The delivery the action became, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,

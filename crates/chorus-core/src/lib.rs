@@ -14,7 +14,7 @@ mod task;
 
 pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use command::{CommandAction, HookCommand, RuleOutcome};
+pub use command::{CommandAction, HookCommand, RuleOutcome, RuleResult};
 pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};
 pub use model::{

@@ -3,8 +3,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use base64::Engine as _;
 use chorus_core::{
     AgentName, Clock, CommandAction, DeliveryId, Event, EventStatus, Field, HookCommand, HookId,
-    IncomingHook, Message, NewDelivery, Question, QuestionStatus, RoutedEvent, RuleOutcome, Store,
-    StoreError, SubjectUpdate, Target, Task, TaskStatus, random_token,
+    IncomingHook, Message, NewDelivery, Question, QuestionStatus, RoutedEvent, RuleOutcome, RuleResult,
+    Store, StoreError, SubjectUpdate, Target, Task, TaskStatus, random_token,
 };
 use chorus_rules::{Miss, SubjectState, Verdict};
 use serde_json::{Value, json};
@@ -162,13 +162,13 @@ async fn route_with(
         let outcome = match verdict {
             Verdict::Skipped(rule, miss) => {
                 let (result, note) = match miss {
-                    Miss::Unmet(key) => ("skipped", format!("condition {key:?} did not hold")),
-                    Miss::Failed(why) => ("failed", why),
+                    Miss::Unmet(key) => (RuleResult::Skipped, format!("condition {key:?} did not hold")),
+                    Miss::Failed(why) => (RuleResult::Failed, why),
                 };
                 RuleOutcome {
                     rule_id: rule.id.clone(),
                     action: rule.action,
-                    result: result.into(),
+                    result,
                     delivery_id: None,
                     task_id: None,
                     question_id: None,
@@ -204,7 +204,7 @@ async fn act(
     let mut outcome = RuleOutcome {
         rule_id: rule.id.clone(),
         action: rule.action,
-        result: "fired".into(),
+        result: RuleResult::Fired,
         delivery_id: None,
         task_id: None,
         question_id: None,
@@ -254,7 +254,7 @@ async fn act(
                 routed.deliveries.push(d);
             }
             None => {
-                outcome.result = "failed".into();
+                outcome.result = RuleResult::Failed;
                 outcome.note = Some("forward rule without a url".into());
             }
         },
@@ -270,7 +270,7 @@ async fn act(
                     routed.deliveries.push(d);
                 }
                 Err(why) => {
-                    outcome.result = "failed".into();
+                    outcome.result = RuleResult::Failed;
                     outcome.note = Some(why);
                 }
             }
@@ -306,7 +306,7 @@ fn note_answer(rendered: Option<String>, outcome: &mut RuleOutcome) {
                 Some(format!("answered the sender: {}", text.chars().take(200).collect::<String>()));
         }
         None => {
-            outcome.result = "failed".into();
+            outcome.result = RuleResult::Failed;
             let why = outcome.note.take().unwrap_or_else(|| "no template".into());
             outcome.note = Some(format!("{why}; no answer was sent"));
         }

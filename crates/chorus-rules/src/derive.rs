@@ -99,11 +99,11 @@ fn branch_of(git_ref: Option<String>) -> Option<String> {
 /// `number`, `status`, `body`, `labels`, `label`, `commit_count`,
 /// `latest_commit_message`, `channel`, `text`, and `pr` (`status`,
 /// `reviews`, `draft`) for pull requests.
-pub fn derive(source: Source, event_type: &str, payload: &Value, state: &SubjectState) -> Map<String, Value> {
+pub fn derive(source: Source, payload: &Value, state: &SubjectState) -> Map<String, Value> {
     let mut out = Map::new();
     let p = |ptr: &str| payload.pointer(ptr);
     match source {
-        Source::Github => github(&mut out, event_type, payload, state),
+        Source::Github => github(&mut out, payload, state),
         Source::Gitlab => gitlab(&mut out, payload),
         Source::Jira => jira(&mut out, payload),
         Source::Slack => {
@@ -127,7 +127,7 @@ pub fn derive(source: Source, event_type: &str, payload: &Value, state: &Subject
     out
 }
 
-fn github(out: &mut Map<String, Value>, event_type: &str, payload: &Value, state: &SubjectState) {
+fn github(out: &mut Map<String, Value>, payload: &Value, state: &SubjectState) {
     let p = |ptr: &str| payload.pointer(ptr);
     let login = s(p("/sender/login"));
     let bot = p("/sender/type").and_then(Value::as_str) == Some("Bot")
@@ -221,7 +221,6 @@ fn github(out: &mut Map<String, Value>, event_type: &str, payload: &Value, state
         let draft = pr.get("draft").and_then(Value::as_bool).unwrap_or(false);
         out.insert("pr".into(), json!({"status": status, "reviews": approvals, "draft": draft}));
     }
-    let _ = event_type;
 }
 
 fn gitlab(out: &mut Map<String, Value>, payload: &Value) {
@@ -330,14 +329,14 @@ mod tests {
         let mut state = SubjectState::default();
         let review = |login: &str, st: &str| json!({"review": {"user": {"login": login}, "state": st}, "pull_request": {"number": 1, "state": "open"}});
         advance(&mut state, "pull_request_review.submitted", &review("a", "approved"));
-        let d = derive(Source::Github, "pull_request_review.submitted", &review("a", "approved"), &state);
+        let d = derive(Source::Github, &review("a", "approved"), &state);
         assert_eq!(d["pr"], json!({"status": "approved", "reviews": 1, "draft": false}));
         advance(&mut state, "pull_request_review.submitted", &review("a", "commented"));
         advance(&mut state, "pull_request_review.submitted", &review("b", "approved"));
-        let d = derive(Source::Github, "pull_request_review.submitted", &review("b", "approved"), &state);
+        let d = derive(Source::Github, &review("b", "approved"), &state);
         assert_eq!(d["pr"]["reviews"], 2);
         advance(&mut state, "pull_request_review.submitted", &review("c", "changes_requested"));
-        let d = derive(Source::Github, "pull_request_review.submitted", &review("c", "x"), &state);
+        let d = derive(Source::Github, &review("c", "x"), &state);
         assert_eq!(d["pr"]["status"], "changes_requested");
     }
 
@@ -345,14 +344,12 @@ mod tests {
     fn bots_are_recognised() {
         let d = derive(
             Source::Github,
-            "push",
             &json!({"sender": {"login": "dependabot[bot]", "type": "User"}}),
             &SubjectState::default(),
         );
         assert_eq!(d["is_bot"], true);
         let d = derive(
             Source::Github,
-            "push",
             &json!({"sender": {"login": "octo", "type": "User"}}),
             &SubjectState::default(),
         );

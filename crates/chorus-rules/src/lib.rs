@@ -61,7 +61,7 @@ pub fn context(source: Source, event_type: &str, payload: &Value, state: &Subjec
         Value::Object(top) => top.clone(),
         _ => Map::new(),
     };
-    for (k, v) in derive(source, event_type, payload, state) {
+    for (k, v) in derive(source, payload, state) {
         ctx.insert(k, v);
     }
     ctx.insert("payload".into(), body);

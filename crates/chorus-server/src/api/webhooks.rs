@@ -615,9 +615,9 @@ async fn events(
                 "received_at": e.received_at,
                 "size": e.body.len(),
                 // Seed 001's event-log fields, beside the whole record.
-                "matched_command": e.outcomes.iter().find(|o| o.result == "fired").map(|o| &o.rule_id),
+                "matched_command": e.outcomes.iter().find(|o| o.result == chorus_core::RuleResult::Fired).map(|o| &o.rule_id),
                 "task_id": e.outcomes.iter().find_map(|o| o.task_id.as_ref()),
-                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::CommandAction::Respond && o.result == "fired"),
+                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::CommandAction::Respond && o.result == chorus_core::RuleResult::Fired),
                 "rules": e.outcomes,
             })
         })
