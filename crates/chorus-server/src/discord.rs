@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::{
     api::{agents, webhooks},
     error::ApiError,
+    error::ErrorCode,
     service,
     state::AppState,
 };
@@ -401,7 +402,8 @@ pub(crate) async fn interactions(State(state): State<AppState>, headers: HeaderM
     if let Err(e) = key.verify(&headers, &body, state.clock.now()) {
         // Discord sends deliberately bad signatures when the URL is saved
         // and expects 401 for them.
-        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()).into_response();
+        return ApiError::with_status(StatusCode::UNAUTHORIZED, ErrorCode::SignatureInvalid, e.to_string())
+            .into_response();
     }
     let Ok(interaction) = serde_json::from_slice::<Value>(&body) else {
         return ApiError::bad_request("body is not JSON").into_response();

@@ -8,6 +8,119 @@ use chorus_core::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+/// The stable, machine-readable meaning of an error: one code per meaning,
+/// documented in docs/api.md. Clients and tests match on these, never on
+/// messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request is malformed or a field is invalid (`field` says which).
+    InvalidRequest,
+    /// No token, or a wrong or revoked one.
+    Unauthorized,
+    /// The token may not do this (read-only, or not admin).
+    Forbidden,
+    /// The thing named does not exist.
+    NotFound,
+    /// The change conflicts with what is stored (a taken name, a finished task).
+    Conflict,
+    /// The body is over the limit.
+    PayloadTooLarge,
+    /// Ingress: the signature or token header is missing.
+    SignatureMissing,
+    /// A signature is wrong, or its timestamp is outside the tolerance.
+    SignatureInvalid,
+    /// Ingress: the sender's address is not in the hook's allow-list.
+    IpNotAllowed,
+    /// Ingress: the hook is disabled.
+    HookDisabled,
+    /// Ingress: the hook's agent is disabled.
+    AgentDisabled,
+    /// Ingress: the hook's rate limit is used up (`Retry-After`).
+    RateLimited,
+    /// Ingress: the body is not what the hook's source sends.
+    MalformedBody,
+    /// An `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
+    /// An `Idempotency-Key`'s first request is still running (`Retry-After`).
+    IdempotencyKeyInUse,
+    /// An event's source cannot be written back to.
+    NoReplyChannel,
+    /// The store is busy or shutting down (`Retry-After`).
+    Unavailable,
+    /// Something failed inside Chorus; the log has the cause.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in documentation order.
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::SignatureMissing,
+        ErrorCode::SignatureInvalid,
+        ErrorCode::IpNotAllowed,
+        ErrorCode::HookDisabled,
+        ErrorCode::AgentDisabled,
+        ErrorCode::RateLimited,
+        ErrorCode::MalformedBody,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::NoReplyChannel,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The snake_case code in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::SignatureMissing => "signature_missing",
+            ErrorCode::SignatureInvalid => "signature_invalid",
+            ErrorCode::IpNotAllowed => "ip_not_allowed",
+            ErrorCode::HookDisabled => "hook_disabled",
+            ErrorCode::AgentDisabled => "agent_disabled",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::MalformedBody => "malformed_body",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ErrorCode::NoReplyChannel => "no_reply_channel",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The status this code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest | ErrorCode::MalformedBody => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized | ErrorCode::SignatureMissing => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::SignatureInvalid | ErrorCode::IpNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict
+            | ErrorCode::HookDisabled
+            | ErrorCode::IdempotencyKeyInUse
+            | ErrorCode::NoReplyChannel => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::AgentDisabled | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// An error answered to an API or ingress client:
 /// `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone)]
@@ -15,19 +128,28 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
     /// The request field at fault (`rate_limit_per_minute`, `commands[1].action`).
     pub field: Option<String>,
+    /// For internal errors: the cause, logged once when the answer is made,
+    /// never shown to the client.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
-    /// An error with status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, field: None }
+    /// An error with its code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::with_status(code.status(), code, message)
+    }
+
+    /// An error with a status other than its code's usual one (Discord
+    /// wants 401 for a bad interaction signature).
+    pub fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after: None, field: None, cause: None }
     }
 
     /// 400 `invalid_request` about one field.
@@ -47,12 +169,17 @@ impl ApiError {
 
     /// 400 `invalid_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
     }
 
     /// Add `Retry-After`.
@@ -65,7 +192,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        // The one place errors are logged: where they become answers.
+        if let Some(cause) = &self.cause {
+            tracing::error!(code = self.code.as_str(), %cause, "internal error");
+        }
+        let mut body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
         if let Some(field) = self.field {
             body["error"]["field"] = json!(field);
         }
@@ -81,21 +212,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { kind, id } => ApiError::not_found(format!("{kind} {id} not found")),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::Invalid(m) => ApiError::bad_request(m),
-            StoreError::Unavailable(m) => {
-                tracing::warn!(reason = %m, "store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the store is busy; retry shortly",
-                )
-                .retry_after(1)
-            }
+            StoreError::Unavailable(m) => ApiError {
+                cause: Some(format!("store unavailable: {m}")),
+                ..ApiError::new(ErrorCode::Unavailable, "the store is busy; retry shortly").retry_after(1)
+            },
             other => {
-                // Logged once here with its cause; the client gets no internals.
-                tracing::error!(error = %other, cause = ?std::error::Error::source(&other), "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                // The cause stays with the error (logged when answered); the
+                // client gets no internals.
+                let cause = match std::error::Error::source(&other) {
+                    Some(source) => format!("{other}: {source}"),
+                    None => other.to_string(),
+                };
+                ApiError { cause: Some(cause), ..ApiError::new(ErrorCode::Internal, "internal error") }
             }
         }
     }
@@ -135,6 +265,22 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
             Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_once_with_its_status() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
+            let row = format!("| `{}` | {} |", code.as_str(), code.status().as_u16());
+            assert_eq!(doc.matches(&row).count(), 1, "docs/api.md should list {row} once");
         }
     }
 }

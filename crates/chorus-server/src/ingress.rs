@@ -22,18 +22,14 @@ use serde_json::{Value, json};
 
 use chorus_deliver::Cidr;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, error::ErrorCode, state::AppState};
 
 /// Headers kept with an event (beside the body) are capped in number and size.
 const HEADERS_MAX: usize = 64;
 const HEADER_VALUE_MAX: usize = 1024;
 
 fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("body is larger than {max} bytes"),
-    )
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("body is larger than {max} bytes"))
 }
 
 fn unknown_hook() -> ApiError {
@@ -167,11 +163,7 @@ async fn accept(
         match serde_json::from_slice(&body) {
             Ok(v) => Some(v),
             Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_body",
-                    format!("body is not valid JSON: {e}"),
-                ));
+                return Err(ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {e}")));
             }
         }
     } else {
@@ -277,8 +269,7 @@ fn admit(
         });
         if !allowed {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "ip_not_allowed",
+                ErrorCode::IpNotAllowed,
                 "sender address is not in the hook's allow-list",
             ));
         }
@@ -286,25 +277,20 @@ fn admit(
     if let Err(e) = chorus_verify::verify(hook.source, hook.generic.as_ref(), secrets, headers, body, now) {
         tracing::info!(hook = %hook.id, reason = %e, "webhook rejected");
         return Err(if e.is_missing() {
-            ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
+            ApiError::new(ErrorCode::SignatureMissing, e.to_string())
         } else {
-            ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string())
+            ApiError::new(ErrorCode::SignatureInvalid, e.to_string())
         });
     }
     if !hook.enabled {
-        return Err(ApiError::new(StatusCode::CONFLICT, "hook_disabled", "this hook is disabled"));
+        return Err(ApiError::new(ErrorCode::HookDisabled, "this hook is disabled"));
     }
     if !agent.enabled {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "agent_disabled",
-            "this agent is disabled",
-        ));
+        return Err(ApiError::new(ErrorCode::AgentDisabled, "this agent is disabled"));
     }
     if let Err(wait) = state.limiter.check(&hook.id, hook.rate_limit_per_minute, now) {
         return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("more than {} requests a minute", hook.rate_limit_per_minute),
         )
         .retry_after(wait));

@@ -16,7 +16,7 @@ pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};
 pub use discord::DiscordCommands;
-pub use error::{ApiError, ApiJson, ApiQuery};
+pub use error::{ApiError, ApiJson, ApiQuery, ErrorCode};
 pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app, cancel_on_signal};
 pub use state::{AppState, Settings};
 

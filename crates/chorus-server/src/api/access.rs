@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::PageParams;
 use super::Routes;
 use crate::{
+    error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     state::AppState,
 };
@@ -39,7 +40,7 @@ pub(crate) struct Principal {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    ApiError::new(ErrorCode::Unauthorized, message)
 }
 
 /// Authenticate the bearer token (the configured admin token, or one made
@@ -69,7 +70,7 @@ pub(super) async fn authorize(
     let method = request.method().clone();
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes && principal.scope == TokenScope::Read {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token is read-only"));
+        return Err(ApiError::new(ErrorCode::Forbidden, "this token is read-only"));
     }
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     // The route's last parameter (decoded) names what a change is about.
@@ -138,7 +139,7 @@ fn admin_only(principal: &Principal) -> Result<(), ApiError> {
     if principal.scope == TokenScope::Admin {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "tokens are managed with an admin token"))
+        Err(ApiError::new(ErrorCode::Forbidden, "tokens are managed with an admin token"))
     }
 }
 

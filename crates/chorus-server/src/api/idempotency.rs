@@ -16,7 +16,7 @@ use chorus_core::IdempotentResponse;
 use sha2::{Digest, Sha256};
 
 use super::access::Principal;
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, error::ErrorCode, state::AppState};
 
 const HEADER: &str = "idempotency-key";
 /// Set on an answer that is a replay of the first one.
@@ -67,7 +67,7 @@ pub(super) async fn layer(
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request body too large"))?;
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(b" ");
@@ -83,8 +83,7 @@ pub(super) async fn layer(
     {
         if saved.request_hash != request_hash {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used for a different request",
             ));
         }
@@ -92,8 +91,7 @@ pub(super) async fn layer(
     }
     if !state.in_flight.0.lock().expect("idempotency keys").insert(scoped.clone()) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_use",
+            ErrorCode::IdempotencyKeyInUse,
             "a request with this Idempotency-Key is still being processed",
         )
         .retry_after(1));
@@ -107,8 +105,7 @@ pub(super) async fn layer(
     }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return Ok(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "answer too large to keep")
-            .into_response());
+        return Ok(ApiError::new(ErrorCode::Internal, "answer too large to keep").into_response());
     };
     let saved = IdempotentResponse {
         request_hash,

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::Routes;
 use crate::{
+    error::ErrorCode,
     error::{ApiError, ApiJson},
     service,
     state::AppState,
@@ -52,7 +53,7 @@ struct RespondBody {
 }
 
 fn conflict(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "no_reply_channel", message)
+    ApiError::new(ErrorCode::NoReplyChannel, message)
 }
 
 fn check_text(field: &str, text: &str) -> Result<String, ApiError> {

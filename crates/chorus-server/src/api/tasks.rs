@@ -5,7 +5,6 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
     routing::{get, post},
 };
 use chorus_core::{AgentName, Task, TaskQuery, TaskStatus};
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 use super::Routes;
 use crate::{
     api::events::emit_error,
+    error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     service,
     state::AppState,
@@ -200,8 +200,7 @@ async fn finish(
     let task = find(state, id).await?;
     if task.status.is_final() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
+            ErrorCode::Conflict,
             format!("task {id} is already {}", task.status.as_str()),
         ));
     }

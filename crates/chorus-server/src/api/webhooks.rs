@@ -16,6 +16,7 @@ use super::Routes;
 use super::{PageParams, commands, double_option, outgoing};
 use crate::{
     api::deliveries::delivery_view,
+    error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     service::{self, IncomingSpec},
     state::AppState,
@@ -102,8 +103,7 @@ async fn rotate_secret(
     let standard = match &found {
         Found::Incoming(h) if h.source == Source::None => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "no_secret",
+                ErrorCode::Conflict,
                 "this hook was created with source \"none\" and has no secret to rotate",
             ));
         }
