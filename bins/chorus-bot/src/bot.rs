@@ -19,12 +19,14 @@ use serde_json::{Value, json};
 use twilight_gateway::{CloseFrame, ConfigBuilder, Intents, Message, Shard, ShardId};
 use twilight_http::Client;
 use twilight_model::{
+    channel::{ChannelType, permission_overwrite::PermissionOverwrite},
     guild::Permissions,
     id::{
         Id,
-        marker::{ApplicationMarker, ChannelMarker, GuildMarker, InteractionMarker, UserMarker},
+        marker::{ApplicationMarker, ChannelMarker, GuildMarker, InteractionMarker, RoleMarker, UserMarker},
     },
 };
+use twilight_util::permission_calculator::PermissionCalculator;
 
 /// What the shard needs: the token, the intents for `!hook` text commands,
 /// and a gateway stand-in when configured.
@@ -222,7 +224,9 @@ impl Bot {
     }
 
     /// Whether the author of a guild message may manage hooks: the manager
-    /// role, or Manage Webhooks / Administrator through their roles.
+    /// role, or Manage Webhooks / Administrator in this channel, computed as
+    /// Discord does (the guild owner holds every permission; the channel's
+    /// overwrites apply) by twilight's `PermissionCalculator`.
     async fn may_manage(&self, message: &Value) -> bool {
         let roles: Vec<&str> = message["member"]["roles"]
             .as_array()
@@ -231,29 +235,55 @@ impl Bot {
         if self.manager_role.as_deref().is_some_and(|m| roles.contains(&m)) {
             return true;
         }
-        let Some(guild) = message["guild_id"].as_str().and_then(|g| g.parse::<Id<GuildMarker>>().ok()) else {
+        let (Some(guild), Some(channel), Some(user)) = (
+            message["guild_id"].as_str().and_then(|v| v.parse::<Id<GuildMarker>>().ok()),
+            message["channel_id"].as_str().and_then(|v| v.parse::<Id<ChannelMarker>>().ok()),
+            message["author"]["id"].as_str().and_then(|v| v.parse::<Id<UserMarker>>().ok()),
+        ) else {
             // Direct messages name no guild, so no permissions.
             return false;
         };
-        let guild_roles = match self.rest.roles(guild).await {
-            Ok(r) => match r.models().await {
-                Ok(roles) => roles,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the guild's roles could not be read");
-                    return false;
-                }
-            },
+        match self.channel_permissions(guild, channel, user, &roles).await {
+            Ok(granted) => commands::may_manage(granted),
             Err(e) => {
-                tracing::warn!(error = %e, "reading the guild's roles failed");
-                return false;
+                tracing::warn!(error = %e, "the author's permissions could not be read; refusing");
+                false
             }
-        };
-        let everyone = guild.to_string();
-        let granted = guild_roles
+        }
+    }
+
+    async fn channel_permissions(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+        member_roles: &[&str],
+    ) -> Result<Permissions, Box<dyn std::error::Error + Send + Sync>> {
+        let guild_roles = self.rest.roles(guild).await?.models().await?;
+        let everyone = guild_roles
             .iter()
-            .filter(|r| r.id.to_string() == everyone || roles.contains(&r.id.to_string().as_str()))
-            .fold(Permissions::empty(), |acc, r| acc | r.permissions);
-        commands::may_manage(granted)
+            .find(|r| r.id.get() == guild.get())
+            .map_or(Permissions::empty(), |r| r.permissions);
+        let mine: Vec<(Id<RoleMarker>, Permissions)> = guild_roles
+            .iter()
+            .filter(|r| member_roles.contains(&r.id.to_string().as_str()))
+            .map(|r| (r.id, r.permissions))
+            .collect();
+        // Only the owner id and the overwrites are read from these answers,
+        // so they are taken as JSON rather than whole models.
+        let guild_json: Value = serde_json::from_slice(&self.rest.guild(guild).await?.bytes().await?)?;
+        let channel_json: Value = serde_json::from_slice(&self.rest.channel(channel).await?.bytes().await?)?;
+        let overwrites: Vec<PermissionOverwrite> =
+            serde_json::from_value(channel_json["permission_overwrites"].clone()).unwrap_or_default();
+        let kind = channel_json["type"]
+            .as_u64()
+            .and_then(|t| u8::try_from(t).ok())
+            .map_or(ChannelType::GuildText, ChannelType::from);
+        let mut calculator = PermissionCalculator::new(guild, user, everyone, &mine);
+        if let Some(owner) = guild_json["owner_id"].as_str().and_then(|o| o.parse::<Id<UserMarker>>().ok()) {
+            calculator = calculator.owner_id(owner);
+        }
+        Ok(calculator.in_channel(kind, &overwrites))
     }
 
     /// Post a text command's reply in the channel, and its private part

@@ -110,6 +110,10 @@ struct Inner {
     dm_channels: HashMap<String, String>,
     /// Roles of each guild: id and permission bits.
     roles: HashMap<String, Vec<(String, u64)>>,
+    /// The owner of each guild.
+    owners: HashMap<String, String>,
+    /// Permission overwrites of each channel (Discord's JSON objects).
+    overwrites: HashMap<String, Vec<Value>>,
 }
 
 #[derive(Clone)]
@@ -214,6 +218,8 @@ impl FakeDiscord {
             )
             .route("/api/v10/users/@me/channels", post(open_dm))
             .route("/api/v10/guilds/{guild}/roles", axum::routing::get(guild_roles))
+            .route("/api/v10/guilds/{guild}", axum::routing::get(get_guild))
+            .route("/api/v10/channels/{channel}", axum::routing::get(get_channel))
             .fallback(fallback)
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -308,6 +314,17 @@ impl FakeDiscord {
     pub fn set_roles(&self, guild: &str, roles: &[(&str, u64)]) {
         let roles = roles.iter().map(|(id, p)| ((*id).to_owned(), *p)).collect();
         self.shared.inner.lock().unwrap().roles.insert(guild.to_owned(), roles);
+    }
+
+    /// Make `user` the owner of `guild`.
+    pub fn set_owner(&self, guild: &str, user: &str) {
+        self.shared.inner.lock().unwrap().owners.insert(guild.to_owned(), user.to_owned());
+    }
+
+    /// Give `channel` these permission overwrites, as Discord writes them:
+    /// `{"id", "type": 0 (role) | 1 (member), "allow", "deny"}`.
+    pub fn set_overwrites(&self, channel: &str, overwrites: Vec<Value>) {
+        self.shared.inner.lock().unwrap().overwrites.insert(channel.to_owned(), overwrites);
     }
 
     /// Stop serving (connections are refused afterwards).
@@ -571,6 +588,40 @@ async fn guild_roles(
         })
         .collect();
     axum::Json(body).into_response()
+}
+
+async fn get_guild(
+    State(shared): State<Shared>,
+    Path(guild): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &Bytes::new(), 200);
+    let owner = shared.inner.lock().unwrap().owners.get(&guild).cloned().unwrap_or_else(|| "1".into());
+    axum::Json(json!({
+        "id": guild, "name": "Fake guild", "owner_id": owner, "icon": null, "splash": null,
+        "discovery_splash": null, "afk_channel_id": null, "afk_timeout": 300, "verification_level": 0,
+        "default_message_notifications": 0, "explicit_content_filter": 0, "roles": [], "emojis": [],
+        "features": [], "mfa_level": 0, "application_id": null, "system_channel_id": null,
+        "system_channel_flags": 0, "rules_channel_id": null, "vanity_url_code": null, "description": null,
+        "banner": null, "premium_tier": 0, "preferred_locale": "en-US", "public_updates_channel_id": null,
+        "nsfw_level": 0, "premium_progress_bar_enabled": false, "stickers": [], "safety_alerts_channel_id": null,
+    }))
+    .into_response()
+}
+
+async fn get_channel(
+    State(shared): State<Shared>,
+    Path(channel): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, &method, &uri, &headers, &Bytes::new(), 200);
+    let overwrites = shared.inner.lock().unwrap().overwrites.get(&channel).cloned().unwrap_or_default();
+    axum::Json(json!({"id": channel, "type": 0, "name": "general", "permission_overwrites": overwrites}))
+        .into_response()
 }
 
 /// Whether `counter` reaches `n` within `timeout`.

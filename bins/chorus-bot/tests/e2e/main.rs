@@ -65,12 +65,17 @@ impl Harness {
 
     /// Post `!hook …` as a member with `roles`; waits for the channel reply.
     async fn text(&self, content: &str, roles: &[&str]) -> String {
+        self.text_as("800000000000000002", content, roles).await
+    }
+
+    /// A `!hook` message from `user`; the bot's reply in the channel.
+    async fn text_as(&self, user: &str, content: &str, roles: &[&str]) -> String {
         let before = self.channel_texts().len();
         self.gateway.dispatch(
             "MESSAGE_CREATE",
             json!({
                 "id": "1300000000000000001", "channel_id": CHANNEL, "guild_id": GUILD, "content": content,
-                "author": {"id": "800000000000000002", "username": "jc", "bot": false},
+                "author": {"id": user, "username": "jc", "bot": false},
                 "member": {"roles": roles}, "type": 0,
             }),
         );
@@ -155,6 +160,7 @@ async fn the_bot_over_a_gateway() {
     slash_commands(&mut h).await;
     text_commands(&h).await;
     answers_by_reply(&h).await;
+    text_command_permissions(&h).await;
 
     // agent.started and agent.stopped reach a subscriber across a restart.
     let resp = h
@@ -280,6 +286,27 @@ async fn text_commands(h: &Harness) {
     assert_eq!(hooks["items"][0]["url"], "http://127.0.0.1:9/agent-events", "{hooks}");
     let refused = h.text("!hook custom http://10.0.0.1/x", &[ADMIN_ROLE]).await;
     assert!(refused.starts_with('❌'), "a private address is refused: {refused}");
+}
+
+/// `!hook` permissions as Discord computes them: the guild owner may manage
+/// without any role; a channel overwrite can take Manage Webhooks away.
+async fn text_command_permissions(h: &Harness) {
+    let owner = "800000000000000077";
+    let refused = h.text_as(owner, "!hook delete hk_absent", &[]).await;
+    assert!(refused.contains("Manage Webhooks"), "not the owner yet: {refused}");
+    h.discord.set_owner(GUILD, owner);
+    let allowed = h.text_as(owner, "!hook delete hk_absent", &[]).await;
+    assert!(allowed.starts_with('❌') && allowed.contains("not found"), "the owner may manage: {allowed}");
+    let manage_webhooks = 1u64 << 29;
+    h.discord.set_overwrites(
+        CHANNEL,
+        vec![json!({"id": ADMIN_ROLE, "type": 0, "allow": "0", "deny": manage_webhooks.to_string()})],
+    );
+    let denied = h.text("!hook delete hk_absent", &[ADMIN_ROLE]).await;
+    assert!(denied.contains("Manage Webhooks"), "the channel overwrite denies it: {denied}");
+    h.discord.set_overwrites(CHANNEL, Vec::new());
+    let allowed = h.text("!hook delete hk_absent", &[ADMIN_ROLE]).await;
+    assert!(allowed.contains("not found"), "{allowed}");
 }
 
 /// A reply in Discord to a question an `ask` rule posted goes back to the
