@@ -18,14 +18,14 @@ const BATCH: usize = 64;
 const IDLE: Duration = Duration::from_secs(5);
 
 /// Turns stored incoming events into deliveries.
-pub struct Router {
+pub struct EventRouter {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     delivered: Arc<Notify>,
 }
 
-impl Router {
+impl EventRouter {
     /// `wake` is notified by ingress after each commit; `delivered` is
     /// notified here after deliveries are committed (the engine waits on it).
     pub fn new(

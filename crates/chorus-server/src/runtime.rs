@@ -85,7 +85,7 @@ impl StartupNotes {
 pub struct Chorus {
     state: AppState,
     engine: Engine,
-    router: chorus_deliver::Router,
+    router: chorus_deliver::EventRouter,
     retention: std::time::Duration,
     config_dir: Option<std::path::PathBuf>,
     config_poll: std::time::Duration,
@@ -236,7 +236,7 @@ impl ChorusBuilder {
         let engine =
             Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine)
                 .with_emitter(emitter);
-        let router = chorus_deliver::Router::new(
+        let router = chorus_deliver::EventRouter::new(
             state.store.clone(),
             state.clock.clone(),
             state.events.clone(),

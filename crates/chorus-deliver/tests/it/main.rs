@@ -12,7 +12,7 @@ use chorus_core::{
     HookId, IncomingHook, NewAgent, NewEvent, RetryPolicy, RetryStrategy, SendError, SendOutcome, Sink,
     Source, Store, SystemClock, TargetKind,
 };
-use chorus_deliver::{Engine, EngineConfig, Router};
+use chorus_deliver::{Engine, EngineConfig, EventRouter};
 use chorus_store::{MasterKey, SqliteStore};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -105,7 +105,7 @@ async fn start_rig(
         EngineConfig { policy, ..EngineConfig::default() },
     );
     let progress = engine.progress();
-    tokio::spawn(Router::new(store.clone(), clock, events.clone(), deliveries).run(shutdown.clone()));
+    tokio::spawn(EventRouter::new(store.clone(), clock, events.clone(), deliveries).run(shutdown.clone()));
     tokio::spawn(engine.run(shutdown.clone()));
     Rig { _dir: dir, store, sink, events, progress, shutdown, hook }
 }
