@@ -85,6 +85,17 @@ pub struct Config {
     pub retention_days: u32,
     /// Failed attempts in a row after which an outgoing subscription is disabled.
     pub outgoing_breaker_threshold: u32,
+    /// What validation parsed, kept so nothing is parsed twice.
+    #[serde(skip)]
+    parsed: Parsed,
+}
+
+/// Values `validate` parsed from their text form.
+#[derive(Clone, Default)]
+struct Parsed {
+    guard: chorus_deliver::SsrfGuard,
+    trusted_proxies: Vec<chorus_deliver::Cidr>,
+    discord_key: Option<chorus_verify::DiscordKey>,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,7 +124,8 @@ impl std::fmt::Debug for Config {
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("retention_days", &self.retention_days)
             .field("outgoing_breaker_threshold", &self.outgoing_breaker_threshold)
-            .finish()
+            // `parsed` repeats the text fields above in parsed form.
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,6 +151,7 @@ impl Default for Config {
             delivery_concurrency: 32,
             retention_days: 30,
             outgoing_breaker_threshold: 10,
+            parsed: Parsed::default(),
         }
     }
 }
@@ -221,12 +234,15 @@ impl Config {
             return Err(invalid("retention_days", "must be between 1 and 3650".into()));
         }
         if let Some(nets) = &self.outgoing_allowed_nets {
-            chorus_deliver::SsrfGuard::from_list(nets).map_err(|e| invalid("outgoing_allowed_nets", e))?;
+            self.parsed.guard =
+                chorus_deliver::SsrfGuard::from_list(nets).map_err(|e| invalid("outgoing_allowed_nets", e))?;
         }
         if let Some(list) = &self.trusted_proxies {
-            for net in list.split(',').filter(|n| !n.trim().is_empty()) {
-                chorus_deliver::Cidr::parse(net).map_err(|e| invalid("trusted_proxies", e))?;
-            }
+            self.parsed.trusted_proxies = list
+                .split(',')
+                .filter(|n| !n.trim().is_empty())
+                .map(|net| chorus_deliver::Cidr::parse(net).map_err(|e| invalid("trusted_proxies", e)))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|e| invalid("public_url", e.to_string()))?;
@@ -248,9 +264,9 @@ impl Config {
             return Err(invalid("discord_gateway", format!("{url:?} must be a ws:// or wss:// URL")));
         }
         if let Some(key) = &self.discord_public_key {
-            chorus_verify::DiscordKey::from_hex(key).map_err(|_| {
+            self.parsed.discord_key = Some(chorus_verify::DiscordKey::from_hex(key).map_err(|_| {
                 invalid("discord_public_key", "must be the 64 hex characters of an Ed25519 key".into())
-            })?;
+            })?);
         }
         for (key, value) in [
             ("discord_application_id", &self.discord_application_id),
@@ -269,12 +285,9 @@ impl Config {
         Ok(())
     }
 
-    /// The SSRF guard for outgoing webhooks (validated in `load`).
+    /// The SSRF guard for outgoing webhooks, as `load` parsed it.
     pub fn ssrf_guard(&self) -> chorus_deliver::SsrfGuard {
-        self.outgoing_allowed_nets
-            .as_deref()
-            .and_then(|n| chorus_deliver::SsrfGuard::from_list(n).ok())
-            .unwrap_or_default()
+        self.parsed.guard.clone()
     }
 
     /// Apply the `serve` command line's `--listen` and `--data-dir`, which
@@ -293,17 +306,15 @@ impl Config {
         Ok(())
     }
 
-    /// The interactions endpoint's key (validated in `load`).
+    /// The interactions endpoint's key, as `load` parsed it.
     pub fn discord_key(&self) -> Option<chorus_verify::DiscordKey> {
-        self.discord_public_key.as_deref().and_then(|k| chorus_verify::DiscordKey::from_hex(k).ok())
+        self.parsed.discord_key.clone()
     }
 
-    /// The reverse proxies whose `X-Forwarded-For` is believed (validated in `load`).
+    /// The reverse proxies whose `X-Forwarded-For` is believed, as `load`
+    /// parsed them.
     pub fn trusted_proxies(&self) -> Vec<chorus_deliver::Cidr> {
-        self.trusted_proxies
-            .as_deref()
-            .map(|l| l.split(',').filter_map(|n| chorus_deliver::Cidr::parse(n).ok()).collect())
-            .unwrap_or_default()
+        self.parsed.trusted_proxies.clone()
     }
 
     /// The base of hook URLs.
