@@ -219,13 +219,41 @@ impl IncomingHook {
     }
 }
 
-/// Whether an event filter or trigger matches `event_type`: exactly, as
-/// `*`, or as the part before the action (`pull_request` matches
-/// `pull_request.opened`).
-pub fn event_matches(filter: &str, event_type: &str) -> bool {
-    filter == event_type
-        || filter == "*"
-        || event_type.strip_prefix(filter).is_some_and(|rest| rest.starts_with('.'))
+/// Whether an event filter, trigger or subscription pattern matches
+/// `event_type`: the one grammar for all three. A pattern matches the type
+/// exactly, or as its family (`pull_request` matches `pull_request.opened`),
+/// or as a glob where `*` is any run of characters and `?` one character
+/// (`pull_request.*`, `jira:issue_*`, `*`).
+pub fn event_matches(pattern: &str, event_type: &str) -> bool {
+    if pattern.contains(['*', '?']) {
+        return glob_matches(pattern, event_type);
+    }
+    pattern == event_type || event_type.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// `*`/`?` glob match over bytes, case-sensitive.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // Iterative, with one backtrack point: linear in practice and never
+    // exponential, whatever the pattern.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && (p[pi] == t[ti] || p[pi] == b'?') {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// How Chorus writes back to a hook's source (comments on GitHub or GitLab

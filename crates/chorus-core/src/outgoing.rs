@@ -60,11 +60,9 @@ pub fn is_valid_pattern(pattern: &str) -> bool {
 
 /// Whether `event` matches a subscription `pattern`.
 pub fn pattern_matches(pattern: &str, event: &str) -> bool {
-    pattern == "*"
-        || pattern == event
-        || pattern
-            .strip_suffix(".*")
-            .is_some_and(|prefix| event.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')))
+    // Subscription patterns are checked by `is_valid_pattern`, a subset of
+    // the one event grammar.
+    crate::event_matches(pattern, event)
 }
 
 /// How a request to a subscriber is signed.

@@ -6,9 +6,10 @@
 //! Where the event has a list (an issue's labels), any of its items may
 //! match. `"not": {…}` holds when its map does not.
 
+use chorus_core::glob_matches as glob;
 use serde_json::{Map, Value};
 
-use crate::{RuleError, expr::Expr, trigger::glob};
+use crate::{RuleError, expr::Expr};
 
 /// Most entries of one conditions map, nested `not` maps included.
 const CONDITIONS_MAX: usize = 20;

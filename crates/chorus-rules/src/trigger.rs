@@ -13,40 +13,9 @@ use crate::RuleError;
 /// Longest trigger accepted.
 const TRIGGER_MAX: usize = 100;
 
-/// Whether `trigger` fires on `event_type`.
+/// Whether `trigger` fires on `event_type` (chorus-core's one grammar).
 pub fn matches(trigger: &str, event_type: &str) -> bool {
-    if trigger.contains('*') {
-        return glob(trigger, event_type);
-    }
-    trigger == event_type || event_type.strip_prefix(trigger).is_some_and(|rest| rest.starts_with('.'))
-}
-
-/// `*`-glob match, case-sensitive; `*` matches any run, dots included.
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    glob_bytes(pattern.as_bytes(), text.as_bytes())
-}
-
-fn glob_bytes(p: &[u8], t: &[u8]) -> bool {
-    // Iterative matcher with one backtrack point: linear in practice, never
-    // exponential, whatever the pattern.
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == t[ti] || p[pi] == b'?') {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
+    chorus_core::event_matches(trigger, event_type)
 }
 
 /// The event families Chorus assigns for `source`, or `None` where the

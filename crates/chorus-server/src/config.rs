@@ -234,8 +234,8 @@ impl Config {
             return Err(invalid("retention_days", "must be between 1 and 3650".into()));
         }
         if let Some(nets) = &self.outgoing_allowed_nets {
-            self.parsed.guard =
-                chorus_deliver::SsrfGuard::from_list(nets).map_err(|e| invalid("outgoing_allowed_nets", e))?;
+            self.parsed.guard = chorus_deliver::SsrfGuard::from_list(nets)
+                .map_err(|e| invalid("outgoing_allowed_nets", e))?;
         }
         if let Some(list) = &self.trusted_proxies {
             self.parsed.trusted_proxies = list
