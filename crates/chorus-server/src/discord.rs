@@ -79,15 +79,9 @@ impl DiscordCommands {
             .ok_or_else(|| ServiceError(format!("webhook {id} not found for agent {agent}")))
     }
 
+    /// The same check and answer as the API's (`agent` is the field at fault).
     async fn existing_agent(&self, agent: &str) -> Result<AgentName, ApiError> {
-        let name: AgentName =
-            agent.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))?;
-        if self.state.store.agent(&name).await?.is_none() {
-            return Err(ApiError::not_found(format!(
-                "agent {name} does not exist; create it with /agent create"
-            )));
-        }
-        Ok(name)
+        service::existing_agent(&self.state, "agent", agent).await
     }
 
     async fn patch(

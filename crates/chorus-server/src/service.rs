@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::{error::ApiError, state::AppState};
 
-/// Most requests a minute a hook may allow.
-const RATE_MAX: u32 = 100_000;
+/// Requests a minute a hook (incoming or outgoing) may allow; the API,
+/// config files, Discord and the OpenAPI document all read this one range.
+pub(crate) const RATE: std::ops::RangeInclusive<u32> = 1..=100_000;
 /// Shortest secret a user may bring (GitHub accepts anything; we do not).
 const SECRET_MIN: usize = 16;
 /// Most routing rules a hook may have.
@@ -151,12 +152,12 @@ pub(crate) fn choose_secret(standard: bool, given: Option<String>) -> Result<Sec
 }
 
 fn check_rate(rate: u32) -> Result<u32, ApiError> {
-    if (1..=RATE_MAX).contains(&rate) {
+    if RATE.contains(&rate) {
         Ok(rate)
     } else {
         Err(ApiError::invalid(
             "rate_limit_per_minute",
-            format!("rate_limit_per_minute must be between 1 and {RATE_MAX}"),
+            format!("rate_limit_per_minute must be between {} and {}", RATE.start(), RATE.end()),
         ))
     }
 }
@@ -199,7 +200,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// An existing agent named `name`.
-async fn existing_agent(state: &AppState, field: &str, name: &str) -> Result<AgentName, ApiError> {
+pub(crate) async fn existing_agent(state: &AppState, field: &str, name: &str) -> Result<AgentName, ApiError> {
     let agent: AgentName =
         name.parse().map_err(|e: chorus_core::IdError| ApiError::invalid(field, e.to_string()))?;
     if state.store.agent(&agent).await?.is_none() {

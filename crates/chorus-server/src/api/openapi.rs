@@ -416,7 +416,7 @@ fn hook_schemas() -> Value {
                 "source": {"type": "string", "enum": ["chorus", "github", "gitlab", "standard", "slack", "stripe", "jira", "generic", "none"]},
                 "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                 "enabled": {"type": "boolean"},
-                "rate_limit_per_minute": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                "rate_limit_per_minute": {"type": "integer", "minimum": crate::service::RATE.start(), "maximum": crate::service::RATE.end()},
                 "ip_allowlist": strings,
                 "template": {"type": "string"},
                 "events": strings,
@@ -442,7 +442,7 @@ fn hook_schemas() -> Value {
             "properties": {
                 "name": {"type": "string"},
                 "enabled": {"type": "boolean"},
-                "rate_limit_per_minute": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                "rate_limit_per_minute": {"type": "integer", "minimum": crate::service::RATE.start(), "maximum": crate::service::RATE.end()},
                 "ip_allowlist": strings,
                 "template": nullable("string"),
                 "events": strings,

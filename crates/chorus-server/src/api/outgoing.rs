@@ -14,7 +14,6 @@ use crate::{error::ApiError, state::AppState};
 const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=120_000;
 const ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=25;
 const DELAY_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
-const RATE: std::ops::RangeInclusive<u32> = 1..=100_000;
 const CONCURRENCY: std::ops::RangeInclusive<u32> = 1..=100;
 /// Headers Chorus sets itself; a subscription cannot override them.
 const RESERVED: &[&str] = &[
@@ -261,7 +260,7 @@ pub(crate) async fn create(
         retry: retry_policy(body.retry, OutgoingHook::DEFAULT_RETRY)?,
         rate_limit_per_minute: body
             .rate_limit_per_minute
-            .map(|r| in_range("rate_limit_per_minute", r, &RATE))
+            .map(|r| in_range("rate_limit_per_minute", r, &crate::service::RATE))
             .transpose()?,
         max_concurrency: in_range(
             "max_concurrency",
@@ -312,7 +311,7 @@ pub(super) async fn update(
         timeout_ms: body.timeout_ms.map(|t| in_range("timeout_ms", t, &TIMEOUT_MS)).transpose()?,
         retry: body.retry.map(|r| retry_policy(Some(r), current.retry)).transpose()?,
         rate_limit_per_minute: match body.rate_limit_per_minute {
-            Some(Some(r)) => Some(Some(in_range("rate_limit_per_minute", r, &RATE)?)),
+            Some(Some(r)) => Some(Some(in_range("rate_limit_per_minute", r, &crate::service::RATE)?)),
             other => other,
         },
         max_concurrency: body
