@@ -446,6 +446,15 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Every state.
+    pub const ALL: [DeliveryStatus; 3] =
+        [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed];
+
+    /// The state named `s`, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -417,12 +417,6 @@ fn hook_secret(conn: &Connection, key: &MasterKey, id: &HookId) -> Result<Option
     sealed.flatten().map(|s| key.open(&s, &hook_context(id))).transpose()
 }
 
-fn delivery_status(s: &str) -> Option<DeliveryStatus> {
-    [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-}
-
 /// Events with their bodies; `event_from_row` reads rows of this shape.
 macro_rules! EVENT_SELECT {
     () => {
@@ -465,7 +459,7 @@ pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         hook_id: parse_col(row, "hook_id")?,
         target: json_col(row, "target")?,
         payload: json_col(row, "payload")?,
-        status: delivery_status(&status).ok_or_else(|| corrupt("status"))?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
         attempts: row.get("attempts")?,
         attempt_base: row.get("attempt_base")?,
         next_attempt_at: ts(row.get("next_attempt_at")?),
@@ -1331,7 +1325,7 @@ impl Store for SqliteStore {
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(backend)?;
             for row in rows {
                 let (status, n) = row.map_err(backend)?;
-                match delivery_status(&status) {
+                match DeliveryStatus::parse(&status) {
                     Some(DeliveryStatus::Pending) => counts.pending = n as u64,
                     Some(DeliveryStatus::Succeeded) => counts.succeeded = n as u64,
                     Some(DeliveryStatus::Failed) => counts.failed = n as u64,

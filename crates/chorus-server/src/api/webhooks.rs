@@ -656,13 +656,11 @@ async fn deliveries(
 }
 
 pub(super) fn parse_delivery_status(s: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {
-    match s {
-        None => Ok(None),
-        Some("pending") => Ok(Some(DeliveryStatus::Pending)),
-        Some("succeeded") => Ok(Some(DeliveryStatus::Succeeded)),
-        Some("failed") => Ok(Some(DeliveryStatus::Failed)),
-        Some(other) => {
-            Err(ApiError::bad_request(format!("status {other:?}: use pending, succeeded or failed")))
-        }
-    }
+    s.map(|s| {
+        DeliveryStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = DeliveryStatus::ALL.iter().map(|x| x.as_str()).collect();
+            ApiError::invalid("status", format!("status {s:?}: use {}", names.join(", ")))
+        })
+    })
+    .transpose()
 }
