@@ -145,29 +145,68 @@ async fn accept(
     let peer = peer.map(|p| sender_ip(p, request.headers(), &state.settings.trusted_proxies));
     let (parts, body) = request.into_parts();
     let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
-
     let Some((hook, secrets)) = state.store.hook_with_secrets(&hook_id).await? else {
         return Err(unknown_hook());
     };
     if !belongs(&hook) {
         return Err(unknown_hook());
     }
+    let source = hook.source;
+    Ok(match ingest(&state, hook, &secrets, &parts.headers, &body, peer).await? {
+        Outcome::Stored { event_id, answer: None } => {
+            (StatusCode::ACCEPTED, Json(json!({"event_id": event_id}))).into_response()
+        }
+        // Slack shows `text` to the user (slash commands, interactivity).
+        Outcome::Stored { answer: Some(text), .. } if source == Source::Slack => {
+            (StatusCode::OK, Json(json!({"text": text}))).into_response()
+        }
+        Outcome::Stored { event_id, answer: Some(text) } => {
+            (StatusCode::ACCEPTED, Json(json!({"event_id": event_id, "response": text}))).into_response()
+        }
+        Outcome::Duplicate(original) => {
+            (StatusCode::OK, Json(json!({"event_id": original, "duplicate": true}))).into_response()
+        }
+        Outcome::Challenge(challenge) => Json(json!({"challenge": challenge})).into_response(),
+    })
+}
+
+/// What ingress made of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Committed under this id; `answer` is a `respond` rule's answer.
+    Stored { event_id: EventId, answer: Option<String> },
+    /// The hook already has an event with this delivery id.
+    Duplicate(EventId),
+    /// A Slack `url_verification` challenge to echo; nothing stored.
+    Challenge(String),
+}
+
+/// The HTTP-free core of ingress, for a request already read and matched to
+/// `hook`: checks (in ARCHITECTURE's order), durable store, and a respond
+/// rule's answer. The handler and the hook test both call it.
+pub(crate) async fn ingest(
+    state: &AppState,
+    hook: chorus_core::IncomingHook,
+    secrets: &[chorus_core::Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+    peer: Option<IpAddr>,
+) -> Result<Outcome, ApiError> {
     let Some(agent) = state.store.agent(&hook.agent).await? else {
         return Err(unknown_hook());
     };
-
     let now = state.clock.now();
-    admit(&state, &hook, &agent, &secrets, &parts.headers, &body, peer, now)?;
+    admit(state, &hook, &agent, secrets, headers, body, peer, now)?;
 
     let parsed: Option<Value> = if hook.source.expects_json() {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(v) => Some(v),
             Err(e) => {
                 return Err(ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {e}")));
             }
         }
     } else {
-        serde_json::from_slice(&body).ok()
+        serde_json::from_slice(body).ok()
     };
     // Slack checks a new Events API URL with a challenge it expects echoed.
     if hook.source == Source::Slack
@@ -175,46 +214,36 @@ async fn accept(
         && v["type"] == "url_verification"
         && let Some(challenge) = v["challenge"].as_str()
     {
-        return Ok(Json(json!({"challenge": challenge})).into_response());
+        return Ok(Outcome::Challenge(challenge.to_owned()));
     }
 
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event_type = chorus_format::event_type(hook.source, header, parsed.as_ref().unwrap_or(&Value::Null));
     let event = NewEvent {
         id: EventId::generate(),
         hook_id: hook.id.clone(),
         agent: hook.agent.clone(),
         source: hook.source,
-        delivery_key: delivery_key(hook.source, &parts.headers, parsed.as_ref()),
-        event_type,
-        headers: kept_headers(&parts.headers),
+        delivery_key: delivery_key(hook.source, headers, parsed.as_ref()),
+        event_type: event_type.clone(),
+        headers: kept_headers(headers),
         body: body.to_vec(),
         received_at: now,
     };
-    let event_type = event.event_type.clone();
     match state.store.ingest(event).await? {
-        IngestOutcome::Stored(id) => {
+        IngestOutcome::Stored(event_id) => {
             state.events.notify_one();
-            tracing::debug!(hook = %hook.id, event = %id, "webhook stored");
+            tracing::debug!(hook = %hook.id, event = %event_id, "webhook stored");
             // Committed: now the sender may hear a rule's answer.
             let answer = match &parsed {
-                Some(payload) => respond(&state, &hook, &event_type, payload).await?,
+                Some(payload) => respond(state, &hook, &event_type, payload).await?,
                 None => None,
             };
-            Ok(match answer {
-                // Slack shows `text` to the user (slash commands, interactivity).
-                Some(text) if hook.source == Source::Slack => {
-                    (StatusCode::OK, Json(json!({"text": text}))).into_response()
-                }
-                Some(text) => {
-                    (StatusCode::ACCEPTED, Json(json!({"event_id": id, "response": text}))).into_response()
-                }
-                None => (StatusCode::ACCEPTED, Json(json!({"event_id": id}))).into_response(),
-            })
+            Ok(Outcome::Stored { event_id, answer })
         }
         IngestOutcome::Duplicate(original) => {
             tracing::info!(hook = %hook.id, event = %original, "duplicate delivery ignored");
-            Ok((StatusCode::OK, Json(json!({"event_id": original, "duplicate": true}))).into_response())
+            Ok(Outcome::Duplicate(original))
         }
     }
 }

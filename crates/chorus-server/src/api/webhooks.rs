@@ -492,13 +492,16 @@ pub(crate) async fn test_incoming(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))?;
     let (body, headers) = crate::samples::signed(&hook, secrets.first(), state.clock.now());
-    let mut request = axum::http::Request::post(format!("/webhook/{}/{}", hook.agent, hook.id));
+    let mut map = axum::http::HeaderMap::new();
     for (name, value) in &headers {
-        request = request.header(name, value);
+        let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(name.as_str()),
+            axum::http::HeaderValue::try_from(value.as_str()),
+        ) else {
+            return Err(ApiError::bad_request(format!("the sample cannot carry header {name}")));
+        };
+        map.insert(name, value);
     }
-    let mut request = request
-        .body(axum::body::Body::from(body))
-        .map_err(|e| ApiError::bad_request(format!("the sample cannot be sent: {e}")))?;
     // Sent from inside the hook's allow-list, which guards against other
     // senders, not against this test.
     let peer = hook
@@ -506,20 +509,21 @@ pub(crate) async fn test_incoming(
         .iter()
         .find_map(|c| chorus_deliver::Cidr::parse(c).ok())
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| c.addr());
-    request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(peer, 0)));
-    let answer = crate::ingress::receive(
-        State(state.clone()),
-        Path((hook.agent.to_string(), hook.id.to_string())),
-        request,
-    )
-    .await
-    .map_err(|e| ApiError { message: format!("the hook refused the test: {}", e.message), ..e })?;
-    let status = answer.status();
-    let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024).await.unwrap_or_default();
-    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    let source = hook.source;
+    let outcome = crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer))
+        .await
+        .map_err(|e| ApiError { message: format!("the hook refused the test: {}", e.message), ..e })?;
+    let mut v = match outcome {
+        crate::ingress::Outcome::Stored { event_id, answer: None } => json!({"event_id": event_id}),
+        crate::ingress::Outcome::Stored { event_id, answer: Some(text) } => {
+            json!({"event_id": event_id, "response": text})
+        }
+        crate::ingress::Outcome::Duplicate(original) => json!({"event_id": original, "duplicate": true}),
+        crate::ingress::Outcome::Challenge(challenge) => json!({"challenge": challenge}),
+    };
     v["test"] = json!(true);
-    v["source"] = json!(hook.source);
-    Ok((status, Json(v)))
+    v["source"] = json!(source);
+    Ok((StatusCode::ACCEPTED, Json(v)))
 }
 
 #[derive(Debug, Deserialize)]
