@@ -18,7 +18,7 @@ use chorus_discord::commands::{
 use serde_json::{Value, json};
 
 use crate::{
-    api::{agents, webhooks},
+    api::{agents, outgoing, webhooks},
     error::ApiError,
     error::ErrorCode,
     service,
@@ -143,35 +143,32 @@ impl HookService for DiscordCommands {
             }
             _ => {}
         }
-        let mut body = json!({"agent": agent, "type": match hook.kind {
-            HookKind::Incoming => "incoming",
-            HookKind::Outgoing => "outgoing",
-        }});
-        for (key, value) in [("source", hook.source), ("url", hook.url), ("name", hook.name)] {
-            if let Some(v) = value {
-                body[key] = json!(v);
-            }
-        }
-        match hook.kind {
-            HookKind::Outgoing if body.get("url").is_none() => {
-                return Err(ServiceError("an outgoing webhook needs a url".into()));
-            }
-            HookKind::Outgoing => {
-                body["events"] =
-                    json!(if hook.events.is_empty() { vec!["*".to_owned()] } else { hook.events });
-            }
-            HookKind::Incoming if !hook.events.is_empty() => body["events"] = json!(hook.events),
-            HookKind::Incoming => {}
-        }
         let created_by = format!("discord:{}", by.user_id);
-        let (_, Json(v)) = webhooks::create_hook(&self.state, body, &created_by).await.map_err(message)?;
-        let id = v["id"].as_str().unwrap_or_default().to_owned();
-        self.record(by, "webhooks.create", &id).await;
-        Ok(Created {
-            id,
-            url: v["url"].as_str().unwrap_or_default().to_owned(),
-            secret: v["secret"].as_str().map(str::to_owned),
-        })
+        let created = match hook.kind {
+            HookKind::Outgoing => {
+                let url = hook.url.ok_or_else(|| ServiceError("an outgoing webhook needs a url".into()))?;
+                let events = if hook.events.is_empty() { vec!["*".to_owned()] } else { hook.events };
+                let spec = outgoing::CreateOutgoing::new(Some(agent.to_owned()), hook.name, url, events);
+                let (made, secret) =
+                    outgoing::create_typed(&self.state, spec, &created_by).await.map_err(message)?;
+                Created { id: made.id.to_string(), url: made.url, secret: Some(secret.expose().to_owned()) }
+            }
+            HookKind::Incoming => {
+                let mut spec = service::IncomingSpec::for_agent(agent);
+                spec.source = hook.source;
+                spec.name = hook.name;
+                spec.events = hook.events;
+                let made =
+                    webhooks::create_incoming(&self.state, &spec, &created_by).await.map_err(message)?;
+                Created {
+                    id: made.hook.id.to_string(),
+                    url: self.state.hook_url(made.hook.agent.as_str(), made.hook.id.as_str()),
+                    secret: made.secret.map(|s| s.expose().to_owned()),
+                }
+            }
+        };
+        self.record(by, "webhooks.create", &created.id).await;
+        Ok(created)
     }
 
     async fn list_hooks(&self, agent: &str) -> Result<Vec<Listed>, ServiceError> {

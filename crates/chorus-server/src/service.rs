@@ -55,6 +55,30 @@ pub(crate) struct IncomingSpec {
     pub(crate) reply: Option<ReplySpec>,
 }
 
+impl IncomingSpec {
+    /// A hook for `agent` with every default: source `chorus`, a generated
+    /// secret, enabled, no rules.
+    pub(crate) fn for_agent(agent: &str) -> Self {
+        Self {
+            agent: Some(agent.to_owned()),
+            _kind: None,
+            name: None,
+            source: None,
+            secret: None,
+            webhook_id: None,
+            _endpoint: None,
+            enabled: true,
+            rate_limit_per_minute: None,
+            ip_allowlist: Vec::new(),
+            template: None,
+            events: Vec::new(),
+            generic: None,
+            commands: Vec::new(),
+            reply: None,
+        }
+    }
+}
+
 /// Reply credentials as a caller gives them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

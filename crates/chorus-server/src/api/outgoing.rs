@@ -29,7 +29,7 @@ const RESERVED_PREFIXES: &[&str] = &["x-webhook-", "x-chorus-", "webhook-"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CreateOutgoing {
+pub(crate) struct CreateOutgoing {
     #[serde(rename = "type")]
     _kind: String,
     agent: Option<String>,
@@ -55,6 +55,29 @@ pub(super) struct CreateOutgoing {
 
 fn yes() -> bool {
     true
+}
+
+impl CreateOutgoing {
+    /// A subscription of `url` to `events`, every other setting default.
+    pub(crate) fn new(agent: Option<String>, name: Option<String>, url: String, events: Vec<String>) -> Self {
+        Self {
+            _kind: "outgoing".into(),
+            agent,
+            name,
+            url,
+            events,
+            method: HttpMethod::default(),
+            headers: serde_json::Map::new(),
+            auth: OutgoingAuth::default(),
+            signature: SignatureScheme::default(),
+            secret: None,
+            timeout_ms: None,
+            retry: None,
+            rate_limit_per_minute: None,
+            max_concurrency: None,
+            enabled: true,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,6 +250,21 @@ pub(crate) async fn create(
     created_by: &str,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: CreateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
+    let auth = body.auth.clone();
+    let (hook, secret) = create_typed(state, body, created_by).await?;
+    let mut v = view(&hook, Some(&auth));
+    v["secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Check and create an outgoing subscription: the typed operation behind
+/// `POST /api/webhooks` and the Discord commands. Returns it with its
+/// secret, to be shown once.
+pub(crate) async fn create_typed(
+    state: &AppState,
+    body: CreateOutgoing,
+    created_by: &str,
+) -> Result<(OutgoingHook, chorus_core::Secret), ApiError> {
     let agent = match body.agent {
         Some(a) => {
             let name: AgentName = a.parse().map_err(|e: chorus_core::IdError| bad(e.to_string()))?;
@@ -275,11 +313,9 @@ pub(crate) async fn create(
         created_by: created_by.into(),
         updated_at: now,
     };
-    state.store.create_outgoing(hook.clone(), secret.clone(), body.auth.clone()).await?;
+    state.store.create_outgoing(hook.clone(), secret.clone(), body.auth).await?;
     tracing::info!(hook = %hook.id, "outgoing webhook created");
-    let mut v = view(&hook, Some(&body.auth));
-    v["secret"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((hook, secret))
 }
 
 pub(super) async fn update(

@@ -206,9 +206,39 @@ async fn create(
     create_hook(&state, body, "api").await
 }
 
-/// Create a hook of either direction from an API body; shared with the
-/// Discord commands. The answer carries the secret, this once.
-pub(crate) async fn create_hook(
+/// An incoming hook just created, with what came with it.
+pub(crate) struct CreatedIncoming {
+    pub(crate) hook: IncomingHook,
+    /// Shown once, in the creator's answer.
+    pub(crate) secret: Option<chorus_core::Secret>,
+    pub(crate) commands: Vec<chorus_core::HookCommand>,
+    pub(crate) reply: Option<chorus_core::ReplyConfig>,
+}
+
+/// Check and create an incoming hook, its rules and its reply credentials:
+/// the typed operation behind `POST /api/webhooks` and the Discord commands.
+pub(crate) async fn create_incoming(
+    state: &AppState,
+    spec: &IncomingSpec,
+    created_by: &str,
+) -> Result<CreatedIncoming, ApiError> {
+    let now = service::now(state);
+    let (hook, secret) = service::incoming_hook(state, spec, created_by, now).await?;
+    let reply = match &spec.reply {
+        Some(r) => Some(service::reply_config(state, hook.source, r).await?),
+        None => None,
+    };
+    let commands = service::commands(state, &hook, reply.is_some(), &spec.commands, now).await?;
+    state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands.clone()).await?;
+    if let Some(r) = &reply {
+        state.store.set_reply(&hook.id, Some(r.clone())).await?;
+    }
+    Ok(CreatedIncoming { hook, secret, commands, reply })
+}
+
+/// Create a hook of either direction from an API body. The answer carries
+/// the secret, this once.
+async fn create_hook(
     state: &AppState,
     body: Value,
     created_by: &str,
@@ -222,18 +252,8 @@ pub(crate) async fn create_hook(
     }
     let spec: IncomingSpec =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let now = service::now(state);
-    let (hook, secret) = service::incoming_hook(state, &spec, created_by, now).await?;
-    let reply = match &spec.reply {
-        Some(r) => Some(service::reply_config(state, hook.source, r).await?),
-        None => None,
-    };
-    let commands = service::commands(state, &hook, reply.is_some(), &spec.commands, now).await?;
+    let CreatedIncoming { hook, secret, commands, reply } = create_incoming(state, &spec, created_by).await?;
     let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
-    state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands).await?;
-    if let Some(r) = &reply {
-        state.store.set_reply(&hook.id, Some(r.clone())).await?;
-    }
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
     let mut v = view(state, &hook);
     v["commands"] = json!(command_views);
