@@ -66,11 +66,9 @@ impl EventRouter {
         let events = self.store.claim_events(self.clock.now(), LEASE, BATCH).await?;
         let n = events.len();
         let mut batch = Vec::with_capacity(n);
-        // Subject states as this batch leaves them: two reviews of one pull
-        // request in one batch must see each other.
-        let mut subjects = Subjects::default();
+        let mut seen = BatchState::default();
         for event in &events {
-            batch.push(route_with(self.store.as_ref(), &self.clock, event, &mut subjects).await?);
+            batch.push(route_with(self.store.as_ref(), &self.clock, event, &mut seen).await?);
         }
         let produced = batch.iter().any(|r| !r.deliveries.is_empty());
         // One transaction for the whole batch: routing keeps up with ingress
@@ -83,9 +81,15 @@ impl EventRouter {
     }
 }
 
-/// Subject states read or changed while routing one batch.
+/// What routing one batch has read or changed so far.
 #[derive(Default)]
-struct Subjects(HashMap<(HookId, String), SubjectState>);
+struct BatchState {
+    /// Subject states as this batch leaves them: two reviews of one pull
+    /// request in one batch must see each other.
+    subjects: HashMap<(HookId, String), SubjectState>,
+    /// Each hook and its rules, read once a batch (a burst is mostly one hook).
+    hooks: HashMap<HookId, (Option<IncomingHook>, Vec<HookCommand>)>,
+}
 
 /// Decide what one event becomes: filtered, unmatched, or the jobs of the
 /// rules that fire (one notification to the hook's agent when the hook has
@@ -95,16 +99,24 @@ pub async fn route_event(
     clock: &Arc<dyn Clock>,
     event: &Event,
 ) -> Result<RoutedEvent, StoreError> {
-    route_with(store, clock, event, &mut Subjects::default()).await
+    route_with(store, clock, event, &mut BatchState::default()).await
 }
 
 async fn route_with(
     store: &dyn Store,
     clock: &Arc<dyn Clock>,
     event: &Event,
-    subjects: &mut Subjects,
+    seen: &mut BatchState,
 ) -> Result<RoutedEvent, StoreError> {
-    let hook = store.hook(&event.hook_id).await?;
+    if !seen.hooks.contains_key(&event.hook_id) {
+        let hook = store.hook(&event.hook_id).await?;
+        let rules = match &hook {
+            Some(h) => store.commands(&h.id).await?,
+            None => Vec::new(),
+        };
+        seen.hooks.insert(event.hook_id.clone(), (hook, rules));
+    }
+    let (hook, rules) = &seen.hooks[&event.hook_id];
     if let Some(h) = &hook
         && !h.routes(&event.event_type)
     {
@@ -118,7 +130,7 @@ async fn route_with(
         && let Some(subject) = chorus_rules::subject(event.source, &event.event_type, p)
     {
         let key = (event.hook_id.clone(), subject.clone());
-        if let Some(known) = subjects.0.get(&key) {
+        if let Some(known) = seen.subjects.get(&key) {
             state = known.clone();
         } else if let Some(stored) = store.subject_state(&event.hook_id, &subject).await? {
             state = SubjectState::from_value(&stored);
@@ -131,14 +143,10 @@ async fn route_with(
                 subject,
                 state: state.to_value(),
             });
-            subjects.0.insert(key, state.clone());
+            seen.subjects.insert(key, state.clone());
         }
     }
 
-    let rules = match &hook {
-        Some(h) => store.commands(&h.id).await?,
-        None => Vec::new(),
-    };
     if rules.is_empty() {
         let message = render(hook.as_ref(), event, payload.as_ref());
         match target_for(store, &event.agent).await? {
@@ -156,7 +164,7 @@ async fn route_with(
         payload.as_ref().unwrap_or(&Value::Null),
         &state,
     );
-    let verdicts = chorus_rules::evaluate(&rules, &event.event_type, &ctx);
+    let verdicts = chorus_rules::evaluate(rules, &event.event_type, &ctx);
     let mut fired = 0;
     for verdict in verdicts {
         let outcome = match verdict {
