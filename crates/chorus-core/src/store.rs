@@ -262,6 +262,11 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str) -> Result<ApiToken, StoreError>;
     /// Put a change on record.
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+    /// A handle on this store whose first change is put on record as
+    /// `entry` in the same transaction as the change itself (a change that
+    /// fails records nothing). Later changes through the handle are not
+    /// audited again.
+    fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
     /// Changes on record, newest first.
     async fn audit(&self, limit: usize, cursor: Option<String>) -> Result<Page<AuditEntry>, StoreError>;
     /// One hook with the secrets that verify for it (several during a rotation).

@@ -49,6 +49,12 @@ impl Emitter {
         Self { store, clock, wake }
     }
 
+    /// The same emitter writing through `store` (an audited handle, say).
+    #[must_use]
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Self {
+        Self { store, clock: self.clock.clone(), wake: self.wake.clone() }
+    }
+
     /// Check and build an event without storing it, for callers that
     /// commit it in their own transaction (a task's completion); call
     /// [`Emitter::wake`] after that commit.

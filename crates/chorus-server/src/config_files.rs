@@ -581,8 +581,7 @@ impl Loader {
         let Some(current) = existing else {
             let commands =
                 service::commands(state, &fresh, reply.is_some(), &plan.spec.commands, now).await?;
-            state
-                .store
+            self.audited(file, "webhooks.create", &fresh.id)
                 .create_hook_with_commands(fresh.clone(), secret, commands)
                 .await
                 .map_err(ApiError::from)?;
@@ -590,7 +589,6 @@ impl Loader {
                 state.store.set_reply(&fresh.id, Some(r)).await.map_err(ApiError::from)?;
             }
             tracing::info!(hook = %fresh.id, file, "config: webhook created");
-            self.audit(file, "webhooks.create", &fresh.id).await;
             return Ok(());
         };
         if current.agent != fresh.agent {
@@ -618,8 +616,10 @@ impl Loader {
         if let Some(r) = reply
             && stored_reply.as_ref() != Some(&r)
         {
-            state.store.set_reply(&current.id, Some(r)).await.map_err(ApiError::from)?;
-            self.audit(file, "webhooks.update", &current.id).await;
+            self.audited(file, "webhooks.update", &current.id)
+                .set_reply(&current.id, Some(r))
+                .await
+                .map_err(ApiError::from)?;
         }
         let patch = diff(&current, &fresh);
         let stored = state.store.commands(&current.id).await.map_err(ApiError::from)?;
@@ -632,19 +632,25 @@ impl Loader {
             None => false,
         };
         if let Some(patch) = patch {
-            state.store.update_hook(&current.id, patch).await.map_err(ApiError::from)?;
-            self.audit(file, "webhooks.update", &current.id).await;
+            self.audited(file, "webhooks.update", &current.id)
+                .update_hook(&current.id, patch)
+                .await
+                .map_err(ApiError::from)?;
         }
         if rules_changed {
-            state.store.replace_commands(&current.id, commands).await.map_err(ApiError::from)?;
-            self.audit(file, "webhooks.commands.replace", &current.id).await;
+            self.audited(file, "webhooks.commands.replace", &current.id)
+                .replace_commands(&current.id, commands)
+                .await
+                .map_err(ApiError::from)?;
         }
         if let (true, Some(secret)) = (rotate, plan.secret) {
             // Senders still signing with the old secret keep working for the
             // usual grace period, as with a rotation through the API.
             let until = now + jiff::SignedDuration::from_hours(24);
-            state.store.rotate_secret(&current.id, secret, until).await.map_err(ApiError::from)?;
-            self.audit(file, "webhooks.rotate-secret", &current.id).await;
+            self.audited(file, "webhooks.rotate-secret", &current.id)
+                .rotate_secret(&current.id, secret, until)
+                .await
+                .map_err(ApiError::from)?;
         }
         Ok(())
     }
@@ -659,24 +665,22 @@ impl Loader {
             if stems.contains_key(stem) {
                 continue;
             }
-            self.state.store.delete_hook(&hook.id).await?;
+            self.audited(stem, "webhooks.delete", &hook.id).delete_hook(&hook.id).await?;
             tracing::info!(hook = %hook.id, file = stem, "config: file removed, webhook deleted");
-            self.audit(stem, "webhooks.delete", &hook.id).await;
         }
         Ok(())
     }
 
-    async fn audit(&self, file: &str, action: &str, hook: &HookId) {
-        let entry = AuditEntry {
+    /// The store to make one change through: the change is put on record,
+    /// with the file as actor, in its own transaction.
+    fn audited(&self, file: &str, action: &str, hook: &HookId) -> std::sync::Arc<dyn chorus_core::Store> {
+        self.state.store.audited(AuditEntry {
             at: self.state.clock.now(),
             actor: format!("config file {file}"),
             via: "config".into(),
             action: action.into(),
             target: Some(hook.to_string()),
-        };
-        if let Err(e) = self.state.store.record_audit(entry).await {
-            tracing::error!(error = %e, "could not record a change in the audit log");
-        }
+        })
     }
 }
 

@@ -37,17 +37,18 @@ impl DiscordCommands {
         Self { state }
     }
 
-    async fn record(&self, by: &Invoker, action: &str, target: &str) {
+    /// The state to make one change through: its store puts the change on
+    /// record, with the Discord user as actor, in the change's own
+    /// transaction. `target` `None`: the id of what the change creates.
+    fn acting(&self, by: &Invoker, action: &str, target: Option<&str>) -> AppState {
         let entry = AuditEntry {
             at: self.state.clock.now(),
             actor: format!("discord user {} ({})", by.user_name, by.user_id),
             via: "discord".into(),
             action: action.into(),
-            target: Some(target.into()),
+            target: target.map(str::to_owned),
         };
-        if let Err(e) = self.state.store.record_audit(entry).await {
-            tracing::error!(error = %e, "could not record a change in the audit log");
-        }
+        AppState { store: self.state.store.audited(entry), ..self.state.clone() }
     }
 
     /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
@@ -97,8 +98,8 @@ impl DiscordCommands {
             return Err(ServiceError(format!("{action} applies to incoming webhooks")));
         }
         service::check_patch(&patch).map_err(message)?;
-        self.state.store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
-        self.record(by, &format!("webhooks.{action}"), id).await;
+        let st = self.acting(by, &format!("webhooks.{action}"), Some(id));
+        st.store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
         Ok(())
     }
 }
@@ -117,8 +118,8 @@ impl HookService for DiscordCommands {
             enabled: true,
         })
         .map_err(message)?;
-        self.state.store.create_agent(new).await.map_err(|e| message(e.into()))?;
-        self.record(by, "agents.create", name).await;
+        let st = self.acting(by, "agents.create", Some(name));
+        st.store.create_agent(new).await.map_err(|e| message(e.into()))?;
         Ok(())
     }
 
@@ -144,13 +145,13 @@ impl HookService for DiscordCommands {
             _ => {}
         }
         let created_by = format!("discord:{}", by.user_id);
+        let st = self.acting(by, "webhooks.create", None);
         let created = match hook.kind {
             HookKind::Outgoing => {
                 let url = hook.url.ok_or_else(|| ServiceError("an outgoing webhook needs a url".into()))?;
                 let events = if hook.events.is_empty() { vec!["*".to_owned()] } else { hook.events };
                 let spec = outgoing::CreateOutgoing::new(Some(agent.to_owned()), hook.name, url, events);
-                let (made, secret) =
-                    outgoing::create_typed(&self.state, spec, &created_by).await.map_err(message)?;
+                let (made, secret) = outgoing::create_typed(&st, spec, &created_by).await.map_err(message)?;
                 Created { id: made.id.to_string(), url: made.url, secret: Some(secret.expose().to_owned()) }
             }
             HookKind::Incoming => {
@@ -158,8 +159,7 @@ impl HookService for DiscordCommands {
                 spec.source = hook.source;
                 spec.name = hook.name;
                 spec.events = hook.events;
-                let made =
-                    webhooks::create_incoming(&self.state, &spec, &created_by).await.map_err(message)?;
+                let made = webhooks::create_incoming(&st, &spec, &created_by).await.map_err(message)?;
                 Created {
                     id: made.hook.id.to_string(),
                     url: self.state.hook_url(made.hook.agent.as_str(), made.hook.id.as_str()),
@@ -167,7 +167,6 @@ impl HookService for DiscordCommands {
                 }
             }
         };
-        self.record(by, "webhooks.create", &created.id).await;
         Ok(created)
     }
 
@@ -201,31 +200,31 @@ impl HookService for DiscordCommands {
 
     async fn remove_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<(), ServiceError> {
         let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        let store = &self.state.store;
+        let store = self.acting(by, "webhooks.delete", Some(id)).store;
         let removed =
             if incoming { store.delete_hook(&hook_id).await } else { store.delete_outgoing(&hook_id).await };
         removed.map_err(|e| message(e.into()))?;
-        self.record(by, "webhooks.delete", id).await;
         Ok(())
     }
 
     async fn test_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<String, ServiceError> {
         let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        // The test's stored event (or queued delivery) and its record commit together.
+        let st = self.acting(by, "webhooks.test", Some(id));
         let outcome = if incoming {
-            let answer =
-                webhooks::test_incoming(&self.state, &hook_id).await.map_err(message)?.into_response();
+            let answer = webhooks::test_incoming(&st, &hook_id).await.map_err(message)?.into_response();
             let status = answer.status();
             format!("accepted ({}); its message is on its way to the channel", status.as_u16())
         } else {
             let emitted = self
                 .state
                 .emitter
+                .with_store(st.store.clone())
                 .test(&hook_id)
                 .await
                 .map_err(|e| message(crate::api::events::emit_error(e)))?;
             format!("a webhook.test delivery is queued (event {})", emitted.event_id)
         };
-        self.record(by, "webhooks.test", id).await;
         Ok(outcome)
     }
 
@@ -259,7 +258,8 @@ impl HookService for DiscordCommands {
         enabled: bool,
     ) -> Result<(), ServiceError> {
         let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        let store = &self.state.store;
+        let store =
+            self.acting(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, Some(id)).store;
         if incoming {
             let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
             store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
@@ -268,7 +268,6 @@ impl HookService for DiscordCommands {
             store.update_outgoing(&hook_id, patch).await.map_err(|e| message(e.into()))?;
             self.state.emitter.wake();
         }
-        self.record(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, id).await;
         Ok(())
     }
 
@@ -315,8 +314,8 @@ impl HookService for DiscordCommands {
                 ServiceError(e.field.map_or_else(|| e.message.clone(), |f| format!("{f}: {}", e.message)))
             })?;
         let rule_id = command.id.clone();
-        store.put_command(command).await.map_err(|e| message(e.into()))?;
-        self.record(by, "webhooks.commands.create", hook.id.as_str()).await;
+        let audited = self.acting(by, "webhooks.commands.create", Some(hook.id.as_str())).store;
+        audited.put_command(command).await.map_err(|e| message(e.into()))?;
         Ok((rule_id, hook.id.to_string()))
     }
 
@@ -345,8 +344,8 @@ impl HookService for DiscordCommands {
             .await
             .map_err(|e| message(e.into()))?
             .ok_or_else(|| ServiceError("the question's event is gone".into()))?;
-        crate::api::interact::answer(&self.state, &hook, &event, Some(&q), text).await.map_err(message)?;
-        self.record(by, "webhooks.respond", hook.id.as_str()).await;
+        let st = self.acting(by, "webhooks.respond", Some(hook.id.as_str()));
+        crate::api::interact::answer(&st, &hook, &event, Some(&q), text).await.map_err(message)?;
         Ok(format!("the {} thread", hook.source))
     }
 
@@ -372,13 +371,13 @@ impl HookService for DiscordCommands {
         rule_id: &str,
     ) -> Result<(), ServiceError> {
         let hook = self.incoming(agent, id).await?;
-        self.state.store.delete_command(&hook.id, rule_id).await.map_err(|e| match e {
+        let store = self.acting(by, "webhooks.commands.delete", Some(hook.id.as_str())).store;
+        store.delete_command(&hook.id, rule_id).await.map_err(|e| match e {
             chorus_core::StoreError::NotFound { .. } => {
                 ServiceError(format!("rule {rule_id} not found on {id}"))
             }
             other => message(other.into()),
         })?;
-        self.record(by, "webhooks.commands.delete", hook.id.as_str()).await;
         Ok(())
     }
 }

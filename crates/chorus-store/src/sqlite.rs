@@ -48,6 +48,9 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// For a handle from [`Store::audited`]: the entry written in the same
+    /// transaction as the first change made through it.
+    audit: Option<Arc<std::sync::Mutex<Option<AuditEntry>>>>,
 }
 
 struct Inner {
@@ -220,6 +223,7 @@ impl SqliteStore {
             restart.clone(),
         );
         Ok(Self {
+            audit: None,
             inner: Arc::new(Inner {
                 path,
                 _lock: lock,
@@ -271,7 +275,21 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let key = self.inner.key.clone();
-        self.inner.writer.write(move |conn| f(conn, &key)).await
+        let audit = self
+            .audit
+            .as_ref()
+            .and_then(|a| a.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        self.inner
+            .writer
+            .write(move |conn| {
+                let out = f(conn, &key)?;
+                // In the change's own savepoint: both land, or neither.
+                if let Some(entry) = &audit {
+                    access::record(conn, entry)?;
+                }
+                Ok(out)
+            })
+            .await
     }
 
     /// [`Self::write`] for a change to agents or hooks: what ingress has
@@ -288,6 +306,17 @@ impl SqliteStore {
 
     fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// A pending audit entry without a target is about what this change
+    /// creates: name it.
+    fn name_audit_target(&self, id: &str) {
+        if let Some(pending) = &self.audit
+            && let Some(entry) = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut()
+            && entry.target.is_none()
+        {
+            entry.target = Some(id.to_owned());
+        }
     }
 }
 
@@ -525,6 +554,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError> {
+        self.name_audit_target(agent.name.as_str());
         let now = ms(self.now());
         self.write(move |conn, key| {
             let sealed = agent.discord_webhook_url.as_ref().map(|u| key.seal(u, &agent_context(&agent.name)));
@@ -612,6 +642,7 @@ impl Store for SqliteStore {
         secret: Option<Secret>,
         rules: Vec<HookCommand>,
     ) -> Result<(), StoreError> {
+        self.name_audit_target(hook.id.as_str());
         self.write(move |conn, key| {
             let sealed = secret.as_ref().map(|s| key.seal(s, &hook_context(&hook.id)));
             let exists: bool = conn
@@ -764,6 +795,13 @@ impl Store for SqliteStore {
     async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |conn, master| commands::save_idempotent(conn, master, &key, &response)).await
+    }
+
+    fn audited(&self, entry: AuditEntry) -> Arc<dyn Store> {
+        Arc::new(Self {
+            inner: self.inner.clone(),
+            audit: Some(Arc::new(std::sync::Mutex::new(Some(entry)))),
+        })
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -1343,6 +1381,7 @@ impl Store for SqliteStore {
         secret: Secret,
         auth: OutgoingAuth,
     ) -> Result<(), StoreError> {
+        self.name_audit_target(hook.id.as_str());
         self.write(move |conn, key| outgoing::create(conn, key, &hook, &secret, &auth)).await
     }
 

@@ -204,7 +204,34 @@ async fn slash_commands_over_http_interactions() {
     let gone = d.http.post(&url).body(body.to_vec()).send().await.unwrap();
     assert_eq!(gone.status(), 404);
     let audit = api(&d.http, &server.base, reqwest::Method::GET, "/api/audit", None).await;
-    let via: Vec<&str> =
-        audit["items"].as_array().unwrap().iter().map(|e| e["via"].as_str().unwrap()).collect();
-    assert!(via.iter().filter(|v| **v == "discord").count() >= 3, "{audit}");
+    // Every change made from Discord is on record with its Discord actor
+    // (written in the change's own transaction), and nothing refused is.
+    let discord: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["via"] == "discord")
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap_or_default()))
+        .collect();
+    for (action, target) in [
+        ("agents.create", "builder"),
+        ("webhooks.create", id.as_str()),
+        ("webhooks.commands.create", id.as_str()),
+        ("webhooks.commands.delete", id.as_str()),
+        ("webhooks.delete", id.as_str()),
+    ] {
+        assert_eq!(
+            discord.iter().filter(|(a, t)| *a == action && *t == target).count(),
+            1,
+            "{action} {target} in {discord:?}"
+        );
+    }
+    assert_eq!(discord.len(), 5, "refused commands are not on record: {discord:?}");
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["via"] != "discord" || e["actor"].as_str().unwrap().starts_with("discord user "))
+    );
 }

@@ -587,3 +587,41 @@ async fn idempotent_answers_are_sealed_and_first_wins() {
         .collect();
     assert!(!files.windows(10).any(|w| w == b"shown-once"), "an answer is on disk in clear");
 }
+
+/// A change made through an audited handle and its audit entry commit
+/// together; a failing change records nothing; a create names its target.
+#[tokio::test]
+async fn audited_changes_record_in_their_own_transaction() {
+    let f = open();
+    agent(&f.store, "builder").await;
+    let entry = |action: &str, target: Option<&str>| chorus_core::AuditEntry {
+        at: f.clock.now_ts(),
+        actor: "discord user jc (1)".into(),
+        via: "discord".into(),
+        action: action.into(),
+        target: target.map(str::to_owned),
+    };
+    let h = hook("builder", f.clock.now_ts());
+    let audited = f.store.audited(entry("webhooks.create", None));
+    audited.create_hook(h.clone(), Some(Secret::new("s3cret-s3cret-s3cret"))).await.unwrap();
+    // Later changes through the same handle are not recorded again.
+    audited
+        .update_hook(&h.id, HookPatch { name: Some("renamed".into()), ..HookPatch::default() })
+        .await
+        .unwrap();
+    let log = f.store.audit(50, None).await.unwrap().items;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].action.as_str(), log[0].target.as_deref()), ("webhooks.create", Some(h.id.as_str())));
+
+    // A failing change records nothing.
+    let missing = HookId::generate();
+    let failed = f
+        .store
+        .audited(entry("webhooks.delete", Some(missing.as_str())))
+        .update_hook(&missing, HookPatch { enabled: Some(false), ..HookPatch::default() })
+        .await;
+    assert!(failed.is_err());
+    let duplicate = f.store.audited(entry("webhooks.create", None)).create_hook(h.clone(), None).await;
+    assert!(duplicate.is_err(), "the same id twice");
+    assert_eq!(f.store.audit(50, None).await.unwrap().items.len(), 1, "refused changes are not on record");
+}
