@@ -2,11 +2,11 @@
 
 mod access;
 mod clock;
-mod command;
 mod ids;
 mod message;
 mod model;
 mod outgoing;
+mod rule;
 mod secret;
 mod sink;
 mod store;
@@ -14,7 +14,6 @@ mod task;
 
 pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use command::{CommandAction, HookCommand, RuleOutcome, RuleResult};
 pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
 pub use message::{Field, Message};
 pub use model::{
@@ -26,6 +25,7 @@ pub use outgoing::{
     EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
     OutgoingPatch, SignatureScheme, is_known_event, is_valid_pattern, pattern_matches,
 };
+pub use rule::{Action, Rule, RuleOutcome, RuleResult};
 pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{

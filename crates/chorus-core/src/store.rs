@@ -5,9 +5,9 @@ use jiff::Timestamp;
 
 use crate::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, Delivery, DeliveryCounts, DeliveryId,
-    DeliveryStatus, Event, EventId, EventStatus, HookCommand, HookId, HookPatch, HookStats, HttpSpec,
-    IncomingHook, NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth,
-    OutgoingHook, OutgoingPatch, RuleOutcome, Secret, Target, TargetKind, Task, TaskQuery, TaskStatus,
+    DeliveryStatus, Event, EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook,
+    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
+    OutgoingPatch, Rule, RuleOutcome, Secret, Target, TargetKind, Task, TaskQuery, TaskStatus,
 };
 
 /// A storage operation failed.
@@ -200,21 +200,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError>;
 
     /// The routing rules of a hook, highest priority first, then oldest.
-    async fn commands(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError>;
+    async fn rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError>;
     /// Insert a rule, or replace the one with the same id; `NotFound` if
     /// the hook is gone.
-    async fn put_command(&self, command: HookCommand) -> Result<(), StoreError>;
+    async fn put_rule(&self, command: Rule) -> Result<(), StoreError>;
     /// What ingress needs to answer a sender at once: the hook's whole rule
     /// set when some rule `respond`s, else nothing. Read on every request,
     /// so stores cache it.
-    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
-        let rules = self.commands(hook).await?;
-        Ok(if rules.iter().any(|r| r.action == crate::CommandAction::Respond) { rules } else { Vec::new() })
+    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
+        let rules = self.rules(hook).await?;
+        Ok(if rules.iter().any(|r| r.action == crate::Action::Respond) { rules } else { Vec::new() })
     }
     /// Remove one rule; `NotFound` if the hook has no rule with that id.
-    async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError>;
-    /// Make `commands` the hook's whole rule set, in one transaction.
-    async fn replace_commands(&self, hook: &HookId, commands: Vec<HookCommand>) -> Result<(), StoreError>;
+    async fn delete_rule(&self, hook: &HookId, id: &str) -> Result<(), StoreError>;
+    /// Make `rules` the hook's whole rule set, in one transaction.
+    async fn replace_rules(&self, hook: &HookId, rules: Vec<Rule>) -> Result<(), StoreError>;
 
     /// The response saved under an `Idempotency-Key`, if any.
     async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
@@ -223,14 +223,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Create a hook with its secret (sealed before it is written).
     async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError> {
-        self.create_hook_with_commands(hook, secret, Vec::new()).await
+        self.create_hook_with_rules(hook, secret, Vec::new()).await
     }
     /// Create a hook with its secret and its routing rules, in one transaction.
-    async fn create_hook_with_commands(
+    async fn create_hook_with_rules(
         &self,
         hook: IncomingHook,
         secret: Option<Secret>,
-        commands: Vec<HookCommand>,
+        rules: Vec<Rule>,
     ) -> Result<(), StoreError>;
     /// One hook.
     async fn hook(&self, id: &HookId) -> Result<Option<IncomingHook>, StoreError>;

@@ -2,9 +2,9 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use base64::Engine as _;
 use chorus_core::{
-    AgentName, Clock, CommandAction, DeliveryId, Event, EventStatus, Field, HookCommand, HookId,
-    IncomingHook, Message, NewDelivery, Question, QuestionStatus, RoutedEvent, RuleOutcome, RuleResult,
-    Store, StoreError, SubjectUpdate, Target, Task, TaskStatus, random_token,
+    Action, AgentName, Clock, DeliveryId, Event, EventStatus, Field, HookId, IncomingHook, Message,
+    NewDelivery, Question, QuestionStatus, RoutedEvent, Rule, RuleOutcome, RuleResult, Store, StoreError,
+    SubjectUpdate, Target, Task, TaskStatus, random_token,
 };
 use chorus_rules::{Miss, SubjectState, Verdict};
 use serde_json::{Value, json};
@@ -88,7 +88,7 @@ struct BatchState {
     /// request in one batch must see each other.
     subjects: HashMap<(HookId, String), SubjectState>,
     /// Each hook and its rules, read once a batch (a burst is mostly one hook).
-    hooks: HashMap<HookId, (Option<IncomingHook>, Vec<HookCommand>)>,
+    hooks: HashMap<HookId, (Option<IncomingHook>, Vec<Rule>)>,
 }
 
 /// Decide what one event becomes: filtered, unmatched, or the jobs of the
@@ -111,7 +111,7 @@ async fn route_with(
     if !seen.hooks.contains_key(&event.hook_id) {
         let hook = store.hook(&event.hook_id).await?;
         let rules = match &hook {
-            Some(h) => store.commands(&h.id).await?,
+            Some(h) => store.rules(&h.id).await?,
             None => Vec::new(),
         };
         seen.hooks.insert(event.hook_id.clone(), (hook, rules));
@@ -205,7 +205,7 @@ async fn act(
     event: &Event,
     hook: Option<&IncomingHook>,
     payload: Option<&Value>,
-    rule: &HookCommand,
+    rule: &Rule,
     ctx: &Value,
     routed: &mut RoutedEvent,
 ) -> Result<RuleOutcome, StoreError> {
@@ -230,7 +230,7 @@ async fn act(
     };
     let agent = rule.agent.clone().unwrap_or_else(|| event.agent.clone());
     match rule.action {
-        CommandAction::Notify => {
+        Action::Notify => {
             let mut message = match &rendered {
                 Some(text) => Message {
                     description: text.clone(),
@@ -244,14 +244,14 @@ async fn act(
             }
             push_to_agent(store, clock, event, &agent, message, routed, &mut outcome).await?;
         }
-        CommandAction::CreateTask => {
+        Action::CreateTask => {
             let task = task_for(clock, event, payload, rule, ctx, rendered, &agent);
             let message = task_message(&task, event);
             outcome.task_id = Some(task.id.clone());
             routed.tasks.push(task);
             push_to_agent(store, clock, event, &agent, message, routed, &mut outcome).await?;
         }
-        CommandAction::Forward => match &rule.url {
+        Action::Forward => match &rule.url {
             Some(url) => {
                 let body = rendered.map(|t| (t.into_bytes(), "text/plain; charset=utf-8".to_owned()));
                 let mut d = forward(clock, event, hook, url, body);
@@ -266,7 +266,7 @@ async fn act(
                 outcome.note = Some("forward rule without a url".into());
             }
         },
-        CommandAction::Comment => {
+        Action::Comment => {
             let text = rendered.unwrap_or_else(|| plain_text(event, payload));
             let comment = payload
                 .ok_or_else(|| "the body is not JSON".to_owned())
@@ -283,8 +283,8 @@ async fn act(
                 }
             }
         }
-        CommandAction::Respond => note_answer(rendered, &mut outcome),
-        CommandAction::Ask => {
+        Action::Respond => note_answer(rendered, &mut outcome),
+        Action::Ask => {
             let q = Question {
                 id: random_token("q_", 12),
                 hook_id: event.hook_id.clone(),
@@ -333,7 +333,7 @@ fn task_for(
     clock: &Arc<dyn Clock>,
     event: &Event,
     payload: Option<&Value>,
-    rule: &HookCommand,
+    rule: &Rule,
     ctx: &Value,
     rendered: Option<String>,
     agent: &AgentName,

@@ -8,7 +8,7 @@ pub mod trigger;
 pub use condition::{Conditions, Miss};
 pub use derive::{SubjectState, advance, derive, subject};
 
-use chorus_core::{HookCommand, Source};
+use chorus_core::{Rule, Source};
 use serde_json::{Map, Value};
 
 /// A rule part that cannot be used, with the field it is in.
@@ -29,7 +29,7 @@ impl RuleError {
 
 /// Check the parts of a rule for a hook of `source`: its trigger can match
 /// what the source sends, its conditions and template compile.
-pub fn check(rule: &HookCommand, source: Source) -> Result<(), RuleError> {
+pub fn check(rule: &Rule, source: Source) -> Result<(), RuleError> {
     trigger::check(&rule.trigger, source)?;
     Conditions::parse(&rule.conditions)?;
     if let Some(t) = &rule.template {
@@ -74,16 +74,16 @@ pub fn context(source: Source, event_type: &str, payload: &Value, state: &Subjec
 #[derive(Debug, Clone)]
 pub enum Verdict<'r> {
     /// Trigger and conditions hold: the action fires.
-    Fired(&'r HookCommand),
+    Fired(&'r Rule),
     /// The trigger matched but the conditions did not hold, or could not be
     /// evaluated (the reason says which).
-    Skipped(&'r HookCommand, Miss),
+    Skipped(&'r Rule, Miss),
 }
 
 /// Evaluate `rules` (highest priority first) for an event: every rule whose
 /// trigger matches `event_type` and whose conditions hold fires, until one
 /// that fires says `stop`. Rules whose trigger does not match are left out.
-pub fn evaluate<'r>(rules: &'r [HookCommand], event_type: &str, ctx: &Value) -> Vec<Verdict<'r>> {
+pub fn evaluate<'r>(rules: &'r [Rule], event_type: &str, ctx: &Value) -> Vec<Verdict<'r>> {
     let mut out = Vec::new();
     for rule in rules.iter().filter(|r| trigger::matches(&r.trigger, event_type)) {
         let verdict = match Conditions::parse(&rule.conditions) {

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use chorus_core::{AuditEntry, HookCommand, HookId, HookPatch, IncomingHook, Secret};
+use chorus_core::{AuditEntry, HookId, HookPatch, IncomingHook, Rule, Secret};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ use yaml_rust2::{
 
 use crate::{
     error::ApiError,
-    service::{self, CommandSpec, IncomingSpec},
+    service::{self, IncomingSpec, RuleSpec},
     state::AppState,
 };
 
@@ -110,7 +110,7 @@ struct HookFile {
     events: Vec<String>,
     generic: Option<chorus_core::GenericScheme>,
     #[serde(default)]
-    commands: Vec<CommandSpec>,
+    commands: Vec<RuleSpec>,
     /// Credentials for comment rules; `token` is a reference like `secret`.
     reply: Option<ReplyFile>,
 }
@@ -375,7 +375,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
 }
 
 /// Whether two rule sets say the same, ids and creation times aside.
-fn same_rules(a: &[HookCommand], b: &[HookCommand]) -> bool {
+fn same_rules(a: &[Rule], b: &[Rule]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
             (
@@ -579,10 +579,9 @@ impl Loader {
             None => None,
         };
         let Some(current) = existing else {
-            let commands =
-                service::commands(state, &fresh, reply.is_some(), &plan.spec.commands, now).await?;
+            let commands = service::rules(state, &fresh, reply.is_some(), &plan.spec.commands, now).await?;
             self.audited(file, "webhooks.create", &fresh.id)
-                .create_hook_with_commands(fresh.clone(), secret, commands)
+                .create_hook_with_rules(fresh.clone(), secret, commands)
                 .await
                 .map_err(ApiError::from)?;
             if let Some(r) = reply {
@@ -612,7 +611,7 @@ impl Loader {
         // A file without `reply` leaves credentials set through the API.
         let stored_reply = state.store.reply(&current.id).await.map_err(ApiError::from)?;
         let can_reply = reply.is_some() || stored_reply.is_some();
-        let commands = service::commands(state, &current, can_reply, &plan.spec.commands, now).await?;
+        let commands = service::rules(state, &current, can_reply, &plan.spec.commands, now).await?;
         if let Some(r) = reply
             && stored_reply.as_ref() != Some(&r)
         {
@@ -622,7 +621,7 @@ impl Loader {
                 .map_err(ApiError::from)?;
         }
         let patch = diff(&current, &fresh);
-        let stored = state.store.commands(&current.id).await.map_err(ApiError::from)?;
+        let stored = state.store.rules(&current.id).await.map_err(ApiError::from)?;
         let rules_changed = !same_rules(&stored, &commands);
         let rotate = match &plan.secret {
             Some(wanted) => {
@@ -639,7 +638,7 @@ impl Loader {
         }
         if rules_changed {
             self.audited(file, "webhooks.commands.replace", &current.id)
-                .replace_commands(&current.id, commands)
+                .replace_rules(&current.id, commands)
                 .await
                 .map_err(ApiError::from)?;
         }

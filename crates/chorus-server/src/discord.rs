@@ -291,7 +291,7 @@ impl HookService for DiscordCommands {
                 })?
             }
         };
-        let spec = service::CommandSpec {
+        let spec = service::RuleSpec {
             trigger: rule.trigger,
             action: rule.action,
             agent: None,
@@ -303,19 +303,19 @@ impl HookService for DiscordCommands {
             reply: false,
             signature: None,
         };
-        let existing = store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
+        let existing = store.rules(&hook.id).await.map_err(|e| message(e.into()))?;
         if existing.len() >= service::COMMANDS_MAX {
             return Err(ServiceError(format!("at most {} rules a hook", service::COMMANDS_MAX)));
         }
         let can_reply = store.reply(&hook.id).await.map_err(|e| message(e.into()))?.is_some();
-        let command = service::command(&self.state, &hook, can_reply, &spec, None, service::now(&self.state))
+        let command = service::rule(&self.state, &hook, can_reply, &spec, None, service::now(&self.state))
             .await
             .map_err(|e| {
                 ServiceError(e.field.map_or_else(|| e.message.clone(), |f| format!("{f}: {}", e.message)))
             })?;
         let rule_id = command.id.clone();
         let audited = self.acting(by, "webhooks.commands.create", Some(hook.id.as_str())).store;
-        audited.put_command(command).await.map_err(|e| message(e.into()))?;
+        audited.put_rule(command).await.map_err(|e| message(e.into()))?;
         Ok((rule_id, hook.id.to_string()))
     }
 
@@ -351,7 +351,7 @@ impl HookService for DiscordCommands {
 
     async fn list_rules(&self, agent: &str, id: &str) -> Result<Vec<ListedRule>, ServiceError> {
         let hook = self.incoming(agent, id).await?;
-        let rules = self.state.store.commands(&hook.id).await.map_err(|e| message(e.into()))?;
+        let rules = self.state.store.rules(&hook.id).await.map_err(|e| message(e.into()))?;
         Ok(rules
             .into_iter()
             .map(|r| ListedRule {
@@ -372,7 +372,7 @@ impl HookService for DiscordCommands {
     ) -> Result<(), ServiceError> {
         let hook = self.incoming(agent, id).await?;
         let store = self.acting(by, "webhooks.commands.delete", Some(hook.id.as_str())).store;
-        store.delete_command(&hook.id, rule_id).await.map_err(|e| match e {
+        store.delete_rule(&hook.id, rule_id).await.map_err(|e| match e {
             chorus_core::StoreError::NotFound { .. } => {
                 ServiceError(format!("rule {rule_id} not found on {id}"))
             }

@@ -265,7 +265,7 @@ async fn respond(
     let ctx = chorus_rules::context(hook.source, event_type, payload, &chorus_rules::SubjectState::default());
     for verdict in chorus_rules::evaluate(&rules, event_type, &ctx) {
         if let chorus_rules::Verdict::Fired(rule) = verdict
-            && rule.action == chorus_core::CommandAction::Respond
+            && rule.action == chorus_core::Action::Respond
         {
             let template = rule.template.as_deref().unwrap_or_default();
             match chorus_rules::render(template, &ctx) {

@@ -2,9 +2,7 @@
 //! the REST API and config files (and the Discord commands after them), so
 //! each path accepts the same input and answers the same errors.
 
-use chorus_core::{
-    AgentName, CommandAction, GenericScheme, HookCommand, HookId, HookPatch, IncomingHook, Secret, Source,
-};
+use chorus_core::{Action, AgentName, GenericScheme, HookId, HookPatch, IncomingHook, Rule, Secret, Source};
 use chorus_deliver::Cidr;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -50,7 +48,7 @@ pub(crate) struct IncomingSpec {
     pub(crate) events: Vec<String>,
     pub(crate) generic: Option<GenericScheme>,
     #[serde(default)]
-    pub(crate) commands: Vec<CommandSpec>,
+    pub(crate) commands: Vec<RuleSpec>,
     /// Credentials for writing back to the source (`comment` rules).
     pub(crate) reply: Option<ReplySpec>,
 }
@@ -131,13 +129,13 @@ fn yes() -> bool {
 }
 
 fn notify() -> String {
-    CommandAction::Notify.as_str().to_owned()
+    Action::Notify.as_str().to_owned()
 }
 
 /// A routing rule as a caller describes it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CommandSpec {
+pub(crate) struct RuleSpec {
     pub(crate) trigger: String,
     #[serde(default = "notify")]
     pub(crate) action: String,
@@ -341,23 +339,23 @@ pub(crate) fn check_patch(patch: &HookPatch) -> Result<(), ApiError> {
 
 /// Check a routing rule of `hook` and build it. `id` keeps an existing
 /// rule's identity on update.
-pub(crate) async fn command(
+pub(crate) async fn rule(
     state: &AppState,
     hook: &IncomingHook,
     can_reply: bool,
-    spec: &CommandSpec,
+    spec: &RuleSpec,
     id: Option<String>,
     now: Timestamp,
-) -> Result<HookCommand, ApiError> {
-    let action = CommandAction::parse(&spec.action).ok_or_else(|| {
-        let names: Vec<&str> = CommandAction::ALL.iter().map(|a| a.as_str()).collect();
+) -> Result<Rule, ApiError> {
+    let action = Action::parse(&spec.action).ok_or_else(|| {
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::invalid("action", format!("action {:?} is not one of {}", spec.action, names.join(", ")))
     })?;
-    if spec.reply && action != CommandAction::CreateTask {
+    if spec.reply && action != Action::CreateTask {
         return Err(ApiError::invalid("reply", "reply applies to create_task: the result is commented back"));
     }
-    if action == CommandAction::Comment || spec.reply {
-        let field = if action == CommandAction::Comment { "action" } else { "reply" };
+    if action == Action::Comment || spec.reply {
+        let field = if action == Action::Comment { "action" } else { "reply" };
         if !chorus_deliver::reply::can_comment(hook.source) {
             return Err(ApiError::invalid(
                 field,
@@ -371,7 +369,7 @@ pub(crate) async fn command(
             ));
         }
     }
-    if action == CommandAction::Respond && spec.template.as_deref().is_none_or(|t| t.trim().is_empty()) {
+    if action == Action::Respond && spec.template.as_deref().is_none_or(|t| t.trim().is_empty()) {
         return Err(ApiError::invalid("template", "respond needs a template: the answer the sender gets"));
     }
     let agent = match &spec.agent {
@@ -379,10 +377,10 @@ pub(crate) async fn command(
         None => None,
     };
     let url = match (action, &spec.url) {
-        (CommandAction::Forward, None) => {
+        (Action::Forward, None) => {
             return Err(ApiError::invalid("url", "a forward needs the url to forward to"));
         }
-        (CommandAction::Forward, Some(u)) => Some(
+        (Action::Forward, Some(u)) => Some(
             state
                 .guard
                 .check_url(u)
@@ -394,15 +392,15 @@ pub(crate) async fn command(
         (_, None) => None,
     };
     let signature = match (action, spec.signature.as_deref()) {
-        (CommandAction::Forward, Some(_)) if !hook.source.has_secret() => {
+        (Action::Forward, Some(_)) if !hook.source.has_secret() => {
             return Err(ApiError::invalid(
                 "signature",
                 "a hook without a secret has nothing to sign forwards with",
             ));
         }
-        (_, None) | (CommandAction::Forward, Some("chorus")) => chorus_core::SignatureScheme::Chorus,
-        (CommandAction::Forward, Some("standard")) => chorus_core::SignatureScheme::Standard,
-        (CommandAction::Forward, Some(other)) => {
+        (_, None) | (Action::Forward, Some("chorus")) => chorus_core::SignatureScheme::Chorus,
+        (Action::Forward, Some("standard")) => chorus_core::SignatureScheme::Standard,
+        (Action::Forward, Some(other)) => {
             return Err(ApiError::invalid(
                 "signature",
                 format!("signature {other:?} is not chorus or standard"),
@@ -415,7 +413,7 @@ pub(crate) async fn command(
     if !(-1000..=1000).contains(&spec.priority) {
         return Err(ApiError::invalid("priority", "priority must be between -1000 and 1000"));
     }
-    let rule = HookCommand {
+    let rule = Rule {
         id: id.unwrap_or_else(|| chorus_core::random_token("cmd_", 12)),
         hook_id: hook.id.clone(),
         trigger: spec.trigger.clone(),
@@ -435,13 +433,13 @@ pub(crate) async fn command(
 }
 
 /// Check every rule of a set; errors name the rule (`commands[2].action`).
-pub(crate) async fn commands(
+pub(crate) async fn rules(
     state: &AppState,
     hook: &IncomingHook,
     can_reply: bool,
-    specs: &[CommandSpec],
+    specs: &[RuleSpec],
     now: Timestamp,
-) -> Result<Vec<HookCommand>, ApiError> {
+) -> Result<Vec<Rule>, ApiError> {
     if specs.len() > COMMANDS_MAX {
         return Err(ApiError::invalid("commands", format!("at most {COMMANDS_MAX} commands a hook")));
     }
@@ -451,7 +449,7 @@ pub(crate) async fn commands(
         // order in which they were written.
         let at = now + jiff::SignedDuration::from_millis(i as i64);
         out.push(
-            command(state, hook, can_reply, spec, None, at)
+            rule(state, hook, can_reply, spec, None, at)
                 .await
                 .map_err(|e| e.within(&format!("commands[{i}]")))?,
         );

@@ -14,7 +14,7 @@ use std::{
     sync::{PoisonError, RwLock},
 };
 
-use chorus_core::{Agent, AgentName, HookCommand, HookId, IncomingHook, Secret};
+use chorus_core::{Agent, AgentName, HookId, IncomingHook, Rule, Secret};
 
 /// Entries kept per map; past it the map starts over rather than growing
 /// without bound when many distinct hooks are hit.
@@ -49,7 +49,7 @@ struct State {
     generation: u64,
     hooks: HashMap<HookId, CachedHook>,
     agents: HashMap<AgentName, Agent>,
-    rules: HashMap<HookId, Vec<HookCommand>>,
+    rules: HashMap<HookId, Vec<Rule>>,
 }
 
 #[derive(Default)]
@@ -82,11 +82,11 @@ impl LookupCache {
         state.hooks.insert(entry.hook.id.clone(), entry);
     }
 
-    pub(crate) fn rules(&self, id: &HookId) -> Option<Vec<HookCommand>> {
+    pub(crate) fn rules(&self, id: &HookId) -> Option<Vec<Rule>> {
         self.state.read().unwrap_or_else(PoisonError::into_inner).rules.get(id).cloned()
     }
 
-    pub(crate) fn put_rules(&self, generation: u64, id: HookId, rules: Vec<HookCommand>) {
+    pub(crate) fn put_rules(&self, generation: u64, id: HookId, rules: Vec<Rule>) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.generation != generation {
             return;

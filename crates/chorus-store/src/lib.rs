@@ -2,9 +2,10 @@
 
 mod access;
 mod cache;
-mod commands;
 mod crypto;
+mod idempotency;
 mod outgoing;
+mod rules;
 mod schema;
 mod sqlite;
 mod tasks;

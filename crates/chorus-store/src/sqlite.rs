@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use chorus_core::{
     Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, ClaimedDelivery, Clock, Delivery,
     DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryStatus, Event, EventId, EventQuery, EventStatus,
-    HookCommand, HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome,
-    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
-    OutgoingPatch, Page, ReplyConfig, RoutedEvent, Secret, Source, Store, StoreError, Target, TargetKind,
-    Task, TaskQuery, TaskStatus,
+    HookId, HookPatch, HookStats, HttpSpec, IdempotentResponse, IncomingHook, IngestOutcome, NewAgent,
+    NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
+    OutgoingPatch, Page, ReplyConfig, RoutedEvent, Rule, Secret, Source, Store, StoreError, Target,
+    TargetKind, Task, TaskQuery, TaskStatus,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value};
@@ -20,9 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 use crate::{
     access,
     cache::{CachedHook, LookupCache},
-    commands,
     crypto::MasterKey,
-    outgoing, schema, tasks,
+    idempotency, outgoing, rules, schema, tasks,
     writer::{Checkpointer, Writer, backend},
 };
 
@@ -636,11 +635,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_hook_with_commands(
+    async fn create_hook_with_rules(
         &self,
         hook: IncomingHook,
         secret: Option<Secret>,
-        rules: Vec<HookCommand>,
+        rules: Vec<Rule>,
     ) -> Result<(), StoreError> {
         self.name_audit_target(hook.id.as_str());
         self.write(move |conn, key| {
@@ -679,7 +678,7 @@ impl Store for SqliteStore {
                 _ => backend(e),
             })?;
             if !rules.is_empty() {
-                commands::replace(conn, &hook.id, &rules)?;
+                rules::replace(conn, &hook.id, &rules)?;
             }
             Ok(())
         })
@@ -753,48 +752,45 @@ impl Store for SqliteStore {
         self.write(move |conn, _| access::revoke(conn, &id, now)).await
     }
 
-    async fn commands(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+    async fn rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
         let hook = hook.clone();
-        self.read(move |conn, _| commands::list(conn, &hook)).await
+        self.read(move |conn, _| rules::list(conn, &hook)).await
     }
 
-    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
         if let Some(rules) = self.inner.lookups.rules(hook) {
             return Ok(rules);
         }
         let generation = self.inner.lookups.generation();
-        let all = self.commands(hook).await?;
-        let rules = if all.iter().any(|r| r.action == chorus_core::CommandAction::Respond) {
-            all
-        } else {
-            Vec::new()
-        };
+        let all = self.rules(hook).await?;
+        let rules =
+            if all.iter().any(|r| r.action == chorus_core::Action::Respond) { all } else { Vec::new() };
         self.inner.lookups.put_rules(generation, hook.clone(), rules.clone());
         Ok(rules)
     }
 
-    async fn put_command(&self, command: HookCommand) -> Result<(), StoreError> {
-        self.write_lookups(move |conn, _| commands::put(conn, &command)).await
+    async fn put_rule(&self, command: Rule) -> Result<(), StoreError> {
+        self.write_lookups(move |conn, _| rules::put(conn, &command)).await
     }
 
-    async fn delete_command(&self, hook: &HookId, id: &str) -> Result<(), StoreError> {
+    async fn delete_rule(&self, hook: &HookId, id: &str) -> Result<(), StoreError> {
         let (hook, id) = (hook.clone(), id.to_owned());
-        self.write_lookups(move |conn, _| commands::delete(conn, &hook, &id)).await
+        self.write_lookups(move |conn, _| rules::delete(conn, &hook, &id)).await
     }
 
-    async fn replace_commands(&self, hook: &HookId, list: Vec<HookCommand>) -> Result<(), StoreError> {
+    async fn replace_rules(&self, hook: &HookId, list: Vec<Rule>) -> Result<(), StoreError> {
         let hook = hook.clone();
-        self.write_lookups(move |conn, _| commands::replace(conn, &hook, &list)).await
+        self.write_lookups(move |conn, _| rules::replace(conn, &hook, &list)).await
     }
 
     async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {
         let key = key.to_owned();
-        self.read(move |conn, master| commands::idempotent(conn, master, &key)).await
+        self.read(move |conn, master| idempotency::idempotent(conn, master, &key)).await
     }
 
     async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.write(move |conn, master| commands::save_idempotent(conn, master, &key, &response)).await
+        self.write(move |conn, master| idempotency::save_idempotent(conn, master, &key, &response)).await
     }
 
     fn audited(&self, entry: AuditEntry) -> Arc<dyn Store> {

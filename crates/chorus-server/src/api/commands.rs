@@ -7,13 +7,13 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use chorus_core::{HookCommand, HookId, IncomingHook};
+use chorus_core::{HookId, IncomingHook, Rule};
 use serde_json::{Value, json};
 
 use super::Routes;
 use crate::{
     error::{ApiError, ApiJson},
-    service::{self, CommandSpec},
+    service::{self, RuleSpec},
     state::AppState,
 };
 
@@ -24,7 +24,7 @@ pub(super) fn router() -> Routes {
 }
 
 /// A rule as the API shows it.
-pub(crate) fn view(c: &HookCommand) -> Value {
+pub(crate) fn view(c: &Rule) -> Value {
     json!({
         "id": c.id,
         "hook_id": c.hook_id,
@@ -37,7 +37,7 @@ pub(crate) fn view(c: &HookCommand) -> Value {
         "priority": c.priority,
         "stop": c.stop,
         "reply": c.reply,
-        "signature": (c.action == chorus_core::CommandAction::Forward).then_some(c.signature),
+        "signature": (c.action == chorus_core::Action::Forward).then_some(c.signature),
         "created_at": c.created_at,
     })
 }
@@ -55,10 +55,10 @@ async fn hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     Err(missing())
 }
 
-async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<HookCommand, ApiError> {
+async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<Rule, ApiError> {
     state
         .store
-        .commands(hook_id)
+        .rules(hook_id)
         .await?
         .into_iter()
         .find(|c| c.id == command_id)
@@ -68,23 +68,23 @@ async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<Ho
 async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
-    let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
+    let items: Vec<Value> = state.store.rules(&hook_id).await?.iter().map(view).collect();
     Ok(Json(json!({"items": items})))
 }
 
 async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiJson(spec): ApiJson<CommandSpec>,
+    ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
-    if state.store.commands(&hook_id).await?.len() >= service::COMMANDS_MAX {
+    if state.store.rules(&hook_id).await?.len() >= service::COMMANDS_MAX {
         return Err(ApiError::bad_request(format!("at most {} commands a hook", service::COMMANDS_MAX)));
     }
     let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let command = service::command(&state, &hook, can_reply, &spec, None, service::now(&state)).await?;
-    state.store.put_command(command.clone()).await?;
+    let command = service::rule(&state, &hook, can_reply, &spec, None, service::now(&state)).await?;
+    state.store.put_rule(command.clone()).await?;
     Ok((StatusCode::CREATED, Json(view(&command))))
 }
 
@@ -101,14 +101,14 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     Path((id, command_id)): Path<(String, String)>,
-    ApiJson(spec): ApiJson<CommandSpec>,
+    ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
     let old = find(&state, &hook_id, &command_id).await?;
     let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let command = service::command(&state, &hook, can_reply, &spec, Some(old.id), old.created_at).await?;
-    state.store.put_command(command.clone()).await?;
+    let command = service::rule(&state, &hook, can_reply, &spec, Some(old.id), old.created_at).await?;
+    state.store.put_rule(command.clone()).await?;
     Ok(Json(view(&command)))
 }
 
@@ -116,14 +116,14 @@ async fn update(
 async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiJson(specs): ApiJson<Vec<CommandSpec>>,
+    ApiJson(specs): ApiJson<Vec<RuleSpec>>,
 ) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
     let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let commands = service::commands(&state, &hook, can_reply, &specs, service::now(&state)).await?;
-    state.store.replace_commands(&hook_id, commands).await?;
-    let items: Vec<Value> = state.store.commands(&hook_id).await?.iter().map(view).collect();
+    let commands = service::rules(&state, &hook, can_reply, &specs, service::now(&state)).await?;
+    state.store.replace_rules(&hook_id, commands).await?;
+    let items: Vec<Value> = state.store.rules(&hook_id).await?.iter().map(view).collect();
     Ok(Json(json!({"items": items})))
 }
 
@@ -133,7 +133,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
-    state.store.delete_command(&hook_id, &command_id).await.map_err(|e| match e {
+    state.store.delete_rule(&hook_id, &command_id).await.map_err(|e| match e {
         chorus_core::StoreError::NotFound { .. } => {
             ApiError::not_found(format!("command {command_id} not found"))
         }

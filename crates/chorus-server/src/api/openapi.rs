@@ -139,13 +139,13 @@ fn operations() -> Vec<Op> {
             .body(r("InteractRespond"))
             .answers(202, json!({"type": "object", "properties": {"event_id": {"type": "string"}, "delivery_id": {"type": "string"}, "question_id": nullable("string")}})),
         op("get", "/api/webhooks/{id}/commands", "commands", "Routing rules of a hook").answers(200, list_of(&r("Command"))),
-        op("post", "/api/webhooks/{id}/commands", "commands", "Add a routing rule").body(r("CommandSpec")).answers(201, r("Command")),
+        op("post", "/api/webhooks/{id}/commands", "commands", "Add a routing rule").body(r("RuleSpec")).answers(201, r("Command")),
         op("put", "/api/webhooks/{id}/commands", "commands", "Replace the whole rule set")
-            .body(json!({"type": "array", "items": r("CommandSpec"), "maxItems": 100}))
+            .body(json!({"type": "array", "items": r("RuleSpec"), "maxItems": 100}))
             .answers(200, list_of(&r("Command"))),
         op("get", "/api/webhooks/{id}/commands/{command_id}", "commands", "One routing rule").answers(200, r("Command")),
         op("put", "/api/webhooks/{id}/commands/{command_id}", "commands", "Replace a routing rule")
-            .body(r("CommandSpec"))
+            .body(r("RuleSpec"))
             .answers(200, r("Command")),
         op("delete", "/api/webhooks/{id}/commands/{command_id}", "commands", "Remove a routing rule"),
         op("get", "/api/deliveries", "deliveries", "Deliveries of every hook")
@@ -421,7 +421,7 @@ fn hook_schemas() -> Value {
                 "template": {"type": "string"},
                 "events": strings,
                 "generic": {"type": "object"},
-                "commands": {"type": "array", "items": r("CommandSpec"), "maxItems": 100},
+                "commands": {"type": "array", "items": r("RuleSpec"), "maxItems": 100},
                 "reply": r("Reply"),
             },
         },
@@ -534,7 +534,7 @@ fn log_schemas() -> Value {
                 "created_at": time,
             },
         },
-        "CommandSpec": {
+        "RuleSpec": {
             "type": "object",
             "required": ["trigger"],
             "additionalProperties": false,

@@ -211,7 +211,7 @@ pub(crate) struct CreatedIncoming {
     pub(crate) hook: IncomingHook,
     /// Shown once, in the creator's answer.
     pub(crate) secret: Option<chorus_core::Secret>,
-    pub(crate) commands: Vec<chorus_core::HookCommand>,
+    pub(crate) commands: Vec<chorus_core::Rule>,
     pub(crate) reply: Option<chorus_core::ReplyConfig>,
 }
 
@@ -228,8 +228,8 @@ pub(crate) async fn create_incoming(
         Some(r) => Some(service::reply_config(state, hook.source, r).await?),
         None => None,
     };
-    let commands = service::commands(state, &hook, reply.is_some(), &spec.commands, now).await?;
-    state.store.create_hook_with_commands(hook.clone(), secret.clone(), commands.clone()).await?;
+    let commands = service::rules(state, &hook, reply.is_some(), &spec.commands, now).await?;
+    state.store.create_hook_with_rules(hook.clone(), secret.clone(), commands.clone()).await?;
     if let Some(r) = &reply {
         state.store.set_reply(&hook.id, Some(r.clone())).await?;
     }
@@ -315,8 +315,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(match find_any(&state, &id).await? {
         Found::Incoming(h) => {
             let mut v = view(&state, &h);
-            let commands: Vec<Value> =
-                state.store.commands(&h.id).await?.iter().map(commands::view).collect();
+            let commands: Vec<Value> = state.store.rules(&h.id).await?.iter().map(commands::view).collect();
             v["commands"] = json!(commands);
             v["reply"] = reply_view(state.store.reply(&h.id).await?.as_ref());
             v
@@ -342,12 +341,7 @@ async fn update(
         Some(Some(r)) => Some(Some(service::reply_config(&state, current.source, r).await?)),
     };
     if reply == Some(None)
-        && state
-            .store
-            .commands(&hook_id)
-            .await?
-            .iter()
-            .any(|c| c.action == chorus_core::CommandAction::Comment)
+        && state.store.rules(&hook_id).await?.iter().any(|c| c.action == chorus_core::Action::Comment)
     {
         return Err(ApiError::invalid(
             "reply",
@@ -420,7 +414,7 @@ async fn replace(
         None => None,
     };
     let can_reply = reply.is_some() || state.store.reply(&current.id).await?.is_some();
-    let commands = service::commands(&state, &current, can_reply, &spec.commands, now).await?;
+    let commands = service::rules(&state, &current, can_reply, &spec.commands, now).await?;
     let patch = HookPatch {
         name: Some(fresh.name),
         enabled: Some(fresh.enabled),
@@ -433,9 +427,9 @@ async fn replace(
     if let Some(r) = reply {
         state.store.set_reply(&current.id, Some(r)).await?;
     }
-    state.store.replace_commands(&current.id, commands).await?;
+    state.store.replace_rules(&current.id, commands).await?;
     let mut v = view(&state, &hook);
-    let rules: Vec<Value> = state.store.commands(&hook.id).await?.iter().map(commands::view).collect();
+    let rules: Vec<Value> = state.store.rules(&hook.id).await?.iter().map(commands::view).collect();
     v["commands"] = json!(rules);
     v["reply"] = reply_view(state.store.reply(&hook.id).await?.as_ref());
     Ok(Json(v))
@@ -641,7 +635,7 @@ async fn events(
                 // Seed 001's event-log fields, beside the whole record.
                 "matched_command": e.outcomes.iter().find(|o| o.result == chorus_core::RuleResult::Fired).map(|o| &o.rule_id),
                 "task_id": e.outcomes.iter().find_map(|o| o.task_id.as_ref()),
-                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::CommandAction::Respond && o.result == chorus_core::RuleResult::Fired),
+                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::Action::Respond && o.result == chorus_core::RuleResult::Fired),
                 "rules": e.outcomes,
             })
         })

@@ -3,10 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use chorus_core::{
-    AgentName, AgentPatch, Attempt, CommandAction, DeliveryId, DeliveryQuery, DeliveryStatus, EventId,
-    EventQuery, EventStatus, HookCommand, HookId, HookPatch, IdempotentResponse, IncomingHook, IngestOutcome,
-    ManualClock, NewAgent, NewAttempt, NewDelivery, NewEvent, RoutedEvent, Secret, Source, Store, StoreError,
-    Target, TargetKind,
+    Action, AgentName, AgentPatch, Attempt, DeliveryId, DeliveryQuery, DeliveryStatus, EventId, EventQuery,
+    EventStatus, HookId, HookPatch, IdempotentResponse, IncomingHook, IngestOutcome, ManualClock, NewAgent,
+    NewAttempt, NewDelivery, NewEvent, RoutedEvent, Rule, Secret, Source, Store, StoreError, Target,
+    TargetKind,
 };
 use chorus_store::{MasterKey, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
@@ -506,12 +506,12 @@ async fn claims_skip_busy_targets_and_one_target_is_claimed_alone() {
     assert!(f.store.claim_deliveries(&kinds, &[], now, lease, 10).await.unwrap().is_empty());
 }
 
-fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> HookCommand {
-    HookCommand {
+fn rule(hook: &HookId, id: &str, priority: i32, now: Timestamp) -> Rule {
+    Rule {
         id: id.into(),
         hook_id: hook.clone(),
         trigger: "issues.opened".into(),
-        action: CommandAction::CreateTask,
+        action: Action::CreateTask,
         agent: Some(name("builder")),
         template: Some("{{ issue.title }}".into()),
         conditions: serde_json::json!({"labels": ["bug"]}).as_object().unwrap().clone(),
@@ -536,27 +536,24 @@ async fn routing_rules_live_and_die_with_their_hook() {
     // A rule whose id is taken by another hook's rule fails the whole create.
     let other = hook("builder", now);
     f.store
-        .create_hook_with_commands(other.clone(), None, vec![rule(&other.id, "cmd_low", 0, now)])
+        .create_hook_with_rules(other.clone(), None, vec![rule(&other.id, "cmd_low", 0, now)])
         .await
         .unwrap();
-    assert!(f.store.create_hook_with_commands(h.clone(), None, rules.clone()).await.is_err());
+    assert!(f.store.create_hook_with_rules(h.clone(), None, rules.clone()).await.is_err());
     assert!(f.store.hook(&h.id).await.unwrap().is_none(), "a hook was left without its rules");
     let rules = vec![rule(&h.id, "cmd_a", 0, now), rule(&h.id, "cmd_b", 5, now)];
-    f.store.create_hook_with_commands(h.clone(), None, rules).await.unwrap();
-    let ids: Vec<String> = f.store.commands(&h.id).await.unwrap().into_iter().map(|c| c.id).collect();
+    f.store.create_hook_with_rules(h.clone(), None, rules).await.unwrap();
+    let ids: Vec<String> = f.store.rules(&h.id).await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(ids, ["cmd_b", "cmd_a"]);
-    let stored = f.store.commands(&h.id).await.unwrap();
+    let stored = f.store.rules(&h.id).await.unwrap();
     assert_eq!(stored[1], rule(&h.id, "cmd_a", 0, now), "a rule comes back as written");
-    f.store.replace_commands(&h.id, vec![rule(&h.id, "cmd_c", 1, now)]).await.unwrap();
-    assert_eq!(f.store.commands(&h.id).await.unwrap().len(), 1);
-    assert!(matches!(f.store.delete_command(&h.id, "cmd_a").await, Err(StoreError::NotFound { .. })));
-    assert!(matches!(f.store.delete_command(&other.id, "cmd_c").await, Err(StoreError::NotFound { .. })));
+    f.store.replace_rules(&h.id, vec![rule(&h.id, "cmd_c", 1, now)]).await.unwrap();
+    assert_eq!(f.store.rules(&h.id).await.unwrap().len(), 1);
+    assert!(matches!(f.store.delete_rule(&h.id, "cmd_a").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(f.store.delete_rule(&other.id, "cmd_c").await, Err(StoreError::NotFound { .. })));
     f.store.delete_hook(&h.id).await.unwrap();
-    assert!(f.store.commands(&h.id).await.unwrap().is_empty());
-    assert!(matches!(
-        f.store.put_command(rule(&h.id, "cmd_d", 0, now)).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(f.store.rules(&h.id).await.unwrap().is_empty());
+    assert!(matches!(f.store.put_rule(rule(&h.id, "cmd_d", 0, now)).await, Err(StoreError::NotFound { .. })));
 }
 
 /// Answers kept for an Idempotency-Key are sealed, and the first one stays

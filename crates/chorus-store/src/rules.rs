@@ -1,21 +1,20 @@
-//! Routing rules of incoming hooks, and responses kept for `Idempotency-Key`.
+//! Routing rules of incoming hooks.
 
-use chorus_core::{HookCommand, HookId, IdempotentResponse, Secret, StoreError};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use chorus_core::{HookId, Rule, StoreError};
+use rusqlite::{Connection, Row, params};
 
 use crate::{
-    crypto::MasterKey,
     sqlite::{corrupt, json, json_col, ms, not_found, ts},
     writer::backend,
 };
 
-fn command_from_row(row: &Row<'_>) -> rusqlite::Result<HookCommand> {
+fn rule_from_row(row: &Row<'_>) -> rusqlite::Result<Rule> {
     let action: String = row.get("action")?;
-    Ok(HookCommand {
+    Ok(Rule {
         id: row.get("id")?,
         hook_id: row.get::<_, String>("hook_id")?.parse().map_err(|_| corrupt("hook_id"))?,
         trigger: row.get("trigger")?,
-        action: chorus_core::CommandAction::parse(&action).ok_or_else(|| corrupt("action"))?,
+        action: chorus_core::Action::parse(&action).ok_or_else(|| corrupt("action"))?,
         agent: row
             .get::<_, Option<String>>("agent")?
             .map(|a| a.parse())
@@ -36,11 +35,11 @@ fn command_from_row(row: &Row<'_>) -> rusqlite::Result<HookCommand> {
     })
 }
 
-pub(crate) fn list(conn: &Connection, hook: &HookId) -> Result<Vec<HookCommand>, StoreError> {
+pub(crate) fn list(conn: &Connection, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
     conn.prepare_cached(
         "SELECT * FROM hook_commands WHERE hook_id = ?1 ORDER BY priority DESC, created_at, id",
     )
-    .and_then(|mut s| s.query_map([hook.as_str()], command_from_row)?.collect())
+    .and_then(|mut s| s.query_map([hook.as_str()], rule_from_row)?.collect())
     .map_err(backend)
 }
 
@@ -52,7 +51,7 @@ fn hook_exists(conn: &Connection, hook: &HookId) -> Result<(), StoreError> {
     if found { Ok(()) } else { Err(not_found("hook", hook)) }
 }
 
-fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
+fn insert(conn: &Connection, c: &Rule) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO hook_commands
              (id, hook_id, trigger, action, agent, template, conditions, url, priority, created_at, stop, reply,
@@ -89,7 +88,7 @@ fn insert(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
     .and_then(|n| if n == 0 { Err(not_found("command", &c.id)) } else { Ok(()) })
 }
 
-pub(crate) fn put(conn: &Connection, c: &HookCommand) -> Result<(), StoreError> {
+pub(crate) fn put(conn: &Connection, c: &Rule) -> Result<(), StoreError> {
     hook_exists(conn, &c.hook_id)?;
     insert(conn, c)
 }
@@ -104,65 +103,8 @@ pub(crate) fn delete(conn: &Connection, hook: &HookId, id: &str) -> Result<(), S
     }
 }
 
-pub(crate) fn replace(conn: &Connection, hook: &HookId, commands: &[HookCommand]) -> Result<(), StoreError> {
+pub(crate) fn replace(conn: &Connection, hook: &HookId, commands: &[Rule]) -> Result<(), StoreError> {
     hook_exists(conn, hook)?;
     conn.execute("DELETE FROM hook_commands WHERE hook_id = ?1", [hook.as_str()]).map_err(backend)?;
     commands.iter().try_for_each(|c| insert(conn, c))
-}
-
-fn idempotency_context(key: &str) -> String {
-    format!("idempotency:{key}")
-}
-
-pub(crate) fn idempotent(
-    conn: &Connection,
-    master: &MasterKey,
-    key: &str,
-) -> Result<Option<IdempotentResponse>, StoreError> {
-    let row = conn
-        .prepare_cached("SELECT request_hash, status, body, created_at FROM idempotency WHERE key = ?1")
-        .and_then(|mut s| {
-            s.query_row([key], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, u16>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(backend)?;
-    let Some((hash, status, sealed, at)) = row else { return Ok(None) };
-    let body = master.open(&sealed, &idempotency_context(key))?;
-    Ok(Some(IdempotentResponse {
-        request_hash: hash.try_into().map_err(|_| StoreError::Unseal)?,
-        status,
-        body: body.expose().as_bytes().to_vec(),
-        created_at: ts(at),
-    }))
-}
-
-pub(crate) fn save_idempotent(
-    conn: &Connection,
-    master: &MasterKey,
-    key: &str,
-    r: &IdempotentResponse,
-) -> Result<(), StoreError> {
-    // Bodies are JSON written by the API, so text; a body that is not is kept as
-    // its lossy text rather than refused, since the request already happened.
-    let body = Secret::new(String::from_utf8_lossy(&r.body).into_owned());
-    let sealed = master.seal(&body, &idempotency_context(key));
-    let window = IdempotentResponse::WINDOW.as_millis() as i64;
-    conn.prepare_cached(
-        "INSERT INTO idempotency (key, request_hash, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,
-             body = excluded.body, created_at = excluded.created_at
-         WHERE idempotency.created_at <= excluded.created_at - ?6",
-    )
-    .and_then(|mut s| {
-        s.execute(params![key, &r.request_hash[..], r.status, sealed, ms(r.created_at), window])
-    })
-    .map_err(backend)?;
-    Ok(())
 }

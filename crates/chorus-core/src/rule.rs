@@ -10,7 +10,7 @@ use crate::{AgentName, HookId};
 /// What a matching rule does with the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CommandAction {
+pub enum Action {
     /// Post the formatted (or templated) message to the agent's channel.
     Notify,
     /// Hand the agent a task built from the template.
@@ -25,26 +25,20 @@ pub enum CommandAction {
     Forward,
 }
 
-impl CommandAction {
+impl Action {
     /// Every action, in documentation order.
-    pub const ALL: [CommandAction; 6] = [
-        CommandAction::Notify,
-        CommandAction::CreateTask,
-        CommandAction::Comment,
-        CommandAction::Ask,
-        CommandAction::Respond,
-        CommandAction::Forward,
-    ];
+    pub const ALL: [Action; 6] =
+        [Action::Notify, Action::CreateTask, Action::Comment, Action::Ask, Action::Respond, Action::Forward];
 
     /// The name used in JSON, config files and the CLI.
     pub fn as_str(self) -> &'static str {
         match self {
-            CommandAction::Notify => "notify",
-            CommandAction::CreateTask => "create_task",
-            CommandAction::Comment => "comment",
-            CommandAction::Ask => "ask",
-            CommandAction::Respond => "respond",
-            CommandAction::Forward => "forward",
+            Action::Notify => "notify",
+            Action::CreateTask => "create_task",
+            Action::Comment => "comment",
+            Action::Ask => "ask",
+            Action::Respond => "respond",
+            Action::Forward => "forward",
         }
     }
 
@@ -56,7 +50,7 @@ impl CommandAction {
 
 /// One routing rule of an incoming hook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HookCommand {
+pub struct Rule {
     /// `cmd_…`, stable across updates.
     pub id: String,
     /// The hook the rule belongs to.
@@ -64,7 +58,7 @@ pub struct HookCommand {
     /// Event type or pattern: `issues.opened`, `issues` (any action), `*`.
     pub trigger: String,
     /// What to do.
-    pub action: CommandAction,
+    pub action: Action,
     /// The agent to involve; the hook's own agent when absent.
     pub agent: Option<AgentName>,
     /// Message template (minijinja over the payload).
@@ -105,7 +99,7 @@ pub struct RuleOutcome {
     /// The rule (`cmd_…`).
     pub rule_id: String,
     /// Its action.
-    pub action: CommandAction,
+    pub action: Action,
     /// What came of it.
     pub result: RuleResult,
     /// The delivery the action became, if any.
@@ -122,7 +116,7 @@ pub struct RuleOutcome {
     pub note: Option<String>,
 }
 
-impl HookCommand {
+impl Rule {
     /// Whether `event_type` fires this rule. A trigger matches the type
     /// exactly, or its part before the action (`issues` fires on
     /// `issues.opened`), and `*` matches everything.
@@ -137,20 +131,20 @@ mod tests {
 
     #[test]
     fn actions_round_trip_by_name() {
-        for a in CommandAction::ALL {
-            assert_eq!(CommandAction::parse(a.as_str()), Some(a));
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
             assert_eq!(serde_json::to_value(a).unwrap(), Value::String(a.as_str().into()));
         }
-        assert_eq!(CommandAction::parse("delete_everything"), None);
+        assert_eq!(Action::parse("delete_everything"), None);
     }
 
     #[test]
     fn triggers_match_type_or_family() {
-        let mut c = HookCommand {
+        let mut c = Rule {
             id: "cmd_1".into(),
             hook_id: HookId::generate(),
             trigger: "issues".into(),
-            action: CommandAction::Notify,
+            action: Action::Notify,
             agent: None,
             template: None,
             conditions: Map::new(),
