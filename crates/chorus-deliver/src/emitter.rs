@@ -65,16 +65,6 @@ impl Emitter {
         data: Value,
         metadata: Value,
     ) -> Result<NewOutgoingEvent, EmitError> {
-        self.event(event, agent, data, metadata)
-    }
-
-    fn event(
-        &self,
-        event: &str,
-        agent: Option<AgentName>,
-        data: Value,
-        metadata: Value,
-    ) -> Result<NewOutgoingEvent, EmitError> {
         if !is_known_event(event) {
             return Err(EmitError::UnknownEvent(event.to_owned()));
         }
@@ -103,7 +93,7 @@ impl Emitter {
         data: Value,
         metadata: Value,
     ) -> Result<Emitted, EmitError> {
-        let e = self.event(event, agent, data, metadata)?;
+        let e = self.prepare(event, agent, data, metadata)?;
         let event_id = e.id.clone();
         let deliveries = self.store.emit(e).await?;
         if !deliveries.is_empty() {
@@ -120,7 +110,7 @@ impl Emitter {
     /// Send a sample `webhook.test` event to one subscription.
     pub async fn test(&self, hook: &chorus_core::HookId) -> Result<Emitted, EmitError> {
         let data = serde_json::json!({"message": "Test delivery from Chorus", "hook_id": hook});
-        let e = self.event("webhook.test", None, data, serde_json::json!({"test": true}))?;
+        let e = self.prepare("webhook.test", None, data, serde_json::json!({"test": true}))?;
         let event_id = e.id.clone();
         let delivery = self.store.emit_to(e, hook).await?;
         self.wake.notify_one();

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use chorus_testkit::{FakeDiscord, Mode};
 use serde_json::json;
 
-use crate::support::{WAIT, init, setup, start};
+use crate::support::{WAIT, init, post_signed, setup, start};
 
 /// Discord answers 500s, then a 429 with `retry_after`, then recovers: every
 /// message arrives, none twice, and the 429 wait is honoured.
@@ -20,16 +20,7 @@ async fn discord_outage_and_rate_limit_delay_but_lose_nothing() {
 
     let mut ids = Vec::new();
     for i in 0..3 {
-        let body = serde_json::to_vec(&json!({"title": format!("outage {i}")})).unwrap();
-        let resp = http
-            .post(&url)
-            .header("x-chorus-signature-256", chorus_verify::sign_body_hex(&secret, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 202);
-        ids.push(resp.json::<serde_json::Value>().await.unwrap()["event_id"].as_str().unwrap().to_owned());
+        ids.push(post_signed(&http, &url, &secret, &json!({"title": format!("outage {i}")})).await);
     }
     let shown = discord.wait_for_shown(3, WAIT).await;
     let mut count: HashMap<String, usize> = HashMap::new();

@@ -1,9 +1,9 @@
 use std::{collections::HashMap, time::Duration};
 
 use chorus_testkit::{FakeDiscord, Process, Reply, TestReceiver};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{WAIT, api, env_for, exe, init, setup};
+use crate::support::{WAIT, api, env_for, exe, init, post_signed, setup};
 
 const EVENTS: usize = 20;
 
@@ -36,19 +36,7 @@ async fn kill_9_between_ingest_and_action_repeats_no_action() {
 
     let mut acked = Vec::new();
     for i in 0..EVENTS {
-        let body = serde_json::to_vec(&json!({"title": format!("event {i}")})).unwrap();
-        let resp = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-chorus-delivery", format!("rc-{i}"))
-            .header("x-chorus-signature-256", chorus_verify::sign_body_hex(&secret, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 202);
-        let v: Value = resp.json().await.unwrap();
-        acked.push(v["event_id"].as_str().unwrap().to_owned());
+        acked.push(post_signed(&http, &url, &secret, &json!({"title": format!("event {i}")})).await);
     }
     receiver.wait_for_arrivals(1, WAIT).await;
     server.kill().await;

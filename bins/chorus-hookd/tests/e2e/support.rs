@@ -63,3 +63,19 @@ pub(crate) async fn setup(http: &reqwest::Client, base: &str, hook: Value) -> (S
         Secret::new(h["secret"].as_str().unwrap()),
     )
 }
+
+/// Post `body` to a `chorus`-source hook, signed with `secret`; the event id
+/// of the 202 it must answer.
+pub(crate) async fn post_signed(http: &reqwest::Client, url: &str, secret: &Secret, body: &Value) -> String {
+    let body = serde_json::to_vec(body).unwrap();
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-chorus-signature-256", chorus_verify::sign_body_hex(secret, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    resp.json::<Value>().await.unwrap()["event_id"].as_str().unwrap().to_owned()
+}

@@ -28,7 +28,9 @@ async fn audit_count(app: &TestApp) -> usize {
     v["items"].as_array().unwrap().iter().filter(|e| e["via"] == "config").count()
 }
 
-const SEED_FILE: &str = r#"{
+/// Seed 001's "Brain creates webhook" file, with the secret reference
+/// Chorus asks files for.
+pub(crate) const SEED_FILE: &str = r#"{
   "name": "GitHub Urgent Issues",
   "provider": "github",
   "secret": "file:github.secret",

@@ -910,27 +910,7 @@ async fn the_brain_example_as_a_config_file_makes_tasks() {
     let mut app = TestApp::start().await;
     app.agent("planning", "5151").await;
     app.config_file("github.secret", Some("brain-file-secret-0123456789\n")).await;
-    // Seed 001's "Brain creates webhook" file, plus the secret reference
-    // Chorus asks files for.
-    app.config_file(
-        "github-urgent-issues.json",
-        Some(
-            r#"{
-  "name": "GitHub Urgent Issues",
-  "provider": "github",
-  "secret": "file:github.secret",
-  "commands": [
-    {
-      "trigger": "issues.labeled",
-      "action": "create_task",
-      "agent": "planning",
-      "conditions": {"label": "urgent"}
-    }
-  ]
-}"#,
-        ),
-    )
-    .await;
+    app.config_file("github-urgent-issues.json", Some(crate::config_files::SEED_FILE)).await;
     let (_, list) = app.api_json(Method::GET, "/api/webhooks?type=incoming", None).await;
     let item = &list["items"][0];
     let hook = crate::support::Hook {
