@@ -2,11 +2,7 @@
 //! the real ones do, keep the comments they are sent, and answer with the
 //! shape of the real answer.
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     Json, Router,
@@ -15,9 +11,9 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
-use tokio::{net::TcpListener, sync::watch};
+use tokio::net::TcpListener;
 
-use crate::Received;
+use crate::{Received, receiver::RequestLog};
 
 /// Which API the fake plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +30,7 @@ pub enum Forge {
 struct Shared {
     forge: Forge,
     credential: String,
-    received: Arc<Mutex<Vec<Received>>>,
-    count: Arc<watch::Sender<usize>>,
+    log: RequestLog,
 }
 
 /// A fake forge API on loopback.
@@ -64,8 +59,7 @@ impl FakeForge {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake forge");
         let addr = listener.local_addr().unwrap();
-        let shared =
-            Shared { forge, credential, received: Arc::default(), count: Arc::new(watch::channel(0).0) };
+        let shared = Shared { forge, credential, log: RequestLog::default() };
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fake forge server");
@@ -83,21 +77,17 @@ impl FakeForge {
 
     /// Comments accepted (credentials right, path right), in order.
     pub fn comments(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().iter().filter(|r| r.status == 201).cloned().collect()
+        self.shared.log.all().into_iter().filter(|r| r.status == 201).collect()
     }
 
     /// Every request, accepted or not.
     pub fn requests(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
+        self.shared.log.all()
     }
 
     /// Wait until `n` requests arrived, or panic after `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let mut rx = self.shared.count.subscribe();
-        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok();
-        let got = self.requests();
-        assert!(ok, "timed out waiting for {n} requests at the fake forge; have {}", got.len());
-        got
+        self.shared.log.wait_for(n, timeout, "the fake forge").await
     }
 }
 
@@ -138,21 +128,16 @@ async fn handle(
     } else if comment.as_deref().is_none_or(str::is_empty) {
         (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({"message": "body is missing"}))
     } else {
-        let n = shared.received.lock().unwrap().len() + 1;
+        let n = shared.log.len() + 1;
         (StatusCode::CREATED, serde_json::json!({"id": n, "body": comment}))
     };
-    let count = {
-        let mut received = shared.received.lock().unwrap();
-        received.push(Received {
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            headers,
-            body,
-            at: std::time::Instant::now(),
-            status: status.as_u16(),
-        });
-        received.len()
-    };
-    shared.count.send_replace(count);
+    shared.log.push(Received {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        at: std::time::Instant::now(),
+        status: status.as_u16(),
+    });
     (status, Json(answer)).into_response()
 }

@@ -77,12 +77,46 @@ impl Reply {
     }
 }
 
+/// Requests a loopback fake has answered, in order, with a counter to wait on.
+#[derive(Clone, Default)]
+pub(crate) struct RequestLog {
+    received: Arc<Mutex<Vec<Received>>>,
+    count: Arc<watch::Sender<usize>>,
+}
+
+impl RequestLog {
+    pub(crate) fn push(&self, r: Received) {
+        let n = {
+            let mut received = self.received.lock().unwrap();
+            received.push(r);
+            received.len()
+        };
+        self.count.send_replace(n);
+    }
+
+    pub(crate) fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    /// Wait until `n` requests are in, or panic after `timeout`.
+    pub(crate) async fn wait_for(&self, n: usize, timeout: Duration, what: &str) -> Vec<Received> {
+        let mut rx = self.count.subscribe();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok();
+        let got = self.all();
+        assert!(ok, "timed out waiting for {n} requests at {what}; have {}", got.len());
+        got
+    }
+}
+
 #[derive(Clone)]
 struct Shared {
-    received: Arc<Mutex<Vec<Received>>>,
+    log: RequestLog,
     script: Arc<Mutex<VecDeque<Reply>>>,
     default: Arc<Mutex<Reply>>,
-    count: Arc<watch::Sender<usize>>,
     arrived: Arc<watch::Sender<usize>>,
 }
 
@@ -105,10 +139,9 @@ impl TestReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
         let addr = listener.local_addr().unwrap();
         let shared = Shared {
-            received: Arc::default(),
+            log: RequestLog::default(),
             script: Arc::default(),
             default: Arc::new(Mutex::new(Reply::status(200))),
-            count: Arc::new(watch::channel(0).0),
             arrived: Arc::new(watch::channel(0).0),
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -135,7 +168,7 @@ impl TestReceiver {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
+        self.shared.log.all()
     }
 
     /// Wait until `n` requests have arrived, answered or not (a scripted
@@ -148,11 +181,7 @@ impl TestReceiver {
 
     /// Wait until `n` requests arrived, or panic after `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let mut rx = self.shared.count.subscribe();
-        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok();
-        let got = self.received();
-        assert!(ok, "timed out waiting for {n} requests; have {}", got.len());
-        got
+        self.shared.log.wait_for(n, timeout, "the receiver").await
     }
 }
 
@@ -170,19 +199,14 @@ async fn handle(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let count = {
-        let mut received = shared.received.lock().unwrap();
-        received.push(Received {
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            headers,
-            body,
-            at,
-            status: reply.status,
-        });
-        received.len()
-    };
-    shared.count.send_replace(count);
+    shared.log.push(Received {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        at,
+        status: reply.status,
+    });
     let mut response =
         (StatusCode::from_u16(reply.status).unwrap(), format!("reply {}", reply.status)).into_response();
     for (k, v) in &reply.headers {
