@@ -48,7 +48,8 @@ impl DiscordCommands {
             action: action.into(),
             target: target.map(str::to_owned),
         };
-        AppState { store: self.state.store.audited(entry), ..self.state.clone() }
+        let store = self.state.store.audited(entry);
+        AppState { emitter: self.state.emitter.with_store(store.clone()), store, ..self.state.clone() }
     }
 
     /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
@@ -216,13 +217,8 @@ impl HookService for DiscordCommands {
             let status = answer.status();
             format!("accepted ({}); its message is on its way to the channel", status.as_u16())
         } else {
-            let emitted = self
-                .state
-                .emitter
-                .with_store(st.store.clone())
-                .test(&hook_id)
-                .await
-                .map_err(|e| message(crate::api::events::emit_error(e)))?;
+            let emitted =
+                st.emitter.test(&hook_id).await.map_err(|e| message(crate::api::events::emit_error(e)))?;
             format!("a webhook.test delivery is queued (event {})", emitted.event_id)
         };
         Ok(outcome)

@@ -736,6 +736,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, token: NewApiToken) -> Result<(), StoreError> {
+        self.name_audit_target(&token.token.id);
         self.write(move |conn, _| access::create(conn, &token)).await
     }
 

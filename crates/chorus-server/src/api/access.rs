@@ -3,7 +3,6 @@
 
 use axum::{
     Extension, Json,
-    body::Body,
     extract::{FromRequestParts, MatchedPath, Path, RawPathParams, Request, State},
     http::{Method, StatusCode, header},
     middleware::Next,
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::PageParams;
-use super::Routes;
+use super::{Api, Routes};
 use crate::{
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
@@ -75,7 +74,7 @@ pub(super) async fn authorize(
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     // The route's last parameter (decoded) names what a change is about.
     let (mut parts, body) = request.into_parts();
-    let mut target = RawPathParams::from_request_parts(&mut parts, &state)
+    let target = RawPathParams::from_request_parts(&mut parts, &state)
         .await
         .ok()
         .and_then(|p| p.iter().last().map(|(_, v)| v.to_owned()));
@@ -84,31 +83,24 @@ pub(super) async fn authorize(
         Some("cli") => "cli",
         _ => "api",
     };
-    request.extensions_mut().insert(principal.clone());
-    let response = next.run(request).await;
     // Emitting events is traffic, not a change to Chorus itself.
-    let audited = changes
-        && response.status().is_success()
-        && !super::idempotency::replayed(&response)
-        && template.as_deref() != Some("/api/events");
-    let Some(template) = template.filter(|_| audited) else { return Ok(response) };
-    let action = describe(&method, &template);
-    let response = if target.is_none() {
-        // A create names what it made only in its answer.
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-            target = ["id", "name"].iter().find_map(|k| v[*k].as_str().map(str::to_owned));
-        }
-        Response::from_parts(parts, Body::from(bytes))
-    } else {
-        response
-    };
-    let entry = AuditEntry { at: state.clock.now(), actor: principal.actor, via: via.into(), action, target };
-    if let Err(e) = state.store.record_audit(entry).await {
-        tracing::error!(error = %e, "could not record a change in the audit log");
+    if changes && let Some(template) = template.filter(|t| t != "/api/events") {
+        // The change's first write puts it on record in the same
+        // transaction; a create's target is the id it makes.
+        let entry = AuditEntry {
+            at: state.clock.now(),
+            actor: principal.actor.clone(),
+            via: via.into(),
+            action: describe(&method, &template),
+            target,
+        };
+        let store = state.store.audited(entry);
+        let emitter = state.emitter.with_store(store.clone());
+        let acting = AppState { store, emitter, ..state.clone() };
+        request.extensions_mut().insert(super::Acting(acting));
     }
-    Ok(response)
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
 }
 
 /// `webhooks.rotate-secret`, `agents.create`, … from the route template.
@@ -151,7 +143,7 @@ struct CreateToken {
 }
 
 async fn create(
-    State(state): State<AppState>,
+    Api(state): Api,
     Extension(principal): Extension<Principal>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -182,16 +174,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, Extension(principal): Extension<Principal>) -> Result<Json<Value>, ApiError> {
     admin_only(&principal)?;
     Ok(Json(json!({"items": state.store.tokens().await?})))
 }
 
 async fn revoke(
-    State(state): State<AppState>,
+    Api(state): Api,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<ApiToken>, ApiError> {
@@ -201,10 +190,7 @@ async fn revoke(
     Ok(Json(token))
 }
 
-async fn audit(
-    State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn audit(Api(state): Api, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Value>, ApiError> {
     if params.status.is_some() {
         return Err(ApiError::bad_request("the audit log has no status filter"));
     }

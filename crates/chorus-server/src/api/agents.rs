@@ -1,6 +1,6 @@
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::Path,
     http::StatusCode,
     response::IntoResponse,
     routing::{get, post},
@@ -9,7 +9,7 @@ use chorus_core::{Agent, AgentName, AgentPatch, NewAgent, Secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use super::{PageParams, double_option};
 use crate::{
     error::{ApiError, ApiJson, ApiQuery},
@@ -98,19 +98,13 @@ pub(crate) fn new_agent(body: CreateAgent) -> Result<NewAgent, ApiError> {
     Ok(NewAgent { name, channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled })
 }
 
-async fn create(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<CreateAgent>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn create(Api(state): Api, ApiJson(body): ApiJson<CreateAgent>) -> Result<impl IntoResponse, ApiError> {
     let agent = state.store.create_agent(new_agent(body)?).await?;
     tracing::info!(agent = %agent.name, "agent created");
     Ok((StatusCode::CREATED, Json(view(&agent))))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Value>, ApiError> {
     if params.status.is_some() {
         return Err(ApiError::invalid("status", "agents have no status filter"));
     }
@@ -119,7 +113,7 @@ async fn list(
     Ok(Json(super::keyed_page(keyed, params.limit()?, params.cursor.as_deref())))
 }
 
-async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
     let agent = state
         .store
@@ -130,7 +124,7 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result
 }
 
 async fn update(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateAgent>,
 ) -> Result<Json<Value>, ApiError> {
@@ -172,15 +166,15 @@ async fn set_enabled(state: &AppState, name: &str, enabled: bool) -> Result<Json
     Ok(Json(view(&agent)))
 }
 
-async fn enable(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &name, true).await
 }
 
-async fn disable(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &name, false).await
 }
 
-async fn remove(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn remove(Api(state): Api, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
     state.store.delete_agent(&name).await?;
     tracing::info!(agent = %name, "agent deleted");

@@ -1,16 +1,10 @@
 //! `/api/webhooks/{id}/commands`: the routing rules of an incoming hook.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{Json, extract::Path, http::StatusCode, response::IntoResponse, routing::get};
 use chorus_core::{HookId, IncomingHook, Rule};
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use crate::{
     error::{ApiError, ApiJson},
     service::{self, RuleSpec},
@@ -65,7 +59,7 @@ async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<Ru
         .ok_or_else(|| ApiError::not_found(format!("command {command_id} not found")))
 }
 
-async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
     let hook_id = hook.id.clone();
     let items: Vec<Value> = state.store.rules(&hook_id).await?.iter().map(view).collect();
@@ -73,7 +67,7 @@ async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 }
 
 async fn create(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -89,7 +83,7 @@ async fn create(
 }
 
 async fn show(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let hook = hook(&state, &id).await?;
@@ -99,7 +93,7 @@ async fn show(
 
 /// `PUT`: the rule is replaced whole; its id and creation time stay.
 async fn update(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path((id, command_id)): Path<(String, String)>,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<Json<Value>, ApiError> {
@@ -114,7 +108,7 @@ async fn update(
 
 /// `PUT` on the collection: the body's list becomes the whole rule set.
 async fn replace(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(specs): ApiJson<Vec<RuleSpec>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -128,7 +122,7 @@ async fn replace(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let hook = hook(&state, &id).await?;

@@ -1,17 +1,10 @@
-use axum::{
-    Json,
-    extract::{Path, State},
-    routing::get,
-};
+use axum::{Json, extract::Path, routing::get};
 use chorus_core::{Delivery, DeliveryId, DeliveryQuery};
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use super::{PageParams, webhooks::parse_delivery_status};
-use crate::{
-    error::{ApiError, ApiQuery},
-    state::AppState,
-};
+use crate::error::{ApiError, ApiQuery};
 
 pub(super) fn router() -> Routes {
     Routes::default()
@@ -35,10 +28,7 @@ pub(crate) fn delivery_view(d: &Delivery) -> Value {
     })
 }
 
-async fn list(
-    State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Value>, ApiError> {
     let status = parse_delivery_status(params.status.as_deref())?;
     let page = state
         .store
@@ -59,7 +49,7 @@ async fn list(
     })))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::not_found(format!("delivery {id} not found"));
     let delivery_id: DeliveryId = id.parse().map_err(|_| not_found())?;
     let delivery = state.store.delivery(&delivery_id).await?.ok_or_else(not_found)?;
@@ -71,7 +61,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 }
 
 async fn retry(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let delivery_id: DeliveryId =

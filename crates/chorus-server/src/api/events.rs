@@ -1,16 +1,13 @@
 //! `POST /api/events`: emit an outgoing event.
 
-use axum::{Json, extract::State, http::StatusCode, routing::post};
+use axum::{Json, http::StatusCode, routing::post};
 use chorus_core::AgentName;
 use chorus_deliver::EmitError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Routes;
-use crate::{
-    error::{ApiError, ApiJson},
-    state::AppState,
-};
+use super::{Api, Routes};
+use crate::error::{ApiError, ApiJson};
 
 pub(super) fn router() -> Routes {
     Routes::default().route("/api/events", post(emit))
@@ -39,7 +36,7 @@ pub(crate) fn emit_error(e: EmitError) -> ApiError {
 }
 
 async fn emit(
-    State(state): State<AppState>,
+    Api(state): Api,
     ApiJson(body): ApiJson<EmitBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let agent = body

@@ -40,11 +40,6 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// Whether `response` replays an earlier answer (and so changed nothing).
-pub(super) fn replayed(response: &Response) -> bool {
-    response.headers().contains_key(REPLAYED)
-}
-
 pub(super) async fn layer(
     State(state): State<AppState>,
     request: Request,

@@ -3,17 +3,12 @@
 //! to the event's source through the delivery engine (a comment on the
 //! issue or merge request, or Slack's `response_url`).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-    routing::post,
-};
+use axum::{Json, extract::Path, http::StatusCode, routing::post};
 use chorus_core::{Event, EventId, IncomingHook, Message, NewDelivery, Question, QuestionStatus, Source};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use crate::{
     error::ErrorCode,
     error::{ApiError, ApiJson},
@@ -131,7 +126,7 @@ fn slack_response_url(body: &[u8]) -> Option<String> {
 }
 
 async fn comment(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CommentBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -149,7 +144,7 @@ fn question_view(q: &Question) -> Value {
 }
 
 async fn ask(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AskBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -175,7 +170,7 @@ async fn ask(
 }
 
 async fn respond(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RespondBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

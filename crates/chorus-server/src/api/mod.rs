@@ -59,6 +59,26 @@ pub fn paths() -> Vec<&'static str> {
     paths
 }
 
+/// The state a management handler works with: for a change, the state whose
+/// store puts the change on the audit log in the change's own transaction
+/// (set up by `access::authorize`); otherwise the router's state.
+pub(crate) struct Api(pub(crate) AppState);
+
+/// The audited state `access::authorize` prepared for a change.
+#[derive(Clone)]
+pub(crate) struct Acting(pub(crate) AppState);
+
+impl axum::extract::FromRequestParts<AppState> for Api {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Api(parts.extensions.get::<Acting>().map_or_else(|| state.clone(), |a| a.0.clone())))
+    }
+}
+
 /// A router that remembers its paths, since axum's cannot list them.
 #[derive(Default)]
 pub(crate) struct Routes {

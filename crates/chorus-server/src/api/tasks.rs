@@ -4,14 +4,14 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::Path,
     routing::{get, post},
 };
 use chorus_core::{AgentName, Task, TaskQuery, TaskStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use crate::{
     api::events::emit_error,
     error::ErrorCode,
@@ -62,10 +62,7 @@ struct ListParams {
     status: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
     if !(1..=250).contains(&p.limit) {
         return Err(ApiError::invalid("limit", "limit must be between 1 and 250"));
     }
@@ -90,7 +87,7 @@ async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
     state.store.task(id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(view(&find(&state, &id).await?)))
 }
 
@@ -102,7 +99,7 @@ struct Patch {
 }
 
 async fn update(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<Patch>,
 ) -> Result<Json<Value>, ApiError> {
@@ -138,27 +135,15 @@ fn outcome(body: &[u8]) -> Result<Outcome, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
-async fn complete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+async fn complete(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     finish(&state, &id, TaskStatus::Done, outcome(&body)?).await
 }
 
-async fn fail(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+async fn fail(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     finish(&state, &id, TaskStatus::Failed, outcome(&body)?).await
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+async fn cancel(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
     finish(&state, &id, TaskStatus::Cancelled, outcome(&body)?).await
 }
 

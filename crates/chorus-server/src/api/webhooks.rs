@@ -1,6 +1,6 @@
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::Path,
     http::StatusCode,
     response::IntoResponse,
     routing::{get, post},
@@ -12,7 +12,7 @@ use chorus_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Routes;
+use super::{Api, Routes};
 use super::{PageParams, commands, double_option, outgoing};
 use crate::{
     api::deliveries::delivery_view,
@@ -84,7 +84,7 @@ struct RotateBody {
 /// old one stays valid for the grace period so senders can switch without
 /// a failed delivery.
 async fn rotate_secret(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -199,10 +199,7 @@ async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     state.store.hook(&hook_id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
 }
 
-async fn create(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn create(Api(state): Api, ApiJson(body): ApiJson<Value>) -> Result<impl IntoResponse, ApiError> {
     create_hook(&state, body, "api").await
 }
 
@@ -270,10 +267,7 @@ async fn create_hook(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
     let agent = params
         .agent
         .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
@@ -311,7 +305,7 @@ async fn list(
     Ok(Json(super::keyed_page(keyed, limit, params.cursor.as_deref())))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(match find_any(&state, &id).await? {
         Found::Incoming(h) => {
             let mut v = view(&state, &h);
@@ -325,7 +319,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 }
 
 async fn update(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
@@ -372,7 +366,7 @@ async fn update(
 /// `reply`) stay unless given, and a different secret goes through
 /// rotate-secret instead.
 async fn replace(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
@@ -462,15 +456,15 @@ async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Val
     Ok(Json(outgoing::view(&hook, None)))
 }
 
-async fn pause(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn pause(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set_paused(&state, &id, true).await
 }
 
-async fn resume(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn resume(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set_paused(&state, &id, false).await
 }
 
-async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn stats(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let hook_id = match find_any(&state, &id).await? {
         Found::Incoming(h) => h.id,
         Found::Outgoing(h) => h.id,
@@ -483,7 +477,7 @@ async fn stats(State(state): State<AppState>, Path(id): Path<String>) -> Result<
 /// delivery. Incoming: a realistic sample of the hook's source, signed with
 /// its secret, through the whole ingress pipeline (checks, storage, routing,
 /// the agent's channel), as if the sender had posted it.
-async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn test(Api(state): Api, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let hook = match find_any(&state, &id).await? {
         Found::Incoming(h) => return test_incoming(&state, &h.id).await.map(IntoResponse::into_response),
         Found::Outgoing(h) => h,
@@ -547,7 +541,7 @@ struct RecoverBody {
 }
 
 async fn recover(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RecoverBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -557,15 +551,15 @@ async fn recover(
     Ok(Json(json!({"recovered": n})))
 }
 
-async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &id, true).await
 }
 
-async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &id, false).await
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn remove(Api(state): Api, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     match find_any(&state, &id).await? {
         Found::Incoming(h) => state.store.delete_hook(&h.id).await?,
         Found::Outgoing(h) => state.store.delete_outgoing(&h.id).await?,
@@ -588,7 +582,7 @@ struct EventParams {
 }
 
 async fn events(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<EventParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -644,7 +638,7 @@ async fn events(
 }
 
 async fn deliveries(
-    State(state): State<AppState>,
+    Api(state): Api,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {

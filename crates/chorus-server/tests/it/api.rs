@@ -324,6 +324,27 @@ async fn the_audit_log_records_every_change() {
     }
 }
 
+/// A change that writes through the emitter (an outgoing test send) is on
+/// record too: the audit rides the change's own transaction, whichever
+/// part of Chorus makes the write.
+#[tokio::test]
+async fn changes_made_through_the_emitter_are_on_record() {
+    let app = TestApp::start().await;
+    let receiver = chorus_testkit::TestReceiver::start().await;
+    let (id, _) = app.outgoing(json!({"url": receiver.url("/x"), "events": ["agent.commit"]})).await;
+    let (status, _) = app.api_json(Method::POST, &format!("/api/webhooks/{id}/test"), None).await;
+    assert_eq!(status, 202);
+    receiver.wait_for(1, crate::support::WAIT).await;
+    let (_, audit) = app.api_json(Method::GET, "/api/audit", None).await;
+    let actions: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(actions, [("webhooks.test", id.as_str()), ("webhooks.create", id.as_str())], "{audit}");
+}
+
 /// Routing rules: created with the hook or one by one, validated field by
 /// field (a refused rule changes nothing), ordered by priority, replaced
 /// whole by PUT, gone with their hook.
