@@ -847,11 +847,8 @@ fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Cr
     let head = format!("Webhook URL: {}\nSecret: {secret}\nHook id: `{}`", c.url, c.id);
     match guide {
         Guide::Github => format!(
-            "🔗 **GitHub Webhook Setup** for {agent}\n\n{head}\n\n\
-             Add this to your repo settings:\nSettings → Webhooks → Add webhook\n\
-             Payload URL: the URL above · Content type: `application/json` · Secret: the secret above\n\n\
-             Events to subscribe:\n✓ Push events\n✓ Pull requests\n✓ Issues\n✓ Releases\n✓ Workflow runs\n\n\
-             The secret is not shown again."
+            "🔗 **GitHub Webhook Setup** for {agent}\n\n{head}\n\n{}\n\nThe secret is not shown again.",
+            chorus_providers::of(chorus_core::Source::Github).setup().unwrap_or_default()
         ),
         Guide::Ci => format!(
             "🔧 **CI/CD Webhook Ready** for {agent}\n\n{head}\n\n\
@@ -868,10 +865,17 @@ fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Cr
              Docker Hub does not sign its requests, so this URL is the only key: keep it private.",
             c.url, c.id
         ),
-        Guide::Plain => format!(
-            "🔗 **{} webhook for {agent}**\n\n{head}\n\nThe secret is not shown again.",
-            source.unwrap_or("chorus")
-        ),
+        Guide::Plain => {
+            let steps = source
+                .and_then(|s| s.parse::<chorus_core::Source>().ok())
+                .and_then(|s| chorus_providers::of(s).setup())
+                .map(|steps| format!("{steps}\n\n"))
+                .unwrap_or_default();
+            format!(
+                "🔗 **{} webhook for {agent}**\n\n{head}\n\n{steps}The secret is not shown again.",
+                source.unwrap_or("chorus")
+            )
+        }
     }
 }
 

@@ -51,24 +51,6 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     }
 }
 
-/// The sender's own id for this delivery, for deduplication.
-fn delivery_key(source: Source, headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let from_body = |ptr: &str| body?.pointer(ptr)?.as_str().map(str::to_owned);
-    match source {
-        Source::Github => h("x-github-delivery"),
-        Source::Gitlab => h("x-gitlab-event-uuid").or_else(|| h("idempotency-key")),
-        Source::Standard => h("webhook-id"),
-        Source::Stripe => from_body("/id"),
-        Source::Slack => from_body("/event_id"),
-        Source::Jira => h("x-atlassian-webhook-identifier"),
-        Source::Chorus | Source::Generic | Source::None => {
-            h("x-chorus-delivery").or_else(|| h("idempotency-key")).or_else(|| h("webhook-id"))
-        }
-    }
-    .filter(|k| !k.is_empty() && k.len() <= 200)
-}
-
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
@@ -208,23 +190,18 @@ pub(crate) async fn ingest(
     } else {
         serde_json::from_slice(body).ok()
     };
-    // Slack checks a new Events API URL with a challenge it expects echoed.
-    if hook.source == Source::Slack
-        && let Some(v) = &parsed
-        && v["type"] == "url_verification"
-        && let Some(challenge) = v["challenge"].as_str()
-    {
-        return Ok(Outcome::Challenge(challenge.to_owned()));
+    let provider = chorus_providers::of(hook.source);
+    // A handshake to echo (Slack checks a new Events API URL this way).
+    if let Some(challenge) = parsed.as_ref().and_then(|v| provider.challenge(v)) {
+        return Ok(Outcome::Challenge(challenge));
     }
-
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let event_type = chorus_format::event_type(hook.source, header, parsed.as_ref().unwrap_or(&Value::Null));
+    let event_type = provider.event_type(headers, parsed.as_ref().unwrap_or(&Value::Null));
     let event = NewEvent {
         id: EventId::generate(),
         hook_id: hook.id.clone(),
         agent: hook.agent.clone(),
         source: hook.source,
-        delivery_key: delivery_key(hook.source, headers, parsed.as_ref()),
+        delivery_key: provider.delivery_key(headers, parsed.as_ref()),
         event_type: event_type.clone(),
         headers: kept_headers(headers),
         body: body.to_vec(),

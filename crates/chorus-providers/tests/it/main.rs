@@ -1,4 +1,5 @@
-//! Formatter output over the real third-party payloads in the shared fixtures.
+//! Event types and formatter output over the real third-party payloads in
+//! the shared fixtures, as ingress derives them through each descriptor.
 
 use std::path::Path;
 
@@ -13,14 +14,17 @@ fn stem(path: &Path) -> String {
     path.file_stem().unwrap().to_string_lossy().into_owned()
 }
 
-/// Format with the event type derived as ingress derives it.
+/// Format with the event type derived as ingress derives it, through the
+/// provider's descriptor.
 fn run(source: Source, header_event: Option<&str>, body: &Value) -> (String, Message) {
-    let header = |name: &str| match name {
-        "x-github-event" | "x-gitlab-event" => header_event,
-        _ => None,
-    };
-    let event_type = chorus_format::event_type(source, header, body);
-    let message = chorus_format::format(source, &event_type, body);
+    let mut headers = http::HeaderMap::new();
+    if let Some(event) = header_event {
+        let name = if source == Source::Gitlab { "x-gitlab-event" } else { "x-github-event" };
+        headers.insert(name, event.parse().unwrap());
+    }
+    let provider = chorus_providers::of(source);
+    let event_type = provider.event_type(&headers, body);
+    let message = provider.format(&event_type, body);
     (event_type, message)
 }
 

@@ -1,0 +1,109 @@
+#![doc = include_str!("../README.md")]
+
+mod chorus;
+mod github;
+mod gitlab;
+mod jira;
+mod slack;
+mod standard;
+mod stripe;
+
+use chorus_core::{Message, Source};
+use http::HeaderMap;
+use jiff::Timestamp;
+use serde_json::Value;
+
+/// Everything Chorus knows about one kind of sender, beside verification
+/// (which chorus-verify does per [`Source`]).
+pub trait Provider: Send + Sync + 'static {
+    /// The source this describes.
+    fn source(&self) -> Source;
+
+    /// The event type of a request (`push`, `issues.opened`,
+    /// `jira:issue_created`, …) from its headers and parsed body.
+    fn event_type(&self, headers: &HeaderMap, body: &Value) -> String;
+
+    /// The sender's own id for this delivery, for deduplication.
+    fn delivery_key(&self, headers: &HeaderMap, body: Option<&Value>) -> Option<String>;
+
+    /// A handshake to answer instead of storing (Slack's `url_verification`).
+    fn challenge(&self, _body: &Value) -> Option<String> {
+        None
+    }
+
+    /// A realistic payload this sender would post, with the headers it would
+    /// attach (signature excepted), carrying `note` where a person reads it.
+    fn sample(&self, delivery: &str, now: Timestamp, note: &str) -> (Value, Vec<(String, String)>);
+
+    /// Where to paste a new hook's URL and secret at the sender, when the
+    /// sender has settings a person must find.
+    fn setup(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A payload as a readable message.
+    fn format(&self, event_type: &str, payload: &Value) -> Message {
+        chorus_format::format(self.source(), event_type, payload)
+    }
+}
+
+/// The descriptor of `source`.
+pub fn of(source: Source) -> &'static dyn Provider {
+    match source {
+        Source::Github => &github::Github,
+        Source::Gitlab => &gitlab::Gitlab,
+        Source::Jira => &jira::Jira,
+        Source::Slack => &slack::Slack,
+        Source::Stripe => &stripe::Stripe,
+        Source::Standard => &standard::Standard,
+        Source::Chorus => &chorus::CHORUS,
+        Source::Generic => &chorus::GENERIC,
+        Source::None => &chorus::NONE,
+    }
+}
+
+/// A header as text, looked up by its lowercase name.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A delivery key as Chorus keeps it: present, at most 200 characters.
+pub(crate) fn key(value: Option<String>) -> Option<String> {
+    value.filter(|k| !k.is_empty() && k.len() <= 200)
+}
+
+/// A top-level string field of a body.
+pub(crate) fn field(body: &Value, name: &str) -> Option<String> {
+    body.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each descriptor reads back what its own sample carries: the event
+    /// type its sender would name, and the delivery id for deduplication.
+    #[test]
+    fn every_source_has_a_descriptor_that_reads_its_own_sample() {
+        for source in Source::ALL {
+            let p = of(source);
+            assert_eq!(p.source(), source);
+            let (body, pairs) = p.sample("delivery-1", Timestamp::UNIX_EPOCH, "a note");
+            let mut headers = HeaderMap::new();
+            for (k, v) in &pairs {
+                headers.insert(http::HeaderName::try_from(k.as_str()).unwrap(), v.parse().unwrap());
+            }
+            let event_type = p.event_type(&headers, &body);
+            assert!(
+                !["unknown", "webhook", "slack", "jira"].contains(&event_type.as_str()),
+                "{source}: {event_type}"
+            );
+            assert_eq!(p.delivery_key(&headers, Some(&body)).as_deref(), Some("delivery-1"), "{source}");
+            assert!(p.challenge(&body).is_none(), "{source}");
+            let shown = serde_json::to_string(&p.format(&event_type, &body)).unwrap();
+            assert!(shown.contains("a note"), "{source}: the note is shown in {shown}");
+        }
+        let challenge = serde_json::json!({"type": "url_verification", "challenge": "c-1"});
+        assert_eq!(of(Source::Slack).challenge(&challenge).as_deref(), Some("c-1"));
+    }
+}
