@@ -26,6 +26,10 @@ impl Provider for Github {
         key(header(headers, "x-github-delivery").map(str::to_owned))
     }
 
+    fn event_families(&self) -> Option<&'static [&'static str]> {
+        Some(FAMILIES)
+    }
+
     fn sample(&self, delivery: &str, now: Timestamp, note: &str) -> (Value, Vec<(String, String)>) {
         let sha = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
         let body = json!({
@@ -70,3 +74,65 @@ impl Provider for Github {
         )
     }
 }
+
+/// `X-GitHub-Event` values; Chorus appends `.<action>` where the payload has one.
+const FAMILIES: &[&str] = &[
+    "branch_protection_rule",
+    "check_run",
+    "check_suite",
+    "code_scanning_alert",
+    "commit_comment",
+    "create",
+    "delete",
+    "dependabot_alert",
+    "deploy_key",
+    "deployment",
+    "deployment_protection_rule",
+    "deployment_review",
+    "deployment_status",
+    "discussion",
+    "discussion_comment",
+    "fork",
+    "gollum",
+    "installation",
+    "installation_repositories",
+    "issue_comment",
+    "issues",
+    "label",
+    "member",
+    "membership",
+    "merge_group",
+    "meta",
+    "milestone",
+    "organization",
+    "package",
+    "page_build",
+    "ping",
+    "project",
+    "project_card",
+    "project_column",
+    "projects_v2",
+    "projects_v2_item",
+    "public",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "pull_request_review_thread",
+    "push",
+    "registry_package",
+    "release",
+    "repository",
+    "repository_dispatch",
+    "repository_vulnerability_alert",
+    "secret_scanning_alert",
+    "security_advisory",
+    "sponsorship",
+    "star",
+    "status",
+    "team",
+    "team_add",
+    "watch",
+    "workflow_dispatch",
+    "workflow_job",
+    "workflow_run",
+];

@@ -30,6 +30,10 @@ impl Provider for Gitlab {
             .map(str::to_owned))
     }
 
+    fn event_families(&self) -> Option<&'static [&'static str]> {
+        Some(FAMILIES)
+    }
+
     fn sample(&self, delivery: &str, _now: Timestamp, note: &str) -> (Value, Vec<(String, String)>) {
         let sha = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
         let body = json!({
@@ -58,3 +62,25 @@ impl Provider for Gitlab {
         )
     }
 }
+
+/// GitLab `object_kind` values.
+const FAMILIES: &[&str] = &[
+    "push",
+    "tag_push",
+    "issue",
+    "work_item",
+    "note",
+    "merge_request",
+    "wiki_page",
+    "pipeline",
+    "build",
+    "deployment",
+    "feature_flag",
+    "release",
+    "emoji",
+    "access_token",
+    "member",
+    "project",
+    "subgroup",
+    "vulnerability",
+];

@@ -22,6 +22,10 @@ impl Provider for Jira {
         key(header(headers, "x-atlassian-webhook-identifier").map(str::to_owned))
     }
 
+    fn event_families(&self) -> Option<&'static [&'static str]> {
+        Some(FAMILIES)
+    }
+
     fn sample(&self, delivery: &str, now: Timestamp, note: &str) -> (Value, Vec<(String, String)>) {
         let body = json!({
             "timestamp": now.as_millisecond(),
@@ -44,3 +48,39 @@ impl Provider for Jira {
         )
     }
 }
+
+/// Jira `webhookEvent` values.
+const FAMILIES: &[&str] = &[
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "jira:worklog_updated",
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
+    "project_created",
+    "project_updated",
+    "project_deleted",
+    "sprint_created",
+    "sprint_started",
+    "sprint_closed",
+    "sprint_updated",
+    "sprint_deleted",
+    "board_created",
+    "board_updated",
+    "board_deleted",
+    "version_created",
+    "version_released",
+    "version_updated",
+    "version_deleted",
+    "user_created",
+    "user_updated",
+    "user_deleted",
+    "attachment_created",
+    "attachment_deleted",
+];

@@ -26,6 +26,13 @@ pub trait Provider: Send + Sync + 'static {
     /// The sender's own id for this delivery, for deduplication.
     fn delivery_key(&self, headers: &HeaderMap, body: Option<&Value>) -> Option<String>;
 
+    /// The event families this sender names (`push`, `issues`, …), for
+    /// refusing rule triggers that can never match; `None` where the sender
+    /// names its own events.
+    fn event_families(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// A handshake to answer instead of storing (Slack's `url_verification`).
     fn challenge(&self, _body: &Value) -> Option<String> {
         None

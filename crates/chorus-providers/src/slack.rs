@@ -38,6 +38,10 @@ impl Provider for Slack {
         (body["type"] == "url_verification").then(|| field(body, "challenge")).flatten()
     }
 
+    fn event_families(&self) -> Option<&'static [&'static str]> {
+        Some(FAMILIES)
+    }
+
     fn sample(&self, delivery: &str, now: Timestamp, note: &str) -> (Value, Vec<(String, String)>) {
         let body = json!({
             "type": "event_callback",
@@ -55,3 +59,29 @@ impl Provider for Slack {
         )
     }
 }
+
+/// Slack Events API types (messages carry their channel kind:
+/// `message.channels`, `message.groups`, `message.im`, `message.mpim`),
+/// plus slash commands (`/command`) and interactivity payloads.
+const FAMILIES: &[&str] = &[
+    "message",
+    "app_mention",
+    "reaction_added",
+    "reaction_removed",
+    "member_joined_channel",
+    "member_left_channel",
+    "channel_created",
+    "channel_archive",
+    "channel_rename",
+    "team_join",
+    "file_shared",
+    "pin_added",
+    "app_home_opened",
+    "link_shared",
+    "url_verification",
+    "block_actions",
+    "view_submission",
+    "shortcut",
+    "message_action",
+    "slash_command",
+];
