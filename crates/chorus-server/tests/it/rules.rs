@@ -1027,3 +1027,56 @@ async fn config_files_carry_reply_credentials_as_references() {
     assert_eq!(errors["items"][0]["field"], "reply.token", "{errors}");
     assert!(!errors.to_string().contains("jira-file-token"), "the token is not echoed");
 }
+
+/// Slack's way back is the `response_url` of a slash command or an
+/// interaction, and only Slack's own host; an Events API message has none.
+#[tokio::test]
+async fn slack_answers_go_to_the_response_url_only() {
+    let app = TestApp::start().await;
+    app.agent("brain", "5252").await;
+    let hook = app.hook(json!({"agent": "brain", "source": "slack"})).await;
+    let secret = Secret::new(hook.secret.clone().unwrap());
+    let signed = |body: &[u8], content_type: &str| {
+        let mut headers = chorus_verify::sign(
+            chorus_core::Source::Slack,
+            None,
+            &secret,
+            body,
+            chorus_core::Clock::now(&chorus_core::SystemClock),
+            "x",
+        );
+        headers.push(("content-type".into(), content_type.to_owned()));
+        headers
+    };
+    let form = "application/x-www-form-urlencoded";
+    // A slash command, form-encoded as Slack sends it.
+    let command = "command=%2Fdeploy&text=prod&channel_name=engineering&user_name=ana\
+                   &response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT0%2F1%2Fabc";
+    let resp = app.post(&hook.url, &signed(command.as_bytes(), form), command).await;
+    assert_eq!(resp.status(), 202);
+    let slash: Value = resp.json().await.unwrap();
+    let path = format!("/api/webhooks/{}/respond", hook.id);
+    let (status, v) = app
+        .api_json(Method::POST, &path, Some(json!({"event_id": slash["event_id"], "response": "Deploying."})))
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let (_, deliveries) =
+        app.api_json(Method::GET, &format!("/api/webhooks/{}/deliveries", hook.id), None).await;
+    let d = deliveries["items"].as_array().unwrap().iter().find(|d| d["id"] == v["delivery_id"]).cloned();
+    assert_eq!(d.expect("the answer is a delivery")["target"]["kind"], "forward");
+
+    // An Events API message carries no response_url; a look-alike host is refused.
+    let event = serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+        "event": {"type": "message", "text": "hi", "channel": "C1"}}))
+    .unwrap();
+    let message: Value =
+        app.post(&hook.url, &signed(&event, "application/json"), event.clone()).await.json().await.unwrap();
+    let spoofed = "command=%2Fx&response_url=https%3A%2F%2Fhooks.slack.com.evil.example%2Fx";
+    let spoof: Value =
+        app.post(&hook.url, &signed(spoofed.as_bytes(), form), spoofed).await.json().await.unwrap();
+    for event_id in [&message["event_id"], &spoof["event_id"]] {
+        let (status, v) =
+            app.api_json(Method::POST, &path, Some(json!({"event_id": event_id, "response": "x"}))).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (409, Some("no_reply_channel")), "{v}");
+    }
+}
