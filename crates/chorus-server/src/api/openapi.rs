@@ -153,7 +153,7 @@ fn operations() -> Vec<Op> {
             .query("status", status(&["pending", "succeeded", "failed"]))
             .answers(200, list_of(&r("Delivery"))),
         op("get", "/api/deliveries/{id}", "deliveries", "One delivery with its attempts").answers(200, r("Delivery")),
-        op("post", "/api/deliveries/{id}/retry", "deliveries", "Send a delivery again now").answers(200, r("Delivery")),
+        op("post", "/api/deliveries/{id}/retry", "deliveries", "Send a delivery again now").answers(202, r("Delivery")),
         op("post", "/api/events", "events", "Emit an outgoing event")
             .body(r("Emit"))
             .answers(202, json!({"type": "object", "properties": {"event_id": {"type": "string"}, "deliveries": {"type": "array", "items": {"type": "string"}}}})),

@@ -518,9 +518,13 @@ pub(crate) async fn test_incoming(
         .find_map(|c| chorus_deliver::Cidr::parse(c).ok())
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| c.addr());
     let source = hook.source;
-    let outcome = crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer))
-        .await
-        .map_err(|e| ApiError { message: format!("the hook refused the test: {}", e.message), ..e })?;
+    let outcome =
+        crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer)).await.map_err(|e| {
+            // A sender would get 503 from a disabled agent (retry later); for
+            // the person testing, it is the hook's state that is in the way.
+            let status = if e.code == ErrorCode::AgentDisabled { StatusCode::CONFLICT } else { e.status };
+            ApiError { message: format!("the hook refused the test: {}", e.message), status, ..e }
+        })?;
     let mut v = match outcome {
         crate::ingress::Outcome::Stored { event_id, answer: None } => json!({"event_id": event_id}),
         crate::ingress::Outcome::Stored { event_id, answer: Some(text) } => {

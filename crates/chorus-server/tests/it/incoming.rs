@@ -482,4 +482,10 @@ async fn test_sends_go_through_the_whole_pipeline() {
     assert_eq!(status, 409, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().starts_with("the hook refused the test"), "{v}");
     assert_eq!(app.event_count(&hook.id).await, 0);
+    // A disabled agent: the sender would get 503, the person testing 409.
+    app.api_json(Method::POST, &format!("/api/webhooks/{}/enable", hook.id), None).await;
+    app.api_json(Method::POST, "/api/agents/builder/disable", None).await;
+    let (status, v) = app.api_json(Method::POST, &format!("/api/webhooks/{}/test", hook.id), None).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("agent_disabled")), "{v}");
+    assert_eq!(app.event_count(&hook.id).await, 0);
 }
