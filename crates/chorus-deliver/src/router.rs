@@ -276,6 +276,8 @@ async fn act(
                     let d = reply_delivery(clock, event, &c);
                     outcome.delivery_id = Some(d.id.to_string());
                     routed.deliveries.push(d);
+                    tell_agent(store, clock, event, rule, "💬 Commented on the source", &text, routed)
+                        .await?;
                 }
                 Err(why) => {
                     outcome.result = RuleResult::Failed;
@@ -283,19 +285,14 @@ async fn act(
                 }
             }
         }
-        Action::Respond => note_answer(rendered, &mut outcome),
+        Action::Respond => {
+            if let Some(text) = &rendered {
+                tell_agent(store, clock, event, rule, "↩️ Answered the sender", text, routed).await?;
+            }
+            note_answer(rendered, &mut outcome);
+        }
         Action::Ask => {
-            let q = Question {
-                id: random_token("q_", 12),
-                hook_id: event.hook_id.clone(),
-                event_id: event.id.clone(),
-                agent: agent.clone(),
-                question: rendered.unwrap_or_else(|| plain_text(event, payload)),
-                status: QuestionStatus::Pending,
-                answer: None,
-                created_at: clock.now(),
-                answered_at: None,
-            };
+            let q = question_for(clock, event, payload, &agent, rendered);
             let message = question_message(&q, event);
             outcome.question_id = Some(q.id.clone());
             routed.questions.push(q);
@@ -303,6 +300,29 @@ async fn act(
         }
     }
     Ok(outcome)
+}
+
+/// A `comment` or `respond` rule that names an agent tells that agent's
+/// channel what was said on its behalf; without one, the source alone hears
+/// it.
+async fn tell_agent(
+    store: &dyn Store,
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    rule: &Rule,
+    title: &str,
+    text: &str,
+    routed: &mut RoutedEvent,
+) -> Result<(), StoreError> {
+    let Some(agent) = &rule.agent else { return Ok(()) };
+    if let Some(target) = target_for(store, agent).await? {
+        let mut message = Message::titled(title);
+        message.description = text.to_owned();
+        message.footer = Some(event.event_type.clone());
+        stamp(&mut message, event);
+        routed.deliveries.push(delivery(event, target, &message, clock));
+    }
+    Ok(())
 }
 
 /// `respond` is answered by ingress in its response, after the commit; the
@@ -413,6 +433,28 @@ pub fn reply_delivery(clock: &Arc<dyn Clock>, event: &Event, comment: &crate::re
         target: Target::Reply { hook_id: event.hook_id.clone() },
         payload: json!({"method": "POST", "path": comment.path, "body": comment.body, "event_type": event.event_type}),
         due_at: clock.now(),
+    }
+}
+
+/// The question an `ask` rule puts to `agent`: the rendered template, else
+/// the formatted message.
+fn question_for(
+    clock: &Arc<dyn Clock>,
+    event: &Event,
+    payload: Option<&Value>,
+    agent: &AgentName,
+    rendered: Option<String>,
+) -> Question {
+    Question {
+        id: random_token("q_", 12),
+        hook_id: event.hook_id.clone(),
+        event_id: event.id.clone(),
+        agent: agent.clone(),
+        question: rendered.unwrap_or_else(|| plain_text(event, payload)),
+        status: QuestionStatus::Pending,
+        answer: None,
+        created_at: clock.now(),
+        answered_at: None,
     }
 }
 

@@ -89,7 +89,7 @@ async fn seed_001_configurations_act_on_real_payloads() {
         api(&seeds.http, seeds.base, reqwest::Method::POST, "/api/agents", Some(agent)).await;
     }
     github_issue_tracker(&seeds, &discord).await;
-    jira_automation(&seeds, &jira).await;
+    jira_automation(&seeds, &jira, &discord).await;
     slack_alert_handler(&seeds).await;
 }
 
@@ -134,7 +134,7 @@ async fn github_issue_tracker(seeds: &Seeds<'_>, discord: &FakeDiscord) {
 }
 
 /// Example 2, with the credentials its comment rule needs.
-async fn jira_automation(seeds: &Seeds<'_>, jira: &FakeForge) {
+async fn jira_automation(seeds: &Seeds<'_>, jira: &FakeForge, discord: &FakeDiscord) {
     let (Some(created), Some(updated)) =
         (fixture("other/jira.issue_created.json"), fixture("other/jira.issue_updated.status-changed.json"))
     else {
@@ -166,6 +166,17 @@ async fn jira_automation(seeds: &Seeds<'_>, jira: &FakeForge) {
         (format!("/rest/api/2/issue/{key}/comment").as_str(), 201)
     );
     assert_eq!(got[0].json()["body"], format!("Acknowledged update to {key}"));
+    // The rule names brain: brain's channel is told what was said for it.
+    let said = format!("Acknowledged update to {key}");
+    discord
+        .wait_until("brain told of the comment", WAIT, |d| {
+            d.messages().iter().any(|(c, m)| {
+                c == "5252"
+                    && m.to_string().contains("Commented on the source")
+                    && m.to_string().contains(&said)
+            })
+        })
+        .await;
 }
 
 /// Example 3. The Events API names channels by id, so the condition names
