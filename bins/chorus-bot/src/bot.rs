@@ -121,6 +121,7 @@ impl Bot {
         match payload["t"].as_str() {
             Some("READY") => self.on_ready(data).await,
             Some("INTERACTION_CREATE") if data["type"] == 2 => self.on_command(data).await,
+            Some("INTERACTION_CREATE") if data["type"] == 3 => self.on_click(data).await,
             Some("MESSAGE_CREATE") => self.on_message(data).await,
             _ => {}
         }
@@ -192,6 +193,26 @@ impl Bot {
         let response = reply.to_response();
         if let Err(e) = self.rest.interaction(app).create_response(id, token, &response).await {
             tracing::warn!(error = %e, "answering an interaction failed");
+        }
+    }
+
+    /// A button click: an approval gate's Approve / Deny.
+    async fn on_click(&self, interaction: &Value) {
+        let answer = self.commands.click(interaction).await;
+        let (Some(id), Some(token), Some(app)) = (
+            interaction["id"].as_str().and_then(|i| i.parse::<Id<InteractionMarker>>().ok()),
+            interaction["token"].as_str(),
+            interaction["application_id"].as_str().and_then(|a| a.parse::<Id<ApplicationMarker>>().ok()),
+        ) else {
+            return tracing::warn!("interaction without id, token or application id");
+        };
+        let response: twilight_model::http::interaction::InteractionResponse =
+            match serde_json::from_value(answer) {
+                Ok(r) => r,
+                Err(e) => return tracing::warn!(error = %e, "a click's answer does not fit Discord's model"),
+            };
+        if let Err(e) = self.rest.interaction(app).create_response(id, token, &response).await {
+            tracing::warn!(error = %e, "answering a click failed");
         }
     }
 

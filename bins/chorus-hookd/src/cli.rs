@@ -380,3 +380,68 @@ pub(crate) enum TaskCmd {
         result: Option<String>,
     },
 }
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkflowCmd {
+    /// Workflows with their URL and state, and files that could not be applied.
+    List,
+    /// One workflow with its definition.
+    Info {
+        /// The workflow's name.
+        name: String,
+    },
+    /// Run a workflow with a body, as a sender would (your token stands in
+    /// for the signature); prints the answer the sender would get.
+    Test {
+        /// The workflow's name.
+        name: String,
+        /// The JSON body (default `{}`); `@file` reads it from a file.
+        #[arg(long)]
+        data: Option<String>,
+    },
+    /// Turn a workflow on.
+    Enable {
+        /// The workflow's name.
+        name: String,
+    },
+    /// Turn a workflow off: senders get 409.
+    Disable {
+        /// The workflow's name.
+        name: String,
+    },
+    /// Read <data dir>/workflows again now; prints the errors.
+    Reload,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunCmd {
+    /// Runs, newest first.
+    List {
+        /// Only this workflow's.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only in this state: running, waiting, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One run: each step's status, output, duration and error.
+    Info {
+        /// The run's id (run_…).
+        id: String,
+    },
+    /// Approve the run's waiting gate: the step and the rest run.
+    Approve {
+        /// The run's id.
+        id: String,
+    },
+    /// Deny the run's waiting gate: the run fails.
+    Deny {
+        /// The run's id.
+        id: String,
+    },
+    /// Stop a run before its next step.
+    Cancel {
+        /// The run's id.
+        id: String,
+    },
+}

@@ -6,7 +6,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{
-    AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, Scope, TaskCmd, TokenCmd, WebhookCmd,
+    AgentCmd, AuthType, ClientArgs, Format, HookFields, HookType, RunCmd, Scope, TaskCmd, TokenCmd,
+    WebhookCmd, WorkflowCmd,
 };
 
 /// Why a client command did not succeed; each maps to an exit code.
@@ -318,6 +319,67 @@ impl Client {
         Ok(())
     }
 
+    pub(crate) async fn workflows(&self, cmd: WorkflowCmd) -> Result<(), ClientError> {
+        let (method, route, body, shape) = match cmd {
+            WorkflowCmd::List => (Method::GET, api(&["workflows"]), None, Shape::List(WORKFLOW_COLUMNS)),
+            WorkflowCmd::Info { name } => (Method::GET, api(&["workflows", &name]), None, Shape::One),
+            WorkflowCmd::Test { name, data } => {
+                let body = match data {
+                    None => json!({}),
+                    Some(text) => {
+                        let text = match text.strip_prefix('@') {
+                            Some(path) => std::fs::read_to_string(path)
+                                .map_err(|e| ClientError::Usage(format!("--data @{path}: {e}")))?,
+                            None => text,
+                        };
+                        serde_json::from_str(&text)
+                            .map_err(|e| ClientError::Usage(format!("--data is not JSON: {e}")))?
+                    }
+                };
+                (Method::POST, api(&["workflows", &name, "test"]), Some(body), Shape::One)
+            }
+            WorkflowCmd::Enable { name } => {
+                (Method::POST, api(&["workflows", &name, "enable"]), None, Shape::One)
+            }
+            WorkflowCmd::Disable { name } => {
+                (Method::POST, api(&["workflows", &name, "disable"]), None, Shape::One)
+            }
+            WorkflowCmd::Reload => (Method::POST, api(&["workflows", "reload"]), None, Shape::One),
+        };
+        let value = self.call(method, route, body).await?;
+        if let (Format::Table, Some(errors)) = (self.format, value.get("errors").and_then(Value::as_array))
+            && !errors.is_empty()
+        {
+            let errors = json!({"items": errors});
+            self.print(&value, shape);
+            eprintln!("files that could not be applied:");
+            self.print(&errors, Shape::List(CONFIG_ERROR_COLUMNS));
+            return Ok(());
+        }
+        self.print(&value, shape);
+        Ok(())
+    }
+
+    pub(crate) async fn runs(&self, cmd: RunCmd) -> Result<(), ClientError> {
+        let (method, route, shape) = match cmd {
+            RunCmd::List { workflow, status } => {
+                let mut route = api(&["runs"]);
+                route.query.extend(workflow.map(|w| ("workflow", w)));
+                route.query.extend(status.map(|s| ("status", s)));
+                let value = self.every_page(route).await?;
+                self.print(&value, Shape::List(RUN_COLUMNS));
+                return Ok(());
+            }
+            RunCmd::Info { id } => (Method::GET, api(&["runs", &id]), Shape::One),
+            RunCmd::Approve { id } => (Method::POST, api(&["runs", &id, "approve"]), Shape::One),
+            RunCmd::Deny { id } => (Method::POST, api(&["runs", &id, "deny"]), Shape::One),
+            RunCmd::Cancel { id } => (Method::POST, api(&["runs", &id, "cancel"]), Shape::One),
+        };
+        let value = self.call(method, route, None).await?;
+        self.print(&value, shape);
+        Ok(())
+    }
+
     pub(crate) async fn config_errors(&self) -> Result<(), ClientError> {
         let value = self.call(Method::GET, api(&["config", "errors"]), None).await?;
         self.print(&value, Shape::List(CONFIG_ERROR_COLUMNS));
@@ -510,6 +572,8 @@ const EVENT_COLUMNS: &[&str] =
 const COMMAND_COLUMNS: &[&str] = &["id", "priority", "trigger", "action", "agent"];
 const TASK_COLUMNS: &[&str] = &["id", "agent", "status", "title", "created_at"];
 const CONFIG_ERROR_COLUMNS: &[&str] = &["file", "line", "field", "message"];
+const WORKFLOW_COLUMNS: &[&str] = &["name", "url", "enabled", "agent", "origin", "signed"];
+const RUN_COLUMNS: &[&str] = &["id", "workflow", "status", "error", "created_at"];
 
 fn cell(v: &Value) -> String {
     match v {

@@ -62,6 +62,16 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::TaskCmd,
     },
+    /// Workflows (POST /webhooks/{name}): list, inspect, test, enable, disable, reload.
+    Workflows {
+        #[command(subcommand)]
+        cmd: cli::WorkflowCmd,
+    },
+    /// Workflow runs: list, inspect, approve or deny a waiting gate, cancel.
+    Runs {
+        #[command(subcommand)]
+        cmd: cli::RunCmd,
+    },
     /// Recent changes on record: who did what, through what.
     Audit {
         /// At most this many (1–250).
@@ -100,6 +110,8 @@ fn main() -> ExitCode {
         Command::Tokens { cmd } => (Client::Tokens(cmd), cli.client),
         Command::Audit { limit } => (Client::Audit(limit), cli.client),
         Command::Tasks { cmd } => (Client::Tasks(cmd), cli.client),
+        Command::Workflows { cmd } => (Client::Workflows(cmd), cli.client),
+        Command::Runs { cmd } => (Client::Runs(cmd), cli.client),
         Command::ConfigErrors => (Client::ConfigErrors, cli.client),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -131,6 +143,8 @@ enum Client {
     Tokens(cli::TokenCmd),
     Audit(Option<u32>),
     Tasks(cli::TaskCmd),
+    Workflows(cli::WorkflowCmd),
+    Runs(cli::RunCmd),
     ConfigErrors,
 }
 
@@ -148,6 +162,8 @@ fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientEr
             Client::Tokens(c) => client.tokens(c).await,
             Client::Audit(limit) => client.audit(limit).await,
             Client::Tasks(c) => client.tasks(c).await,
+            Client::Workflows(c) => client.workflows(c).await,
+            Client::Runs(c) => client.runs(c).await,
             Client::ConfigErrors => client.config_errors().await,
         }
     })

@@ -138,6 +138,15 @@ token_id!(
     /// One delivery of a message to one destination; stable across retries.
     DeliveryId, "dlv_", "delivery", ordered, "A fresh id: creation time, then 80 random bits."
 );
+token_id!(
+    /// One run of a workflow.
+    RunId, "run_", "run", ordered, "A fresh id: creation time, then 80 random bits."
+);
+token_id!(
+    /// One approval gate of a run: unguessable, since it travels in the
+    /// buttons of a chat message.
+    ApprovalId, "apr_", "approval", random_token, "A fresh id with 128 random bits."
+);
 
 fn ordered(prefix: &str, _bytes: usize) -> String {
     ordered_token(prefix)

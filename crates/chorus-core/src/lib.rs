@@ -11,11 +11,14 @@ mod secret;
 mod sink;
 mod store;
 mod task;
+mod workflow;
 
 pub use access::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ids::{AgentName, DeliveryId, EventId, HookId, IdError, ordered_token, random_token};
-pub use message::{Field, Message};
+pub use ids::{
+    AgentName, ApprovalId, DeliveryId, EventId, HookId, IdError, RunId, ordered_token, random_token,
+};
+pub use message::{Button, ButtonStyle, Field, Message};
 pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
     HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, ReplyConfig, RetryPolicy,
@@ -33,3 +36,7 @@ pub use store::{
     StoreError, SubjectUpdate,
 };
 pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};
+pub use workflow::{
+    Approval, ApprovalStatus, Effects, NewRun, Run, RunQuery, RunStatus, SecretChange, StepCommit,
+    StepRecord, StepStatus, StoredWorkflow, WorkflowStore,
+};

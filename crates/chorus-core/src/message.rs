@@ -33,6 +33,37 @@ pub struct Message {
     /// When the event happened (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// Buttons under the message (an approval's Approve / Deny). A message
+    /// with buttons is always sent on its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// A button under a [`Message`]; a click comes back with its `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// What a click reports (at most 100 characters).
+    pub id: String,
+    /// The text on it.
+    pub label: String,
+    /// How it looks.
+    #[serde(default)]
+    pub style: ButtonStyle,
+}
+
+/// How a [`Button`] looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonStyle {
+    /// The usual action.
+    #[default]
+    Primary,
+    /// A neutral one.
+    Secondary,
+    /// A go-ahead (green).
+    Success,
+    /// A refusal or a destructive action (red).
+    Danger,
 }
 
 /// One labelled value of a [`Message`].

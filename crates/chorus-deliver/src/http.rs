@@ -38,17 +38,23 @@ pub struct HttpSink {
     slots: Mutex<HashMap<HookId, Arc<Semaphore>>>,
 }
 
+/// An HTTP client whose connections obey `guard` (checked on the addresses
+/// actually connected to) and that treats a redirect as the answer.
+pub fn guarded_client(guard: Arc<SsrfGuard>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        // A redirect is a failure: following it could leave the checked host.
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(GuardedResolver(guard)))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client configuration is valid")
+}
+
 impl HttpSink {
     /// A sink whose connections obey `guard`.
     pub fn new(guard: Arc<SsrfGuard>, clock: Arc<dyn Clock>) -> Self {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            // A redirect is a failure: following it could leave the checked host.
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .expect("HTTP client configuration is valid");
+        let client = guarded_client(guard.clone());
         Self { client, guard, clock, limiter: RateLimiter::default(), slots: Mutex::default() }
     }
 

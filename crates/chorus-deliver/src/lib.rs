@@ -12,7 +12,7 @@ mod ssrf;
 
 pub use emitter::{EmitError, Emitted, Emitter};
 pub use engine::{Engine, EngineConfig};
-pub use http::{HttpSink, MultiSink, USER_AGENT, basic_credentials};
+pub use http::{HttpSink, MultiSink, USER_AGENT, basic_credentials, guarded_client};
 pub use net::Cidr;
 pub use ratelimit::RateLimiter;
 pub use retry::next_delay;

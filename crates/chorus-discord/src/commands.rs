@@ -236,6 +236,25 @@ pub trait HookService: Send + Sync {
         id: &str,
         rule_id: &str,
     ) -> Result<(), ServiceError>;
+    /// The workflows (`POST /webhooks/{name}`), by name.
+    async fn list_workflows(&self) -> Result<Vec<ListedWorkflow>, ServiceError>;
+    /// Run a workflow with a test body through the whole pipeline; answers
+    /// the status and body a sender would get.
+    async fn test_workflow(&self, by: &Invoker, name: &str) -> Result<(u16, String), ServiceError>;
+    /// Read the workflow files again; answers how many workflows there are
+    /// and the files that could not be applied.
+    async fn reload_workflows(&self, by: &Invoker) -> Result<(usize, Vec<String>), ServiceError>;
+}
+
+/// A workflow as `/webhook list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedWorkflow {
+    /// Its name (the URL path).
+    pub name: String,
+    /// Where senders post.
+    pub url: String,
+    /// Whether it runs.
+    pub enabled: bool,
 }
 
 /// An answer. Through interactions, `content` is the reply (ephemeral when
@@ -295,6 +314,9 @@ enum Cmd {
     RuleAdd { agent: Option<String>, hook: HookRef, rule: NewRule },
     RuleList { agent: Option<String>, id: String },
     RuleRemove { agent: Option<String>, id: String, rule_id: String },
+    WorkflowList,
+    WorkflowTest { name: String },
+    WorkflowReload,
     Help,
 }
 
@@ -385,10 +407,20 @@ pub fn definitions() -> Vec<Command> {
     let create = SubCommandBuilder::new("create", "Create an agent bound to a channel")
         .option(name())
         .option(ChannelBuilder::new("channel", "Where its messages go (default: this channel)"));
+    let workflow_name = StringBuilder::new("name", "The workflow's name (POST /webhooks/<name>)")
+        .required(true)
+        .max_length(64);
     vec![
         CommandBuilder::new("agent", "Agents and their webhooks", CommandType::ChatInput)
             .option(create)
             .option(webhook)
+            .build(),
+        CommandBuilder::new("webhook", "Webhook-triggered workflows", CommandType::ChatInput)
+            .option(SubCommandBuilder::new("list", "Workflows with their URLs"))
+            .option(SubCommandBuilder::new("test", "Send a test POST to a workflow").option(workflow_name))
+            .build(),
+        CommandBuilder::new("workflow", "Workflows", CommandType::ChatInput)
+            .option(SubCommandBuilder::new("reload", "Read the workflow files again"))
             .build(),
     ]
 }
@@ -415,8 +447,18 @@ fn event_list(text: &str) -> Vec<String> {
 
 /// `/agent …` from an interaction's `data`.
 fn parse_interaction(data: &Value) -> Result<Cmd, String> {
-    if data["name"] != "agent" {
-        return Err(format!("unknown command `/{}`", data["name"].as_str().unwrap_or_default()));
+    let sub = &data["options"][0];
+    match (data["name"].as_str(), sub["name"].as_str()) {
+        (Some("agent"), _) => {}
+        (Some("webhook"), Some("list")) => return Ok(Cmd::WorkflowList),
+        (Some("webhook"), Some("test")) => {
+            return Ok(Cmd::WorkflowTest { name: required(&sub["options"], "name")? });
+        }
+        (Some("workflow"), Some("reload")) => return Ok(Cmd::WorkflowReload),
+        (Some(name @ ("webhook" | "workflow")), other) => {
+            return Err(format!("unknown subcommand `/{name} {}`", other.unwrap_or_default()));
+        }
+        (other, _) => return Err(format!("unknown command `/{}`", other.unwrap_or_default())),
     }
     let first = &data["options"][0];
     match (first["name"].as_str(), first["type"].as_u64()) {
@@ -676,7 +718,7 @@ pub async fn handle_text(service: &dyn HookService, text: &str, by: &Invoker) ->
 }
 
 fn changes(cmd: &Cmd) -> bool {
-    !matches!(cmd, Cmd::List { .. } | Cmd::RuleList { .. } | Cmd::Help)
+    !matches!(cmd, Cmd::List { .. } | Cmd::RuleList { .. } | Cmd::Help | Cmd::WorkflowList)
 }
 
 async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> Reply {
@@ -760,6 +802,9 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
                 service.set_enabled(by, &agent, &id, on).await?;
                 Reply::done(format!("✅ `{id}` {}.", if on { "enabled" } else { "disabled" }))
             }
+            cmd @ (Cmd::WorkflowList | Cmd::WorkflowTest { .. } | Cmd::WorkflowReload) => {
+                run_workflow(service, cmd, by).await?
+            }
             cmd @ (Cmd::RuleAdd { .. } | Cmd::RuleList { .. } | Cmd::RuleRemove { .. }) => {
                 let given = match &cmd {
                     Cmd::RuleAdd { agent, .. } | Cmd::RuleList { agent, .. } | Cmd::RuleRemove { agent, .. } => {
@@ -774,6 +819,32 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
     }
     .await;
     result.unwrap_or_else(|e| Reply::error(e.0))
+}
+
+/// `/webhook list|test` and `/workflow reload`.
+async fn run_workflow(service: &dyn HookService, cmd: Cmd, by: &Invoker) -> Result<Reply, ServiceError> {
+    Ok(match cmd {
+        Cmd::WorkflowTest { name } => {
+            let (status, body) = service.test_workflow(by, &name).await?;
+            let reason = match status {
+                200 => "OK",
+                202 => "Accepted",
+                _ => "",
+            };
+            let body: String = body.chars().take(1800).collect();
+            Reply::done(format!("Testing webhook: {name}\nResponse: {status} {reason}\n```json\n{body}\n```"))
+        }
+        Cmd::WorkflowReload => {
+            let (count, errors) = service.reload_workflows(by).await?;
+            let mut out = format!("🔄 Workflows reloaded: {count} loaded.");
+            for e in errors.iter().take(10) {
+                out.push_str("\n❌ ");
+                out.push_str(e);
+            }
+            Reply::done(out)
+        }
+        _ => Reply::done(workflow_list_text(&service.list_workflows().await?)),
+    })
 }
 
 /// The rule commands, for an agent already resolved.
@@ -818,6 +889,21 @@ fn rule_text(trigger: &str, action: &str, conditions: &str) -> String {
     } else {
         format!("on `{trigger}` when `{conditions}` → {action}")
     }
+}
+
+/// Seed 003's `/webhook list`.
+fn workflow_list_text(workflows: &[ListedWorkflow]) -> String {
+    if workflows.is_empty() {
+        return "No workflows. Put one in `<data dir>/workflows/` or create it through the API.".into();
+    }
+    let mut out = String::from("Webhooks:\n```\n");
+    for w in workflows {
+        out.push_str("POST ");
+        out.push_str(&w.url);
+        out.push_str(if w.enabled { "  [enabled]\n" } else { "  [disabled]\n" });
+    }
+    out.push_str("```");
+    out
 }
 
 fn list_text(agent: &str, hooks: &[Listed]) -> String {

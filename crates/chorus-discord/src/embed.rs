@@ -110,11 +110,46 @@ pub fn message_payload(message: &Message, nonce: Option<&str>) -> Value {
         "embeds": [to_embed(message)],
         "allowed_mentions": {"parse": []},
     });
+    if let Some(rows) = components(message) {
+        body["components"] = rows;
+    }
     if let Some(n) = nonce {
         body["nonce"] = json!(n);
         body["enforce_nonce"] = json!(true);
     }
     body
+}
+
+/// Discord's limits on buttons: five to a row, ids of at most 100
+/// characters, labels of at most 80.
+const BUTTONS_PER_ROW: usize = 5;
+
+/// The action rows holding `message`'s buttons, if it has any.
+pub fn components(message: &Message) -> Option<Value> {
+    if message.buttons.is_empty() {
+        return None;
+    }
+    let rows: Vec<Value> = message
+        .buttons
+        .chunks(BUTTONS_PER_ROW)
+        .take(5)
+        .map(|row| {
+            let buttons: Vec<Value> = row
+                .iter()
+                .map(|b| {
+                    let style = match b.style {
+                        chorus_core::ButtonStyle::Primary => 1,
+                        chorus_core::ButtonStyle::Secondary => 2,
+                        chorus_core::ButtonStyle::Success => 3,
+                        chorus_core::ButtonStyle::Danger => 4,
+                    };
+                    json!({"type": 2, "style": style, "label": cut(&b.label, 80), "custom_id": cut(&b.id, 100)})
+                })
+                .collect();
+            json!({"type": 1, "components": buttons})
+        })
+        .collect();
+    Some(Value::Array(rows))
 }
 
 /// Most events one digest lists.
@@ -138,6 +173,13 @@ pub const DIGEST_AFTER: usize = 5 * EMBED_COUNT_LIMIT;
 /// A channel takes 5 messages per 5 seconds, so a burst of a thousand events
 /// would take over 16 minutes one message each; as digests it takes seconds.
 pub fn pack_count(messages: &[Message]) -> usize {
+    // Buttons belong to a whole message: one that has them goes alone, and
+    // a pack ends before it.
+    match messages.iter().position(|m| !m.buttons.is_empty()) {
+        Some(0) => return 1,
+        Some(i) => return pack_count(&messages[..i]),
+        None => {}
+    }
     if messages.len() <= DIGEST_AFTER { embeds_fit(messages) } else { digest_fit(messages) }
 }
 
@@ -150,6 +192,11 @@ pub fn packed_payload(messages: &[Message], nonce: Option<&str>) -> Value {
         vec![digest(messages)]
     };
     let mut body = json!({"embeds": embeds, "allowed_mentions": {"parse": []}});
+    if let [only] = messages
+        && let Some(rows) = components(only)
+    {
+        body["components"] = rows;
+    }
     if let Some(n) = nonce {
         body["nonce"] = json!(n);
         body["enforce_nonce"] = json!(true);
@@ -227,6 +274,34 @@ mod tests {
 
     fn embeds_of(body: &Value) -> Vec<Embed> {
         serde_json::from_value(body["embeds"].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_message_with_buttons_goes_alone_with_its_components() {
+        let plain = Message::titled("plain");
+        let gate = Message {
+            buttons: vec![
+                chorus_core::Button {
+                    id: "chorus:approve:apr_x".into(),
+                    label: "Approve".into(),
+                    style: chorus_core::ButtonStyle::Success,
+                },
+                chorus_core::Button {
+                    id: "chorus:deny:apr_x".into(),
+                    label: "Deny".into(),
+                    style: chorus_core::ButtonStyle::Danger,
+                },
+            ],
+            ..Message::titled("gate")
+        };
+        assert_eq!(pack_count(&[plain.clone(), plain.clone(), gate.clone(), plain.clone()]), 2);
+        assert_eq!(pack_count(&[gate.clone(), plain.clone()]), 1);
+        let body = message_payload(&gate, None);
+        assert_eq!(body["components"][0]["type"], 1);
+        assert_eq!(body["components"][0]["components"][1]["custom_id"], "chorus:deny:apr_x");
+        assert_eq!(body["components"][0]["components"][1]["style"], 4);
+        assert_eq!(packed_payload(std::slice::from_ref(&gate), None)["components"], body["components"]);
+        assert!(message_payload(&plain, None).get("components").is_none());
     }
 
     #[test]

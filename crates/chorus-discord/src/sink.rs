@@ -174,7 +174,12 @@ impl Sink for DiscordSink {
     }
 
     async fn send(&self, claimed: &ClaimedDelivery) -> Result<SendOutcome, SendError> {
-        let message = parse_message(claimed)?;
+        let mut message = parse_message(claimed)?;
+        // Buttons need the application's own message; a user's Discord
+        // webhook cannot carry interactive components.
+        if !channel_target(claimed) {
+            message.buttons.clear();
+        }
         // Discord's nonce is at most 25 characters: the random part of the
         // id. Webhook executions take none.
         let nonce = channel_target(claimed)
@@ -196,7 +201,12 @@ impl Sink for DiscordSink {
         let (Some(first), Some(last)) = (deliveries.first(), deliveries.last()) else {
             return Err(SendError::Permanent { status: None, message: "nothing to send".into() });
         };
-        let messages = deliveries.iter().map(parse_message).collect::<Result<Vec<_>, _>>()?;
+        let mut messages = deliveries.iter().map(parse_message).collect::<Result<Vec<_>, _>>()?;
+        if !channel_target(first) {
+            for m in &mut messages {
+                m.buttons.clear();
+            }
+        }
         // The same pack sent again is deduplicated by Discord; another pack
         // (a different count or ends) is not, so no event is hidden behind
         // an earlier message that did not carry it.

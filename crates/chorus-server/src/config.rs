@@ -85,6 +85,15 @@ pub struct Config {
     pub retention_days: u32,
     /// Failed attempts in a row after which an outgoing subscription is disabled.
     pub outgoing_breaker_threshold: u32,
+    /// Development only: workflows without a secret take unsigned requests
+    /// (each such run is marked). Off: they answer 401.
+    pub workflows_allow_unsigned: bool,
+    /// Comma-separated programs `shell_exec` steps may run (names on `PATH`
+    /// or absolute paths); empty turns `shell_exec` off.
+    pub workflows_shell_allow: Option<String>,
+    /// How long `POST /webhooks/{name}` waits for a run to finish before
+    /// answering 202 instead of 200.
+    pub workflows_sync_wait_ms: u64,
     /// What validation parsed, kept so nothing is parsed twice.
     #[serde(skip)]
     parsed: Parsed,
@@ -96,6 +105,7 @@ struct Parsed {
     guard: chorus_deliver::SsrfGuard,
     trusted_proxies: Vec<chorus_deliver::Cidr>,
     discord_key: Option<chorus_verify::DiscordKey>,
+    shell_allow: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -124,6 +134,9 @@ impl std::fmt::Debug for Config {
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("retention_days", &self.retention_days)
             .field("outgoing_breaker_threshold", &self.outgoing_breaker_threshold)
+            .field("workflows_allow_unsigned", &self.workflows_allow_unsigned)
+            .field("workflows_shell_allow", &self.workflows_shell_allow)
+            .field("workflows_sync_wait_ms", &self.workflows_sync_wait_ms)
             // `parsed` repeats the text fields above in parsed form.
             .finish_non_exhaustive()
     }
@@ -151,6 +164,9 @@ impl Default for Config {
             delivery_concurrency: 32,
             retention_days: 30,
             outgoing_breaker_threshold: 10,
+            workflows_allow_unsigned: false,
+            workflows_shell_allow: None,
+            workflows_sync_wait_ms: 5_000,
             parsed: Parsed::default(),
         }
     }
@@ -197,7 +213,25 @@ impl Config {
                 .parse()
                 .map_err(|_| invalid("CHORUS_DELIVERY_CONCURRENCY", format!("{v:?} is not a number")))?;
         }
+        if let Some(v) = var("CHORUS_WORKFLOWS_ALLOW_UNSIGNED") {
+            config.workflows_allow_unsigned = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(invalid(
+                        "CHORUS_WORKFLOWS_ALLOW_UNSIGNED",
+                        format!("{v:?} is not true or false"),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = var("CHORUS_WORKFLOWS_SYNC_WAIT_MS") {
+            config.workflows_sync_wait_ms = v.parse().map_err(|_| {
+                invalid("CHORUS_WORKFLOWS_SYNC_WAIT_MS", format!("{v:?} is not milliseconds"))
+            })?;
+        }
         for (key, slot) in [
+            ("CHORUS_WORKFLOWS_SHELL_ALLOW", &mut config.workflows_shell_allow),
             ("CHORUS_DATABASE_URL", &mut config.database_url),
             ("CHORUS_MASTER_KEY", &mut config.master_key),
             ("CHORUS_API_TOKEN", &mut config.api_token),
@@ -277,6 +311,20 @@ impl Config {
                 return Err(invalid(key, "must be a Discord id (a number)".into()));
             }
         }
+        if self.workflows_sync_wait_ms > 60_000 {
+            return Err(invalid("workflows_sync_wait_ms", "must be at most 60000".into()));
+        }
+        if let Some(list) = &self.workflows_shell_allow {
+            let programs: Vec<String> =
+                list.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            if let Some(bad) = programs.iter().find(|p| p.contains(char::is_whitespace)) {
+                return Err(invalid(
+                    "workflows_shell_allow",
+                    format!("{bad:?}: list program names or paths, without arguments"),
+                ));
+            }
+            self.parsed.shell_allow = programs;
+        }
         if let Some(token) = &self.api_token
             && token.len() < 16
         {
@@ -304,6 +352,11 @@ impl Config {
             self.data_dir = d;
         }
         Ok(())
+    }
+
+    /// The programs `shell_exec` may run, as `load` parsed them.
+    pub fn shell_allow(&self) -> Vec<String> {
+        self.parsed.shell_allow.clone()
     }
 
     /// The interactions endpoint's key, as `load` parsed it.

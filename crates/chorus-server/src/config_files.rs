@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// Largest config file read.
-const MAX_FILE_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// A file that could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,6 +83,18 @@ impl ConfigStatus {
     pub fn scans(&self) -> tokio::sync::watch::Receiver<u64> {
         self.scans.subscribe()
     }
+
+    /// Publish a scan's errors, logging those that are new.
+    pub(crate) fn publish(&self, errors: Vec<ConfigFileError>) {
+        let previous = self.errors();
+        for e in &errors {
+            if !previous.contains(e) {
+                tracing::warn!(file = %e.file, line = e.line, field = e.field.as_deref(), "file not applied: {e}");
+            }
+        }
+        *self.errors.lock().expect("config errors") = errors;
+        self.scans.send_modify(|n| *n += 1);
+    }
 }
 
 /// A hook file as written.
@@ -129,14 +141,14 @@ fn yes() -> bool {
 }
 
 /// A problem found in a file, before its line is known.
-struct Problem {
-    field: Option<String>,
-    line: Option<usize>,
-    message: String,
+pub(crate) struct Problem {
+    pub(crate) field: Option<String>,
+    pub(crate) line: Option<usize>,
+    pub(crate) message: String,
 }
 
 impl Problem {
-    fn at(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn at(field: &str, message: impl Into<String>) -> Self {
         Self { field: Some(field.to_owned()), line: None, message: message.into() }
     }
 }
@@ -148,14 +160,14 @@ impl From<ApiError> for Problem {
 }
 
 /// A file parsed: its value and where each field is.
-struct Parsed {
-    value: Value,
+pub(crate) struct Parsed {
+    pub(crate) value: Value,
     lines: HashMap<String, usize>,
 }
 
 impl Parsed {
     /// The line of `field`, or of its nearest enclosing field that has one.
-    fn line_of(&self, field: &str) -> usize {
+    pub(crate) fn line_of(&self, field: &str) -> usize {
         let mut path = field;
         loop {
             if let Some(line) = self.lines.get(path) {
@@ -169,7 +181,7 @@ impl Parsed {
     }
 }
 
-fn parse(name: &str, text: &str) -> Result<Parsed, Problem> {
+pub(crate) fn parse(name: &str, text: &str) -> Result<Parsed, Problem> {
     let yaml = extension(name).as_deref() != Some("json");
     let mut builder = Builder::default();
     let scanned = Parser::new_from_str(text).load(&mut builder, false);
@@ -309,7 +321,7 @@ fn plain_scalar(s: &str) -> Value {
 
 /// `env:NAME` or `file:PATH` (relative to the config directory), for the
 /// secret at `field`.
-fn resolve_secret(reference: &str, dir: &Path, field: &str) -> Result<String, Problem> {
+pub(crate) fn resolve_secret(reference: &str, dir: &Path, field: &str) -> Result<String, Problem> {
     if let Some(name) = reference.strip_prefix("env:") {
         return std::env::var(name)
             .map_err(|_| Problem::at(field, format!("environment variable {name} is not set")));
@@ -405,7 +417,7 @@ fn same_rules(a: &[Rule], b: &[Rule]) -> bool {
 }
 
 /// The extension of a hook file (`json`, `yaml`, `yml`), lowercased.
-fn extension(name: &str) -> Option<String> {
+pub(crate) fn extension(name: &str) -> Option<String> {
     let ext = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
     ["json", "yaml", "yml"].contains(&ext.as_str()).then_some(ext)
 }

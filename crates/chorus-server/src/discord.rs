@@ -13,7 +13,8 @@ use axum::{
 };
 use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
 use chorus_discord::commands::{
-    Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, NewHook, NewRule, ServiceError,
+    Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, ListedWorkflow, NewHook, NewRule,
+    ServiceError,
 };
 use serde_json::{Value, json};
 
@@ -48,8 +49,94 @@ impl DiscordCommands {
             action: action.into(),
             target: target.map(str::to_owned),
         };
-        let store = self.state.store.audited(entry);
-        AppState { emitter: self.state.emitter.with_store(store.clone()), store, ..self.state.clone() }
+        let store = self.state.store.audited(entry.clone());
+        AppState {
+            emitter: self.state.emitter.with_store(store.clone()),
+            store,
+            actor: Some(entry),
+            ..self.state.clone()
+        }
+    }
+
+    /// A button click (a message component interaction): Approve / Deny
+    /// at a workflow's approval gate. Answers with the interaction
+    /// response: the message edited to show the decision, or an ephemeral
+    /// refusal that changes nothing. Fast enough for Discord's 3-second
+    /// deadline: one read and one commit.
+    pub async fn click(&self, interaction: &Value) -> Value {
+        match self.decide_click(interaction).await {
+            Ok(update) => update,
+            Err(refusal) => json!({
+                "type": 4,
+                "data": {"content": format!("❌ {refusal}"), "flags": chorus_discord::commands::EPHEMERAL,
+                         "allowed_mentions": {"parse": []}},
+            }),
+        }
+    }
+
+    async fn decide_click(&self, interaction: &Value) -> Result<Value, String> {
+        let custom_id = interaction["data"]["custom_id"].as_str().unwrap_or_default();
+        let (approve, gate_id) = chorus_workflow::parse_button(custom_id)
+            .ok_or_else(|| "this button is not one of Chorus's".to_owned())?;
+        let sys = crate::workflows::manage(&self.state).map_err(|e| e.message)?;
+        let gate = sys
+            .store
+            .approval(&gate_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "this approval no longer exists".to_owned())?;
+        let run = sys
+            .store
+            .run(&gate.run_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "this run no longer exists".to_owned())?;
+        let member = &interaction["member"];
+        let user = if member["user"].is_object() { &member["user"] } else { &interaction["user"] };
+        let (user_id, user_name) =
+            (user["id"].as_str().unwrap_or_default(), user["username"].as_str().unwrap_or("unknown"));
+        // Permissions come computed for the channel with the interaction.
+        let permissions = member["permissions"].as_str().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+        // Discord's ADMINISTRATOR (1 << 3) and MANAGE_GUILD (1 << 5) bits.
+        let allowed = match run.spec.get("approver_role").and_then(Value::as_str) {
+            Some(role) => member["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == role)),
+            None => permissions & ((1 << 3) | (1 << 5)) != 0,
+        };
+        if !allowed {
+            let need = match run.spec.get("approver_role").and_then(Value::as_str) {
+                Some(role) => format!("the <@&{role}> role"),
+                None => "the Manage Server permission".to_owned(),
+            };
+            return Err(format!("deciding this approval needs {need}; nothing was changed"));
+        }
+        let by = format!("discord:{user_id} ({user_name})");
+        let st = self.acting_as(user_id, user_name);
+        let decided = crate::workflows::decide(&st, &gate.id, approve, &by).await.map_err(|e| e.message)?;
+        let (mark, color) = if approve { ("✅ Approved", 0x002E_CC71) } else { ("❌ Denied", 0x00E7_4C3C) };
+        let when = decided.decided_at.map_or(0, jiff::Timestamp::as_second);
+        let mut embeds = interaction["message"]["embeds"].as_array().cloned().unwrap_or_default();
+        if let Some(first) = embeds.first_mut() {
+            first["color"] = json!(color);
+            let mut fields = first["fields"].as_array().cloned().unwrap_or_default();
+            fields.push(json!({"name": "Decision", "value": format!("{mark} by <@{user_id}> <t:{when}:R>"), "inline": false}));
+            first["fields"] = Value::Array(fields);
+        }
+        let content = format!("{mark} by <@{user_id}>: {} → {}", run.workflow, gate.step_name);
+        Ok(json!({
+            "type": 7,
+            "data": {"content": content, "embeds": embeds, "components": [], "allowed_mentions": {"parse": []}},
+        }))
+    }
+
+    /// The state a Discord user's change goes through (its audit actor).
+    fn acting_as(&self, user_id: &str, user_name: &str) -> AppState {
+        let by = Invoker {
+            user_id: user_id.into(),
+            user_name: user_name.into(),
+            channel_id: None,
+            can_manage: false,
+        };
+        self.acting(&by, "", None)
     }
 
     /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
@@ -376,6 +463,51 @@ impl HookService for DiscordCommands {
         })?;
         Ok(())
     }
+
+    async fn list_workflows(&self) -> Result<Vec<ListedWorkflow>, ServiceError> {
+        let sys = crate::workflows::manage(&self.state).map_err(message)?;
+        let all = sys.store.workflows().await.map_err(|e| message(e.into()))?;
+        Ok(all
+            .into_iter()
+            .map(|w| ListedWorkflow {
+                url: format!("{}/webhooks/{}", self.state.settings.public_base, w.name),
+                name: w.name,
+                enabled: w.enabled,
+            })
+            .collect())
+    }
+
+    async fn test_workflow(&self, by: &Invoker, name: &str) -> Result<(u16, String), ServiceError> {
+        let st = self.acting(by, "workflows.test", Some(name));
+        let sys = crate::workflows::system(&st).map_err(message)?.clone();
+        let body = json!({"test": true, "from": format!("discord user {}", by.user_name)}).to_string();
+        let answer = crate::workflows::trigger(
+            &st,
+            &sys,
+            name,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            crate::workflows::Trigger::Test,
+        )
+        .await;
+        Ok(match answer {
+            Ok((status, body)) => (status.as_u16(), body.to_string()),
+            Err(e) => (
+                e.status.as_u16(),
+                json!({"error": {"code": e.code.as_str(), "message": e.message}}).to_string(),
+            ),
+        })
+    }
+
+    async fn reload_workflows(&self, _by: &Invoker) -> Result<(usize, Vec<String>), ServiceError> {
+        let sys = crate::workflows::manage(&self.state).map_err(message)?;
+        if sys.files.dir().is_none() {
+            return Err(ServiceError("this instance has no workflows directory".into()));
+        }
+        let errors = crate::workflow_files::scan(&self.state).await;
+        let count = sys.store.workflows().await.map_err(|e| message(e.into()))?.len();
+        Ok((count, errors.iter().map(ToString::to_string).collect()))
+    }
 }
 
 /// `POST /interactions`: Discord's HTTP interactions endpoint, for running
@@ -396,12 +528,13 @@ pub(crate) async fn interactions(State(state): State<AppState>, headers: HeaderM
     };
     match interaction["type"].as_u64() {
         Some(1) => Json(json!({"type": 1})).into_response(),
+        Some(3) => Json(DiscordCommands::new(state.clone()).click(&interaction).await).into_response(),
         Some(2) => {
             let by = Invoker::from_interaction(&interaction, state.settings.discord_manager_role.as_deref());
             let commands = DiscordCommands::new(state.clone());
             let reply = chorus_discord::commands::handle_interaction(&commands, &interaction, &by).await;
             Json(reply.interaction_response()).into_response()
         }
-        _ => ApiError::bad_request("only PING and application commands are handled").into_response(),
+        _ => ApiError::bad_request("only PING, application commands and buttons are handled").into_response(),
     }
 }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     IdempotencyKeyInUse,
     /// An event's source cannot be written back to.
     NoReplyChannel,
+    /// `POST /webhooks/{name}`: the workflow is disabled.
+    WorkflowDisabled,
     /// The store is busy or shutting down (`Retry-After`).
     Unavailable,
     /// Something failed inside Chorus; the log has the cause.
@@ -54,7 +56,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyKeyInUse,
         ErrorCode::NoReplyChannel,
+        ErrorCode::WorkflowDisabled,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
@@ -94,6 +97,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::IdempotencyKeyInUse => "idempotency_key_in_use",
             ErrorCode::NoReplyChannel => "no_reply_channel",
+            ErrorCode::WorkflowDisabled => "workflow_disabled",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -111,7 +115,8 @@ impl ErrorCode {
             ErrorCode::Conflict
             | ErrorCode::HookDisabled
             | ErrorCode::IdempotencyKeyInUse
-            | ErrorCode::NoReplyChannel => StatusCode::CONFLICT,
+            | ErrorCode::NoReplyChannel
+            | ErrorCode::WorkflowDisabled => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,

@@ -38,7 +38,7 @@ fn unknown_hook() -> ApiError {
     ApiError::not_found("no such agent or hook")
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
     if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         && len > max as u64
     {
@@ -51,7 +51,7 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     }
 }
 
-fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, _)| !chorus_verify::headers::SENSITIVE.contains(&name.as_str()))

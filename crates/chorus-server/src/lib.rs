@@ -10,6 +10,8 @@ mod runtime;
 mod samples;
 mod service;
 mod state;
+mod workflow_files;
+mod workflows;
 
 pub use api::{IdempotencyKeys, openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
@@ -17,8 +19,9 @@ pub use config::{Config, ConfigError};
 pub use config_files::{ConfigFileError, ConfigStatus};
 pub use discord::DiscordCommands;
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorCode};
-pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, app, cancel_on_signal};
+pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, WorkflowOptions, app, cancel_on_signal};
 pub use state::{AppState, Settings};
+pub use workflows::WorkflowSystem;
 
 /// Re-exported for embedders that stop Chorus with their own token.
 pub use tokio_util::sync::CancellationToken;

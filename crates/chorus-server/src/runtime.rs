@@ -10,7 +10,7 @@ use axum::{
     response::IntoResponse,
     routing::{get, post},
 };
-use chorus_core::{Clock, Secret, Sink, Store, SystemClock};
+use chorus_core::{Clock, Secret, Sink, Store, SystemClock, WorkflowStore};
 use chorus_deliver::RateLimiter;
 use chorus_deliver::{Emitter, Engine, EngineConfig, HttpSink, MultiSink, SsrfGuard};
 use chorus_discord::{DiscordSink, DiscordSinkConfig};
@@ -89,6 +89,34 @@ pub struct Chorus {
     retention: std::time::Duration,
     config_dir: Option<std::path::PathBuf>,
     config_poll: std::time::Duration,
+    runner: Option<chorus_workflow::Runner>,
+}
+
+/// How workflows run: see [`ChorusBuilder::workflows`].
+#[derive(Debug, Clone)]
+pub struct WorkflowOptions {
+    /// Workflow files, watched for changes.
+    pub dir: Option<std::path::PathBuf>,
+    /// Development mode: workflows without a secret take unsigned requests.
+    pub allow_unsigned: bool,
+    /// Programs `shell_exec` may run; empty turns it off.
+    pub shell_allow: Vec<String>,
+    /// How long `POST /webhooks/{name}` waits for a run before answering 202.
+    pub sync_wait: std::time::Duration,
+    /// Step runner tuning.
+    pub runner: chorus_workflow::RunnerConfig,
+}
+
+impl Default for WorkflowOptions {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            allow_unsigned: false,
+            shell_allow: Vec::new(),
+            sync_wait: std::time::Duration::from_secs(5),
+            runner: chorus_workflow::RunnerConfig::default(),
+        }
+    }
 }
 
 /// Builds a [`Chorus`] from parts; for embedding in other services and for
@@ -109,9 +137,48 @@ pub struct ChorusBuilder {
     config_poll: std::time::Duration,
     discord_public_key: Option<chorus_verify::DiscordKey>,
     discord_manager_role: Option<String>,
+    workflow_store: Option<Arc<dyn WorkflowStore>>,
+    workflow_options: WorkflowOptions,
+    tools: Vec<(String, Arc<dyn chorus_workflow::Tool>)>,
 }
 
 impl ChorusBuilder {
+    /// Run workflows (`POST /webhooks/{name}`, `/api/workflows`, `/api/runs`)
+    /// on `store`; without this the endpoint answers 503.
+    #[must_use]
+    pub fn workflows(mut self, store: Arc<dyn WorkflowStore>, options: WorkflowOptions) -> Self {
+        self.workflow_store = Some(store);
+        self.workflow_options = options;
+        self
+    }
+
+    /// Register a tool workflow steps can call by `name` (replacing a
+    /// built-in of that name).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use chorus_workflow::{Output, Tool, ToolCall, ToolError};
+    /// struct MemoryStore;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl Tool for MemoryStore {
+    ///     async fn call(&self, call: ToolCall) -> Result<Output, ToolError> {
+    ///         let fact = call.args.get("fact").and_then(|f| f.as_str()).unwrap_or_default();
+    ///         // … remember `fact` …
+    ///         Ok(Output::value(serde_json::json!({"stored": fact})))
+    ///     }
+    /// }
+    ///
+    /// # fn demo(builder: chorus_server::ChorusBuilder) -> chorus_server::ChorusBuilder {
+    /// builder.tool("memory_store", MemoryStore)
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tool(mut self, name: impl Into<String>, tool: impl chorus_workflow::Tool) -> Self {
+        self.tools.push((name.into(), Arc::new(tool)));
+        self
+    }
+
     /// Answer Discord's HTTP interactions at `POST /interactions`, verified
     /// with the application's public key; `manager_role` may manage hooks
     /// without the Manage Webhooks permission.
@@ -232,6 +299,44 @@ impl ChorusBuilder {
             }),
             config: Arc::new(crate::ConfigStatus::new(self.config_dir.clone())),
             in_flight: Arc::default(),
+            workflows: None,
+            actor: None,
+        };
+        let (runner, mut state) = (None::<chorus_workflow::Runner>, state);
+        let runner = match self.workflow_store {
+            Some(wstore) => {
+                let mut tools = chorus_workflow::Tools::new();
+                chorus_workflow::register_builtins(
+                    &mut tools,
+                    &chorus_workflow::BuiltinEnv {
+                        store: state.store.clone(),
+                        clock: state.clock.clone(),
+                        guard: state.guard.clone(),
+                        shell_allow: self.workflow_options.shell_allow.clone(),
+                    },
+                );
+                for (name, tool) in self.tools {
+                    tools.register_arc(name, tool);
+                }
+                let runner = chorus_workflow::Runner::new(
+                    wstore.clone(),
+                    state.store.clone(),
+                    tools,
+                    state.clock.clone(),
+                    deliveries.clone(),
+                    self.workflow_options.runner.clone(),
+                );
+                state.workflows = Some(Arc::new(crate::WorkflowSystem {
+                    store: wstore,
+                    runner: runner.clone(),
+                    allow_unsigned: self.workflow_options.allow_unsigned,
+                    sync_wait: self.workflow_options.sync_wait,
+                    files: crate::ConfigStatus::new(self.workflow_options.dir.clone()),
+                    applied: tokio::sync::Mutex::default(),
+                }));
+                Some(runner)
+            }
+            None => runner,
         };
         let engine =
             Engine::new(state.store.clone(), sink, state.clock.clone(), deliveries.clone(), self.engine)
@@ -249,6 +354,7 @@ impl ChorusBuilder {
             retention: self.retention,
             config_dir: self.config_dir,
             config_poll: self.config_poll,
+            runner,
         }
     }
 }
@@ -283,6 +389,9 @@ impl Chorus {
             config_poll: std::time::Duration::from_secs(2),
             discord_public_key: None,
             discord_manager_role: None,
+            workflow_store: None,
+            workflow_options: WorkflowOptions::default(),
+            tools: Vec::new(),
         }
     }
 
@@ -290,6 +399,15 @@ impl Chorus {
     /// SQLite store, API token (generated into the data directory on first
     /// start), Discord sink.
     pub fn open(config: &Config) -> Result<(Chorus, StartupNotes), StartError> {
+        Self::open_with(config, |b| b)
+    }
+
+    /// [`Chorus::open`], letting `customize` change the builder before it
+    /// is built: register tools, swap the sink.
+    pub fn open_with(
+        config: &Config,
+        customize: impl FnOnce(ChorusBuilder) -> ChorusBuilder,
+    ) -> Result<(Chorus, StartupNotes), StartError> {
         let dir = &config.data_dir;
         let dir_err = |source| StartError::DataDir { path: dir.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(dir_err)?;
@@ -306,6 +424,18 @@ impl Chorus {
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = SqliteStore::open(&db_path, key, clock.clone())?;
+        if config.workflows_allow_unsigned {
+            tracing::warn!(
+                "CHORUS_WORKFLOWS_ALLOW_UNSIGNED is on: workflows without a secret run for anyone who can reach them"
+            );
+        }
+        let workflows = WorkflowOptions {
+            dir: Some(dir.join("workflows")),
+            allow_unsigned: config.workflows_allow_unsigned,
+            shell_allow: config.shell_allow(),
+            sync_wait: std::time::Duration::from_millis(config.workflows_sync_wait_ms),
+            runner: chorus_workflow::RunnerConfig::default(),
+        };
         let mut notes = StartupNotes { database: db_path.display().to_string(), ..StartupNotes::default() };
         let token = match &config.api_token {
             Some(t) => Secret::new(t.clone()),
@@ -323,7 +453,8 @@ impl Chorus {
                 }
             }
         };
-        let chorus = Chorus::builder(Arc::new(store), token)
+        let builder = Chorus::builder(Arc::new(store.clone()), token)
+            .workflows(Arc::new(store), workflows)
             .clock(clock)
             .public_base(config.public_base())
             .max_body_bytes(config.max_body_bytes)
@@ -341,20 +472,27 @@ impl Chorus {
             .trusted_proxies(config.trusted_proxies())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .config_dir(dir.join("config").join("webhooks"))
-            .discord_interactions(config.discord_key(), config.discord_manager_role.clone())
-            .build();
-        Ok((chorus, notes))
+            .discord_interactions(config.discord_key(), config.discord_manager_role.clone());
+        Ok((customize(builder).build(), notes))
     }
 
     /// Bind `config.listen`, then [`Chorus::open`] with `config.listen` set
     /// to the address actually bound (port 0 picks one), so hook URLs name it.
     pub async fn bind(config: &mut Config) -> Result<(Chorus, StartupNotes, TcpListener), StartError> {
+        Self::bind_with(config, |b| b).await
+    }
+
+    /// [`Chorus::bind`] with [`Chorus::open_with`]'s `customize`.
+    pub async fn bind_with(
+        config: &mut Config,
+        customize: impl FnOnce(ChorusBuilder) -> ChorusBuilder,
+    ) -> Result<(Chorus, StartupNotes, TcpListener), StartError> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         config.listen =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let (chorus, notes) = Chorus::open(config)?;
+        let (chorus, notes) = Chorus::open_with(config, customize)?;
         Ok((chorus, notes, listener))
     }
 
@@ -412,6 +550,17 @@ impl Chorus {
             }
             None => None,
         };
+        let running = self.runner.map(|runner| {
+            // Workflow files are loaded before the first request.
+            let state = self.state.clone();
+            let (poll, stop) = (self.config_poll, workers.clone());
+            tokio::spawn(async move {
+                crate::workflow_files::scan(&state).await;
+                let watching = tokio::spawn(crate::workflow_files::watch(state, poll, stop.clone()));
+                runner.run(stop).await;
+                let _ = watching.await;
+            })
+        });
         let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served =
             axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
@@ -423,6 +572,9 @@ impl Chorus {
         let _ = purging.await;
         if let Some(loading) = loading {
             let _ = loading.await;
+        }
+        if let Some(running) = running {
+            let _ = running.await;
         }
         served
     }
@@ -450,6 +602,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/webhook/{agent}/{hook_id}", post(ingress::receive))
         .route("/webhooks/{provider}/{webhook_id}", post(ingress::receive_by_provider))
+        .route("/webhooks/{name}", post(crate::workflows::receive))
         .route("/interactions", post(crate::discord::interactions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

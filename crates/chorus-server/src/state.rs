@@ -26,6 +26,12 @@ pub struct AppState {
     pub config: Arc<crate::ConfigStatus>,
     /// `Idempotency-Key`s whose first request is running.
     pub in_flight: Arc<crate::IdempotencyKeys>,
+    /// Workflows, when this instance runs them.
+    pub workflows: Option<Arc<crate::WorkflowSystem>>,
+    /// Who a change through this state is put on record as (set for the
+    /// API's and Discord's changes); its action and target are filled in
+    /// per change.
+    pub actor: Option<chorus_core::AuditEntry>,
 }
 
 /// The handler-facing part of the configuration.

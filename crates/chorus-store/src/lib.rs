@@ -9,6 +9,7 @@ mod rules;
 mod schema;
 mod sqlite;
 mod tasks;
+mod workflows;
 mod writer;
 
 pub use crypto::{KeyError, MasterKey};

@@ -253,6 +253,66 @@ ALTER TABLE tasks ADD COLUMN reply INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hook_commands ADD COLUMN signature TEXT NOT NULL DEFAULT 'chorus';
 CREATE UNIQUE INDEX hooks_slug ON hooks(slug) WHERE slug IS NOT NULL;
 ",
+    // Workflows, their runs, each step's outcome and approval gates.
+    r"
+CREATE TABLE workflows (
+    name       TEXT PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    enabled    INTEGER NOT NULL,
+    agent      TEXT,
+    origin     TEXT NOT NULL,
+    spec       TEXT NOT NULL,
+    secret     BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE runs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    workflow    TEXT NOT NULL,
+    workflow_id TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    spec        TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    headers     TEXT NOT NULL,
+    unsigned    INTEGER NOT NULL,
+    test        INTEGER NOT NULL,
+    error       TEXT,
+    wake_at     INTEGER,
+    lease_until INTEGER,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    finished_at INTEGER
+) STRICT;
+CREATE INDEX runs_due ON runs(status, wake_at);
+CREATE INDEX runs_workflow ON runs(workflow, seq);
+
+CREATE TABLE run_steps (
+    run_id      TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    output      TEXT NOT NULL,
+    error       TEXT,
+    started_at  INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, idx)
+) STRICT;
+
+CREATE TABLE approvals (
+    id         TEXT PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    step       INTEGER NOT NULL,
+    step_name  TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at INTEGER,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (run_id, step)
+) STRICT;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

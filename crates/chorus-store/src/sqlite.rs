@@ -212,7 +212,8 @@ impl SqliteStore {
         // release them so that work resumes now, not when the leases expire.
         conn.execute_batch(
             "UPDATE events SET lease_until = NULL WHERE lease_until IS NOT NULL;
-             UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL;",
+             UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL;
+             UPDATE runs SET lease_until = NULL WHERE lease_until IS NOT NULL;",
         )
         .map_err(backend)?;
         let restart = Arc::new(AtomicBool::new(false));
@@ -242,7 +243,7 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection, &MasterKey) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
@@ -268,7 +269,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection, &MasterKey) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,

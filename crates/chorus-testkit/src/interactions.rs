@@ -75,3 +75,36 @@ pub fn slash_command(channel: &str, permissions: &str, path: &[&str], options: &
         "context": 0
     })
 }
+
+/// Manage Server: who may decide an approval when the workflow names no role.
+pub const MANAGE_GUILD: &str = "32";
+
+/// A MESSAGE_COMPONENT interaction: a click on the button `custom_id` of
+/// `message` (as the fake Discord recorded it) in `channel`, by user `user`
+/// with `permissions` and `roles`.
+pub fn button_click(
+    channel: &str,
+    user: &str,
+    permissions: &str,
+    roles: &[&str],
+    custom_id: &str,
+    message: &Value,
+) -> Value {
+    json!({
+        "id": "1100000000000000002",
+        "application_id": "1000000000000000001",
+        "type": 3,
+        "token": "click-token",
+        "version": 1,
+        "guild_id": "900000000000000001",
+        "channel_id": channel,
+        "channel": {"id": channel, "type": 0},
+        "member": {
+            "user": {"id": user, "username": format!("user{user}")},
+            "roles": roles,
+            "permissions": permissions,
+        },
+        "message": message,
+        "data": {"custom_id": custom_id, "component_type": 2},
+    })
+}

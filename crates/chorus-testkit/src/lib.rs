@@ -56,3 +56,38 @@ pub fn fixture_files(group: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The ```yaml examples of the seed document whose file name starts with
+/// `prefix` (`003_`), read at run time from the shared seeds (or
+/// `CHORUS_SEEDS`); `None`, with a notice, where they are not present.
+pub fn seed_yaml(prefix: &str) -> Option<Vec<String>> {
+    let dir = std::env::var_os("CHORUS_SEEDS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds"),
+        PathBuf::from,
+    );
+    let file = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)));
+    let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
+        eprintln!("notice: seed {prefix}* not found in {}; skipping seed examples", dir.display());
+        return None;
+    };
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, l) if l.starts_with("```yaml") => current = Some(String::new()),
+            (Some(block), l) if l.starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    Some(blocks)
+}

@@ -71,8 +71,15 @@ async fn slash_commands_over_http_interactions() {
     let unsigned =
         d.http.post(format!("{}/interactions", d.base)).body(r#"{"type":1}"#).send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
-    let (status, _) = d.post(&serde_json::json!({"type": 3}), &d.signer).await;
-    assert_eq!(status, 400, "only PING and application commands");
+    let (status, _) = d.post(&serde_json::json!({"type": 4}), &d.signer).await;
+    assert_eq!(status, 400, "only PING, application commands and buttons");
+    // A click on a button that is not Chorus's is refused to the clicker alone.
+    let (status, refused) =
+        d.post(&serde_json::json!({"type": 3, "data": {"custom_id": "x"}}), &d.signer).await;
+    assert_eq!(
+        (status, refused["type"].as_u64(), refused["data"]["flags"].as_u64()),
+        (200, Some(4), Some(64))
+    );
     let (status, _) = d.post(&Value::String("not an interaction".into()), &d.signer).await;
     assert_eq!(status, 400);
 

@@ -94,9 +94,9 @@ pub(super) async fn authorize(
             action: describe(&method, &template),
             target,
         };
-        let store = state.store.audited(entry);
+        let store = state.store.audited(entry.clone());
         let emitter = state.emitter.with_store(store.clone());
-        let acting = AppState { store, emitter, ..state.clone() };
+        let acting = AppState { store, emitter, actor: Some(entry), ..state.clone() };
         request.extensions_mut().insert(super::Acting(acting));
     }
     request.extensions_mut().insert(principal);

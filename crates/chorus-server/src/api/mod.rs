@@ -10,6 +10,7 @@ mod idempotency;
 pub(crate) mod interact;
 mod openapi;
 mod tasks;
+mod workflows;
 
 pub use idempotency::IdempotencyKeys;
 pub use openapi::document as openapi_document;
@@ -37,6 +38,7 @@ fn routes() -> Routes {
         .merge(access::router())
         .merge(tasks::router())
         .merge(interact::router())
+        .merge(workflows::router())
 }
 
 /// The `/api` router: every route behind the token check, and the OpenAPI

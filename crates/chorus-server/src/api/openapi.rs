@@ -79,6 +79,41 @@ fn status(values: &[&str]) -> Value {
 
 /// Every operation under `/api`.
 fn operations() -> Vec<Op> {
+    let mut ops = hook_operations();
+    ops.extend(workflow_operations());
+    ops
+}
+
+fn workflow_operations() -> Vec<Op> {
+    vec![
+        op("get", "/api/workflows", "workflows", "Workflows, by name, with the workflow files' errors")
+            .answers(200, json!({"type": "object", "properties": {"items": {"type": "array", "items": r("Workflow")}, "errors": {"type": "array"}}})),
+        op("post", "/api/workflows", "workflows", "Create a workflow").body(r("WorkflowDefinition")).answers(201, r("Workflow")),
+        op("post", "/api/workflows/reload", "workflows", "Read the workflows directory again now")
+            .answers(200, json!({"type": "object", "properties": {"workflows": {"type": "integer"}, "errors": {"type": "array"}}})),
+        op("get", "/api/workflows/{name}", "workflows", "One workflow").answers(200, r("Workflow")),
+        op("put", "/api/workflows/{name}", "workflows", "Replace a workflow's definition")
+            .body(r("WorkflowDefinition"))
+            .answers(200, r("Workflow")),
+        op("delete", "/api/workflows/{name}", "workflows", "Delete a workflow (its runs stay)"),
+        op("post", "/api/workflows/{name}/enable", "workflows", "Enable a workflow").answers(200, r("Workflow")),
+        op("post", "/api/workflows/{name}/disable", "workflows", "Disable a workflow (senders get 409)").answers(200, r("Workflow")),
+        op("post", "/api/workflows/{name}/test", "workflows", "Run a workflow with this body, as a sender would")
+            .body(json!({}))
+            .answers(200, json!({"type": "object", "properties": {"status": {"type": "integer"}, "body": {"type": "object"}}})),
+        op("get", "/api/runs", "workflows", "Workflow runs, newest first")
+            .paged()
+            .query("workflow", json!({"type": "string"}))
+            .query("status", status(&["running", "waiting", "succeeded", "failed", "cancelled"]))
+            .answers(200, list_of(&r("Run"))),
+        op("get", "/api/runs/{id}", "workflows", "One run with each step's outcome").answers(200, r("Run")),
+        op("post", "/api/runs/{id}/approve", "workflows", "Approve the run's waiting gate").answers(200, r("Decision")),
+        op("post", "/api/runs/{id}/deny", "workflows", "Deny the run's waiting gate").answers(200, r("Decision")),
+        op("post", "/api/runs/{id}/cancel", "workflows", "Stop a run").answers(200, r("Run")),
+    ]
+}
+
+fn hook_operations() -> Vec<Op> {
     let hook = "/api/webhooks/{id}";
     vec![
         op("get", PATH, "meta", "This document"),
@@ -284,9 +319,15 @@ fn operation_id(method: &str, path: &str) -> String {
 
 fn schemas() -> Value {
     let mut all = Map::new();
-    for group in
-        [agent_schemas(), hook_schemas(), outgoing_schemas(), log_schemas(), task_schemas(), access_schemas()]
-    {
+    for group in [
+        agent_schemas(),
+        hook_schemas(),
+        outgoing_schemas(),
+        log_schemas(),
+        task_schemas(),
+        access_schemas(),
+        workflow_schemas(),
+    ] {
         if let Value::Object(m) = group {
             all.extend(m);
         }
@@ -673,6 +714,93 @@ fn task_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {"result": {"type": "string", "maxLength": 20000}},
+        },
+    })
+}
+
+fn workflow_schemas() -> Value {
+    let time = time();
+    json!({
+        "WorkflowDefinition": {
+            "type": "object",
+            "required": ["name", "steps"],
+            "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"},
+                "description": {"type": "string"},
+                "trigger": {"type": "string", "enum": ["webhook"]},
+                "enabled": {"type": "boolean"},
+                "agent": {"type": "string", "pattern": AGENT_NAME},
+                "secret": {"type": ["string", "null"], "minLength": 16, "maxLength": 256},
+                "verify": {"type": "string", "enum": ["github", "chorus", "gitlab", "standard", "slack", "stripe", "jira"]},
+                "approver_role": {"type": "string", "pattern": SNOWFLAKE},
+                "approval_timeout": {"type": ["string", "integer"]},
+                "rate_limit_per_minute": {"type": "integer", "minimum": 1, "maximum": 100_000},
+                "steps": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 50,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "tool"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                            "tool": {"type": "string"},
+                            "args": {"type": "object"},
+                            "requires_approval": {"type": "boolean"},
+                            "when": {"type": "string"},
+                            "timeout": {"type": ["string", "integer"]},
+                            "on_failure": {"type": "string", "enum": ["stop", "continue"]},
+                        },
+                    },
+                },
+            },
+        },
+        "Workflow": {
+            "type": "object",
+            "required": ["id", "name", "url", "enabled", "origin", "signed", "definition"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "url": {"type": "string"},
+                "enabled": {"type": "boolean"},
+                "agent": nullable("string"),
+                "origin": {"type": "string"},
+                "signed": {"type": "boolean"},
+                "definition": {"type": "object"},
+                "created_at": time,
+                "updated_at": time,
+            },
+        },
+        "Run": {
+            "type": "object",
+            "required": ["id", "workflow", "status", "steps"],
+            "properties": {
+                "id": {"type": "string"},
+                "workflow": {"type": "string"},
+                "status": {"type": "string", "enum": ["running", "waiting", "succeeded", "failed", "cancelled"]},
+                "steps_total": {"type": "integer"},
+                "steps": {"type": "array", "items": {"type": "object"}},
+                "approvals": {"type": "array", "items": {"type": "object"}},
+                "error": nullable("string"),
+                "test": {"type": "boolean"},
+                "unsigned": {"type": "boolean"},
+                "created_at": time,
+                "updated_at": time,
+            },
+        },
+        "Decision": {
+            "type": "object",
+            "required": ["run_id", "approval", "status"],
+            "properties": {
+                "run_id": {"type": "string"},
+                "approval": {"type": "string"},
+                "step": {"type": "string"},
+                "status": {"type": "string", "enum": ["approved", "denied"]},
+                "decided_by": {"type": "string"},
+                "decided_at": time,
+            },
         },
     })
 }

@@ -7,3 +7,4 @@ mod incoming;
 mod outgoing;
 mod rules;
 mod support;
+mod workflows;

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 
 pub(crate) struct TestApp {
+    /// Facts the `memory_store` test tool was given, in order.
+    pub(crate) memory: Arc<std::sync::Mutex<Vec<Value>>>,
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     pub(crate) discord: FakeDiscord,
@@ -39,19 +41,27 @@ impl TestApp {
     }
 
     pub(crate) async fn start_with(clock: Arc<dyn Clock>, max_body: usize) -> Self {
-        Self::start_full(clock, max_body, FakeDiscord::start().await, Vec::new()).await
+        Self::start_full(clock, max_body, FakeDiscord::start().await, Vec::new(), None).await
+    }
+
+    /// Answering Discord's HTTP interactions signed by `signer`.
+    /// Development mode too: workflows without a secret take unsigned requests.
+    pub(crate) async fn start_interactive(signer: &chorus_testkit::interactions::InteractionSigner) -> Self {
+        let key = chorus_verify::DiscordKey::from_hex(&signer.public_hex()).unwrap();
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, Vec::new(), Some(key))
+            .await
     }
 
     /// Believing `X-Forwarded-For` from these proxies.
     pub(crate) async fn start_trusting(proxies: &str) -> Self {
         let nets = proxies.split(',').map(|n| chorus_deliver::Cidr::parse(n).unwrap()).collect();
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, nets).await
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, nets, None).await
     }
 
     /// Against a fake Discord that enforces Discord's rate limits.
     pub(crate) async fn start_limited() -> Self {
         let discord = FakeDiscord::start_limited(chorus_testkit::Limits::DISCORD).await;
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord, Vec::new()).await
+        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord, Vec::new(), None).await
     }
 
     async fn start_full(
@@ -59,6 +69,7 @@ impl TestApp {
         max_body: usize,
         discord: FakeDiscord,
         trusted_proxies: Vec<chorus_deliver::Cidr>,
+        interactions: Option<chorus_verify::DiscordKey>,
     ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
@@ -72,6 +83,7 @@ impl TestApp {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let memory = Arc::new(std::sync::Mutex::new(Vec::new()));
         let chorus = Chorus::builder(store.clone() as Arc<dyn Store>, Secret::new(TOKEN))
             .clock(clock)
             .public_base(base.clone())
@@ -94,12 +106,26 @@ impl TestApp {
             .trusted_proxies(trusted_proxies)
             .config_dir(dir.path().join("config").join("webhooks"))
             .config_poll(Duration::from_millis(20))
+            .discord_interactions(interactions.clone(), None)
+            .workflows(
+                store.clone() as Arc<dyn chorus_core::WorkflowStore>,
+                chorus_server::WorkflowOptions {
+                    dir: Some(dir.path().join("workflows")),
+                    shell_allow: vec!["echo".into(), "false".into()],
+                    allow_unsigned: interactions.is_some(),
+                    sync_wait: Duration::from_secs(5),
+                    ..chorus_server::WorkflowOptions::default()
+                },
+            )
+            .tool("memory_store", MemoryStore(memory.clone()))
+            .tool("read_file", ReadFile)
             .build();
         let shutdown = CancellationToken::new();
         let progress = chorus.delivery_progress();
         let config_scans = chorus.state().config.scans();
         tokio::spawn(chorus.serve(listener, shutdown.clone()));
         Self {
+            memory,
             base,
             http: reqwest::Client::new(),
             discord,
@@ -129,6 +155,11 @@ impl TestApp {
                 .unwrap()
                 .unwrap();
         }
+    }
+
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Whether any file in the data directory holds `needle`'s bytes.
@@ -229,6 +260,41 @@ impl TestApp {
             .await;
         assert_eq!(status, 200, "{v}");
         v["items"].as_array().unwrap().len()
+    }
+}
+
+/// Seed 003's `memory_store`: remembers the facts it is given.
+struct MemoryStore(Arc<std::sync::Mutex<Vec<Value>>>);
+
+#[async_trait::async_trait]
+impl chorus_workflow::Tool for MemoryStore {
+    async fn call(
+        &self,
+        call: chorus_workflow::ToolCall,
+    ) -> Result<chorus_workflow::Output, chorus_workflow::ToolError> {
+        let entry = Value::Object(call.args.clone());
+        self.0.lock().unwrap().push(entry.clone());
+        Ok(chorus_workflow::Output::value(json!({"stored": entry["fact"], "section": entry["section"]})))
+    }
+}
+
+/// Seed 003's `read_file`: the text of `path`.
+struct ReadFile;
+
+#[async_trait::async_trait]
+impl chorus_workflow::Tool for ReadFile {
+    fn merges_payload(&self) -> bool {
+        false
+    }
+
+    async fn call(
+        &self,
+        call: chorus_workflow::ToolCall,
+    ) -> Result<chorus_workflow::Output, chorus_workflow::ToolError> {
+        let path = call.args.get("path").and_then(Value::as_str).unwrap_or_default();
+        std::fs::read_to_string(path)
+            .map(|text| chorus_workflow::Output::value(json!({"path": path, "text": text})))
+            .map_err(|e| chorus_workflow::ToolError::new(format!("{path}: {e}")))
     }
 }
 
