@@ -216,7 +216,7 @@ impl Workflow {
         let approval_timeout = match &raw.approval_timeout {
             None => APPROVAL_TIMEOUT_DEFAULT,
             Some(v) => parse_duration(v)
-                .and_then(|d| bounded(d, Duration::from_secs(60), WAIT_MAX))
+                .and_then(|d| bounded(d, Duration::from_secs(1), WAIT_MAX))
                 .map_err(|m| DefinitionError::at("approval_timeout", m))?,
         };
         let rate_limit_per_minute = raw.rate_limit_per_minute.unwrap_or(60);

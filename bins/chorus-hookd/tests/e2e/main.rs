@@ -12,3 +12,4 @@ mod outgoing;
 mod rules_crash;
 mod seeds;
 mod support;
+mod workflows;

@@ -528,3 +528,62 @@ async fn webhook_list_test_and_workflow_reload_from_discord() {
         audit["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"workflows.create"), "{audit}");
 }
+
+#[tokio::test]
+async fn an_undecided_gate_expires_and_wait_steps_pause_durably() {
+    let signer = InteractionSigner::from_seed(8);
+    let app = TestApp::start_interactive(&signer).await;
+    app.agent("ops", "703").await;
+    let definition = json!({
+        "name": "slow",
+        "agent": "ops",
+        "approval_timeout": "1s",
+        "steps": [
+            {"name": "pause", "tool": "wait", "args": {"duration": "1s"}},
+            {"name": "ask", "tool": "memory_store", "args": {"fact": "x"}, "requires_approval": true},
+        ],
+    });
+    let (status, v) = app.api_json(Method::POST, "/api/workflows", Some(definition)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, answer) = post_json(&app, "slow", &json!({}), &[]).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["run_status"], "waiting");
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    let run = run_reaches(&app, &run_id, "failed").await;
+    assert_eq!(run["steps"][0]["status"], "succeeded");
+    assert_eq!(run["steps"][1]["status"], "expired");
+    assert_eq!(run["approvals"][0]["status"], "expired");
+    assert!(app.memory.lock().unwrap().is_empty());
+    // A late click changes nothing.
+    let (message, approve, _) = gate_message(&app, "703").await;
+    let late = click(&app, &signer, &button_click("703", "43", MANAGE_GUILD, &[], &approve, &message)).await;
+    assert_eq!(late["type"], 4, "{late}");
+    let (status, v) = app.api_json(Method::POST, &format!("/api/runs/{run_id}/approve"), None).await;
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = app.api_json(Method::POST, &format!("/api/runs/{run_id}/cancel"), None).await;
+    assert_eq!(status, 409, "{v}");
+}
+
+#[tokio::test]
+async fn a_cancelled_run_stops_and_says_so() {
+    let signer = InteractionSigner::from_seed(9);
+    let app = TestApp::start_interactive(&signer).await;
+    let definition = json!({
+        "name": "held",
+        "steps": [{"name": "gate", "tool": "memory_store", "args": {"fact": "x"}, "requires_approval": true}],
+    });
+    app.api_json(Method::POST, "/api/workflows", Some(definition)).await;
+    let (_, answer) = post_json(&app, "held", &json!({}), &[]).await;
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    let (status, run) = app.api_json(Method::POST, &format!("/api/runs/{run_id}/cancel"), None).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["approvals"][0]["status"], "denied");
+    let (status, _) = app.api_json(Method::POST, &format!("/api/runs/{run_id}/approve"), None).await;
+    assert_eq!(status, 409);
+    let (status, v) = app.api_json(Method::GET, "/api/runs?status=bogus", None).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("status")));
+    let (_, runs) = app.api_json(Method::GET, "/api/runs?workflow=held&status=cancelled", None).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    assert!(app.memory.lock().unwrap().is_empty());
+}
