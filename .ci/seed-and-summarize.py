@@ -57,8 +57,16 @@ def seed(base, token):
         time.sleep(0.1)
     if task is None:
         sys.exit("seeding failed: the seeded event made no task")
+    # A workflow whose run waits at an approval gate.
+    call(base, token, "POST", "/api/workflows", {
+        "name": "seeded-flow", "agent": "seeded", "secret": secret,
+        "steps": [{"name": "gate", "tool": "emit_event", "requires_approval": True,
+                   "args": {"event": "custom.seeded"}}],
+    })
+    run = call(base, token, "POST", "/api/workflows/seeded-flow/test", {"seeded": True})["body"]["run_id"]
     print(f"export ST_AGENT=seeded ST_HOOK=seeded-hook ST_RULE={hook['commands'][0]['id']} "
-          f"ST_OUTGOING={outgoing['id']} ST_TASK={task} ST_DELIVERY={delivery}")
+          f"ST_OUTGOING={outgoing['id']} ST_TASK={task} ST_DELIVERY={delivery} "
+          f"ST_WORKFLOW=seeded-flow ST_RUN={run}")
 
 
 def summary(har_path, openapi_path):

@@ -4,8 +4,10 @@
 //! as written.
 //!
 //! ```text
-//! CHORUS_WORKFLOWS_SHELL_ALLOW=echo cargo run --example agent_tools -p chorus-server
+//! CHORUS_WORKFLOWS_SHELL_ALLOW=echo cargo run --example agent_tools -p chorus-server -- serve
 //! ```
+//!
+//! It takes `chorus-hookd serve`'s `--listen` and `--log-json`.
 //!
 //! `memory_store` appends `{"section", "fact", "key"}` lines to
 //! `<data dir>/memory.jsonl`, once per idempotency key; `read_file` reads a
@@ -80,8 +82,18 @@ impl Tool for ReadFile {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt().with_env_filter("info").init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let listen = args.iter().position(|a| a == "--listen").and_then(|i| args.get(i + 1));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHORUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.iter().any(|a| a == "--log-json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let mut config = Config::load(None, |k| std::env::var(k).ok())?;
+    config.override_with(listen.map(String::as_str), None)?;
     let data = config.data_dir.clone();
     let root = std::env::var_os("CHORUS_READ_FILE_ROOT").map_or_else(|| data.join("files"), PathBuf::from);
     let (chorus, notes, listener) = Chorus::bind_with(&mut config, |builder| {

@@ -161,6 +161,7 @@ async fn the_bot_over_a_gateway() {
     text_commands(&h).await;
     answers_by_reply(&h).await;
     text_command_permissions(&h).await;
+    approval_by_click(&mut h).await;
 
     // agent.started and agent.stopped reach a subscriber across a restart.
     let resp = h
@@ -192,6 +193,79 @@ async fn the_bot_over_a_gateway() {
         "{events:?}"
     );
     drop(bot);
+}
+
+/// A workflow's approval gate decided by a button click that arrives
+/// through the gateway: answered by an UPDATE_MESSAGE callback, after
+/// which the run goes on.
+async fn approval_by_click(h: &mut Harness) {
+    let definition = json!({
+        "name": "gated", "agent": "builder",
+        "steps": [{"name": "ship", "tool": "emit_event", "requires_approval": true,
+                   "args": {"event": "custom.shipped"}}],
+    });
+    let resp = h
+        .http
+        .post(format!("{}/api/workflows", h.base))
+        .bearer_auth(TOKEN)
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = h
+        .http
+        .post(format!("{}/api/workflows/gated/test", h.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["status"], 202, "{answer}");
+    let run = answer["body"]["run_id"].as_str().unwrap().to_owned();
+    h.discord
+        .wait_until("the approval message", WAIT, |d| {
+            d.messages().iter().any(|(c, m)| c == CHANNEL && m.get("components").is_some())
+        })
+        .await;
+    let (_, message) = h
+        .discord
+        .messages()
+        .into_iter()
+        .find(|(c, m)| c == CHANNEL && m.get("components").is_some())
+        .unwrap();
+    let approve = message["components"][0]["components"][0]["custom_id"].as_str().unwrap().to_owned();
+    let mut click = chorus_testkit::interactions::button_click(
+        CHANNEL,
+        "800000000000000009",
+        chorus_testkit::interactions::MANAGE_GUILD,
+        &[],
+        &approve,
+        &message,
+    );
+    h.interactions += 1;
+    let id = format!("11000000000000{:05}", h.interactions);
+    click["id"] = json!(id);
+    h.gateway.dispatch("INTERACTION_CREATE", click);
+    let callbacks = h.discord.wait_for_callbacks(h.interactions, WAIT).await;
+    let (_, response) = callbacks.iter().find(|(i, _)| *i == id).cloned().expect("the click's callback");
+    assert_eq!(response["type"], 7, "{response}");
+    assert_eq!(response["data"]["components"], json!([]));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let run = h.api_get(&format!("/api/runs/{run}")).await;
+        if run["status"] == "succeeded" {
+            assert_eq!(
+                run["approvals"][0]["decided_by"],
+                "discord:800000000000000009 (user800000000000000009)"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run did not go on: {run}");
+        // Polling the API for a state, not sleeping in place of one.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `/agent …` through INTERACTION_CREATE, answered by interaction callbacks.

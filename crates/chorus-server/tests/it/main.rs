@@ -3,6 +3,7 @@
 
 mod api;
 mod config_files;
+mod example;
 mod incoming;
 mod outgoing;
 mod rules;
