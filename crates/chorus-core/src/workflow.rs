@@ -334,14 +334,15 @@ pub trait WorkflowStore: Send + Sync + 'static {
     async fn runs(&self, query: RunQuery) -> Result<Page<Run>, StoreError>;
     /// One approval gate.
     async fn approval(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError>;
-    /// Decide a pending gate; its run becomes due at once. `Conflict` if it
-    /// was decided or expired already.
+    /// Decide a pending gate, with what telling of it does; its run becomes
+    /// due at once. `Conflict` if it was decided or expired already.
     async fn decide(
         &self,
         id: &ApprovalId,
         approve: bool,
         by: &str,
         now: Timestamp,
+        effects: Effects,
         audit: Option<AuditEntry>,
     ) -> Result<Approval, StoreError>;
     /// Stop a run that is not over, with what stopping it does. `Conflict`

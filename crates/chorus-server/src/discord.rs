@@ -111,7 +111,8 @@ impl DiscordCommands {
         }
         let by = format!("discord:{user_id} ({user_name})");
         let st = self.acting_as(user_id, user_name);
-        let decided = crate::workflows::decide(&st, &gate.id, approve, &by).await.map_err(|e| e.message)?;
+        let decided =
+            crate::workflows::decide(&st, &gate.id, approve, &by, false).await.map_err(|e| e.message)?;
         let (mark, color) = if approve { ("✅ Approved", 0x002E_CC71) } else { ("❌ Denied", 0x00E7_4C3C) };
         let when = decided.decided_at.map_or(0, jiff::Timestamp::as_second);
         let mut embeds = interaction["message"]["embeds"].as_array().cloned().unwrap_or_default();

@@ -405,19 +405,60 @@ fn answer(state: &AppState, run: &Run, settled: bool) -> (StatusCode, Value) {
     (StatusCode::ACCEPTED, body)
 }
 
-/// Decide an approval gate; the run goes on (or fails) at once.
+/// Decide an approval gate; the run goes on (or fails) at once. `tell`:
+/// post the decision in the agent's channel (a click edits its own
+/// message instead).
 pub(crate) async fn decide(
     state: &AppState,
     gate: &ApprovalId,
     approve: bool,
     by: &str,
+    tell: bool,
 ) -> Result<chorus_core::Approval, ApiError> {
     let sys = manage(state)?;
     let action = if approve { "runs.approve" } else { "runs.deny" };
-    let decided =
-        sys.store.decide(gate, approve, by, state.clock.now(), audit(state, action, gate.as_str())).await?;
+    let mut effects = Effects::default();
+    if tell
+        && let Some(gate) = sys.store.approval(gate).await?
+        && let Some(run) = sys.store.run(&gate.run_id).await?
+    {
+        let mark = if approve { "✅ Approved" } else { "❌ Denied" };
+        let message = chorus_core::Message {
+            color: Some(if approve { 0x002E_CC71 } else { 0x00E7_4C3C }),
+            footer: Some(format!("{} · {}", run.id, gate.id)),
+            ..chorus_core::Message::titled(format!("{mark} by {by}: {} → {}", run.workflow, gate.step_name))
+        };
+        effects.deliveries.extend(channel_message(state, &run, &message).await?);
+    }
+    let decided = sys
+        .store
+        .decide(gate, approve, by, state.clock.now(), effects, audit(state, action, gate.as_str()))
+        .await?;
     sys.runner.wake();
+    state.emitter.wake();
     Ok(decided)
+}
+
+/// A message about `run` for its agent's channel, if it has an agent with one.
+async fn channel_message(
+    state: &AppState,
+    run: &Run,
+    message: &chorus_core::Message,
+) -> Result<Option<chorus_core::NewDelivery>, ApiError> {
+    let Some(agent) = run.spec.get("agent").and_then(Value::as_str).and_then(|a| a.parse().ok()) else {
+        return Ok(None);
+    };
+    let Some(target) = chorus_deliver::target_for(state.store.as_ref(), &agent).await? else {
+        return Ok(None);
+    };
+    Ok(Some(chorus_core::NewDelivery {
+        id: chorus_core::DeliveryId::generate(),
+        event_id: None,
+        hook_id: run.workflow_id.clone(),
+        target,
+        payload: serde_json::to_value(message).expect("a message serializes"),
+        due_at: state.clock.now(),
+    }))
 }
 
 /// The pending gate of `run`, for deciding by run id.
@@ -442,18 +483,7 @@ pub(crate) async fn cancel(state: &AppState, id: &RunId) -> Result<Run, ApiError
     let summary =
         RunSummary { run: &run, steps: &run.steps, status: RunStatus::Cancelled, error: Some("cancelled") };
     let mut effects = Effects { events: vec![summary.event(now)], ..Effects::default() };
-    if let Some(agent) = run.spec.get("agent").and_then(Value::as_str).and_then(|a| a.parse().ok())
-        && let Some(target) = chorus_deliver::target_for(state.store.as_ref(), &agent).await?
-    {
-        effects.deliveries.push(chorus_core::NewDelivery {
-            id: chorus_core::DeliveryId::generate(),
-            event_id: None,
-            hook_id: run.workflow_id.clone(),
-            target,
-            payload: serde_json::to_value(summary.message()).expect("a message serializes"),
-            due_at: now,
-        });
-    }
+    effects.deliveries.extend(channel_message(state, &run, &summary.message()).await?);
     let run = sys.store.cancel_run(id, now, effects, audit(state, "runs.cancel", id.as_str())).await?;
     state.emitter.wake();
     Ok(run)

@@ -1433,7 +1433,8 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.write(move |conn, _| outgoing::purge(conn, before)).await
+        self.write(move |conn, _| Ok(outgoing::purge(conn, before)? + crate::workflows::purge(conn, before)?))
+            .await
     }
 
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {

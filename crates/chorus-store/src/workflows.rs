@@ -145,6 +145,23 @@ fn get_approval(conn: &Connection, id: &str) -> Result<Option<Approval>, StoreEr
         .map_err(backend)
 }
 
+/// Delete runs that ended before `before`, with their steps and gates.
+pub(crate) fn purge(conn: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    let before = ms(before);
+    conn.execute(
+        "DELETE FROM run_steps WHERE run_id IN (SELECT id FROM runs WHERE finished_at < ?1)",
+        [before],
+    )
+    .map_err(backend)?;
+    conn.execute(
+        "DELETE FROM approvals WHERE run_id IN (SELECT id FROM runs WHERE finished_at < ?1)",
+        [before],
+    )
+    .map_err(backend)?;
+    let n = conn.execute("DELETE FROM runs WHERE finished_at < ?1", [before]).map_err(backend)?;
+    Ok(n as u64)
+}
+
 #[async_trait]
 impl WorkflowStore for SqliteStore {
     async fn workflows(&self) -> Result<Vec<StoredWorkflow>, StoreError> {
@@ -406,6 +423,7 @@ impl WorkflowStore for SqliteStore {
         approve: bool,
         by: &str,
         now: Timestamp,
+        effects: Effects,
         audit: Option<AuditEntry>,
     ) -> Result<Approval, StoreError> {
         let (id, by) = (id.clone(), by.to_owned());
@@ -440,6 +458,7 @@ impl WorkflowStore for SqliteStore {
                     gate.run_id
                 )));
             }
+            apply_effects(conn, &effects, ms(now))?;
             if let Some(entry) = &audit {
                 access::record(conn, entry)?;
             }

@@ -185,7 +185,7 @@ fn decider(state: &AppState) -> String {
 async fn decide(state: &AppState, id: &str, approve: bool) -> Result<Json<Value>, ApiError> {
     let id = run_id(id)?;
     let gate = workflows::pending_gate(state, &id).await?;
-    let decided = workflows::decide(state, &gate, approve, &decider(state)).await?;
+    let decided = workflows::decide(state, &gate, approve, &decider(state), true).await?;
     Ok(Json(json!({
         "run_id": id,
         "approval": decided.id,

@@ -587,3 +587,30 @@ async fn a_cancelled_run_stops_and_says_so() {
     assert_eq!(runs["items"].as_array().unwrap().len(), 1);
     assert!(app.memory.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_decision_through_the_api_is_told_in_the_channel() {
+    let signer = InteractionSigner::from_seed(10);
+    let app = TestApp::start_interactive(&signer).await;
+    app.agent("ops", "704").await;
+    let definition = json!({
+        "name": "api-decided", "agent": "ops",
+        "steps": [{"name": "go", "tool": "memory_store", "args": {"fact": "x"}, "requires_approval": true}],
+    });
+    app.api_json(Method::POST, "/api/workflows", Some(definition)).await;
+    let (_, answer) = post_json(&app, "api-decided", &json!({}), &[]).await;
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    let (status, _) = app.api_json(Method::POST, &format!("/api/runs/{run_id}/deny"), None).await;
+    assert_eq!(status, 200);
+    app.discord
+        .wait_until("the decision in the channel", WAIT, |d| {
+            d.messages().iter().any(|(c, m)| {
+                c == "704"
+                    && m["embeds"][0]["title"].as_str().is_some_and(|t| {
+                        t.starts_with("❌ Denied by admin token") && t.ends_with("api-decided → go")
+                    })
+            })
+        })
+        .await;
+    run_reaches(&app, &run_id, "failed").await;
+}
