@@ -616,7 +616,7 @@ fn log_schemas() -> Value {
             "required": ["id", "status"],
             "properties": {
                 "id": {"type": "string"},
-                "event_id": {"type": "string"},
+                "event_id": nullable("string"),
                 "hook_id": nullable("string"),
                 "target": {},
                 "status": {"type": "string"},
