@@ -548,18 +548,25 @@ pub fn stamp(message: &mut Message, event: &Event) {
     message.timestamp = Some(event.received_at.to_string());
 }
 
+/// `event`'s payload by its source's formatter, or by the formatter of the
+/// sender it is recognised as when its hook does not say who sends.
+fn format_event(event: &Event, payload: &Value) -> Message {
+    let headers = chorus_providers::header_map(&event.headers);
+    chorus_providers::format_payload(event.source, &headers, &event.event_type, payload)
+}
+
 fn render(hook: Option<&IncomingHook>, event: &Event, parsed: Option<&Value>) -> Message {
     let mut message = match (parsed, hook.and_then(|h| h.template.as_deref())) {
         (Some(payload), Some(template)) => {
             chorus_format::render_template(template, &event.event_type, payload).unwrap_or_else(|e| {
                 // A template that fails at delivery time must not lose the
                 // event: fall back to the formatter and say why.
-                let mut m = chorus_format::format(event.source, &event.event_type, payload);
+                let mut m = format_event(event, payload);
                 m.description = format!("{}\n\n⚠️ template error: {e}", m.description).trim().to_owned();
                 m
             })
         }
-        (Some(payload), None) => chorus_format::format(event.source, &event.event_type, payload),
+        (Some(payload), None) => format_event(event, payload),
         (None, _) => chorus_format::format_text(event.source, &event.event_type, &event.body),
     };
     stamp(&mut message, event);

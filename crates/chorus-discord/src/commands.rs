@@ -636,7 +636,9 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
             id(1).map(|id| Cmd::RuleRemove { agent: None, id, rule_id: (*rule).to_owned() })
         }
         ["rule-remove", ..] => Err("usage: `!hook rule-remove <hook id> <rule id>`".into()),
-        ["ci", "on"] => Ok(Cmd::Add { agent: None, hook: incoming("chorus", "CI/CD"), guide: Guide::Ci }),
+        // One URL for every CI system, most of which cannot sign for it:
+        // senders are recognised by their payloads.
+        ["ci", "on"] => Ok(Cmd::Add { agent: None, hook: incoming("none", "CI/CD"), guide: Guide::Ci }),
         // Docker Hub cannot sign its requests.
         ["docker", "on"] => {
             Ok(Cmd::Add { agent: None, hook: incoming("none", "Docker"), guide: Guide::Docker })
@@ -937,13 +939,14 @@ fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Cr
             chorus_providers::of(chorus_core::Source::Github).setup().unwrap_or_default()
         ),
         Guide::Ci => format!(
-            "🔧 **CI/CD Webhook Ready** for {agent}\n\n{head}\n\n\
-             From any pipeline step, post JSON signed with the secret:\n```sh\n\
-             body='{{\"type\":\"build\",\"status\":\"success\",\"branch\":\"main\"}}'\n\
-             sig=$(printf %s \"$body\" | openssl dgst -sha256 -hmac \"$CHORUS_SECRET\" | cut -d' ' -f2)\n\
-             curl -H \"X-Chorus-Signature-256: sha256=$sig\" -H 'Content-Type: application/json' -d \"$body\" {}\n```\n\
-             GitHub Actions and GitLab CI can use `!hook github on` or a gitlab hook instead. The secret is not shown again.",
-            c.url
+            "🔧 **CI/CD Webhook Ready** for {agent}\n\nWebhook URL: {url}\nHook id: `{id}`\n\n\
+             Paste this URL into Jenkins (Notification plugin, JSON), CircleCI (project settings → Webhooks), \
+             GitLab (Settings → Webhooks → Pipeline events) or GitHub (Settings → Webhooks → Workflow runs): \
+             each is recognised and formatted. Any pipeline step can post JSON too:\n```sh\n\
+             curl -H 'Content-Type: application/json' -d '{{\"title\":\"Deploy done\",\"status\":\"success\"}}' {url}\n```\n\
+             Most CI systems cannot sign for this URL, so the URL is the key: keep it private.",
+            url = c.url,
+            id = c.id
         ),
         Guide::Docker => format!(
             "🐳 **Docker Hub webhook** for {agent}\n\nWebhook URL: {}\nHook id: `{}`\n\n\

@@ -17,17 +17,44 @@ const DEPTH_MAX: usize = 4;
 /// Fields that usually say what the payload is about, in order of preference.
 const TITLE_KEYS: &[&str] = &["title", "summary", "message", "text", "name", "subject", "description"];
 
-/// Summarise any payload: top-level scalars first (in the sender's order),
-/// then nested values flattened to `a.b[0].c` paths, each value cut to
-/// 200 characters and the list to 30 lines.
+/// Top-level fields a person wants first, in this order; the rest follow
+/// in the sender's order.
+const LEADING_KEYS: &[&str] = &[
+    "title", "summary", "message", "text", "name", "subject", "status", "state", "result", "level",
+    "severity", "action", "event", "url", "html_url", "web_url",
+];
+
+/// Whether a field is bookkeeping a reader does not want: links to API
+/// resources and pictures, and ids of nested objects.
+fn is_noise(key: &str, depth: usize) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "self"
+        || k == "node_id"
+        || k == "gravatar_id"
+        || k.contains("avatar")
+        || k.contains("icon")
+        || (depth > 0 && (k == "id" || k.ends_with("_id")))
+        || (k.ends_with("_url") && !matches!(k.as_str(), "html_url" | "web_url"))
+}
+
+/// Summarise any payload: the fields that say what happened first (title,
+/// status, link), then the other top-level values in the sender's order,
+/// then nested values flattened to `a.b[0].c` paths; API links, avatars and
+/// nested ids are left out; each value is cut to 200 characters and the
+/// list to 30 lines.
 pub fn format_generic(source: Source, event_type: &str, payload: &Value) -> Message {
     let mut lines: Vec<(String, String)> = Vec::new();
     match payload {
         Value::Object(map) => {
-            for (k, v) in map.iter().filter(|(_, v)| !is_nested(v)) {
+            let rank = |k: &str| LEADING_KEYS.iter().position(|l| *l == k).unwrap_or(LEADING_KEYS.len());
+            let mut top: Vec<(&String, &Value)> =
+                map.iter().filter(|(k, v)| !is_nested(v) && !is_noise(k, 0)).collect();
+            // Stable: fields outside the leading list keep the sender's order.
+            top.sort_by_key(|(k, _)| rank(k));
+            for (k, v) in top {
                 lines.push((k.clone(), scalar(v)));
             }
-            for (k, v) in map.iter().filter(|(_, v)| is_nested(v)) {
+            for (k, v) in map.iter().filter(|(k, v)| is_nested(v) && !is_noise(k, 0)) {
                 flatten(k, v, 1, &mut lines);
             }
         }
@@ -92,7 +119,7 @@ fn flatten(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String)>)
     }
     match v {
         Value::Object(map) if !map.is_empty() && depth < DEPTH_MAX => {
-            for (k, child) in map {
+            for (k, child) in map.iter().filter(|(k, _)| !is_noise(k, depth)) {
                 flatten(&format!("{path}.{k}"), child, depth + 1, out);
             }
         }

@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 mod chorus;
+mod detect;
 mod github;
 mod gitlab;
 mod jira;
 mod slack;
 mod standard;
 mod stripe;
+
+pub use detect::{Detected, detect};
 
 use chorus_core::{Message, Source};
 use http::HeaderMap;
@@ -52,6 +55,51 @@ pub trait Provider: Send + Sync + 'static {
     fn format(&self, event_type: &str, payload: &Value) -> Message {
         chorus_format::format(self.source(), event_type, payload)
     }
+}
+
+/// Whether hooks of `source` leave the sender unsaid, so that payloads are
+/// recognised by [`detect`].
+pub fn detects(source: Source) -> bool {
+    matches!(source, Source::Generic | Source::None)
+}
+
+/// The event type of a request to a hook of `source`: what the source's
+/// descriptor reads, or for a hook that does not say who sends, what the
+/// recognised sender names it.
+pub fn event_type(source: Source, headers: &HeaderMap, body: &Value) -> String {
+    if detects(source)
+        && let Some(d) = detect(headers, body)
+    {
+        return d.event_type;
+    }
+    of(source).event_type(headers, body)
+}
+
+/// A payload to a hook of `source` as a message: by the source's formatter,
+/// or for a hook that does not say who sends, by the formatter of the
+/// sender it is recognised as (else the generic summary).
+pub fn format_payload(source: Source, headers: &HeaderMap, event_type: &str, payload: &Value) -> Message {
+    if detects(source)
+        && let Some(m) = detect(headers, payload)
+            .and_then(|d| chorus_format::format_service(d.service, event_type, payload))
+    {
+        return m;
+    }
+    of(source).format(event_type, payload)
+}
+
+/// Stored `(name, value)` header pairs as a `HeaderMap` (pairs that are not
+/// valid headers are left out).
+pub fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str()))
+        {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// The descriptor of `source`.

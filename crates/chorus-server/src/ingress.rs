@@ -195,7 +195,8 @@ pub(crate) async fn ingest(
     if let Some(challenge) = parsed.as_ref().and_then(|v| provider.challenge(v)) {
         return Ok(Outcome::Challenge(challenge));
     }
-    let event_type = provider.event_type(headers, parsed.as_ref().unwrap_or(&Value::Null));
+    let event_type =
+        chorus_providers::event_type(hook.source, headers, parsed.as_ref().unwrap_or(&Value::Null));
     let event = NewEvent {
         id: EventId::generate(),
         hook_id: hook.id.clone(),

@@ -489,3 +489,53 @@ async fn test_sends_go_through_the_whole_pipeline() {
     assert_eq!((status, v["error"]["code"].as_str()), (409, Some("agent_disabled")), "{v}");
     assert_eq!(app.event_count(&hook.id).await, 0);
 }
+
+/// A fixture, the headers its sender adds, and what its title must say.
+type CiCase = (&'static str, Vec<(String, String)>, &'static str);
+
+/// One unsigned URL for every CI system (`!hook ci on` makes one): Jenkins,
+/// CircleCI, GitLab pipeline and GitHub workflow-run payloads, each with
+/// the headers its sender adds, are recognised and formatted as their own.
+#[tokio::test]
+async fn a_ci_hook_recognises_each_ci_system() {
+    let Some(dir) = chorus_testkit::fixtures_dir() else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "78").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "none", "name": "CI/CD"})).await;
+    let cases: [CiCase; 4] = [
+        ("other/jenkins.notification.finished-success.json", vec![], "Pipeline Passed: support #148"),
+        ("other/circleci.workflow-completed.json", vec![], "Pipeline Passed: workflow sample"),
+        (
+            "gitlab/pipeline.failed.json",
+            vec![("x-gitlab-event".into(), "Pipeline Hook".into())],
+            "Pipeline #",
+        ),
+        (
+            "github/workflow_run.completed-success.json",
+            vec![("x-github-event".into(), "workflow_run".into())],
+            "Workflow ",
+        ),
+    ];
+    for (i, (file, mut headers, _)) in cases.iter().cloned().enumerate() {
+        headers.push(("content-type".into(), "application/json".into()));
+        let body = std::fs::read(dir.join(file)).unwrap();
+        let resp = app.post(&hook.url, &headers, body).await;
+        assert_eq!(resp.status(), 202, "{file}");
+        app.discord.wait_for_messages(i + 1, WAIT).await;
+    }
+    let titles: Vec<String> = app
+        .discord
+        .messages()
+        .iter()
+        .map(|(_, m)| m["embeds"][0]["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for ((file, _, expected), title) in cases.iter().zip(&titles) {
+        assert!(title.contains(expected), "{file}: {title:?}");
+        assert!(!title.starts_with("Webhook event"), "{file} fell back to the generic summary");
+    }
+    let (_, events) = app.api_json(Method::GET, &format!("/api/webhooks/{}/events", hook.id), None).await;
+    let mut types: Vec<&str> =
+        events["items"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    types.sort_unstable();
+    assert_eq!(types, ["build.finished", "pipeline", "workflow-completed", "workflow_run.completed"]);
+}
