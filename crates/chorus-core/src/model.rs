@@ -67,6 +67,18 @@ pub enum Source {
     /// Jira Cloud: `X-Hub-Signature: sha256=<hex>` over the raw body (the
     /// webhook's secret), event in the body's `webhookEvent`.
     Jira,
+    /// Sentry integrations: `Sentry-Hook-Signature: <hex>` over the raw
+    /// body (the client secret), event in `Sentry-Hook-Resource`.
+    Sentry,
+    /// CircleCI: `circleci-signature: v1=<hex>` over the raw body, event in
+    /// `circleci-event-type`.
+    Circleci,
+    /// Bitbucket Cloud and Server: `X-Hub-Signature: sha256=<hex>`, event
+    /// in `X-Event-Key`.
+    Bitbucket,
+    /// Gitea and Forgejo: `X-Gitea-Signature: <hex>` (or
+    /// `X-Forgejo-Signature`), event in `X-Gitea-Event`.
+    Gitea,
     /// HMAC-SHA256 over the body in a configurable header and encoding.
     Generic,
     /// No verification; only when a hook is explicitly created that way.
@@ -75,7 +87,7 @@ pub enum Source {
 
 impl Source {
     /// Every source, in documentation order.
-    pub const ALL: [Source; 9] = [
+    pub const ALL: [Source; 13] = [
         Source::Chorus,
         Source::Github,
         Source::Gitlab,
@@ -83,6 +95,10 @@ impl Source {
         Source::Slack,
         Source::Stripe,
         Source::Jira,
+        Source::Sentry,
+        Source::Circleci,
+        Source::Bitbucket,
+        Source::Gitea,
         Source::Generic,
         Source::None,
     ];
@@ -97,6 +113,10 @@ impl Source {
             Source::Slack => "slack",
             Source::Stripe => "stripe",
             Source::Jira => "jira",
+            Source::Sentry => "sentry",
+            Source::Circleci => "circleci",
+            Source::Bitbucket => "bitbucket",
+            Source::Gitea => "gitea",
             Source::Generic => "generic",
             Source::None => "none",
         }
@@ -123,7 +143,7 @@ impl fmt::Display for Source {
 /// A source name that Chorus does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown source {0:?}; expected one of chorus, github, gitlab, standard, slack, stripe, jira, generic, none"
+    "unknown source {0:?}; expected one of chorus, github, gitlab, standard, slack, stripe, jira, sentry, circleci, bitbucket, gitea, generic, none"
 )]
 pub struct UnknownSource(pub String);
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod alerts;
+mod bitbucket;
 mod ci;
 mod generic;
 mod github;
@@ -45,11 +46,15 @@ pub enum Service {
     Alertmanager,
     /// Grafana unified alerting.
     Grafana,
+    /// Bitbucket Cloud.
+    Bitbucket,
+    /// Gitea and Forgejo, whose payloads follow GitHub's.
+    Gitea,
 }
 
 impl Service {
     /// Every service, in documentation order.
-    pub const ALL: [Service; 11] = [
+    pub const ALL: [Service; 13] = [
         Service::Github,
         Service::Gitlab,
         Service::Jira,
@@ -61,6 +66,8 @@ impl Service {
         Service::CircleCi,
         Service::Alertmanager,
         Service::Grafana,
+        Service::Bitbucket,
+        Service::Gitea,
     ];
 
     /// The lowercase name.
@@ -77,6 +84,8 @@ impl Service {
             Service::CircleCi => "circleci",
             Service::Alertmanager => "alertmanager",
             Service::Grafana => "grafana",
+            Service::Bitbucket => "bitbucket",
+            Service::Gitea => "gitea",
         }
     }
 
@@ -88,6 +97,10 @@ impl Service {
             Source::Jira => Service::Jira,
             Source::Slack => Service::Slack,
             Source::Stripe => Service::Stripe,
+            Source::Sentry => Service::Sentry,
+            Source::Circleci => Service::CircleCi,
+            Source::Bitbucket => Service::Bitbucket,
+            Source::Gitea => Service::Gitea,
             Source::Standard | Source::Chorus | Source::Generic | Source::None => return None,
         })
     }
@@ -108,6 +121,11 @@ pub fn format_service(service: Service, event_type: &str, payload: &Value) -> Op
         Service::CircleCi => ci::circleci(event_type, payload),
         Service::Alertmanager => alerts::format(false, event_type, payload),
         Service::Grafana => alerts::format(true, event_type, payload),
+        Service::Bitbucket => bitbucket::format(event_type, payload),
+        Service::Gitea => github::format(event_type, payload).map(|mut m| {
+            m.footer = Some(format!("Gitea · {event_type}"));
+            m
+        }),
     }
 }
 

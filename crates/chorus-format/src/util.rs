@@ -38,6 +38,10 @@ pub(crate) fn source_label(source: Source) -> &'static str {
         Source::Slack => "Slack",
         Source::Stripe => "Stripe",
         Source::Jira => "Jira",
+        Source::Sentry => "Sentry",
+        Source::Circleci => "CircleCI",
+        Source::Bitbucket => "Bitbucket",
+        Source::Gitea => "Gitea",
         Source::Standard | Source::Chorus | Source::Generic | Source::None => "Webhook",
     }
 }

@@ -30,6 +30,15 @@ fn has(body: &Value, pointer: &str) -> bool {
 /// Who sent this, judged by headers first (they are unambiguous), then by
 /// the payload's shape. `None` for a payload no formatter knows.
 pub fn detect(headers: &HeaderMap, body: &Value) -> Option<Detected> {
+    // Gitea and Forgejo also send GitHub's header, for compatibility.
+    if header(headers, "x-gitea-event").is_some() || header(headers, "x-forgejo-event").is_some() {
+        return Some(found(Service::Gitea, of(Source::Gitea).event_type(headers, body)));
+    }
+    if header(headers, "x-event-key").is_some()
+        && (body.get("repository").is_some() || body.get("actor").is_some())
+    {
+        return Some(found(Service::Bitbucket, of(Source::Bitbucket).event_type(headers, body)));
+    }
     if header(headers, "x-github-event").is_some() {
         return Some(found(Service::Github, of(Source::Github).event_type(headers, body)));
     }

@@ -1,10 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+mod bitbucket;
 mod chorus;
+mod circleci;
 mod detect;
+mod gitea;
 mod github;
 mod gitlab;
 mod jira;
+mod sentry;
 mod slack;
 mod standard;
 mod stripe;
@@ -108,6 +112,10 @@ pub fn of(source: Source) -> &'static dyn Provider {
         Source::Github => &github::Github,
         Source::Gitlab => &gitlab::Gitlab,
         Source::Jira => &jira::Jira,
+        Source::Sentry => &sentry::Sentry,
+        Source::Circleci => &circleci::Circleci,
+        Source::Bitbucket => &bitbucket::Bitbucket,
+        Source::Gitea => &gitea::Gitea,
         Source::Slack => &slack::Slack,
         Source::Stripe => &stripe::Stripe,
         Source::Standard => &standard::Standard,

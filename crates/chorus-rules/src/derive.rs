@@ -103,7 +103,8 @@ pub fn derive(source: Source, payload: &Value, state: &SubjectState) -> Map<Stri
     let mut out = Map::new();
     let p = |ptr: &str| payload.pointer(ptr);
     match source {
-        Source::Github => github(&mut out, payload, state),
+        // Gitea and Forgejo payloads follow GitHub's.
+        Source::Github | Source::Gitea => github(&mut out, payload, state),
         Source::Gitlab => gitlab(&mut out, payload),
         Source::Jira => jira(&mut out, payload),
         Source::Slack => {

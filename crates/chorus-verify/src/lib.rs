@@ -39,12 +39,27 @@ pub mod headers {
     pub const STRIPE_SIGNATURE: &str = "stripe-signature";
     /// Jira Cloud's signature (`sha256=<hex>` over the body).
     pub const JIRA_SIGNATURE: &str = "x-hub-signature";
+    /// Bitbucket's signature (`sha256=<hex>` over the body): Jira's header.
+    pub const BITBUCKET_SIGNATURE: &str = JIRA_SIGNATURE;
+    /// Sentry's signature (`<hex>` over the body).
+    pub const SENTRY_SIGNATURE: &str = "sentry-hook-signature";
+    /// CircleCI's signature (`v1=<hex>` over the body, several allowed).
+    pub const CIRCLECI_SIGNATURE: &str = "circleci-signature";
+    /// Gitea's signature (`<hex>` over the body).
+    pub const GITEA_SIGNATURE: &str = "x-gitea-signature";
+    /// Forgejo's name for the same signature.
+    pub const FORGEJO_SIGNATURE: &str = "x-forgejo-signature";
 
     /// Headers that carry credentials and must never be stored or logged.
     pub const SENSITIVE: &[&str] = &[
         CHORUS_SIGNATURE,
         GITHUB_SIGNATURE,
         JIRA_SIGNATURE,
+        SENTRY_SIGNATURE,
+        CIRCLECI_SIGNATURE,
+        GITEA_SIGNATURE,
+        FORGEJO_SIGNATURE,
+        "x-gogs-signature",
         GITLAB_TOKEN,
         STANDARD_SIGNATURE,
         SLACK_SIGNATURE,
@@ -138,14 +153,35 @@ pub fn verify(
     let keys = || secrets.iter().map(|s| s.expose().as_bytes());
     let ok = match source {
         Source::None => return Ok(()),
-        Source::Chorus | Source::Github | Source::Jira => {
+        Source::Chorus | Source::Github | Source::Jira | Source::Bitbucket => {
             let name = match source {
                 Source::Chorus => headers::CHORUS_SIGNATURE,
-                Source::Jira => headers::JIRA_SIGNATURE,
+                Source::Jira | Source::Bitbucket => headers::JIRA_SIGNATURE,
                 _ => headers::GITHUB_SIGNATURE,
             };
             let tag = decode_hex_sig(header(headers, name)?, "sha256=")?;
             any_key_matches(keys(), &[body], &tag)
+        }
+        Source::Sentry => {
+            let tag = decode_hex_sig(header(headers, headers::SENTRY_SIGNATURE)?, "")?;
+            any_key_matches(keys(), &[body], &tag)
+        }
+        Source::Gitea => {
+            // Forgejo sends both names; either verifies.
+            let value = header(headers, headers::GITEA_SIGNATURE)
+                .or_else(|_| header(headers, headers::FORGEJO_SIGNATURE))
+                .map_err(|_| VerifyError::MissingHeader(headers::GITEA_SIGNATURE.into()))?;
+            let tag = decode_hex_sig(value, "")?;
+            any_key_matches(keys(), &[body], &tag)
+        }
+        Source::Circleci => {
+            // `v1=<hex>`, comma-separated when CircleCI adds versions.
+            let value = header(headers, headers::CIRCLECI_SIGNATURE)?;
+            value
+                .split(',')
+                .filter_map(|part| part.trim().strip_prefix("v1="))
+                .filter_map(|h| hex::decode(h).ok())
+                .fold(false, |ok, tag| any_key_matches(keys(), &[body], &tag) | ok)
         }
         Source::Gitlab => {
             let token = header(headers, headers::GITLAB_TOKEN)?;
@@ -268,7 +304,12 @@ pub fn sign(
         Source::None => vec![],
         Source::Chorus => vec![(headers::CHORUS_SIGNATURE.into(), sign_body_hex(secret, body))],
         Source::Github => vec![(headers::GITHUB_SIGNATURE.into(), sign_body_hex(secret, body))],
-        Source::Jira => vec![(headers::JIRA_SIGNATURE.into(), sign_body_hex(secret, body))],
+        Source::Jira | Source::Bitbucket => {
+            vec![(headers::JIRA_SIGNATURE.into(), sign_body_hex(secret, body))]
+        }
+        Source::Sentry => vec![(headers::SENTRY_SIGNATURE.into(), hex_mac(key, body))],
+        Source::Gitea => vec![(headers::GITEA_SIGNATURE.into(), hex_mac(key, body))],
+        Source::Circleci => vec![(headers::CIRCLECI_SIGNATURE.into(), format!("v1={}", hex_mac(key, body)))],
         Source::Gitlab => vec![(headers::GITLAB_TOKEN.into(), secret.expose().to_owned())],
         Source::Standard => vec![
             (headers::STANDARD_ID.into(), msg_id.to_owned()),
@@ -301,6 +342,11 @@ pub fn sign(
             vec![(scheme.header.to_ascii_lowercase(), value)]
         }
     }
+}
+
+/// Lowercase hex HMAC-SHA256 of `body`.
+fn hex_mac(key: &[u8], body: &[u8]) -> String {
+    hex::encode(mac(key, &[body]).finalize().into_bytes())
 }
 
 #[cfg(test)]

@@ -454,7 +454,21 @@ async fn rotated_secret_keeps_the_old_one_for_the_grace_period() {
 async fn test_sends_go_through_the_whole_pipeline() {
     let app = TestApp::start().await;
     app.agent("builder", "77").await;
-    let sources = ["github", "gitlab", "standard", "slack", "stripe", "generic", "chorus", "none"];
+    let sources = [
+        "github",
+        "gitlab",
+        "standard",
+        "slack",
+        "stripe",
+        "jira",
+        "sentry",
+        "circleci",
+        "bitbucket",
+        "gitea",
+        "generic",
+        "chorus",
+        "none",
+    ];
     for source in sources {
         let mut body = json!({"agent": "builder", "source": source, "name": format!("{source} test")});
         if source == "github" {
