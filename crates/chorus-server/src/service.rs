@@ -157,14 +157,33 @@ pub(crate) struct RuleSpec {
 /// The secret a user brought, checked, or a generated one. `standard`:
 /// a Standard Webhooks `whsec_` key.
 pub(crate) fn choose_secret(standard: bool, given: Option<String>) -> Result<Secret, ApiError> {
+    choose_secret_for(standard, false, given)
+}
+
+/// [`choose_secret`]; `verifies_only`: the secret only verifies (an
+/// incoming hook), so a Standard Webhooks `whpk_` public key will do.
+pub(crate) fn choose_secret_for(
+    standard: bool,
+    verifies_only: bool,
+    given: Option<String>,
+) -> Result<Secret, ApiError> {
     match given {
         Some(s) if s.len() < SECRET_MIN || s.len() > 256 => {
             Err(ApiError::invalid("secret", format!("secret must be {SECRET_MIN} to 256 characters")))
         }
         Some(s) => {
             let secret = Secret::new(s);
-            if standard && chorus_verify::sign_standard(&secret, "probe", 0, b"").is_err() {
-                return Err(ApiError::invalid("secret", "a standard secret is whsec_ followed by base64"));
+            let signs = chorus_verify::sign_standard(&secret, "probe", 0, b"").is_ok();
+            let verifies = signs || chorus_verify::standard_public_key(&secret).is_some();
+            if standard && !(signs || (verifies_only && verifies)) {
+                return Err(ApiError::invalid(
+                    "secret",
+                    if verifies_only {
+                        "a standard secret is whsec_ (HMAC), whsk_ or whpk_ (Ed25519) followed by base64"
+                    } else {
+                        "a standard signing secret is whsec_ (HMAC) or whsk_ (Ed25519) followed by base64"
+                    },
+                ));
             }
             Ok(secret)
         }
@@ -272,7 +291,7 @@ pub(crate) async fn incoming_hook(
             return Err(ApiError::invalid("secret", "source \"none\" takes no secret"));
         }
         (Source::None, None) => None,
-        (source, given) => Some(choose_secret(source == Source::Standard, given.clone())?),
+        (source, given) => Some(choose_secret_for(source == Source::Standard, true, given.clone())?),
     };
     let rate = check_rate(spec.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;
     if let Some(n) = &spec.name {

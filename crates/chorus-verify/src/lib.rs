@@ -8,8 +8,11 @@ use http::HeaderMap;
 use jiff::Timestamp;
 
 mod discord;
+mod standard;
 
 pub use discord::{DiscordKey, SIGNATURE as DISCORD_SIGNATURE, TIMESTAMP as DISCORD_TIMESTAMP};
+use standard::StandardKey;
+pub use standard::{generate_standard_signing_key, standard_public_key};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -31,6 +34,12 @@ pub mod headers {
     pub const STANDARD_TIMESTAMP: &str = "webhook-timestamp";
     /// Standard Webhooks signatures.
     pub const STANDARD_SIGNATURE: &str = "webhook-signature";
+    /// Svix's name for the Standard Webhooks message id.
+    pub const SVIX_ID: &str = "svix-id";
+    /// Svix's name for the timestamp.
+    pub const SVIX_TIMESTAMP: &str = "svix-timestamp";
+    /// Svix's name for the signatures.
+    pub const SVIX_SIGNATURE: &str = "svix-signature";
     /// Slack's timestamp.
     pub const SLACK_TIMESTAMP: &str = "x-slack-request-timestamp";
     /// Slack's signature.
@@ -62,6 +71,7 @@ pub mod headers {
         "x-gogs-signature",
         GITLAB_TOKEN,
         STANDARD_SIGNATURE,
+        SVIX_SIGNATURE,
         SLACK_SIGNATURE,
         STRIPE_SIGNATURE,
         "authorization",
@@ -104,7 +114,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyError
     value.to_str().map(str::trim).map_err(|_| VerifyError::MalformedHeader(name.to_owned()))
 }
 
-fn mac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in parts {
         mac.update(part);
@@ -113,7 +123,11 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
 }
 
 /// Constant-time check of `tag` against the HMAC of `parts` under any of `keys`.
-fn any_key_matches<'k>(keys: impl IntoIterator<Item = &'k [u8]>, parts: &[&[u8]], tag: &[u8]) -> bool {
+pub(crate) fn any_key_matches<'k>(
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    parts: &[&[u8]],
+    tag: &[u8],
+) -> bool {
     // Every key is tried even after a match so the time taken does not tell
     // which key matched.
     keys.into_iter().fold(false, |ok, key| mac(key, parts).verify_slice(tag).is_ok() | ok)
@@ -130,12 +144,6 @@ fn check_timestamp(ts: &str, name: &str, now: Timestamp) -> Result<i64, VerifyEr
 fn decode_hex_sig(value: &str, prefix: &str) -> Result<Vec<u8>, VerifyError> {
     let hex_part = value.strip_prefix(prefix).ok_or(VerifyError::InvalidSignature)?;
     hex::decode(hex_part).map_err(|_| VerifyError::InvalidSignature)
-}
-
-/// The key bytes of a Standard Webhooks secret: base64 after an optional `whsec_`.
-fn standard_key(secret: &Secret) -> Result<Vec<u8>, VerifyError> {
-    let raw = secret.expose();
-    B64.decode(raw.strip_prefix("whsec_").unwrap_or(raw)).map_err(|_| VerifyError::BadSecret)
 }
 
 /// Verify a request against a hook's scheme and secrets.
@@ -188,16 +196,25 @@ pub fn verify(
             secrets.iter().fold(false, |ok, s| s.matches(token.as_bytes()) | ok)
         }
         Source::Standard => {
-            let id = header(headers, headers::STANDARD_ID)?;
-            let ts = header(headers, headers::STANDARD_TIMESTAMP)?;
-            let sigs = header(headers, headers::STANDARD_SIGNATURE)?;
+            // Svix sends the same scheme under its own header names.
+            let (id, ts, sigs) =
+                if headers.contains_key(headers::STANDARD_ID) || !headers.contains_key(headers::SVIX_ID) {
+                    (
+                        header(headers, headers::STANDARD_ID)?,
+                        header(headers, headers::STANDARD_TIMESTAMP)?,
+                        header(headers, headers::STANDARD_SIGNATURE)?,
+                    )
+                } else {
+                    (
+                        header(headers, headers::SVIX_ID)?,
+                        header(headers, headers::SVIX_TIMESTAMP)?,
+                        header(headers, headers::SVIX_SIGNATURE)?,
+                    )
+                };
             check_timestamp(ts, headers::STANDARD_TIMESTAMP, now)?;
-            let keys = secrets.iter().map(standard_key).collect::<Result<Vec<_>, _>>()?;
+            let keys = secrets.iter().map(StandardKey::parse).collect::<Result<Vec<_>, _>>()?;
             let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
-            sigs.split(' ')
-                .filter_map(|entry| entry.strip_prefix("v1,"))
-                .filter_map(|b64| B64.decode(b64).ok())
-                .fold(false, |ok, tag| any_key_matches(keys.iter().map(Vec::as_slice), &parts, &tag) | ok)
+            sigs.split(' ').any(|entry| keys.iter().any(|k| k.verifies(entry, &parts)))
         }
         Source::Slack => {
             let ts = header(headers, headers::SLACK_TIMESTAMP)?;
@@ -273,17 +290,17 @@ pub fn sign_body_hex(secret: &Secret, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac(secret.expose().as_bytes(), &[body]).finalize().into_bytes()))
 }
 
-/// The Standard Webhooks `webhook-signature` value (`v1,<base64>`).
+/// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC>` for
+/// a `whsec_` secret, `v1a,<base64 Ed25519 signature>` for a `whsk_` key;
+/// a `whpk_` public key cannot sign.
 pub fn sign_standard(
     secret: &Secret,
     msg_id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> Result<String, VerifyError> {
-    let key = standard_key(secret)?;
     let ts = timestamp.to_string();
-    let tag = mac(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]).finalize().into_bytes();
-    Ok(format!("v1,{}", B64.encode(tag)))
+    StandardKey::parse(secret)?.sign(&[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body])
 }
 
 /// The headers a sender of `source` would attach to `body`, signed with

@@ -285,3 +285,69 @@ fn documented_schemes_of_the_newer_sources() {
         assert!(missing.is_missing(), "{}: {missing:?}", v.source);
     }
 }
+
+/// Standard Webhooks `v1a`: Ed25519 with `whsk_` (signs) and `whpk_`
+/// (verifies) keys, beside `v1` HMAC entries in the same header.
+#[test]
+fn standard_v1a_signs_with_the_secret_key_and_verifies_with_the_public_one() {
+    let signing = Secret::new(format!("whsk_{}", B64.encode([7u8; 32])));
+    let public = Secret::new(standard_public_key(&signing).unwrap());
+    assert!(public.expose().starts_with("whpk_"));
+    assert_eq!(standard_public_key(&public).as_deref(), Some(public.expose()));
+    assert_eq!(standard_public_key(&Secret::new("whsec_c2VjcmV0")), None);
+    let now = at(1_700_000_000);
+    let body = br#"{"type":"invoice.paid"}"#;
+    let signed = sign(Source::Standard, None, &signing, body, now, "msg_1");
+    let sig = &signed.iter().find(|(k, _)| k == headers::STANDARD_SIGNATURE).unwrap().1;
+    assert!(sig.starts_with("v1a,"), "{sig}");
+    let request = headers_from(signed.clone());
+    assert_eq!(verify(Source::Standard, None, std::slice::from_ref(&public), &request, body, now), Ok(()));
+    assert_eq!(verify(Source::Standard, None, std::slice::from_ref(&signing), &request, body, now), Ok(()));
+    assert_eq!(
+        verify(Source::Standard, None, std::slice::from_ref(&public), &request, b"{}", now),
+        Err(VerifyError::InvalidSignature)
+    );
+    // A public key cannot sign, and does not take an HMAC entry.
+    assert_eq!(sign_standard(&public, "msg_1", 0, body), Err(VerifyError::BadSecret));
+    let hmac_secret = Secret::new(format!("whsec_{}", B64.encode(b"an hmac key")));
+    let hmac_signed = headers_from(sign(Source::Standard, None, &hmac_secret, body, now, "msg_1"));
+    assert_eq!(
+        verify(Source::Standard, None, std::slice::from_ref(&public), &hmac_signed, body, now),
+        Err(VerifyError::InvalidSignature)
+    );
+    // During a move from HMAC to Ed25519 both entries ride in one header.
+    let both = format!("{} {sig}", hmac_signed.get(headers::STANDARD_SIGNATURE).unwrap().to_str().unwrap());
+    let mixed: Vec<(String, String)> = signed
+        .into_iter()
+        .map(|(k, v)| if k == headers::STANDARD_SIGNATURE { (k, both.clone()) } else { (k, v) })
+        .collect();
+    let mixed = headers_from(mixed);
+    assert_eq!(verify(Source::Standard, None, std::slice::from_ref(&public), &mixed, body, now), Ok(()));
+    assert_eq!(verify(Source::Standard, None, &[hmac_secret], &mixed, body, now), Ok(()));
+    for bad in ["whsk_c2hvcnQ=", "whpk_bm90IGEga2V5", "whsk_!!"] {
+        let err = verify(Source::Standard, None, &[Secret::new(bad)], &mixed, body, now).unwrap_err();
+        assert_eq!(err, VerifyError::BadSecret, "{bad}");
+    }
+}
+
+/// Svix signs exactly as Standard Webhooks `v1`, under `svix-*` names.
+#[test]
+fn svix_header_names_verify_as_standard_webhooks() {
+    let secret = Secret::new(format!("whsec_{}", B64.encode(b"svix shared secret")));
+    let now = at(1_700_000_000);
+    let body = br#"{"event":"user.created"}"#;
+    let renamed: Vec<(String, String)> = sign(Source::Standard, None, &secret, body, now, "msg_svix")
+        .into_iter()
+        .map(|(k, v)| (k.replace("webhook-", "svix-"), v))
+        .collect();
+    assert!(renamed.iter().any(|(k, _)| k == "svix-signature"));
+    let request = headers_from(renamed);
+    assert_eq!(verify(Source::Standard, None, std::slice::from_ref(&secret), &request, body, now), Ok(()));
+    let late = at(1_700_000_000 + 400);
+    assert_eq!(
+        verify(Source::Standard, None, std::slice::from_ref(&secret), &request, body, late),
+        Err(VerifyError::TimestampOutOfTolerance)
+    );
+    let missing = verify(Source::Standard, None, &[secret], &HeaderMap::new(), body, now).unwrap_err();
+    assert!(missing.is_missing());
+}

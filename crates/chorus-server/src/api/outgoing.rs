@@ -254,6 +254,10 @@ pub(crate) async fn create(
     let (hook, secret) = create_typed(state, body, created_by).await?;
     let mut v = view(&hook, Some(&auth));
     v["secret"] = json!(secret.expose());
+    // A `whsk_` key signs `v1a`: receivers verify with its public key.
+    if let Some(public) = chorus_verify::standard_public_key(&secret) {
+        v["public_key"] = json!(public);
+    }
     Ok((StatusCode::CREATED, Json(v)))
 }
 

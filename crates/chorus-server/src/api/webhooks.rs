@@ -110,7 +110,8 @@ async fn rotate_secret(
         Found::Incoming(h) => h.source == Source::Standard,
         Found::Outgoing(h) => h.signature == chorus_core::SignatureScheme::Standard,
     };
-    let secret = service::choose_secret(standard, body.secret)?;
+    let verifies_only = matches!(found, Found::Incoming(_));
+    let secret = service::choose_secret_for(standard, verifies_only, body.secret)?;
     let now = service::now(&state);
     let until = now + jiff::SignedDuration::from_secs(grace as i64);
     let (hook_id, mut v) = match found {
@@ -121,6 +122,9 @@ async fn rotate_secret(
     tracing::info!(hook = %hook_id, grace_seconds = grace, "webhook secret rotated");
     // Shown once, here, like at creation.
     v["secret"] = json!(secret.expose());
+    if let Some(public) = chorus_verify::standard_public_key(&secret) {
+        v["public_key"] = json!(public);
+    }
     v["previous_secret_expires_at"] = json!(until);
     Ok(Json(v))
 }

@@ -454,3 +454,90 @@ async fn secrets_and_credentials_are_never_shown_again() {
         .await;
     assert_eq!((status, v["timeout_ms"].as_u64()), (200, Some(5000)));
 }
+
+/// Run `script` with the interoperability Python, feeding it `input` as
+/// JSON; its stdout as JSON.
+fn python_json(python: &std::path::Path, script: &str, input: &serde_json::Value) -> serde_json::Value {
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Standard Webhooks `v1a` (Ed25519) both ways, against an independent
+/// implementation (PyNaCl, libsodium): a `whsk_` subscription's deliveries
+/// verify with the public key its creation showed, and a `whpk_` incoming
+/// hook takes what PyNaCl signs and refuses what it did not.
+#[tokio::test]
+async fn standard_v1a_interoperates_with_pynacl() {
+    let Some(python) = chorus_testkit::python() else { return };
+    let app = TestApp::start().await;
+    app.agent("builder", "91").await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::status(200));
+    let seed = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [11u8; 32]);
+    let body = json!({"url": receiver.url("/v1a"), "events": ["custom.*"], "signature": "standard",
+                      "secret": format!("whsk_{seed}"), "type": "outgoing"});
+    let (status, created) = app.api_json(Method::POST, "/api/webhooks", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let public = created["public_key"].as_str().unwrap().to_owned();
+    app.emit("custom.v1a", None, json!({"n": 1})).await;
+    let got = receiver.wait_for(1, WAIT).await;
+    let header = |n: &str| got[0].header(n).unwrap().to_owned();
+    assert!(header("webhook-signature").starts_with("v1a,"));
+    let verify = r#"
+import sys, json, base64
+from nacl.signing import VerifyKey
+r = json.load(sys.stdin)
+key = VerifyKey(base64.b64decode(r["public"][len("whpk_"):]))
+content = (r["id"] + "." + r["ts"] + ".").encode() + r["body"].encode()
+for entry in r["sig"].split(" "):
+    if entry.startswith("v1a,"):
+        key.verify(content, base64.b64decode(entry[4:]))
+        print(json.dumps({"verified": True}))
+        break
+"#;
+    let checked = python_json(
+        &python,
+        verify,
+        &json!({"public": public, "id": header("webhook-id"), "ts": header("webhook-timestamp"),
+                "sig": header("webhook-signature"), "body": String::from_utf8(got[0].body.to_vec()).unwrap()}),
+    );
+    assert_eq!(checked["verified"], true);
+
+    let sign = r#"
+import sys, json, base64, time
+from nacl.signing import SigningKey
+r = json.load(sys.stdin)
+key = SigningKey(bytes([5] * 32))
+ts = str(int(time.time()))
+sig = key.sign(("msg_nacl." + ts + ".").encode() + r["body"].encode()).signature
+print(json.dumps({"public": "whpk_" + base64.b64encode(bytes(key.verify_key)).decode(), "ts": ts,
+                  "sig": "v1a," + base64.b64encode(sig).decode()}))
+"#;
+    let payload = r#"{"type":"order.paid","id":7}"#;
+    let signed = python_json(&python, sign, &json!({"body": payload}));
+    let hook = app.hook(json!({"agent": "builder", "source": "standard", "secret": signed["public"]})).await;
+    let headers = |sig: &str| {
+        vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("webhook-id".to_owned(), "msg_nacl".to_owned()),
+            ("webhook-timestamp".to_owned(), signed["ts"].as_str().unwrap().to_owned()),
+            ("webhook-signature".to_owned(), sig.to_owned()),
+        ]
+    };
+    let sig = signed["sig"].as_str().unwrap();
+    assert_eq!(app.post(&hook.url, &headers(sig), payload).await.status(), 202);
+    // One character of the signature changed.
+    let first = if sig.as_bytes()[4] == b'A' { "B" } else { "A" };
+    let forged = format!("v1a,{first}{}", &sig[5..]);
+    assert_eq!(app.post(&hook.url, &headers(&forged), payload).await.status(), 403);
+    assert_eq!(app.post(&hook.url, &headers(sig), r#"{"type":"order.paid","id":8}"#).await.status(), 403);
+}
