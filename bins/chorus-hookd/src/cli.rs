@@ -97,6 +97,10 @@ pub(crate) struct HookFields {
     /// Incoming: a message template (minijinja); an empty value clears it.
     #[arg(long)]
     pub(crate) template: Option<String>,
+    /// Incoming: collect events and post one summary per window (1m to
+    /// 24h, like `5m`); `off` posts each event again.
+    #[arg(long)]
+    pub(crate) aggregate: Option<String>,
     /// Outgoing: the receiver's URL.
     #[arg(long)]
     pub(crate) url: Option<String>,

@@ -471,6 +471,7 @@ impl HookFields {
             Some(t) if t.is_empty() && update => body["template"] = Value::Null,
             t => put(body, "template", t),
         }
+        put(body, "aggregate", self.aggregate);
         put(body, "url", self.url);
         put(body, "method", self.method);
         if !self.headers.is_empty() {

@@ -218,6 +218,9 @@ pub struct IncomingHook {
     pub template: Option<String>,
     /// Event types to route (e.g. `push`, `pull_request.opened`); empty routes all.
     pub events: Vec<String>,
+    /// Collect events for windows of this many seconds and post one
+    /// summary at each window's end, instead of a message per event.
+    pub aggregate_secs: Option<u32>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Who created it: `api`, `cli`, `discord:<user>`, `config:<file>`.
@@ -229,6 +232,17 @@ pub struct IncomingHook {
 impl IncomingHook {
     /// Default rate limit, from the Chorus spec: 60 requests a minute.
     pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60;
+    /// Aggregation windows: one minute to a day.
+    pub const AGGREGATE_SECS: std::ops::RangeInclusive<u32> = 60..=86_400;
+
+    /// The end of the aggregation window `at` falls in: windows are aligned
+    /// to multiples of their length since the epoch, so every replica and
+    /// every restart agrees on them.
+    pub fn window_end(&self, at: Timestamp) -> Option<Timestamp> {
+        let len = i64::from(self.aggregate_secs?);
+        let secs = at.as_second();
+        Timestamp::from_second(secs - secs.rem_euclid(len) + len).ok()
+    }
 
     /// Whether `event_type` passes this hook's event filter.
     ///
@@ -319,6 +333,8 @@ pub struct HookPatch {
     pub template: Option<Option<String>>,
     /// New event filter.
     pub events: Option<Vec<String>>,
+    /// New aggregation window, or `Some(None)` to post each event again.
+    pub aggregate_secs: Option<Option<u32>>,
 }
 
 /// Where an incoming event is in its life.

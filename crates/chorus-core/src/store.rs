@@ -111,6 +111,8 @@ pub struct RoutedEvent {
     /// State kept per subject (a pull request's reviews), as it stands
     /// after this event.
     pub subjects: Vec<SubjectUpdate>,
+    /// The aggregation window the event was held for: `(hook, window end)`.
+    pub window: Option<(HookId, Timestamp)>,
 }
 
 impl RoutedEvent {
@@ -124,6 +126,7 @@ impl RoutedEvent {
             tasks: vec![],
             questions: vec![],
             subjects: vec![],
+            window: None,
         }
     }
 }
@@ -296,6 +299,21 @@ pub trait Store: Send + Sync + 'static {
     /// Record how events were routed, with their deliveries, tasks and
     /// subject states, in one transaction.
     async fn route_events(&self, routed: Vec<RoutedEvent>) -> Result<(), StoreError>;
+    /// Aggregation windows that have ended by `now` and are not yet
+    /// summarised: `(hook, window end)`, oldest first.
+    async fn due_windows(&self, now: Timestamp) -> Result<Vec<(HookId, Timestamp)>, StoreError>;
+    /// The events held for a window, oldest first.
+    async fn window_events(&self, hook: &HookId, ends_at: Timestamp) -> Result<Vec<Event>, StoreError>;
+    /// The earliest end of an open window, so the router wakes for it.
+    async fn next_window(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Close a window with its summary's deliveries, in one transaction.
+    /// `false` (and nothing written) when it was closed already.
+    async fn close_window(
+        &self,
+        hook: &HookId,
+        ends_at: Timestamp,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<bool, StoreError>;
     /// The state kept for a subject of a hook's events, if any.
     async fn subject_state(
         &self,

@@ -9,6 +9,7 @@ pub mod reply;
 mod retry;
 mod router;
 mod ssrf;
+mod window;
 
 pub use emitter::{EmitError, Emitted, Emitter};
 pub use engine::{Engine, EngineConfig};

@@ -53,12 +53,51 @@ impl EventRouter {
             if routed == BATCH {
                 continue;
             }
+            if let Err(e) = self.close_windows().await {
+                tracing::warn!(error = %e, "closing aggregation windows failed; will retry");
+            }
+            let sleep = match self.store.next_window().await {
+                Ok(Some(at)) => {
+                    let wait = at.duration_since(self.clock.now());
+                    Duration::try_from(wait).unwrap_or(Duration::ZERO).min(IDLE)
+                }
+                _ => IDLE,
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = notified => {}
-                () = tokio::time::sleep(IDLE) => {}
+                () = tokio::time::sleep(sleep) => {}
             }
         }
+    }
+
+    /// Post the summaries of the aggregation windows that have ended; each
+    /// summary commits with its window's closing, so a restart neither
+    /// loses nor repeats one. Returns how many were closed.
+    pub async fn close_windows(&self) -> Result<usize, StoreError> {
+        let mut closed = 0;
+        for (hook_id, ends_at) in self.store.due_windows(self.clock.now()).await? {
+            let events = self.store.window_events(&hook_id, ends_at).await?;
+            let mut deliveries = Vec::new();
+            if let (Some(hook), Some(first)) = (self.store.hook(&hook_id).await?, events.first())
+                && let Some(target) = target_for(self.store.as_ref(), &hook.agent).await?
+            {
+                let messages: Vec<Message> = events
+                    .iter()
+                    .map(|e| render(Some(&hook), e, serde_json::from_slice::<Value>(&e.body).ok().as_ref()))
+                    .collect();
+                let mut message = crate::window::summary(&hook, &events, &messages);
+                message.timestamp = Some(ends_at.to_string());
+                deliveries.push(delivery(first, target, &message, &self.clock));
+            }
+            if self.store.close_window(&hook_id, ends_at, deliveries).await? {
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            self.delivered.notify_one();
+        }
+        Ok(closed)
     }
 
     /// Route one batch; returns how many events were claimed.
@@ -147,6 +186,15 @@ async fn route_with(
         }
     }
 
+    if rules.is_empty()
+        && let Some(h) = hook
+        && let Some(ends_at) = h.window_end(clock.now())
+    {
+        // Held for the window in which it is routed: a window is closed
+        // only once it has ended, so no event joins one after its summary.
+        routed.window = Some((h.id.clone(), ends_at));
+        return Ok(routed);
+    }
     if rules.is_empty() {
         let message = render(hook.as_ref(), event, payload.as_ref());
         match target_for(store, &event.agent).await? {

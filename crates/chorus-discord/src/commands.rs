@@ -236,6 +236,15 @@ pub trait HookService: Send + Sync {
         id: &str,
         rule_id: &str,
     ) -> Result<(), ServiceError>;
+    /// Set (or with `None` end) the aggregation window of one of the
+    /// agent's incoming hooks; answers the hook's id.
+    async fn set_aggregate(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        window: Option<String>,
+    ) -> Result<String, ServiceError>;
     /// The workflows (`POST /webhooks/{name}`), by name.
     async fn list_workflows(&self) -> Result<Vec<ListedWorkflow>, ServiceError>;
     /// Run a workflow with a test body through the whole pipeline; answers
@@ -314,6 +323,7 @@ enum Cmd {
     RuleAdd { agent: Option<String>, hook: HookRef, rule: NewRule },
     RuleList { agent: Option<String>, id: String },
     RuleRemove { agent: Option<String>, id: String, rule_id: String },
+    Aggregate { hook: HookRef, window: Option<String> },
     WorkflowList,
     WorkflowTest { name: String },
     WorkflowReload,
@@ -540,7 +550,19 @@ const TEXT_HELP: &str = "**!hook commands**\n\
 `!hook filter <id> <events>` · `!hook enable <id>` · `!hook disable <id>`\n\
 `!hook github on --events push,pr,release` · `!hook github filter branch=main author=!dependabot* label=urgent`\n\
 `!hook github alert-if \"pr.status == 'approved' and pr.reviews >= 2\"` · `!hook rules <id>` · `!hook rule-remove <id> <rule>`\n\
+`!hook github aggregate 5m` · `!hook github aggregate off`\n\
 They act on the agent bound to this channel (`/agent create`).";
+
+/// `!hook <source> aggregate <window|off>`.
+fn aggregate_cmd(words: &[&str]) -> Result<Cmd, String> {
+    match words {
+        [source, "aggregate", window] => Ok(Cmd::Aggregate {
+            hook: HookRef::Source((*source).to_owned()),
+            window: (*window != "off").then(|| (*window).to_owned()),
+        }),
+        _ => Err("usage: `!hook github aggregate 5m` (1m to 24h) or `aggregate off`".into()),
+    }
+}
 
 /// `key=value` pairs (`branch=main author=!dependabot*`) as conditions; a
 /// value may list alternatives with commas (`label=bug,urgent`).
@@ -631,6 +653,7 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
                 })
             }
         }
+        [_, "aggregate", ..] => aggregate_cmd(&words),
         ["rules", ..] => id(1).map(|id| Cmd::RuleList { agent: None, id }),
         ["rule-remove", _, rule] => {
             id(1).map(|id| Cmd::RuleRemove { agent: None, id, rule_id: (*rule).to_owned() })
@@ -804,6 +827,7 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
                 service.set_enabled(by, &agent, &id, on).await?;
                 Reply::done(format!("✅ `{id}` {}.", if on { "enabled" } else { "disabled" }))
             }
+            cmd @ Cmd::Aggregate { .. } => aggregate(service, cmd, by, &agent(None).await?).await?,
             cmd @ (Cmd::WorkflowList | Cmd::WorkflowTest { .. } | Cmd::WorkflowReload) => {
                 run_workflow(service, cmd, by).await?
             }
@@ -821,6 +845,22 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
     }
     .await;
     result.unwrap_or_else(|e| Reply::error(e.0))
+}
+
+/// `!hook <source> aggregate <window|off>` for an agent already resolved.
+async fn aggregate(
+    service: &dyn HookService,
+    cmd: Cmd,
+    by: &Invoker,
+    agent: &str,
+) -> Result<Reply, ServiceError> {
+    let Cmd::Aggregate { hook, window } = cmd else { return Ok(Reply::error("not an aggregate command")) };
+    let shown = window.clone();
+    let id = service.set_aggregate(by, agent, hook, window).await?;
+    Ok(Reply::done(match shown {
+        Some(w) => format!("✅ `{id}` now collects its events and posts one summary every {w}."),
+        None => format!("✅ `{id}` posts each event again."),
+    }))
 }
 
 /// `/webhook list|test` and `/workflow reload`.
@@ -1031,6 +1071,15 @@ mod tests {
         assert!(matches!(parse_text("!hook format hk_1"), Some(Err(e)) if e.contains("usage")));
         assert!(matches!(parse_text("!hook github"), Some(Err(e)) if e.contains("!hook github")));
         assert!(matches!(parse_text("!hook frobnicate"), Some(Err(e)) if e.contains("frobnicate")));
+        assert_eq!(
+            parse_text("!hook github aggregate 5m"),
+            Some(Ok(Cmd::Aggregate { hook: HookRef::Source("github".into()), window: Some("5m".into()) }))
+        );
+        assert_eq!(
+            parse_text("!hook github aggregate off"),
+            Some(Ok(Cmd::Aggregate { hook: HookRef::Source("github".into()), window: None }))
+        );
+        assert!(matches!(parse_text("!hook github aggregate"), Some(Err(e)) if e.contains("usage")));
     }
 
     #[test]

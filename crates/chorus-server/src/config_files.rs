@@ -121,6 +121,8 @@ struct HookFile {
     #[serde(default)]
     events: Vec<String>,
     generic: Option<chorus_core::GenericScheme>,
+    /// A window (`5m`) in which events collect into one summary.
+    aggregate: Option<Value>,
     #[serde(default)]
     commands: Vec<RuleSpec>,
     /// Credentials for comment rules; `token` is a reference like `secret`.
@@ -379,6 +381,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         ip_allowlist: file.ip_allowlist,
         template: file.template,
         events: file.events,
+        aggregate: file.aggregate,
         generic: file.generic,
         commands: file.commands,
         reply,
@@ -711,8 +714,10 @@ fn diff(current: &IncomingHook, wanted: &IncomingHook) -> Option<HookPatch> {
         ip_allowlist: changed(&current.ip_allowlist, &wanted.ip_allowlist),
         template: changed(&current.template, &wanted.template),
         events: changed(&current.events, &wanted.events),
+        aggregate_secs: changed(&current.aggregate_secs, &wanted.aggregate_secs),
     };
-    let empty = patch.name.is_none()
+    let empty = patch.aggregate_secs.is_none()
+        && patch.name.is_none()
         && patch.enabled.is_none()
         && patch.rate_limit_per_minute.is_none()
         && patch.ip_allowlist.is_none()

@@ -465,6 +465,35 @@ impl HookService for DiscordCommands {
         Ok(())
     }
 
+    async fn set_aggregate(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        window: Option<String>,
+    ) -> Result<String, ServiceError> {
+        let found = match hook {
+            HookRef::Id(id) => self.incoming(agent, &id).await?,
+            HookRef::Source(source) => {
+                let name = self.existing_agent(agent).await.map_err(message)?;
+                let hooks = self.state.store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
+                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
+                    ServiceError(format!(
+                        "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
+                    ))
+                })?
+            }
+        };
+        let secs = match window {
+            Some(w) => service::parse_aggregate(&Value::String(w)).map_err(message)?,
+            None => None,
+        };
+        let patch = HookPatch { aggregate_secs: Some(secs), ..HookPatch::default() };
+        let id = found.id.to_string();
+        self.patch(by, agent, &id, patch, "aggregate").await?;
+        Ok(id)
+    }
+
     async fn list_workflows(&self) -> Result<Vec<ListedWorkflow>, ServiceError> {
         let sys = crate::workflows::manage(&self.state).map_err(message)?;
         let all = sys.store.workflows().await.map_err(|e| message(e.into()))?;

@@ -46,6 +46,8 @@ pub(crate) struct IncomingSpec {
     pub(crate) template: Option<String>,
     #[serde(default)]
     pub(crate) events: Vec<String>,
+    /// Seed 002's aggregation window: `5m`, `1h`, or seconds.
+    pub(crate) aggregate: Option<Value>,
     pub(crate) generic: Option<GenericScheme>,
     #[serde(default)]
     pub(crate) commands: Vec<RuleSpec>,
@@ -70,6 +72,7 @@ impl IncomingSpec {
             ip_allowlist: Vec::new(),
             template: None,
             events: Vec::new(),
+            aggregate: None,
             generic: None,
             commands: Vec::new(),
             reply: None,
@@ -300,6 +303,7 @@ pub(crate) async fn incoming_hook(
     check_allowlist(&spec.ip_allowlist)?;
     check_events(&spec.events)?;
     check_template(spec.template.as_deref())?;
+    let aggregate_secs = spec.aggregate.as_ref().map(parse_aggregate).transpose()?.flatten();
     let hook = IncomingHook {
         id: HookId::generate(),
         slug,
@@ -312,11 +316,53 @@ pub(crate) async fn incoming_hook(
         ip_allowlist: spec.ip_allowlist.clone(),
         template: spec.template.clone(),
         events: spec.events.clone(),
+        aggregate_secs,
         created_at: now,
         created_by: created_by.to_owned(),
         updated_at: now,
     };
     Ok((hook, secret))
+}
+
+/// An aggregation window as written: `5m`, `2h`, `90s`, seconds as a
+/// number; `off`, `null` or `0` for none. One minute to a day.
+pub(crate) fn parse_aggregate(v: &Value) -> Result<Option<u32>, ApiError> {
+    let bad = || {
+        ApiError::invalid("aggregate", "aggregate is a window of 1m to 24h (like 5m, 1h, or seconds), or off")
+    };
+    let secs: u64 = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) if s == "off" || s == "none" || s == "0" => return Ok(None),
+        Value::Number(n) if n.as_u64() == Some(0) => return Ok(None),
+        Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (digits, unit) = s.split_at(split);
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            match unit {
+                "" | "s" => n,
+                "m" | "min" => n.saturating_mul(60),
+                "h" => n.saturating_mul(3600),
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    };
+    let secs = u32::try_from(secs).map_err(|_| bad())?;
+    if !IncomingHook::AGGREGATE_SECS.contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Some(secs))
+}
+
+/// An aggregation window as shown: `5m`, `1h`, `90s`.
+pub(crate) fn show_aggregate(secs: Option<u32>) -> Option<String> {
+    secs.map(|s| match s {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    })
 }
 
 /// A user-chosen hook id: 3 to 64 of `a-z 0-9 - _`, starting with a

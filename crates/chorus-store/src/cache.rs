@@ -137,6 +137,7 @@ mod tests {
             ip_allowlist: Vec::new(),
             template: None,
             events: Vec::new(),
+            aggregate_secs: None,
             created_at: jiff::Timestamp::UNIX_EPOCH,
             created_by: "test".into(),
             updated_at: jiff::Timestamp::UNIX_EPOCH,

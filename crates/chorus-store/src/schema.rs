@@ -313,6 +313,29 @@ CREATE TABLE approvals (
     UNIQUE (run_id, step)
 ) STRICT;
 ",
+    // Aggregation windows: a hook's events collect and go out as one
+    // summary when the window ends.
+    r"
+ALTER TABLE hooks ADD COLUMN aggregate_secs INTEGER;
+
+CREATE TABLE windows (
+    hook_id TEXT NOT NULL,
+    ends_at INTEGER NOT NULL,
+    closed  INTEGER NOT NULL,
+    PRIMARY KEY (hook_id, ends_at)
+) STRICT;
+CREATE INDEX windows_open ON windows(closed, ends_at);
+CREATE TABLE window_events (
+    hook_id  TEXT NOT NULL,
+    ends_at  INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (hook_id, ends_at, event_id)
+) STRICT;
+CREATE TRIGGER hooks_drop_windows AFTER DELETE ON hooks BEGIN
+    DELETE FROM windows WHERE hook_id = old.id;
+    DELETE FROM window_events WHERE hook_id = old.id;
+END;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -368,6 +368,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
         ip_allowlist: json_col(row, "ip_allowlist")?,
         template: row.get("template")?,
         events: json_col(row, "events")?,
+        aggregate_secs: row.get("aggregate_secs")?,
         created_at: ts(row.get("created_at")?),
         created_by: row.get("created_by")?,
         updated_at: ts(row.get("updated_at")?),
@@ -653,8 +654,8 @@ impl Store for SqliteStore {
             }
             conn.execute(
                 "INSERT INTO hooks (id, agent, name, source, generic, enabled, rate_limit_per_minute, ip_allowlist,
-                                    template, events, secret, created_at, created_by, updated_at, slug)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14)",
+                                    template, events, secret, created_at, created_by, updated_at, slug, aggregate_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14, ?15)",
                 params![
                     hook.id.as_str(),
                     hook.agent.as_str(),
@@ -670,6 +671,7 @@ impl Store for SqliteStore {
                     ms(hook.created_at),
                     hook.created_by,
                     hook.slug,
+                    hook.aggregate_secs,
                 ],
             )
             .map_err(|e| match &hook.slug {
@@ -886,9 +888,12 @@ impl Store for SqliteStore {
             if let Some(v) = patch.events {
                 h.events = v;
             }
+            if let Some(v) = patch.aggregate_secs {
+                h.aggregate_secs = v;
+            }
             conn.execute(
                 "UPDATE hooks SET name = ?2, enabled = ?3, rate_limit_per_minute = ?4, ip_allowlist = ?5,
-                                  template = ?6, events = ?7, updated_at = ?8
+                                  template = ?6, events = ?7, updated_at = ?8, aggregate_secs = ?9
                  WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -898,7 +903,8 @@ impl Store for SqliteStore {
                     json(&h.ip_allowlist),
                     h.template,
                     json(&h.events),
-                    now
+                    now,
+                    h.aggregate_secs,
                 ],
             )
             .map_err(backend)?;
@@ -1061,8 +1067,95 @@ impl Store for SqliteStore {
                     )?;
                 }
                 insert_deliveries(conn, &routed.deliveries, now)?;
+                if let Some((hook, ends_at)) = &routed.window {
+                    conn.prepare_cached(
+                        "INSERT INTO windows (hook_id, ends_at, closed) VALUES (?1, ?2, 0)
+                         ON CONFLICT (hook_id, ends_at) DO NOTHING",
+                    )
+                    .and_then(|mut st| st.execute(params![hook.as_str(), ms(*ends_at)]))
+                    .map_err(backend)?;
+                    conn.prepare_cached(
+                        "INSERT INTO window_events (hook_id, ends_at, event_id) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![hook.as_str(), ms(*ends_at), routed.event_id.as_str()])
+                    })
+                    .map_err(backend)?;
+                }
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn due_windows(&self, now: Timestamp) -> Result<Vec<(HookId, Timestamp)>, StoreError> {
+        let now = ms(now);
+        self.read(move |conn, _| {
+            conn.prepare_cached(
+                "SELECT hook_id, ends_at FROM windows WHERE closed = 0 AND ends_at <= ?1 ORDER BY ends_at LIMIT 100",
+            )
+            .and_then(|mut st| {
+                st.query_map([now], |r| Ok((parse_col(r, "hook_id")?, ts(r.get("ends_at")?))))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn window_events(&self, hook: &HookId, ends_at: Timestamp) -> Result<Vec<Event>, StoreError> {
+        let hook = hook.clone();
+        self.read(move |conn, _| {
+            conn.prepare_cached(concat!(
+                EVENT_SELECT!(),
+                " JOIN window_events w ON w.event_id = e.id WHERE w.hook_id = ?1 AND w.ends_at = ?2 ORDER BY e.seq"
+            ))
+            .and_then(|mut st| {
+                st.query_map(params![hook.as_str(), ms(ends_at)], |r| Ok(event_from_row(r)?.1))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn next_window(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|conn, _| {
+            conn.query_row("SELECT MIN(ends_at) FROM windows WHERE closed = 0", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.map(ts))
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn close_window(
+        &self,
+        hook: &HookId,
+        ends_at: Timestamp,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<bool, StoreError> {
+        let hook = hook.clone();
+        let now = ms(self.now());
+        self.write(move |conn, _| {
+            let n = conn
+                .execute(
+                    "UPDATE windows SET closed = 1 WHERE hook_id = ?1 AND ends_at = ?2 AND closed = 0",
+                    params![hook.as_str(), ms(ends_at)],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            conn.execute(
+                "DELETE FROM window_events WHERE hook_id = ?1 AND ends_at = ?2",
+                params![hook.as_str(), ms(ends_at)],
+            )
+            .map_err(backend)?;
+            insert_deliveries(conn, &deliveries, now)?;
+            Ok(true)
         })
         .await
     }

@@ -82,6 +82,7 @@ async fn start_rig(
         ip_allowlist: vec![],
         template: None,
         events: events_filter,
+        aggregate_secs: None,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,

@@ -327,6 +327,7 @@ fn schemas() -> Value {
         task_schemas(),
         access_schemas(),
         workflow_schemas(),
+        reply_schemas(),
     ] {
         if let Value::Object(m) = group {
             all.extend(m);
@@ -409,6 +410,7 @@ fn hook_schemas() -> Value {
                 "ip_allowlist": strings,
                 "template": nullable("string"),
                 "events": strings,
+                "aggregate": {"type": ["string", "null"], "description": "the aggregation window, like 5m"},
                 "url": {"type": "string"},
                 "webhook_id": {"type": "string"},
                 "endpoint": {"type": "string"},
@@ -461,20 +463,10 @@ fn hook_schemas() -> Value {
                 "ip_allowlist": strings,
                 "template": {"type": "string"},
                 "events": strings,
+                "aggregate": {"type": ["string", "integer", "null"], "description": "1m to 24h, like 5m or seconds; off for none"},
                 "generic": {"type": "object"},
                 "commands": {"type": "array", "items": r("RuleSpec"), "maxItems": 100},
                 "reply": r("Reply"),
-            },
-        },
-        "Reply": {
-            "type": "object",
-            "required": ["token"],
-            "additionalProperties": false,
-            "description": "credentials for comment rules: github, gitlab and jira sources",
-            "properties": {
-                "token": {"type": "string", "minLength": 1, "maxLength": 1000},
-                "email": {"type": "string", "format": "email"},
-                "api_url": {"type": "string", "format": "uri"},
             },
         },
         "UpdateIncoming": {
@@ -487,6 +479,7 @@ fn hook_schemas() -> Value {
                 "ip_allowlist": strings,
                 "template": nullable("string"),
                 "events": strings,
+                "aggregate": {"type": ["string", "integer", "null"], "description": "1m to 24h, like 5m; null or off for none"},
                 "reply": {"anyOf": [r("Reply"), {"type": "null"}]},
             },
         },
@@ -714,6 +707,22 @@ fn task_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {"result": {"type": "string", "maxLength": 20000}},
+        },
+    })
+}
+
+fn reply_schemas() -> Value {
+    json!({
+        "Reply": {
+            "type": "object",
+            "required": ["token"],
+            "additionalProperties": false,
+            "description": "credentials for comment rules: github, gitlab and jira sources",
+            "properties": {
+                "token": {"type": "string", "minLength": 1, "maxLength": 1000},
+                "email": {"type": "string", "format": "email"},
+                "api_url": {"type": "string", "format": "uri"},
+            },
         },
     })
 }

@@ -139,6 +139,9 @@ struct UpdateHook {
     #[serde(default, deserialize_with = "double_option")]
     template: Option<Option<String>>,
     events: Option<Vec<String>>,
+    /// A window (`5m`), or `null` / `"off"` for a message per event.
+    #[serde(default, deserialize_with = "double_option")]
+    aggregate: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
     reply: Option<Option<service::ReplySpec>>,
 }
@@ -171,6 +174,7 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
         "ip_allowlist": h.ip_allowlist,
         "template": h.template,
         "events": h.events,
+        "aggregate": service::show_aggregate(h.aggregate_secs),
         "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
         "webhook_id": h.slug.as_deref().unwrap_or(h.id.as_str()),
         "endpoint": format!("/webhooks/{}/{}", h.source, h.slug.as_deref().unwrap_or(h.id.as_str())),
@@ -346,6 +350,11 @@ async fn update(
             "the hook's comment rules need its reply credentials; remove them first",
         ));
     }
+    let aggregate_secs = match &body.aggregate {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(v)) => Some(service::parse_aggregate(v)?),
+    };
     let patch = HookPatch {
         name: body.name,
         enabled: body.enabled,
@@ -353,6 +362,7 @@ async fn update(
         ip_allowlist: body.ip_allowlist,
         template: body.template,
         events: body.events,
+        aggregate_secs,
     };
     service::check_patch(&patch)?;
     let hook = state.store.update_hook(&hook_id, patch).await?;
@@ -420,6 +430,7 @@ async fn replace(
         ip_allowlist: Some(fresh.ip_allowlist),
         template: Some(fresh.template),
         events: Some(fresh.events),
+        aggregate_secs: Some(fresh.aggregate_secs),
     };
     let hook = state.store.update_hook(&current.id, patch).await?;
     if let Some(r) = reply {

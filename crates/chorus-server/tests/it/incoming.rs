@@ -1,9 +1,9 @@
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use chorus_core::{ManualClock, Secret, Source};
 use jiff::SignedDuration;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, WAIT, chorus_headers, github_headers, push_payload};
 
@@ -552,4 +552,97 @@ async fn a_ci_hook_recognises_each_ci_system() {
         events["items"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     types.sort_unstable();
     assert_eq!(types, ["build.finished", "pipeline", "workflow-completed", "workflow_run.completed"]);
+}
+
+/// Seed 002's aggregation: a hook with `aggregate: 5m` holds its events and
+/// posts one grouped summary when the window ends (pinned clock), nothing
+/// before; windows outside 1 min–24 h are refused.
+#[tokio::test]
+async fn an_aggregate_window_posts_one_grouped_summary_at_its_end() {
+    // 1_800_000_000 is a multiple of 300: the window starts here.
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000 + 10));
+    let app = TestApp::start_with(clock.clone(), 64 * 1024).await;
+    app.agent("builder", "79").await;
+    for bad in [json!("30s"), json!("25h"), json!("5 minutes"), json!(-5)] {
+        let (status, v) = app
+            .api_json(
+                Method::POST,
+                "/api/webhooks",
+                Some(json!({"agent": "builder", "source": "github", "aggregate": bad})),
+            )
+            .await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some("aggregate")), "{bad}: {v}");
+    }
+    let hook =
+        app.hook(json!({"agent": "builder", "source": "github", "name": "octo", "aggregate": "5m"})).await;
+    let secret = hook.secret.clone().unwrap();
+    let repo = json!({"full_name": "octo/app", "html_url": "https://github.com/octo/app"});
+    let sends: Vec<(&str, Value)> = vec![
+        ("push", json!({"ref": "refs/heads/main", "commits": [], "repository": repo})),
+        ("push", json!({"ref": "refs/heads/feature-oauth", "commits": [], "repository": repo})),
+        ("push", json!({"ref": "refs/heads/dev", "commits": [], "repository": repo})),
+        (
+            "pull_request",
+            json!({"action": "opened", "number": 1, "repository": repo,
+            "pull_request": {"title": "Add OAuth", "html_url": "https://github.com/octo/app/pull/1", "user": {"login": "kim"}}}),
+        ),
+        (
+            "issues",
+            json!({"action": "closed", "repository": repo,
+            "issue": {"number": 9, "title": "Crash", "html_url": "https://github.com/octo/app/issues/9"}}),
+        ),
+    ];
+    for (i, (event, body)) in sends.iter().enumerate() {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let resp =
+            app.post(&hook.url, &github_headers(&secret, event, &format!("agg-{i}"), &bytes), bytes).await;
+        assert_eq!(resp.status(), 202);
+    }
+    // Every event is routed into the window; the channel hears nothing yet.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, events) = app.api_json(Method::GET, &format!("/api/webhooks/{}/events", hook.id), None).await;
+        if events["items"].as_array().unwrap().iter().all(|e| e["status"] == "routed") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "events not routed: {events}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app.discord.messages().is_empty(), "nothing is posted inside the window");
+
+    // The window ends; an event through another hook wakes the router now.
+    clock.advance(jiff::SignedDuration::from_mins(5));
+    let other = app.hook(json!({"agent": "builder", "source": "none"})).await;
+    assert_eq!(app.post(&other.url, &[], r#"{"title": "wake"}"#).await.status(), 202);
+    // Several pending messages may share one Discord message: look at every embed.
+    let summaries = |d: &chorus_testkit::FakeDiscord| -> Vec<Value> {
+        d.messages()
+            .iter()
+            .flat_map(|(_, m)| m["embeds"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["title"] == "octo: 5 events in 5m")
+            .collect()
+    };
+    let waited = tokio::time::timeout(WAIT, async {
+        while summaries(&app.discord).is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (_, hv) = app.api_json(Method::GET, &format!("/api/webhooks/{}", hook.id), None).await;
+    assert!(waited.is_ok(), "no summary; hook {hv}; messages {:?}", app.discord.messages());
+    let found = summaries(&app.discord);
+    assert_eq!(found.len(), 1, "one summary");
+    let text = found[0]["description"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "**Pushes**: 3 (main, feature-oauth, dev) · **PRs**: 1 opened · **Issues**: 1 closed"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("(https://github.com/octo/app/pull/1)"), "each event is linked: {text}");
+
+    let (status, v) = app
+        .api_json(Method::PATCH, &format!("/api/webhooks/{}", hook.id), Some(json!({"aggregate": "off"})))
+        .await;
+    assert_eq!((status, &v["aggregate"]), (200, &Value::Null), "{v}");
 }

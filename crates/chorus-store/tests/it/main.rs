@@ -57,6 +57,7 @@ fn hook(agent: &str, now: Timestamp) -> IncomingHook {
         ip_allowlist: vec![],
         template: None,
         events: vec![],
+        aggregate_secs: None,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,
@@ -286,6 +287,7 @@ async fn routing_and_delivery_lifecycle_with_leases() {
         tasks: vec![],
         questions: vec![],
         subjects: vec![],
+        window: None,
     };
     f.store.route_events(vec![routed.clone()]).await.unwrap();
     f.store.route_events(vec![routed]).await.unwrap(); // idempotent
@@ -464,6 +466,7 @@ async fn route_one_each(f: &Fixture, h: &IncomingHook, targets: &[Target]) {
             tasks: vec![],
             questions: vec![],
             subjects: vec![],
+            window: None,
         });
     }
     f.store.route_events(routed).await.unwrap();
