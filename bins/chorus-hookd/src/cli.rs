@@ -101,6 +101,10 @@ pub(crate) struct HookFields {
     /// 24h, like `5m`); `off` posts each event again.
     #[arg(long)]
     pub(crate) aggregate: Option<String>,
+    /// Incoming: `every` event, or only `changes` of CI results and alerts
+    /// (a pipeline breaking or being fixed).
+    #[arg(long)]
+    pub(crate) notify: Option<String>,
     /// Outgoing: the receiver's URL.
     #[arg(long)]
     pub(crate) url: Option<String>,

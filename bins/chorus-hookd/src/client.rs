@@ -472,6 +472,7 @@ impl HookFields {
             t => put(body, "template", t),
         }
         put(body, "aggregate", self.aggregate);
+        put(body, "notify", self.notify);
         put(body, "url", self.url);
         put(body, "method", self.method);
         if !self.headers.is_empty() {

@@ -221,6 +221,9 @@ pub struct IncomingHook {
     /// Collect events for windows of this many seconds and post one
     /// summary at each window's end, instead of a message per event.
     pub aggregate_secs: Option<u32>,
+    /// Post a finished CI run or an alert only when its result changes
+    /// (it breaks, or it is fixed), not every time it repeats.
+    pub notify_changes: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Who created it: `api`, `cli`, `discord:<user>`, `config:<file>`.
@@ -335,6 +338,8 @@ pub struct HookPatch {
     pub events: Option<Vec<String>>,
     /// New aggregation window, or `Some(None)` to post each event again.
     pub aggregate_secs: Option<Option<u32>>,
+    /// Notify on changes only, or on every event.
+    pub notify_changes: Option<bool>,
 }
 
 /// Where an incoming event is in its life.

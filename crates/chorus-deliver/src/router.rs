@@ -164,26 +164,12 @@ async fn route_with(
     let payload: Option<Value> = serde_json::from_slice(&event.body).ok();
     let mut routed = RoutedEvent::bare(event.id.clone(), EventStatus::Routed);
 
-    let mut state = SubjectState::default();
-    if let Some(p) = &payload
-        && let Some(subject) = chorus_rules::subject(event.source, &event.event_type, p)
-    {
-        let key = (event.hook_id.clone(), subject.clone());
-        if let Some(known) = seen.subjects.get(&key) {
-            state = known.clone();
-        } else if let Some(stored) = store.subject_state(&event.hook_id, &subject).await? {
-            state = SubjectState::from_value(&stored);
-        }
-        let before = state.clone();
-        chorus_rules::advance(&mut state, &event.event_type, p);
-        if state != before {
-            routed.subjects.push(SubjectUpdate {
-                hook_id: event.hook_id.clone(),
-                subject,
-                state: state.to_value(),
-            });
-            seen.subjects.insert(key, state.clone());
-        }
+    let (state, change) =
+        track_subject(store, event, payload.as_ref(), &mut seen.subjects, &mut routed).await?;
+    let changes_only = hook.as_ref().is_some_and(|h| h.notify_changes);
+    if rules.is_empty() && changes_only && change.is_some_and(|c| !c.is_news()) {
+        // Failing again, or passing again: kept in the log, not posted.
+        return Ok(routed);
     }
 
     if rules.is_empty()
@@ -196,7 +182,10 @@ async fn route_with(
         return Ok(routed);
     }
     if rules.is_empty() {
-        let message = render(hook.as_ref(), event, payload.as_ref());
+        let mut message = render(hook.as_ref(), event, payload.as_ref());
+        if changes_only && change == Some(chorus_rules::Change::Fixed) {
+            message.title = format!("✅ Fixed: {}", message.title);
+        }
         match target_for(store, &event.agent).await? {
             Some(target) => routed.deliveries.push(delivery(event, target, &message, clock)),
             None => {
@@ -561,6 +550,57 @@ async fn push_to_agent(
         }
     }
     Ok(())
+}
+
+/// Fold `event` into the state kept for its subject (a pull request's
+/// reviews; a pipeline's or alert group's last result and failure
+/// streak), noting the new state in `routed`. Returns the state as it now
+/// stands and, for a result, what it changed.
+async fn track_subject(
+    store: &dyn Store,
+    event: &Event,
+    payload: Option<&Value>,
+    subjects: &mut HashMap<(HookId, String), SubjectState>,
+    routed: &mut RoutedEvent,
+) -> Result<(SubjectState, Option<chorus_rules::Change>), StoreError> {
+    let mut state = SubjectState::default();
+    // A finished CI run or an alert: its subject's result, for notifying
+    // on changes and for failure streaks.
+    let outcome = payload.and_then(|p| {
+        let service = chorus_format::Service::of(event.source).or_else(|| {
+            chorus_providers::detects(event.source)
+                .then(|| chorus_providers::detect(&chorus_providers::header_map(&event.headers), p))
+                .flatten()
+                .map(|d| d.service)
+        })?;
+        chorus_rules::outcome_of(service, &event.event_type, p)
+    });
+    let mut change = None;
+    if let Some(p) = payload
+        && let Some(subject) = chorus_rules::subject(event.source, &event.event_type, p)
+            .or_else(|| outcome.as_ref().map(|(s, _)| s.clone()))
+    {
+        let key = (event.hook_id.clone(), subject.clone());
+        if let Some(known) = subjects.get(&key) {
+            state = known.clone();
+        } else if let Some(stored) = store.subject_state(&event.hook_id, &subject).await? {
+            state = SubjectState::from_value(&stored);
+        }
+        let before = state.clone();
+        chorus_rules::advance(&mut state, &event.event_type, p);
+        if let Some((_, result)) = outcome {
+            change = Some(state.record(result));
+        }
+        if state != before {
+            routed.subjects.push(SubjectUpdate {
+                hook_id: event.hook_id.clone(),
+                subject,
+                state: state.to_value(),
+            });
+            subjects.insert(key, state.clone());
+        }
+    }
+    Ok((state, change))
 }
 
 /// A message about `event` for a chat target.

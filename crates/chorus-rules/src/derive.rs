@@ -12,17 +12,41 @@ pub struct SubjectState {
     /// Reviewer login → latest review state (`approved`,
     /// `changes_requested`, `commented`, `dismissed`).
     pub reviews: Map<String, Value>,
+    /// A pipeline's or alert group's last result.
+    pub outcome: Option<crate::Outcome>,
+    /// Failures in a row, this one included (0 after a pass).
+    pub streak: u64,
 }
 
 impl SubjectState {
     /// From its stored form.
     pub fn from_value(v: &Value) -> Self {
-        Self { reviews: v.get("reviews").and_then(Value::as_object).cloned().unwrap_or_default() }
+        let outcome = match v.get("outcome").and_then(Value::as_str) {
+            Some("failing") => Some(crate::Outcome::Failing),
+            Some("passing") => Some(crate::Outcome::Passing),
+            _ => None,
+        };
+        Self {
+            reviews: v.get("reviews").and_then(Value::as_object).cloned().unwrap_or_default(),
+            outcome,
+            streak: v.get("streak").and_then(Value::as_u64).unwrap_or(0),
+        }
     }
 
     /// Its stored form.
     pub fn to_value(&self) -> Value {
-        json!({"reviews": self.reviews})
+        match self.outcome {
+            Some(o) => json!({"reviews": self.reviews, "outcome": o.as_str(), "streak": self.streak}),
+            None => json!({"reviews": self.reviews}),
+        }
+    }
+
+    /// Fold a result in; what it means against the one before.
+    pub fn record(&mut self, outcome: crate::Outcome) -> crate::Change {
+        let change = crate::Change::between(self.outcome, outcome);
+        self.streak = if outcome == crate::Outcome::Failing { self.streak + 1 } else { 0 };
+        self.outcome = Some(outcome);
+        change
     }
 }
 
@@ -97,10 +121,16 @@ fn branch_of(git_ref: Option<String>) -> Option<String> {
 /// The derived variables of one event. Keys present only when the payload
 /// has the facts: `author`, `is_bot`, `repo`, `branch`, `url`, `title`,
 /// `number`, `status`, `body`, `labels`, `label`, `commit_count`,
-/// `latest_commit_message`, `channel`, `text`, and `pr` (`status`,
-/// `reviews`, `draft`) for pull requests.
+/// `latest_commit_message`, `channel`, `text`, `pr` (`status`,
+/// `reviews`, `draft`) for pull requests, and `outcome` and `streak`
+/// (failures in a row) for finished CI runs and alert notifications.
 pub fn derive(source: Source, payload: &Value, state: &SubjectState) -> Map<String, Value> {
     let mut out = Map::new();
+    // A pipeline's or alert group's history: "third failure in a row".
+    if let Some(o) = state.outcome {
+        out.insert("outcome".into(), Value::String(o.as_str().into()));
+        out.insert("streak".into(), Value::from(state.streak));
+    }
     let p = |ptr: &str| payload.pointer(ptr);
     match source {
         // Gitea and Forgejo payloads follow GitHub's.

@@ -3,10 +3,12 @@
 mod condition;
 mod derive;
 mod expr;
+mod outcome;
 pub mod trigger;
 
 pub use condition::{Conditions, Miss};
 pub use derive::{SubjectState, advance, derive, subject};
+pub use outcome::{Change, Outcome, outcome_of};
 
 use chorus_core::{Rule, Source};
 use serde_json::{Map, Value};

@@ -123,6 +123,8 @@ struct HookFile {
     generic: Option<chorus_core::GenericScheme>,
     /// A window (`5m`) in which events collect into one summary.
     aggregate: Option<Value>,
+    /// `every` or `changes`.
+    notify: Option<String>,
     #[serde(default)]
     commands: Vec<RuleSpec>,
     /// Credentials for comment rules; `token` is a reference like `secret`.
@@ -382,6 +384,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         template: file.template,
         events: file.events,
         aggregate: file.aggregate,
+        notify: file.notify,
         generic: file.generic,
         commands: file.commands,
         reply,
@@ -715,8 +718,10 @@ fn diff(current: &IncomingHook, wanted: &IncomingHook) -> Option<HookPatch> {
         template: changed(&current.template, &wanted.template),
         events: changed(&current.events, &wanted.events),
         aggregate_secs: changed(&current.aggregate_secs, &wanted.aggregate_secs),
+        notify_changes: changed(&current.notify_changes, &wanted.notify_changes),
     };
     let empty = patch.aggregate_secs.is_none()
+        && patch.notify_changes.is_none()
         && patch.name.is_none()
         && patch.enabled.is_none()
         && patch.rate_limit_per_minute.is_none()

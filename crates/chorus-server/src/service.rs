@@ -48,6 +48,9 @@ pub(crate) struct IncomingSpec {
     pub(crate) events: Vec<String>,
     /// Seed 002's aggregation window: `5m`, `1h`, or seconds.
     pub(crate) aggregate: Option<Value>,
+    /// `every` (the default) or `changes`: CI results and alerts only when
+    /// they break or are fixed.
+    pub(crate) notify: Option<String>,
     pub(crate) generic: Option<GenericScheme>,
     #[serde(default)]
     pub(crate) commands: Vec<RuleSpec>,
@@ -73,6 +76,7 @@ impl IncomingSpec {
             template: None,
             events: Vec::new(),
             aggregate: None,
+            notify: None,
             generic: None,
             commands: Vec::new(),
             reply: None,
@@ -317,6 +321,7 @@ pub(crate) async fn incoming_hook(
         template: spec.template.clone(),
         events: spec.events.clone(),
         aggregate_secs,
+        notify_changes: spec.notify.as_deref().map(parse_notify).transpose()?.unwrap_or(false),
         created_at: now,
         created_by: created_by.to_owned(),
         updated_at: now,
@@ -354,6 +359,20 @@ pub(crate) fn parse_aggregate(v: &Value) -> Result<Option<u32>, ApiError> {
         return Err(bad());
     }
     Ok(Some(secs))
+}
+
+/// `notify` as written: `every` or `changes`.
+pub(crate) fn parse_notify(v: &str) -> Result<bool, ApiError> {
+    match v {
+        "every" => Ok(false),
+        "changes" => Ok(true),
+        _ => Err(ApiError::invalid("notify", "notify is every (the default) or changes")),
+    }
+}
+
+/// `notify` as shown.
+pub(crate) fn show_notify(changes: bool) -> &'static str {
+    if changes { "changes" } else { "every" }
 }
 
 /// An aggregation window as shown: `5m`, `1h`, `90s`.

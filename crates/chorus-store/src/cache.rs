@@ -138,6 +138,7 @@ mod tests {
             template: None,
             events: Vec::new(),
             aggregate_secs: None,
+            notify_changes: false,
             created_at: jiff::Timestamp::UNIX_EPOCH,
             created_by: "test".into(),
             updated_at: jiff::Timestamp::UNIX_EPOCH,

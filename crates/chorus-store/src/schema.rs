@@ -335,6 +335,9 @@ CREATE TRIGGER hooks_drop_windows AFTER DELETE ON hooks BEGIN
     DELETE FROM windows WHERE hook_id = old.id;
     DELETE FROM window_events WHERE hook_id = old.id;
 END;
+", // Hooks that post CI results and alerts only when they change.
+    r"
+ALTER TABLE hooks ADD COLUMN notify_changes INTEGER NOT NULL DEFAULT 0;
 ",
 ];
 

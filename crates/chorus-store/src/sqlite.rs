@@ -369,6 +369,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
         template: row.get("template")?,
         events: json_col(row, "events")?,
         aggregate_secs: row.get("aggregate_secs")?,
+        notify_changes: row.get("notify_changes")?,
         created_at: ts(row.get("created_at")?),
         created_by: row.get("created_by")?,
         updated_at: ts(row.get("updated_at")?),
@@ -654,8 +655,9 @@ impl Store for SqliteStore {
             }
             conn.execute(
                 "INSERT INTO hooks (id, agent, name, source, generic, enabled, rate_limit_per_minute, ip_allowlist,
-                                    template, events, secret, created_at, created_by, updated_at, slug, aggregate_secs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14, ?15)",
+                                    template, events, secret, created_at, created_by, updated_at, slug, aggregate_secs,
+                                    notify_changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14, ?15, ?16)",
                 params![
                     hook.id.as_str(),
                     hook.agent.as_str(),
@@ -672,6 +674,7 @@ impl Store for SqliteStore {
                     hook.created_by,
                     hook.slug,
                     hook.aggregate_secs,
+                    hook.notify_changes,
                 ],
             )
             .map_err(|e| match &hook.slug {
@@ -891,9 +894,13 @@ impl Store for SqliteStore {
             if let Some(v) = patch.aggregate_secs {
                 h.aggregate_secs = v;
             }
+            if let Some(v) = patch.notify_changes {
+                h.notify_changes = v;
+            }
             conn.execute(
                 "UPDATE hooks SET name = ?2, enabled = ?3, rate_limit_per_minute = ?4, ip_allowlist = ?5,
-                                  template = ?6, events = ?7, updated_at = ?8, aggregate_secs = ?9
+                                  template = ?6, events = ?7, updated_at = ?8, aggregate_secs = ?9,
+                                  notify_changes = ?10
                  WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -905,6 +912,7 @@ impl Store for SqliteStore {
                     json(&h.events),
                     now,
                     h.aggregate_secs,
+                    h.notify_changes,
                 ],
             )
             .map_err(backend)?;

@@ -83,6 +83,7 @@ async fn start_rig(
         template: None,
         events: events_filter,
         aggregate_secs: None,
+        notify_changes: false,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,

@@ -142,6 +142,7 @@ struct UpdateHook {
     /// A window (`5m`), or `null` / `"off"` for a message per event.
     #[serde(default, deserialize_with = "double_option")]
     aggregate: Option<Option<Value>>,
+    notify: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     reply: Option<Option<service::ReplySpec>>,
 }
@@ -175,6 +176,7 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
         "template": h.template,
         "events": h.events,
         "aggregate": service::show_aggregate(h.aggregate_secs),
+        "notify": service::show_notify(h.notify_changes),
         "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
         "webhook_id": h.slug.as_deref().unwrap_or(h.id.as_str()),
         "endpoint": format!("/webhooks/{}/{}", h.source, h.slug.as_deref().unwrap_or(h.id.as_str())),
@@ -363,6 +365,7 @@ async fn update(
         template: body.template,
         events: body.events,
         aggregate_secs,
+        notify_changes: body.notify.as_deref().map(service::parse_notify).transpose()?,
     };
     service::check_patch(&patch)?;
     let hook = state.store.update_hook(&hook_id, patch).await?;
@@ -431,6 +434,7 @@ async fn replace(
         template: Some(fresh.template),
         events: Some(fresh.events),
         aggregate_secs: Some(fresh.aggregate_secs),
+        notify_changes: Some(fresh.notify_changes),
     };
     let hook = state.store.update_hook(&current.id, patch).await?;
     if let Some(r) = reply {

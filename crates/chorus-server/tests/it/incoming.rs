@@ -646,3 +646,73 @@ async fn an_aggregate_window_posts_one_grouped_summary_at_its_end() {
         .await;
     assert_eq!((status, &v["aggregate"]), (200, &Value::Null), "{v}");
 }
+
+/// A CircleCI workflow result on a branch, as CircleCI documents it.
+fn circleci_result(status: &str, n: u32) -> Value {
+    json!({"type": "workflow-completed", "id": format!("wf-{n}"), "happened_at": "2026-01-01T00:00:00Z",
+           "workflow": {"name": "build", "status": status, "url": format!("https://app.circleci.com/w/{n}")},
+           "project": {"name": "shop", "slug": "gh/acme/shop"},
+           "pipeline": {"vcs": {"branch": "main", "revision": "0123456789abcdef"}}})
+}
+
+/// `notify: changes`: a pipeline that keeps failing posts once, then once
+/// more when it passes again ("Fixed"); a rule can ask for the failure
+/// streak ("third failure in a row").
+#[tokio::test]
+async fn notify_on_changes_and_failure_streaks() {
+    let app = TestApp::start().await;
+    app.agent("builder", "80").await;
+    app.agent("oncall", "81").await;
+    let (status, v) = app
+        .api_json(
+            Method::POST,
+            "/api/webhooks",
+            Some(json!({"agent": "builder", "source": "none", "notify": "sometimes"})),
+        )
+        .await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("notify")), "{v}");
+    let changes = app.hook(json!({"agent": "builder", "source": "none", "notify": "changes"})).await;
+    let streaks = app
+        .hook(json!({"agent": "oncall", "source": "none",
+                     "commands": [{"trigger": "*", "action": "notify", "conditions": {"if": "streak >= 3"},
+                                   "template": "🔥 {{ streak }} failures in a row on main"}]}))
+        .await;
+    let results = ["failed", "failed", "failed", "success", "success", "failed"];
+    for (i, status) in results.iter().enumerate() {
+        for hook in [&changes, &streaks] {
+            let body = serde_json::to_vec(&circleci_result(status, i as u32)).unwrap();
+            assert_eq!(app.post(&hook.url, &[], body).await.status(), 202);
+        }
+    }
+    // Broke, fixed, broke again: three posts to builder's channel.
+    app.discord.wait_for_shown(4, WAIT).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, events) =
+            app.api_json(Method::GET, &format!("/api/webhooks/{}/events", streaks.id), None).await;
+        if events["items"].as_array().unwrap().iter().all(|e| e["status"] != "received") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{events}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let embeds = |channel: &str| -> Vec<String> {
+        app.discord
+            .messages()
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .flat_map(|(_, m)| m["embeds"].as_array().cloned().unwrap_or_default())
+            .map(|e| {
+                format!("{} {}", e["title"].as_str().unwrap_or(""), e["description"].as_str().unwrap_or(""))
+            })
+            .collect()
+    };
+    let builder = embeds("80");
+    assert_eq!(builder.len(), 3, "{builder:?}");
+    assert!(builder[0].contains("Pipeline Failed"), "{builder:?}");
+    assert!(builder[1].starts_with("✅ Fixed: ") && builder[1].contains("Pipeline Passed"), "{builder:?}");
+    assert!(builder[2].contains("Pipeline Failed"), "{builder:?}");
+    let oncall = embeds("81");
+    assert_eq!(oncall.len(), 1, "only the third failure in a row: {oncall:?}");
+    assert!(oncall[0].contains("3 failures in a row on main"), "{oncall:?}");
+}

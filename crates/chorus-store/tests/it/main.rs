@@ -58,6 +58,7 @@ fn hook(agent: &str, now: Timestamp) -> IncomingHook {
         template: None,
         events: vec![],
         aggregate_secs: None,
+        notify_changes: false,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,
