@@ -10,6 +10,8 @@ use chorus_core::{
 use chorus_discord::{DiscordSink, DiscordSinkConfig};
 use chorus_testkit::{FakeDiscord, Mode};
 
+mod fuzz_fixtures;
+
 fn init() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
