@@ -162,6 +162,7 @@ async fn the_bot_over_a_gateway() {
     answers_by_reply(&h).await;
     text_command_permissions(&h).await;
     approval_by_click(&mut h).await;
+    ci_on(&h).await;
 
     // agent.started and agent.stopped reach a subscriber across a restart.
     let resp = h
@@ -320,6 +321,64 @@ async fn slash_commands(h: &mut Harness) {
         h.command(MANAGE_WEBHOOKS, &["webhook", "remove"], &[("name", "builder"), ("hook_id", &id)]).await;
     assert!(text.contains("deleted"), "{text}");
     assert_eq!(github_push(&h.http, &url, &secret, "b-2").await, 404);
+}
+
+/// `!hook ci on`: one URL that takes Jenkins, CircleCI, GitLab pipeline and
+/// GitHub workflow-run payloads (the shared fixtures), each recognised and
+/// formatted as its own system's.
+async fn ci_on(h: &Harness) {
+    let Some(dir) = chorus_testkit::fixtures_dir() else { return };
+    let said = h.text("!hook ci on", &[ADMIN_ROLE]).await;
+    assert!(said.contains("direct message"), "{said}");
+    let dm = h.discord.dm_channel("800000000000000002").unwrap();
+    h.discord
+        .wait_until("the CI setup message", WAIT, |d| {
+            d.messages()
+                .iter()
+                .any(|(c, m)| *c == dm && m["content"].as_str().is_some_and(|t| t.contains("CI/CD")))
+        })
+        .await;
+    let private = h
+        .discord
+        .messages()
+        .into_iter()
+        .find(|(c, m)| *c == dm && m["content"].as_str().is_some_and(|t| t.contains("CI/CD")))
+        .unwrap()
+        .1["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = field(&private, "Webhook URL:");
+    let cases = [
+        ("other/jenkins.notification.finished-success.json", None, "Pipeline Passed: support #148"),
+        ("other/circleci.workflow-completed.json", None, "Pipeline Passed: workflow sample"),
+        ("gitlab/pipeline.success.json", Some(("x-gitlab-event", "Pipeline Hook")), "Pipeline #"),
+        ("github/workflow_run.completed-success.json", Some(("x-github-event", "workflow_run")), "Workflow "),
+    ];
+    for (file, header, _) in cases {
+        let mut req = h
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(std::fs::read(dir.join(file)).unwrap());
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 202, "{file}");
+    }
+    let titles = |d: &FakeDiscord| -> Vec<String> {
+        d.messages()
+            .iter()
+            .filter(|(c, _)| c == CHANNEL)
+            .flat_map(|(_, m)| m["embeds"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["title"].as_str().map(str::to_owned))
+            .collect()
+    };
+    h.discord
+        .wait_until("the four CI messages", WAIT, |d| {
+            cases.iter().all(|(_, _, want)| titles(d).iter().any(|t| t.contains(want)))
+        })
+        .await;
 }
 
 /// `!hook …` through MESSAGE_CREATE, answered in the channel and by DM.
