@@ -183,6 +183,15 @@ impl Bot {
     async fn on_command(&self, interaction: &Value) {
         let by = Invoker::from_interaction(interaction, self.manager_role.as_deref());
         let reply = commands::handle_interaction(&self.commands, interaction, &by).await;
+        self.respond(interaction, &reply.to_response()).await;
+    }
+
+    /// Answer an interaction through its callback.
+    async fn respond(
+        &self,
+        interaction: &Value,
+        response: &twilight_model::http::interaction::InteractionResponse,
+    ) {
         let (Some(id), Some(token), Some(app)) = (
             interaction["id"].as_str().and_then(|i| i.parse::<Id<InteractionMarker>>().ok()),
             interaction["token"].as_str(),
@@ -190,8 +199,7 @@ impl Bot {
         ) else {
             return tracing::warn!("interaction without id, token or application id");
         };
-        let response = reply.to_response();
-        if let Err(e) = self.rest.interaction(app).create_response(id, token, &response).await {
+        if let Err(e) = self.rest.interaction(app).create_response(id, token, response).await {
             tracing::warn!(error = %e, "answering an interaction failed");
         }
     }
@@ -199,20 +207,9 @@ impl Bot {
     /// A button click: an approval gate's Approve / Deny.
     async fn on_click(&self, interaction: &Value) {
         let answer = self.commands.click(interaction).await;
-        let (Some(id), Some(token), Some(app)) = (
-            interaction["id"].as_str().and_then(|i| i.parse::<Id<InteractionMarker>>().ok()),
-            interaction["token"].as_str(),
-            interaction["application_id"].as_str().and_then(|a| a.parse::<Id<ApplicationMarker>>().ok()),
-        ) else {
-            return tracing::warn!("interaction without id, token or application id");
-        };
-        let response: twilight_model::http::interaction::InteractionResponse =
-            match serde_json::from_value(answer) {
-                Ok(r) => r,
-                Err(e) => return tracing::warn!(error = %e, "a click's answer does not fit Discord's model"),
-            };
-        if let Err(e) = self.rest.interaction(app).create_response(id, token, &response).await {
-            tracing::warn!(error = %e, "answering a click failed");
+        match serde_json::from_value(answer) {
+            Ok(response) => self.respond(interaction, &response).await,
+            Err(e) => tracing::warn!(error = %e, "a click's answer does not fit Discord's model"),
         }
     }
 

@@ -511,33 +511,7 @@ impl Loader {
     }
 
     fn read_dir(&self) -> std::io::Result<BTreeMap<String, String>> {
-        let mut out = BTreeMap::new();
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            // Editors' swap and backup files are not hook files.
-            let wanted = extension(&name).is_some() && !name.starts_with('.');
-            if !wanted || !entry.file_type()?.is_file() {
-                continue;
-            }
-            let text = if entry.metadata()?.len() > MAX_FILE_BYTES {
-                // Kept as a marker the apply step reports.
-                String::from("\u{0}too large")
-            } else {
-                match std::fs::read_to_string(entry.path()) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::from("\u{0}not UTF-8"),
-                    Err(e) => return Err(e),
-                }
-            };
-            out.insert(name, text);
-        }
-        Ok(out)
+        read_files(&self.dir)
     }
 
     async fn apply(&self, name: &str, stem: &str, text: &str) -> Result<(), ConfigFileError> {
@@ -699,6 +673,39 @@ impl Loader {
             target: Some(hook.to_string()),
         })
     }
+}
+
+/// The `*.json|*.yaml|*.yml` files of `dir` by name, with their text (an
+/// oversized or non-UTF-8 file as a `\u{0}` marker the apply step
+/// reports); an absent directory has none.
+pub(crate) fn read_files(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        // Editors' swap and backup files are not hook files.
+        let wanted = extension(&name).is_some() && !name.starts_with('.');
+        if !wanted || !entry.file_type()?.is_file() {
+            continue;
+        }
+        let text = if entry.metadata()?.len() > MAX_FILE_BYTES {
+            // Kept as a marker the apply step reports.
+            String::from("\u{0}too large")
+        } else {
+            match std::fs::read_to_string(entry.path()) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::from("\u{0}not UTF-8"),
+                Err(e) => return Err(e),
+            }
+        };
+        out.insert(name, text);
+    }
+    Ok(out)
 }
 
 fn stem(name: &str) -> &str {

@@ -140,6 +140,22 @@ impl DiscordCommands {
         self.acting(&by, "", None)
     }
 
+    /// One of `agent`'s incoming hooks: by id, or its hook of a source.
+    async fn hook_ref(&self, agent: &str, hook: HookRef) -> Result<chorus_core::IncomingHook, ServiceError> {
+        match hook {
+            HookRef::Id(id) => self.incoming(agent, &id).await,
+            HookRef::Source(source) => {
+                let name = self.existing_agent(agent).await.map_err(message)?;
+                let hooks = self.state.store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
+                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
+                    ServiceError(format!(
+                        "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
+                    ))
+                })
+            }
+        }
+    }
+
     /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
     async fn owned(&self, agent: &str, id: &str) -> Result<(HookId, bool), ApiError> {
         // Another agent's hook is "not found", as an unknown one.
@@ -363,18 +379,7 @@ impl HookService for DiscordCommands {
         rule: NewRule,
     ) -> Result<(String, String), ServiceError> {
         let store = &self.state.store;
-        let hook = match hook {
-            HookRef::Id(id) => self.incoming(agent, &id).await?,
-            HookRef::Source(source) => {
-                let name = self.existing_agent(agent).await.map_err(message)?;
-                let hooks = store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
-                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
-                    ServiceError(format!(
-                        "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
-                    ))
-                })?
-            }
-        };
+        let hook = self.hook_ref(agent, hook).await?;
         let spec = service::RuleSpec {
             trigger: rule.trigger,
             action: rule.action,
@@ -472,18 +477,7 @@ impl HookService for DiscordCommands {
         hook: HookRef,
         window: Option<String>,
     ) -> Result<String, ServiceError> {
-        let found = match hook {
-            HookRef::Id(id) => self.incoming(agent, &id).await?,
-            HookRef::Source(source) => {
-                let name = self.existing_agent(agent).await.map_err(message)?;
-                let hooks = self.state.store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
-                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
-                    ServiceError(format!(
-                        "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
-                    ))
-                })?
-            }
-        };
+        let found = self.hook_ref(agent, hook).await?;
         let secs = match window {
             Some(w) => service::parse_aggregate(&Value::String(w)).map_err(message)?,
             None => None,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     ConfigFileError,
-    config_files::{MAX_FILE_BYTES, Parsed, Problem, extension, parse, resolve_secret},
+    config_files::{MAX_FILE_BYTES, Parsed, Problem, parse, resolve_secret},
     error::ApiError,
     state::AppState,
     workflows::{self, Origin},
@@ -34,7 +34,7 @@ pub(crate) async fn scan(state: &AppState) -> Vec<ConfigFileError> {
     let Some(sys) = &state.workflows else { return Vec::new() };
     let Some(dir) = sys.files.dir().map(Path::to_path_buf) else { return Vec::new() };
     let mut applied = sys.applied.lock().await;
-    let files = match read_dir(&dir) {
+    let files = match crate::config_files::read_files(&dir) {
         Ok(f) => f,
         Err(e) => {
             let error = ConfigFileError {
@@ -106,33 +106,6 @@ fn file_actor(state: &AppState, file: &str, action: &str, target: &str) -> choru
         action: action.into(),
         target: Some(target.to_owned()),
     }
-}
-
-fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        if extension(&name).is_none() || name.starts_with('.') || !entry.file_type()?.is_file() {
-            continue;
-        }
-        let text = if entry.metadata()?.len() > MAX_FILE_BYTES {
-            String::from("\u{0}too large")
-        } else {
-            match std::fs::read_to_string(entry.path()) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::from("\u{0}not UTF-8"),
-                Err(e) => return Err(e),
-            }
-        };
-        out.insert(name, text);
-    }
-    Ok(out)
 }
 
 /// Apply one file; the name of the workflow it defines.
