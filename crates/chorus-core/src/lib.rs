@@ -22,7 +22,8 @@ pub use message::{Button, ButtonStyle, Field, Message};
 pub use model::{
     Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
     HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, ReplyConfig, RetryPolicy,
-    RetryStrategy, SignatureEncoding, Source, Target, UnknownSource, event_matches, glob_matches,
+    RetryStrategy, SignatureEncoding, Source, SubjectMessage, Target, UnknownSource, event_matches,
+    glob_matches,
 };
 pub use outgoing::{
     EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,

@@ -37,6 +37,11 @@ pub struct Message {
     /// with buttons is always sent on its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
+    /// What this message is about when later events update it (a CI run,
+    /// a pipeline): messages with the same subject to the same target are
+    /// one Discord message, edited in place as the subject moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// A button under a [`Message`]; a click comes back with its `id`.

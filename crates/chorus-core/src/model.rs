@@ -79,6 +79,10 @@ pub enum Source {
     /// Gitea and Forgejo: `X-Gitea-Signature: <hex>` (or
     /// `X-Forgejo-Signature`), event in `X-Gitea-Event`.
     Gitea,
+    /// Events of a Docker engine, read by Chorus's watcher from the
+    /// engine's event stream (`CHORUS_DOCKER_HOST`); the hook's URL takes no
+    /// requests.
+    Docker,
     /// HMAC-SHA256 over the body in a configurable header and encoding.
     Generic,
     /// No verification; only when a hook is explicitly created that way.
@@ -87,7 +91,7 @@ pub enum Source {
 
 impl Source {
     /// Every source, in documentation order.
-    pub const ALL: [Source; 13] = [
+    pub const ALL: [Source; 14] = [
         Source::Chorus,
         Source::Github,
         Source::Gitlab,
@@ -99,6 +103,7 @@ impl Source {
         Source::Circleci,
         Source::Bitbucket,
         Source::Gitea,
+        Source::Docker,
         Source::Generic,
         Source::None,
     ];
@@ -117,6 +122,7 @@ impl Source {
             Source::Circleci => "circleci",
             Source::Bitbucket => "bitbucket",
             Source::Gitea => "gitea",
+            Source::Docker => "docker",
             Source::Generic => "generic",
             Source::None => "none",
         }
@@ -124,7 +130,13 @@ impl Source {
 
     /// Whether requests must carry a valid signature or token.
     pub fn has_secret(self) -> bool {
-        self != Source::None
+        !matches!(self, Source::None | Source::Docker)
+    }
+
+    /// Whether the hook's URL takes requests: a Docker hook is fed by the
+    /// engine watcher instead.
+    pub fn takes_requests(self) -> bool {
+        self != Source::Docker
     }
 
     /// Whether the body is JSON (Slack sends form-encoded slash commands and
@@ -581,6 +593,18 @@ pub struct NewAttempt {
     pub status: DeliveryStatus,
     /// When to try again, for `Pending`.
     pub next_attempt_at: Timestamp,
+    /// The chat message that now shows the delivery's subject, kept (in the
+    /// same transaction) so the subject's next message edits it.
+    pub subject_message: Option<SubjectMessage>,
+}
+
+/// The chat message showing a [`crate::Message::subject`] at a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectMessage {
+    /// The subject.
+    pub subject: String,
+    /// The message's id at the destination.
+    pub message_id: String,
 }
 
 /// Counts of deliveries by state.

@@ -33,6 +33,9 @@ pub struct SendOutcome {
     pub status: Option<u16>,
     /// The first KiB of the response body.
     pub response_excerpt: Option<String>,
+    /// The chat message created or edited, when the send asked for it (a
+    /// message with a [`crate::Message::subject`]).
+    pub message_id: Option<String>,
 }
 
 /// A delivery that did not arrive.

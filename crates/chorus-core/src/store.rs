@@ -160,6 +160,10 @@ pub struct ClaimedDelivery {
     /// send off. The same pack is sent again so the receiver's deduplication
     /// (Discord's nonce) can recognise it.
     pub pack: Option<String>,
+    /// The chat message already showing this delivery's subject (see
+    /// [`crate::Message::subject`]): the send edits it instead of posting a
+    /// new one. Set by the delivery engine just before the send.
+    pub edit: Option<String>,
 }
 
 /// A management API response kept for its `Idempotency-Key`, so a retried
@@ -387,9 +391,12 @@ pub trait Store: Send + Sync + 'static {
     /// and give them one lease (the longest of theirs), so that after a crash
     /// they come back together and are sent as the same pack again.
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError>;
+    /// The chat message showing `subject` at `target`, recorded by an
+    /// earlier attempt's [`NewAttempt::subject_message`].
+    async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;
     /// Record attempts and their deliveries' new states, all in one
     /// transaction (a packed send's outcome lands for all of it or for none).
-    /// Clears the deliveries' packs.
+    /// Clears the deliveries' packs; keeps each attempt's subject message.
     async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError>;
     /// Record one attempt and the delivery's new state, in one transaction.
     async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use std::{
 
 use chorus_core::{
     Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, OutgoingPatch, RetryPolicy, SendError,
-    SendOutcome, Sink, Store, Target,
+    SendOutcome, Sink, Store, SubjectMessage, Target,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -285,11 +285,27 @@ impl Engine {
                     }
                 }
             }
+            if let [job] = batch.as_mut_slice() {
+                self.find_subject_message(job).await;
+            }
             if let Err(Some(later)) = self.attempt(&batch).await {
                 // The rest waits behind the send that will be retried, so
                 // order holds.
                 self.release(queue.drain(..), later).await;
                 return;
+            }
+        }
+    }
+
+    /// Point a message about a subject at the chat message already showing
+    /// that subject, so the sink edits it.
+    async fn find_subject_message(&self, job: &mut ClaimedDelivery) {
+        let Some(subject) = job.delivery.payload.get("subject").and_then(Value::as_str) else { return };
+        match self.store.subject_message(&job.delivery.target, subject).await {
+            Ok(found) => job.edit = found,
+            // A new message instead of an edit: worse to read, nothing lost.
+            Err(e) => {
+                tracing::warn!(delivery = %job.delivery.id, error = %e, "could not look up the subject's message");
             }
         }
     }
@@ -420,6 +436,7 @@ impl Engine {
             },
             status,
             next_attempt_at: next,
+            subject_message: subject_message(job, result),
         };
         (record, FollowUp { succeeded: result.is_ok(), gone, exhausted, error })
     }
@@ -490,4 +507,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// The chat message a successful send of a message about a subject created
+/// or edited, to be kept with its attempt.
+fn subject_message(job: &ClaimedDelivery, result: &Result<SendOutcome, SendError>) -> Option<SubjectMessage> {
+    let message_id = result.as_ref().ok()?.message_id.clone()?;
+    let subject = job.delivery.payload.get("subject")?.as_str()?.to_owned();
+    Some(SubjectMessage { subject, message_id })
 }

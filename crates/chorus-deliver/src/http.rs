@@ -310,7 +310,7 @@ impl HttpSink {
         let text = excerpt(response).await;
         let code = status.as_u16();
         if status.is_success() {
-            return Ok(SendOutcome { status: Some(code), response_excerpt: text });
+            return Ok(SendOutcome { status: Some(code), response_excerpt: text, message_id: None });
         }
         let message = format!(
             "HTTP {code}{}",

@@ -180,7 +180,17 @@ pub fn pack_count(messages: &[Message]) -> usize {
         Some(i) => return pack_count(&messages[..i]),
         None => {}
     }
-    if messages.len() <= DIGEST_AFTER { embeds_fit(messages) } else { digest_fit(messages) }
+    if messages.len() > DIGEST_AFTER {
+        return digest_fit(messages);
+    }
+    // A message that follows its subject is edited later, so it needs a
+    // Discord message of its own; a channel far enough behind for a digest
+    // is better served by the digest.
+    match messages.iter().position(|m| m.subject.is_some()) {
+        Some(0) => 1,
+        Some(i) => embeds_fit(&messages[..i]),
+        None => embeds_fit(messages),
+    }
 }
 
 /// The body of one create-message or execute-webhook request carrying every

@@ -184,8 +184,20 @@ impl Sink for DiscordSink {
         // id. Webhook executions take none.
         let nonce = channel_target(claimed)
             .then(|| claimed.delivery.id.as_str().trim_start_matches(chorus_core::DeliveryId::PREFIX));
+        let follow = message.subject.is_some();
+        if follow && let Some(message_id) = &claimed.edit {
+            let body = serde_json::to_vec(&message_payload(&message, None)).expect("serializable");
+            match self.post(claimed, Send::Edit(message_id), body).await {
+                // Deleted by someone in the channel: the subject gets a new
+                // message, which its next events then edit.
+                Err(SendError::Retryable { status: Some(404), .. }) => {
+                    tracing::info!(delivery = %claimed.delivery.id, "the subject's message is gone; posting a new one");
+                }
+                other => return other,
+            }
+        }
         let body = serde_json::to_vec(&message_payload(&message, nonce)).expect("serializable");
-        self.post(claimed, body).await
+        self.post(claimed, if follow { Send::CreateForId } else { Send::Create }, body).await
     }
 
     fn serial(&self, kind: TargetKind) -> bool {
@@ -217,7 +229,7 @@ impl Sink for DiscordSink {
         let nonce = format!("{:x}{}{}", deliveries.len(), tail(&first.delivery.id), tail(&last.delivery.id));
         let nonce = channel_target(first).then(|| &nonce[..nonce.len().min(25)]);
         let body = serde_json::to_vec(&packed_payload(&messages, nonce)).expect("serializable");
-        self.post(first, body).await
+        self.post(first, Send::Create, body).await
     }
 }
 
@@ -247,10 +259,26 @@ fn parse_message(claimed: &ClaimedDelivery) -> Result<Message, SendError> {
     })
 }
 
+/// What one request to Discord does with a message body.
+#[derive(Clone, Copy)]
+enum Send<'a> {
+    /// Post a new message.
+    Create,
+    /// Post a new message and read back its id.
+    CreateForId,
+    /// Replace the message with this id.
+    Edit(&'a str),
+}
+
 impl DiscordSink {
     /// Send a message body to `claimed`'s target, first waiting out its
     /// rate-limit window if the last response said it was used up.
-    async fn post(&self, claimed: &ClaimedDelivery, body: Vec<u8>) -> Result<SendOutcome, SendError> {
+    async fn post(
+        &self,
+        claimed: &ClaimedDelivery,
+        how: Send<'_>,
+        body: Vec<u8>,
+    ) -> Result<SendOutcome, SendError> {
         let key = match &claimed.delivery.target {
             Target::DiscordChannel { channel_id } => channel_id.clone(),
             Target::DiscordWebhook { agent } => format!("webhook:{agent}"),
@@ -260,7 +288,7 @@ impl DiscordSink {
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
         }
-        let (outcome, reset) = self.post_now(claimed, body).await?;
+        let (outcome, reset) = self.post_now(claimed, how, body).await?;
         if let Some(after) = reset {
             let mut exhausted = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             exhausted.insert(key, Instant::now() + after);
@@ -273,9 +301,10 @@ impl DiscordSink {
     async fn post_now(
         &self,
         claimed: &ClaimedDelivery,
+        how: Send<'_>,
         body: Vec<u8>,
     ) -> Result<(SendOutcome, Option<Duration>), SendError> {
-        match &claimed.delivery.target {
+        let response = match &claimed.delivery.target {
             Target::DiscordChannel { channel_id } => {
                 let Some(bot) = &self.bot else {
                     return Err(SendError::Retryable {
@@ -290,12 +319,15 @@ impl DiscordSink {
                         message: format!("invalid channel id {channel_id:?}"),
                     }
                 })?;
-                let response =
-                    bot.create_message(channel).payload_json(&body).await.map_err(|e| classify(&e))?;
-                Ok((
-                    SendOutcome { status: Some(response.status().get()), response_excerpt: None },
-                    window_used_up(response.headers()),
-                ))
+                match how {
+                    Send::Edit(message) => {
+                        let message = message_id(message)?;
+                        bot.update_message(channel, message).payload_json(&body).await.map(Sent::Message)
+                    }
+                    Send::Create | Send::CreateForId => {
+                        bot.create_message(channel).payload_json(&body).await.map(Sent::Message)
+                    }
+                }
             }
             Target::DiscordWebhook { agent } => {
                 let url = claimed.webhook_url.as_ref().ok_or_else(|| SendError::Retryable {
@@ -308,22 +340,63 @@ impl DiscordSink {
                     message: format!("agent {agent} has an invalid Discord webhook URL"),
                 })?;
                 let id = Id::new_checked(id).expect("parse_webhook_url refuses 0");
-                let response = self
-                    .webhooks
-                    .execute_webhook(id, &token)
-                    .payload_json(&body)
-                    .await
-                    .map_err(|e| classify(&e))?;
-                Ok((
-                    SendOutcome { status: Some(response.status().get()), response_excerpt: None },
-                    window_used_up(response.headers()),
-                ))
+                match how {
+                    Send::Edit(message) => {
+                        let message = message_id(message)?;
+                        self.webhooks
+                            .update_webhook_message(id, &token, message)
+                            .payload_json(&body)
+                            .await
+                            .map(Sent::Message)
+                    }
+                    // Discord answers an execution with the message only
+                    // when asked to wait for it.
+                    Send::CreateForId => self
+                        .webhooks
+                        .execute_webhook(id, &token)
+                        .payload_json(&body)
+                        .wait()
+                        .await
+                        .map(Sent::Message),
+                    Send::Create => {
+                        self.webhooks.execute_webhook(id, &token).payload_json(&body).await.map(Sent::Nothing)
+                    }
+                }
             }
             Target::Http { .. } | Target::Forward { .. } | Target::Reply { .. } => {
-                Err(SendError::Permanent { status: None, message: "not a Discord target".into() })
+                return Err(SendError::Permanent { status: None, message: "not a Discord target".into() });
             }
         }
+        .map_err(|e| classify(&e))?;
+        let (status, reset) = match &response {
+            Sent::Message(r) => (r.status().get(), window_used_up(r.headers())),
+            Sent::Nothing(r) => (r.status().get(), window_used_up(r.headers())),
+        };
+        let message_id = match (how, response) {
+            (Send::Create, _) | (_, Sent::Nothing(_)) => None,
+            // Only the id is read, so a message shape twilight does not know
+            // yet costs nothing; a body without one costs the next edit (a
+            // new message instead), never this send.
+            (Send::CreateForId | Send::Edit(_), Sent::Message(r)) => r.bytes().await.ok().and_then(|b| {
+                let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+                v.get("id")?.as_str().map(str::to_owned)
+            }),
+        };
+        Ok((SendOutcome { status: Some(status), response_excerpt: None, message_id }, reset))
     }
+}
+
+/// A response from Discord: with a message, or with nothing to read.
+enum Sent {
+    Message(twilight_http::Response<twilight_model::channel::Message>),
+    Nothing(twilight_http::Response<twilight_http::response::marker::EmptyBody>),
+}
+
+fn message_id(id: &str) -> Result<Id<twilight_model::id::marker::MessageMarker>, SendError> {
+    id.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| SendError::Permanent {
+        status: None,
+        message: format!("stored message id {id:?} is not a Discord id"),
+    })
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub(crate) fn jenkins(event_type: &str, p: &Value) -> Option<Message> {
     }
     m.description = lines.join("\n");
     m.footer = Some(format!("Jenkins · {event_type}"));
+    // The plugin names a build by its job and number; one message follows
+    // it from queued to finalized.
+    m.subject = n(build, "/number").map(|number| format!("jenkins:{}:{number}", s(p, "/url").unwrap_or(job)));
     Some(m)
 }
 
@@ -104,5 +107,8 @@ pub(crate) fn circleci(event_type: &str, p: &Value) -> Option<Message> {
     m.description = lines.join("\n");
     m.author = s(p, "/pipeline/vcs/commit/author/name").map(str::to_owned);
     m.footer = Some(format!("CircleCI · {event_type}"));
+    // CircleCI reports jobs and workflows only as they complete: one message
+    // per workflow shows each job's result, then the workflow's.
+    m.subject = s(p, "/workflow/id").map(|id| format!("circleci:workflow:{id}"));
     Some(m)
 }

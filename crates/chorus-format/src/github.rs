@@ -328,7 +328,14 @@ fn workflow_run(p: &Value) -> Message {
         m.description =
             format!("`{}` {}", short_sha(s(run, "/head_sha").unwrap_or("")), truncate(first_line(msg), 100));
     }
+    m.subject = subject(p, "run", run);
     m
+}
+
+/// One message per run or job, edited as it goes from queued to its result.
+fn subject(p: &Value, kind: &str, thing: &Value) -> Option<String> {
+    let repo = s(p, "/repository/full_name")?;
+    Some(format!("github:{kind}:{repo}:{}", n(thing, "/id")?))
 }
 
 fn workflow_job(p: &Value) -> Message {
@@ -355,6 +362,7 @@ fn workflow_job(p: &Value) -> Message {
     if !failed.is_empty() {
         m.description = format!("Failed step: {}", failed.join(", "));
     }
+    m.subject = subject(p, "job", job);
     m
 }
 

@@ -172,6 +172,7 @@ fn pipeline(p: &Value) -> Message {
         m.description =
             format!("`{}` {}", short_sha(s(p, "/commit/id").unwrap_or("")), truncate(first_line(msg), 100));
     }
+    m.subject = n(pl, "/id").map(|id| format!("gitlab:pipeline:{}:{id}", project(p)));
     m
 }
 
@@ -194,6 +195,7 @@ fn job(p: &Value) -> Message {
     {
         m.description = format!("Failure: {}", reason.replace('_', " "));
     }
+    m.subject = n(p, "/build_id").map(|id| format!("gitlab:job:{}:{id}", project(p)));
     m
 }
 

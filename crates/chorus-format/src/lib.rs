@@ -3,6 +3,7 @@
 mod alerts;
 mod bitbucket;
 mod ci;
+mod docker;
 mod generic;
 mod github;
 mod gitlab;
@@ -15,6 +16,7 @@ mod util;
 use chorus_core::{Message, Source};
 use serde_json::Value;
 
+pub use docker::event_type as docker_event_type;
 pub use generic::format_generic;
 pub use template::{TEMPLATE_MAX, TemplateError, render_context, render_template, validate_template};
 
@@ -50,11 +52,13 @@ pub enum Service {
     Bitbucket,
     /// Gitea and Forgejo, whose payloads follow GitHub's.
     Gitea,
+    /// A Docker engine's events, read by the watcher.
+    Docker,
 }
 
 impl Service {
     /// Every service, in documentation order.
-    pub const ALL: [Service; 13] = [
+    pub const ALL: [Service; 14] = [
         Service::Github,
         Service::Gitlab,
         Service::Jira,
@@ -68,6 +72,7 @@ impl Service {
         Service::Grafana,
         Service::Bitbucket,
         Service::Gitea,
+        Service::Docker,
     ];
 
     /// The lowercase name.
@@ -86,6 +91,7 @@ impl Service {
             Service::Grafana => "grafana",
             Service::Bitbucket => "bitbucket",
             Service::Gitea => "gitea",
+            Service::Docker => "docker",
         }
     }
 
@@ -101,6 +107,7 @@ impl Service {
             Source::Circleci => Service::CircleCi,
             Source::Bitbucket => Service::Bitbucket,
             Source::Gitea => Service::Gitea,
+            Source::Docker => Service::Docker,
             Source::Standard | Source::Chorus | Source::Generic | Source::None => return None,
         })
     }
@@ -122,6 +129,7 @@ pub fn format_service(service: Service, event_type: &str, payload: &Value) -> Op
         Service::Alertmanager => alerts::format(false, event_type, payload),
         Service::Grafana => alerts::format(true, event_type, payload),
         Service::Bitbucket => bitbucket::format(event_type, payload),
+        Service::Docker => docker::format(event_type, payload),
         Service::Gitea => github::format(event_type, payload).map(|mut m| {
             m.footer = Some(format!("Gitea · {event_type}"));
             m

@@ -42,6 +42,7 @@ pub(crate) fn source_label(source: Source) -> &'static str {
         Source::Circleci => "CircleCI",
         Source::Bitbucket => "Bitbucket",
         Source::Gitea => "Gitea",
+        Source::Docker => "Docker",
         Source::Standard | Source::Chorus | Source::Generic | Source::None => "Webhook",
     }
 }

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     IpNotAllowed,
     /// Ingress: the hook is disabled.
     HookDisabled,
+    /// Ingress: the hook is fed by a watcher (Docker), not by requests.
+    WatchedHook,
     /// Ingress: the hook's agent is disabled.
     AgentDisabled,
     /// Ingress: the hook's rate limit is used up (`Retry-After`).
@@ -56,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -67,6 +69,7 @@ impl ErrorCode {
         ErrorCode::SignatureInvalid,
         ErrorCode::IpNotAllowed,
         ErrorCode::HookDisabled,
+        ErrorCode::WatchedHook,
         ErrorCode::AgentDisabled,
         ErrorCode::RateLimited,
         ErrorCode::MalformedBody,
@@ -91,6 +94,7 @@ impl ErrorCode {
             ErrorCode::SignatureInvalid => "signature_invalid",
             ErrorCode::IpNotAllowed => "ip_not_allowed",
             ErrorCode::HookDisabled => "hook_disabled",
+            ErrorCode::WatchedHook => "watched_hook",
             ErrorCode::AgentDisabled => "agent_disabled",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::MalformedBody => "malformed_body",
@@ -114,6 +118,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict
             | ErrorCode::HookDisabled
+            | ErrorCode::WatchedHook
             | ErrorCode::IdempotencyKeyInUse
             | ErrorCode::NoReplyChannel
             | ErrorCode::WorkflowDisabled => StatusCode::CONFLICT,

@@ -179,7 +179,39 @@ pub(crate) async fn ingest(
     };
     let now = state.clock.now();
     admit(state, &hook, &agent, secrets, headers, body, peer, now)?;
+    commit(state, hook, headers, body).await
+}
 
+/// Store what a watcher (the Docker engine's event stream) read for `hook`:
+/// the sender is Chorus itself, so neither signature, allow-list nor rate
+/// limit applies; the enabled flags and everything after do.
+#[allow(dead_code, reason = "the Docker watcher, next, calls it")]
+pub(crate) async fn ingest_watched(
+    state: &AppState,
+    hook: chorus_core::IncomingHook,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Outcome, ApiError> {
+    let Some(agent) = state.store.agent(&hook.agent).await? else {
+        return Err(unknown_hook());
+    };
+    if !hook.enabled {
+        return Err(ApiError::new(ErrorCode::HookDisabled, "this hook is disabled"));
+    }
+    if !agent.enabled {
+        return Err(ApiError::new(ErrorCode::AgentDisabled, "this agent is disabled"));
+    }
+    commit(state, hook, headers, body).await
+}
+
+/// Read an admitted body as its format and commit it.
+async fn commit(
+    state: &AppState,
+    hook: chorus_core::IncomingHook,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Outcome, ApiError> {
+    let now = state.clock.now();
     let parsed: Option<Value> = if hook.source.expects_json() {
         match serde_json::from_slice(body) {
             Ok(v) => Some(v),
@@ -280,6 +312,12 @@ fn admit(
                 "sender address is not in the hook's allow-list",
             ));
         }
+    }
+    if !hook.source.takes_requests() {
+        return Err(ApiError::new(
+            ErrorCode::WatchedHook,
+            format!("this hook is fed by the {} watcher and takes no requests", hook.source.as_str()),
+        ));
     }
     if let Err(e) = chorus_verify::verify(hook.source, hook.generic.as_ref(), secrets, headers, body, now) {
         tracing::info!(hook = %hook.id, reason = %e, "webhook rejected");

@@ -8,6 +8,7 @@ mod outgoing;
 mod rules;
 mod schema;
 mod sqlite;
+mod subjects;
 mod tasks;
 mod workflows;
 mod writer;

@@ -339,6 +339,18 @@ END;
     r"
 ALTER TABLE hooks ADD COLUMN notify_changes INTEGER NOT NULL DEFAULT 0;
 ",
+    // The chat message showing each subject (a CI run), so its later events
+    // edit it in place, across restarts.
+    r"
+CREATE TABLE subject_messages (
+    target     TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (target, subject)
+) STRICT;
+CREATE INDEX subject_messages_age ON subject_messages(updated_at);
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

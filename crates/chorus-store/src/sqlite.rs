@@ -170,7 +170,15 @@ impl SqliteStore {
                             (None, spec)
                         }
                     };
-                    Ok(ClaimedDelivery { delivery, webhook_url, http, signing_secret, reply, pack })
+                    Ok(ClaimedDelivery {
+                        delivery,
+                        webhook_url,
+                        http,
+                        signing_secret,
+                        reply,
+                        pack,
+                        edit: None,
+                    })
                 })
                 .collect()
         })
@@ -1341,6 +1349,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError> {
+        let (target, subject) = (json(target), subject.to_owned());
+        self.read(move |conn, _| crate::subjects::find(conn, &target, &subject)).await
+    }
+
     async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError> {
         let now = ms(self.now());
         self.write(move |conn, _| {
@@ -1383,6 +1396,9 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 if updated == 0 {
                     return Err(not_found("delivery", &a.delivery_id));
+                }
+                if let Some(shown) = &attempt.subject_message {
+                    crate::subjects::keep(conn, &a.delivery_id, shown, now)?;
                 }
             }
             Ok(())
@@ -1534,8 +1550,12 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.write(move |conn, _| Ok(outgoing::purge(conn, before)? + crate::workflows::purge(conn, before)?))
-            .await
+        self.write(move |conn, _| {
+            Ok(outgoing::purge(conn, before)?
+                + crate::workflows::purge(conn, before)?
+                + crate::subjects::purge(conn, before)?)
+        })
+        .await
     }
 
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {

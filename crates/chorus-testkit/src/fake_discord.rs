@@ -94,8 +94,12 @@ impl Window {
 #[derive(Default)]
 struct Inner {
     requests: Vec<RecordedRequest>,
-    /// Created messages, with the channel (or `webhook:<id>`) they went to.
+    /// Created messages, with the channel (or `webhook:<id>`) they went to;
+    /// an edit changes the message here.
     messages: Vec<(String, Value)>,
+    /// Edits in order: the channel (or `webhook:<id>`), the message id and
+    /// the body sent.
+    edits: Vec<(String, String, Value)>,
     script: VecDeque<Mode>,
     nonces: HashMap<String, u64>,
     next_id: u64,
@@ -210,6 +214,11 @@ impl FakeDiscord {
         let app = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create_message))
             .route("/api/v10/webhooks/{id}/{token}", post(execute_webhook))
+            .route("/api/v10/channels/{channel}/messages/{message}", axum::routing::patch(edit_message))
+            .route(
+                "/api/v10/webhooks/{id}/{token}/messages/{message}",
+                axum::routing::patch(edit_webhook_message),
+            )
             .route("/api/v10/interactions/{id}/{token}/callback", post(interaction_callback))
             .route("/api/v10/applications/{app}/commands", axum::routing::put(register_commands))
             .route(
@@ -246,6 +255,17 @@ impl FakeDiscord {
     /// Messages created so far, with their channel id (or `webhook:<id>`).
     pub fn messages(&self) -> Vec<(String, Value)> {
         self.shared.inner.lock().unwrap().messages.clone()
+    }
+
+    /// Edits so far: channel (or `webhook:<id>`), message id and body.
+    pub fn edits(&self) -> Vec<(String, String, Value)> {
+        self.shared.inner.lock().unwrap().edits.clone()
+    }
+
+    /// Delete a message, as a person in the channel would; edits of it get
+    /// Discord's 404 Unknown Message.
+    pub fn delete_message(&self, id: &str) {
+        self.shared.inner.lock().unwrap().messages.retain(|(_, m)| m["id"] != id);
     }
 
     /// Wait until at least `n` messages exist, or panic after `timeout`.
@@ -483,6 +503,64 @@ async fn execute_webhook(
 ) -> Response {
     let response = scripted(&shared, &format!("webhook-{id}"))
         .unwrap_or_else(|| create(&shared, format!("webhook:{id}"), &body));
+    record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
+    response
+}
+
+/// Discord's PATCH of a message: the fields sent replace the message's.
+fn edit(shared: &Shared, destination: String, message: &str, body: &Bytes) -> Response {
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"message": "400: Bad Request", "code": 50109})))
+            .into_response();
+    };
+    if let Err(response) = limit(shared, &format!("edit-{destination}")) {
+        return *response;
+    }
+    let mut inner = shared.inner.lock().unwrap();
+    let Some((_, stored)) = inner.messages.iter_mut().find(|(d, m)| *d == destination && m["id"] == message)
+    else {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Message", "code": 10008})))
+            .into_response();
+    };
+    for (k, v) in &fields {
+        stored[k] = v.clone();
+    }
+    let edited = stored.clone();
+    inner.edits.push((destination, message.to_owned(), Value::Object(fields)));
+    drop(inner);
+    axum::Json(edited).into_response()
+}
+
+async fn edit_message(
+    State(shared): State<Shared>,
+    Path((channel, message)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = if let Some(r) = scripted(&shared, &format!("channel-{channel}")) {
+        r
+    } else if headers.get("authorization").is_none() {
+        (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401: Unauthorized", "code": 0})))
+            .into_response()
+    } else {
+        edit(&shared, channel, &message, &body)
+    };
+    record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
+    response
+}
+
+async fn edit_webhook_message(
+    State(shared): State<Shared>,
+    Path((id, _token, message)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response = scripted(&shared, &format!("webhook-{id}"))
+        .unwrap_or_else(|| edit(&shared, format!("webhook:{id}"), &message, &body));
     record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
     response
 }

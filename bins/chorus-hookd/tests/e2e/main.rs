@@ -5,6 +5,7 @@
 mod cli;
 mod crash;
 mod fixtures;
+mod follow;
 mod interactions;
 mod lifecycle;
 mod outage;

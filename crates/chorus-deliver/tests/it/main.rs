@@ -33,7 +33,7 @@ impl Sink for ScriptedSink {
         self.sent.lock().unwrap().push(d.clone());
         match self.script.lock().unwrap().pop_front() {
             Some(Err(e)) => Err(e),
-            _ => Ok(SendOutcome { status: Some(200), response_excerpt: None }),
+            _ => Ok(SendOutcome { status: Some(200), response_excerpt: None, message_id: None }),
         }
     }
 }

@@ -50,6 +50,7 @@ fn channel(id: &str) -> ClaimedDelivery {
         signing_secret: None,
         reply: None,
         pack: None,
+        edit: None,
     }
 }
 
@@ -95,10 +96,75 @@ async fn discord_webhook_url_target() {
         signing_secret: None,
         reply: None,
         pack: None,
+        edit: None,
     };
     sink.send(&job).await.unwrap();
     assert_eq!(fake.messages()[0].0, "webhook:77");
     assert_eq!(fake.requests()[0].path, "/api/v10/webhooks/77/tok");
+}
+
+/// A delivery of a message about `subject` whose title is `title`.
+fn about(mut job: ClaimedDelivery, subject: &str, title: &str) -> ClaimedDelivery {
+    let mut message = Message::titled(title);
+    message.subject = Some(subject.into());
+    job.delivery.id = DeliveryId::generate();
+    job.delivery.payload = serde_json::to_value(message).unwrap();
+    job
+}
+
+#[tokio::test]
+async fn a_subject_keeps_one_message_edited_in_place() {
+    init();
+    let fake = FakeDiscord::start().await;
+    let sink = sink(&fake, Some("t"));
+    let webhook = ClaimedDelivery {
+        webhook_url: Some(Secret::new("https://discord.com/api/webhooks/77/tok")),
+        ..channel("0")
+    };
+    let webhook = ClaimedDelivery {
+        delivery: Delivery {
+            target: Target::DiscordWebhook { agent: "builder".parse::<AgentName>().unwrap() },
+            ..webhook.delivery
+        },
+        ..webhook
+    };
+    for (target, created_path, edit_path) in [
+        (channel("42"), "/api/v10/channels/42/messages", "/api/v10/channels/42/messages"),
+        (webhook, "/api/v10/webhooks/77/tok", "/api/v10/webhooks/77/tok/messages"),
+    ] {
+        let before = fake.messages().len();
+        let queued = about(target.clone(), "ci:run:1", "Workflow CI queued");
+        let sent = sink.send(&queued).await.unwrap();
+        let id = sent.message_id.clone().expect("a message about a subject reports its id");
+        let created = fake.requests().last().unwrap().clone();
+        assert_eq!(created.path, created_path);
+
+        let mut done = about(target.clone(), "ci:run:1", "Workflow CI success");
+        done.edit = Some(id.clone());
+        let edited = sink.send(&done).await.unwrap();
+        assert_eq!(edited.message_id.as_deref(), Some(id.as_str()));
+        let messages = fake.messages();
+        assert_eq!(messages.len(), before + 1, "edited, not posted again");
+        assert_eq!(messages.last().unwrap().1["embeds"][0]["title"], "Workflow CI success");
+        assert_eq!(messages.last().unwrap().1["id"], id.as_str());
+        let patch = fake.requests().last().unwrap().clone();
+        assert_eq!(patch.method, "PATCH");
+        assert_eq!(patch.path, format!("{edit_path}/{id}"));
+        assert!(patch.body.get("nonce").is_none(), "an edit carries no nonce: {}", patch.body);
+
+        // Someone deleted it: the edit's 404 gives way to a new message.
+        fake.delete_message(&id);
+        let mut again = about(target, "ci:run:1", "Workflow CI failure");
+        again.edit = Some(id.clone());
+        let reposted = sink.send(&again).await.unwrap();
+        let new_id = reposted.message_id.expect("the new message's id");
+        assert_ne!(new_id, id);
+        assert_eq!(fake.messages().last().unwrap().1["embeds"][0]["title"], "Workflow CI failure");
+    }
+    // Without a subject nothing is read back: a plain webhook execution
+    // does not wait for its message.
+    let plain = sink.send(&channel("42")).await.unwrap();
+    assert_eq!(plain.message_id, None);
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@ use std::{sync::Arc, time::Duration};
 use chorus_core::{
     Action, AgentName, AgentPatch, Attempt, DeliveryId, DeliveryQuery, DeliveryStatus, EventId, EventQuery,
     EventStatus, HookId, HookPatch, IdempotentResponse, IncomingHook, IngestOutcome, ManualClock, NewAgent,
-    NewAttempt, NewDelivery, NewEvent, RoutedEvent, Rule, Secret, Source, Store, StoreError, Target,
-    TargetKind,
+    NewAttempt, NewDelivery, NewEvent, RoutedEvent, Rule, Secret, Source, Store, StoreError, SubjectMessage,
+    Target, TargetKind,
 };
 use chorus_store::{MasterKey, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
@@ -254,6 +254,15 @@ async fn concurrent_ingests_all_commit_and_a_failing_op_fails_alone() {
     assert_eq!(seen, 400);
 }
 
+/// The message showing a subject is kept for the delivery's target, and
+/// only there.
+async fn subject_message_is_kept_for_its_target(store: &SqliteStore, target: &Target) {
+    assert_eq!(store.subject_message(target, "ci:run:7").await.unwrap().as_deref(), Some("1001"));
+    assert_eq!(store.subject_message(target, "ci:run:8").await.unwrap(), None);
+    let elsewhere = Target::DiscordChannel { channel_id: "elsewhere".into() };
+    assert_eq!(store.subject_message(&elsewhere, "ci:run:7").await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn routing_and_delivery_lifecycle_with_leases() {
     let f = open();
@@ -327,6 +336,7 @@ async fn routing_and_delivery_lifecycle_with_leases() {
             attempt: attempt(1, Some(500), Some("boom")),
             status: DeliveryStatus::Pending,
             next_attempt_at: retry_at,
+            subject_message: None,
         })
         .await
         .unwrap();
@@ -343,9 +353,11 @@ async fn routing_and_delivery_lifecycle_with_leases() {
             attempt: attempt(2, Some(200), None),
             status: DeliveryStatus::Succeeded,
             next_attempt_at: f.clock.now_ts(),
+            subject_message: Some(SubjectMessage { subject: "ci:run:7".into(), message_id: "1001".into() }),
         })
         .await
         .unwrap();
+    subject_message_is_kept_for_its_target(&f.store, &jobs[0].delivery.target).await;
     let d = f.store.delivery(&delivery_id).await.unwrap().unwrap();
     assert_eq!(d.status, DeliveryStatus::Succeeded);
     assert_eq!(f.store.attempts(&delivery_id).await.unwrap().len(), 2);
@@ -433,6 +445,7 @@ async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
             },
             status: DeliveryStatus::Pending,
             next_attempt_at: f.clock.now_ts(),
+            subject_message: None,
         })
         .collect();
     store.record_attempts(records).await.unwrap();
