@@ -391,6 +391,10 @@ pub trait Store: Send + Sync + 'static {
     /// and give them one lease (the longest of theirs), so that after a crash
     /// they come back together and are sent as the same pack again.
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError>;
+    /// Where the watcher `name` left off (its last committed position).
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Move the watcher `name`'s position to `value`.
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// The chat message showing `subject` at `target`, recorded by an
     /// earlier attempt's [`NewAttempt::subject_message`].
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;

@@ -312,20 +312,65 @@ impl Reply {
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq)]
 enum Cmd {
-    CreateAgent { name: String, channel: Option<String> },
-    Add { agent: Option<String>, hook: NewHook, guide: Guide },
-    List { agent: Option<String> },
-    Remove { agent: Option<String>, id: String },
-    Test { agent: Option<String>, id: String },
-    Format { agent: Option<String>, id: String, template: Option<String> },
-    Filter { agent: Option<String>, id: String, events: Vec<String> },
-    Enable { agent: Option<String>, id: String, on: bool },
-    RuleAdd { agent: Option<String>, hook: HookRef, rule: NewRule },
-    RuleList { agent: Option<String>, id: String },
-    RuleRemove { agent: Option<String>, id: String, rule_id: String },
-    Aggregate { hook: HookRef, window: Option<String> },
+    CreateAgent {
+        name: String,
+        channel: Option<String>,
+    },
+    /// `rule`: added to the new hook with it (`!hook docker on --containers`).
+    Add {
+        agent: Option<String>,
+        hook: NewHook,
+        guide: Guide,
+        rule: Option<NewRule>,
+    },
+    List {
+        agent: Option<String>,
+    },
+    Remove {
+        agent: Option<String>,
+        id: String,
+    },
+    Test {
+        agent: Option<String>,
+        id: String,
+    },
+    Format {
+        agent: Option<String>,
+        id: String,
+        template: Option<String>,
+    },
+    Filter {
+        agent: Option<String>,
+        id: String,
+        events: Vec<String>,
+    },
+    Enable {
+        agent: Option<String>,
+        id: String,
+        on: bool,
+    },
+    RuleAdd {
+        agent: Option<String>,
+        hook: HookRef,
+        rule: NewRule,
+    },
+    RuleList {
+        agent: Option<String>,
+        id: String,
+    },
+    RuleRemove {
+        agent: Option<String>,
+        id: String,
+        rule_id: String,
+    },
+    Aggregate {
+        hook: HookRef,
+        window: Option<String>,
+    },
     WorkflowList,
-    WorkflowTest { name: String },
+    WorkflowTest {
+        name: String,
+    },
     WorkflowReload,
     Help,
 }
@@ -336,6 +381,7 @@ enum Guide {
     Github,
     Ci,
     Docker,
+    DockerHub,
     Plain,
 }
 
@@ -455,6 +501,69 @@ fn event_list(text: &str) -> Vec<String> {
     text.split([',', ' ']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect()
 }
 
+/// `!hook github alert-if "<expression>"`: `rest` is the text after `!hook`.
+fn alert_if(rest: &str) -> Result<Cmd, String> {
+    let expr = rest.trim_start()["github".len()..].trim_start()["alert-if".len()..].trim();
+    let expr = expr.trim_matches(|c| c == '"' || c == '“' || c == '”').trim();
+    if expr.is_empty() {
+        return Err("usage: `!hook github alert-if \"<expression>\"`".into());
+    }
+    let mut conditions = serde_json::Map::new();
+    conditions.insert("if".into(), Value::String(expr.to_owned()));
+    Ok(Cmd::RuleAdd {
+        agent: None,
+        hook: HookRef::Source("github".into()),
+        rule: NewRule { trigger: "*".into(), action: "notify".into(), template: None, conditions },
+    })
+}
+
+/// `!hook docker on [--containers web,db] [--events die,oom]`: a hook the
+/// engine watcher feeds; `--events` narrows the container actions (`die`
+/// stands for `container.die`), `--containers` adds a rule on the names.
+fn docker_on(flags: &[&str]) -> Result<Cmd, String> {
+    const USAGE: &str =
+        "usage: `!hook docker on [--containers web,db] [--events start,die,oom,health_status]`";
+    let mut hook = NewHook {
+        kind: HookKind::Incoming,
+        source: Some("docker".into()),
+        url: None,
+        name: Some("Docker".into()),
+        events: Vec::new(),
+    };
+    let mut rule = None;
+    let mut rest = flags.iter();
+    while let Some(flag) = rest.next() {
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, v.to_owned()),
+            None => (*flag, (*rest.next().ok_or(USAGE)?).to_owned()),
+        };
+        let list = event_list(&value);
+        if list.is_empty() {
+            return Err(USAGE.into());
+        }
+        match name {
+            "--events" => {
+                hook.events = list
+                    .into_iter()
+                    .map(|e| if e.contains('.') { e } else { format!("container.{e}") })
+                    .collect();
+            }
+            "--containers" => {
+                let mut conditions = serde_json::Map::new();
+                conditions.insert("container".into(), Value::from(list));
+                rule = Some(NewRule {
+                    trigger: "*".into(),
+                    action: "notify".into(),
+                    template: None,
+                    conditions,
+                });
+            }
+            _ => return Err(USAGE.into()),
+        }
+    }
+    Ok(Cmd::Add { agent: None, hook, guide: Guide::Docker, rule })
+}
+
 /// `/agent …` from an interaction's `data`.
 fn parse_interaction(data: &Value) -> Result<Cmd, String> {
     let sub = &data["options"][0];
@@ -500,7 +609,7 @@ fn parse_interaction(data: &Value) -> Result<Cmd, String> {
                         Some("github") => Guide::Github,
                         _ => Guide::Plain,
                     };
-                    Cmd::Add { agent: agent()?, hook, guide }
+                    Cmd::Add { agent: agent()?, hook, guide, rule: None }
                 }
                 "list" => Cmd::List { agent: agent()? },
                 "remove" => Cmd::Remove { agent: agent()?, id: id()? },
@@ -545,7 +654,7 @@ fn parse_interaction(data: &Value) -> Result<Cmd, String> {
 }
 
 const TEXT_HELP: &str = "**!hook commands**\n\
-`!hook github on` · `!hook ci on` · `!hook docker on` · `!hook custom <url>`\n\
+`!hook github on` · `!hook ci on` · `!hook docker on` · `!hook dockerhub on` · `!hook custom <url>`\n\
 `!hook list` · `!hook delete <id>` · `!hook test <id>` · `!hook format <id> <template>`\n\
 `!hook filter <id> <events>` · `!hook enable <id>` · `!hook disable <id>`\n\
 `!hook github on --events push,pr,release` · `!hook github filter branch=main author=!dependabot* label=urgent`\n\
@@ -613,17 +722,17 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
     Some(match words.as_slice() {
         [] | ["help"] => Ok(Cmd::Help),
         ["github", "on"] => {
-            Ok(Cmd::Add { agent: None, hook: incoming("github", "GitHub"), guide: Guide::Github })
+            Ok(Cmd::Add { agent: None, hook: incoming("github", "GitHub"), guide: Guide::Github, rule: None })
         }
         ["github", "on", "--events", list] => {
             let mut hook = incoming("github", "GitHub");
             hook.events = event_list(list).iter().map(|e| github_event(e)).collect();
-            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github })
+            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github, rule: None })
         }
         ["github", "on", flag] if flag.starts_with("--events=") => {
             let mut hook = incoming("github", "GitHub");
             hook.events = event_list(&flag["--events=".len()..]).iter().map(|e| github_event(e)).collect();
-            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github })
+            Ok(Cmd::Add { agent: None, hook, guide: Guide::Github, rule: None })
         }
         ["github", "filter", conditions @ ..] if !conditions.is_empty() => {
             pairs(&conditions.join(" ")).map(|c| Cmd::RuleAdd {
@@ -633,26 +742,7 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
             })
         }
         ["github", "filter"] => Err("usage: `!hook github filter branch=main author=… label=…`".into()),
-        ["github", "alert-if", ..] => {
-            let expr = rest.trim_start()["github".len()..].trim_start()["alert-if".len()..].trim();
-            let expr = expr.trim_matches(|c| c == '"' || c == '“' || c == '”').trim();
-            if expr.is_empty() {
-                Err("usage: `!hook github alert-if \"<expression>\"`".into())
-            } else {
-                let mut conditions = serde_json::Map::new();
-                conditions.insert("if".into(), Value::String(expr.to_owned()));
-                Ok(Cmd::RuleAdd {
-                    agent: None,
-                    hook: HookRef::Source("github".into()),
-                    rule: NewRule {
-                        trigger: "*".into(),
-                        action: "notify".into(),
-                        template: None,
-                        conditions,
-                    },
-                })
-            }
-        }
+        ["github", "alert-if", ..] => alert_if(rest),
         [_, "aggregate", ..] => aggregate_cmd(&words),
         ["rules", ..] => id(1).map(|id| Cmd::RuleList { agent: None, id }),
         ["rule-remove", _, rule] => {
@@ -661,11 +751,17 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
         ["rule-remove", ..] => Err("usage: `!hook rule-remove <hook id> <rule id>`".into()),
         // One URL for every CI system, most of which cannot sign for it:
         // senders are recognised by their payloads.
-        ["ci", "on"] => Ok(Cmd::Add { agent: None, hook: incoming("none", "CI/CD"), guide: Guide::Ci }),
-        // Docker Hub cannot sign its requests.
-        ["docker", "on"] => {
-            Ok(Cmd::Add { agent: None, hook: incoming("none", "Docker"), guide: Guide::Docker })
+        ["ci", "on"] => {
+            Ok(Cmd::Add { agent: None, hook: incoming("none", "CI/CD"), guide: Guide::Ci, rule: None })
         }
+        ["docker", "on", flags @ ..] => docker_on(flags),
+        // Docker Hub cannot sign its requests.
+        ["dockerhub", "on"] => Ok(Cmd::Add {
+            agent: None,
+            hook: incoming("none", "Docker Hub"),
+            guide: Guide::DockerHub,
+            rule: None,
+        }),
         ["custom", url] => Ok(Cmd::Add {
             agent: None,
             hook: NewHook {
@@ -676,6 +772,7 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
                 events: vec!["*".into()],
             },
             guide: Guide::Plain,
+            rule: None,
         }),
         ["custom"] => Err("usage: `!hook custom <url>`".into()),
         ["list"] => Ok(Cmd::List { agent: None }),
@@ -767,29 +864,21 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
         Ok(match cmd {
             Cmd::Help => Reply::done(TEXT_HELP),
             Cmd::CreateAgent { name, channel } => {
-                let channel = channel.or_else(|| by.channel_id.clone()).ok_or_else(|| ServiceError("no channel".into()))?;
+                let channel = channel
+                    .or_else(|| by.channel_id.clone())
+                    .ok_or_else(|| ServiceError("no channel".into()))?;
                 service.create_agent(by, &name, &channel).await?;
                 Reply::done(format!("✅ Agent **{name}** created; its messages go to <#{channel}>."))
             }
-            Cmd::Add { agent: given, hook, guide } => {
+            Cmd::Add { agent: given, hook, guide, rule } => {
                 let agent = agent(given).await?;
                 let kind = hook.kind;
                 let source = hook.source.clone();
                 let created = service.add_hook(by, &agent, hook).await?;
-                let details = setup(&agent, kind, source.as_deref(), guide, &created);
-                if text {
-                    Reply {
-                        content: format!(
-                            "✅ {} webhook `{}` created for **{agent}**. I sent you its URL and secret in a direct message.",
-                            kind.as_str(),
-                            created.id
-                        ),
-                        ephemeral: false,
-                        dm: Some(details),
-                    }
-                } else {
-                    Reply { content: details, ephemeral: true, dm: None }
+                if let Some(rule) = rule {
+                    service.add_rule(by, &agent, HookRef::Id(created.id.clone()), rule).await?;
                 }
+                created_reply(&agent, kind, source.as_deref(), guide, &created, text)
             }
             Cmd::List { agent: given } => {
                 let agent = agent(given).await?;
@@ -833,9 +922,9 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
             }
             cmd @ (Cmd::RuleAdd { .. } | Cmd::RuleList { .. } | Cmd::RuleRemove { .. }) => {
                 let given = match &cmd {
-                    Cmd::RuleAdd { agent, .. } | Cmd::RuleList { agent, .. } | Cmd::RuleRemove { agent, .. } => {
-                        agent.clone()
-                    }
+                    Cmd::RuleAdd { agent, .. }
+                    | Cmd::RuleList { agent, .. }
+                    | Cmd::RuleRemove { agent, .. } => agent.clone(),
                     _ => None,
                 };
                 let agent = agent(given).await?;
@@ -960,6 +1049,32 @@ fn list_text(agent: &str, hooks: &[Listed]) -> String {
     out
 }
 
+/// The answer to a hook's creation: its setup privately (a direct message
+/// for a text command, an ephemeral reply for a slash command).
+fn created_reply(
+    agent: &str,
+    kind: HookKind,
+    source: Option<&str>,
+    guide: Guide,
+    c: &Created,
+    text: bool,
+) -> Reply {
+    let details = setup(agent, kind, source, guide, c);
+    if text {
+        Reply {
+            content: format!(
+                "✅ {} webhook `{}` created for **{agent}**. I sent you its URL and secret in a direct message.",
+                kind.as_str(),
+                c.id
+            ),
+            ephemeral: false,
+            dm: Some(details),
+        }
+    } else {
+        Reply { content: details, ephemeral: true, dm: None }
+    }
+}
+
 /// What to do with a new hook, secret included: for ephemeral replies and
 /// direct messages only.
 fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Created) -> String {
@@ -989,6 +1104,13 @@ fn setup(agent: &str, kind: HookKind, source: Option<&str>, guide: Guide, c: &Cr
             id = c.id
         ),
         Guide::Docker => format!(
+            "🐳 **Docker Monitoring Active** for {agent}\nHook id: `{}`\n\n\
+             Events: container start, stop (exit code, OOM, uptime, last logs), health, restarts; image builds, \
+             pulls and pushes. `!hook docker on --containers web,db --events die,oom` narrows them.\n\n{}",
+            c.id,
+            chorus_providers::of(chorus_core::Source::Docker).setup().unwrap_or_default()
+        ),
+        Guide::DockerHub => format!(
             "🐳 **Docker Hub webhook** for {agent}\n\nWebhook URL: {}\nHook id: `{}`\n\n\
              Docker Hub → your repository → Webhooks → paste the URL.\n\
              Docker Hub does not sign its requests, so this URL is the only key: keep it private.",
@@ -1038,6 +1160,33 @@ mod tests {
         assert!(matches!(parse_text("!hook github alert-if"), Some(Err(_))));
         assert!(matches!(parse_text("!hook rule-remove hk_1"), Some(Err(_))));
         assert!(matches!(parse_text("!hook rules hk_1"), Some(Ok(Cmd::RuleList { .. }))));
+    }
+
+    #[test]
+    fn docker_on_takes_the_seed_filters() {
+        let Some(Ok(Cmd::Add { hook, guide: Guide::Docker, rule, .. })) =
+            parse_text("!hook docker on --containers web,db --events=die,oom,image.tag")
+        else {
+            panic!("docker on")
+        };
+        assert_eq!(hook.source.as_deref(), Some("docker"));
+        assert_eq!(hook.events, ["container.die", "container.oom", "image.tag"]);
+        assert_eq!(
+            Value::Object(rule.expect("a rule on the names").conditions),
+            json!({"container": ["web", "db"]})
+        );
+        let Some(Ok(Cmd::Add { hook, rule: None, .. })) = parse_text("!hook docker on") else {
+            panic!("plain")
+        };
+        assert!(hook.events.is_empty());
+        for bad in ["!hook docker on --containers", "!hook docker on --events=", "!hook docker on --since 5m"]
+        {
+            assert!(matches!(parse_text(bad), Some(Err(_))), "{bad}");
+        }
+        assert!(matches!(
+            parse_text("!hook dockerhub on"),
+            Some(Ok(Cmd::Add { guide: Guide::DockerHub, .. }))
+        ));
     }
 
     #[test]

@@ -153,9 +153,34 @@ pub fn derive(source: Source, payload: &Value, state: &SubjectState) -> Map<Stri
                 || event.get("subtype").and_then(Value::as_str) == Some("bot_message");
             out.insert("is_bot".into(), Value::Bool(bot));
         }
+        Source::Docker => docker(&mut out, payload),
         _ => generic(&mut out, payload),
     }
     out
+}
+
+/// A Docker engine event: `container` (its name), `image`, `action`
+/// (`die`, `health_status`, …), `exit_code` and `oom` for a container that
+/// ended.
+fn docker(out: &mut Map<String, Value>, payload: &Value) {
+    let p = |ptr: &str| payload.pointer(ptr);
+    let kind = s(p("/Type")).unwrap_or_default();
+    let name = s(p("/Actor/Attributes/name"));
+    if kind == "container" {
+        put(out, "container", name.clone());
+        put(out, "image", s(p("/Actor/Attributes/image")));
+    } else if kind == "image" {
+        put(out, "image", name.clone());
+    }
+    let action = s(p("/Action")).map(|a| a.split(':').next().unwrap_or_default().trim().to_owned());
+    put(out, "action", action);
+    put(out, "title", name);
+    if let Some(code) = s(p("/Actor/Attributes/exitCode")).and_then(|c| c.parse::<i64>().ok()) {
+        out.insert("exit_code".into(), Value::from(code));
+    }
+    if let Some(oom) = p("/Container/State/OOMKilled").and_then(Value::as_bool) {
+        out.insert("oom".into(), Value::Bool(oom));
+    }
 }
 
 fn github(out: &mut Map<String, Value>, payload: &Value, state: &SubjectState) {

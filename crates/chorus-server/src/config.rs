@@ -94,6 +94,9 @@ pub struct Config {
     /// How long `POST /webhooks/{name}` waits for a run to finish before
     /// answering 202 instead of 200.
     pub workflows_sync_wait_ms: u64,
+    /// The Docker engine `docker` hooks watch: `unix:///path` or
+    /// `tcp://host:port` (default: Docker's own socket).
+    pub docker_host: Option<String>,
     /// What validation parsed, kept so nothing is parsed twice.
     #[serde(skip)]
     parsed: Parsed,
@@ -106,6 +109,7 @@ struct Parsed {
     trusted_proxies: Vec<chorus_deliver::Cidr>,
     discord_key: Option<chorus_verify::DiscordKey>,
     shell_allow: Vec<String>,
+    docker_host: Option<crate::DockerHost>,
 }
 
 impl std::fmt::Debug for Config {
@@ -137,6 +141,7 @@ impl std::fmt::Debug for Config {
             .field("workflows_allow_unsigned", &self.workflows_allow_unsigned)
             .field("workflows_shell_allow", &self.workflows_shell_allow)
             .field("workflows_sync_wait_ms", &self.workflows_sync_wait_ms)
+            .field("docker_host", &self.docker_host)
             // `parsed` repeats the text fields above in parsed form.
             .finish_non_exhaustive()
     }
@@ -166,6 +171,7 @@ impl Default for Config {
             outgoing_breaker_threshold: 10,
             workflows_allow_unsigned: false,
             workflows_shell_allow: None,
+            docker_host: None,
             workflows_sync_wait_ms: 5_000,
             parsed: Parsed::default(),
         }
@@ -232,6 +238,7 @@ impl Config {
         }
         for (key, slot) in [
             ("CHORUS_WORKFLOWS_SHELL_ALLOW", &mut config.workflows_shell_allow),
+            ("CHORUS_DOCKER_HOST", &mut config.docker_host),
             ("CHORUS_DATABASE_URL", &mut config.database_url),
             ("CHORUS_MASTER_KEY", &mut config.master_key),
             ("CHORUS_API_TOKEN", &mut config.api_token),
@@ -325,6 +332,10 @@ impl Config {
             }
             self.parsed.shell_allow = programs;
         }
+        if let Some(host) = &self.docker_host {
+            self.parsed.docker_host =
+                Some(crate::DockerHost::parse(host).map_err(|e| invalid("docker_host", e))?);
+        }
         if let Some(token) = &self.api_token
             && token.len() < 16
         {
@@ -352,6 +363,11 @@ impl Config {
             self.data_dir = d;
         }
         Ok(())
+    }
+
+    /// The Docker engine `docker` hooks watch, as `load` parsed it.
+    pub fn docker(&self) -> crate::DockerHost {
+        self.parsed.docker_host.clone().unwrap_or_else(crate::DockerHost::default_socket)
     }
 
     /// The programs `shell_exec` may run, as `load` parsed them.

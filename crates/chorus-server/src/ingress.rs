@@ -185,7 +185,6 @@ pub(crate) async fn ingest(
 /// Store what a watcher (the Docker engine's event stream) read for `hook`:
 /// the sender is Chorus itself, so neither signature, allow-list nor rate
 /// limit applies; the enabled flags and everything after do.
-#[allow(dead_code, reason = "the Docker watcher, next, calls it")]
 pub(crate) async fn ingest_watched(
     state: &AppState,
     hook: chorus_core::IncomingHook,

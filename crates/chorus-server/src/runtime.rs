@@ -90,6 +90,7 @@ pub struct Chorus {
     config_dir: Option<std::path::PathBuf>,
     config_poll: std::time::Duration,
     runner: Option<chorus_workflow::Runner>,
+    docker: Option<crate::DockerHost>,
 }
 
 /// How workflows run: see [`ChorusBuilder::workflows`].
@@ -140,9 +141,18 @@ pub struct ChorusBuilder {
     workflow_store: Option<Arc<dyn WorkflowStore>>,
     workflow_options: WorkflowOptions,
     tools: Vec<(String, Arc<dyn chorus_workflow::Tool>)>,
+    docker: Option<crate::DockerHost>,
 }
 
 impl ChorusBuilder {
+    /// Watch the Docker engine at `host` for `docker` hooks (it is only
+    /// connected to while such a hook exists).
+    #[must_use]
+    pub fn docker(mut self, host: crate::DockerHost) -> Self {
+        self.docker = Some(host);
+        self
+    }
+
     /// Run workflows (`POST /webhooks/{name}`, `/api/workflows`, `/api/runs`)
     /// on `store`; without this the endpoint answers 503.
     #[must_use]
@@ -301,6 +311,7 @@ impl ChorusBuilder {
             in_flight: Arc::default(),
             workflows: None,
             actor: None,
+            docker: self.docker.as_ref().map(|_| Arc::new(crate::DockerStatus::default())),
         };
         let (runner, mut state) = (None::<chorus_workflow::Runner>, state);
         let runner = match self.workflow_store {
@@ -355,6 +366,7 @@ impl ChorusBuilder {
             config_dir: self.config_dir,
             config_poll: self.config_poll,
             runner,
+            docker: self.docker,
         }
     }
 }
@@ -392,6 +404,7 @@ impl Chorus {
             workflow_store: None,
             workflow_options: WorkflowOptions::default(),
             tools: Vec::new(),
+            docker: None,
         }
     }
 
@@ -472,6 +485,7 @@ impl Chorus {
             .trusted_proxies(config.trusted_proxies())
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .config_dir(dir.join("config").join("webhooks"))
+            .docker(config.docker())
             .discord_interactions(config.discord_key(), config.discord_manager_role.clone());
         Ok((customize(builder).build(), notes))
     }
@@ -561,6 +575,13 @@ impl Chorus {
                 let _ = watching.await;
             })
         });
+        let watching = match (self.docker, &self.state.docker) {
+            (Some(host), Some(status)) => {
+                let watcher = crate::DockerWatcher::new(self.state.clone(), host, status.clone());
+                Some(tokio::spawn(watcher.run(workers.clone())))
+            }
+            _ => None,
+        };
         let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served =
             axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
@@ -575,6 +596,9 @@ impl Chorus {
         }
         if let Some(running) = running {
             let _ = running.await;
+        }
+        if let Some(watching) = watching {
+            let _ = watching.await;
         }
         served
     }
@@ -616,12 +640,18 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+    let (status, mut body) = match state.store.ready().await {
+        Ok(()) => (StatusCode::OK, json!({"status": "ready"})),
         Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": e.to_string()})))
+            (StatusCode::SERVICE_UNAVAILABLE, json!({"status": "unavailable", "reason": e.to_string()}))
         }
+    };
+    // A Docker engine out of reach delays `docker` hooks' events, nothing
+    // else: it is reported here without making the instance unready.
+    if let Some(docker) = &state.docker {
+        body["docker"] = docker.view();
     }
+    (status, Json(body))
 }
 
 async fn not_found() -> crate::error::ApiError {

@@ -294,10 +294,10 @@ pub(crate) async fn incoming_hook(
         ));
     }
     let secret = match (source, &spec.secret) {
-        (Source::None, Some(_)) => {
-            return Err(ApiError::invalid("secret", "source \"none\" takes no secret"));
+        (Source::None | Source::Docker, Some(_)) => {
+            return Err(ApiError::invalid("secret", format!("source {:?} takes no secret", source.as_str())));
         }
-        (Source::None, None) => None,
+        (Source::None | Source::Docker, None) => None,
         (source, given) => Some(choose_secret_for(source == Source::Standard, true, given.clone())?),
     };
     let rate = check_rate(spec.rate_limit_per_minute.unwrap_or(IncomingHook::DEFAULT_RATE_LIMIT_PER_MINUTE))?;

@@ -32,6 +32,8 @@ pub struct AppState {
     /// API's and Discord's changes); its action and target are filled in
     /// per change.
     pub actor: Option<chorus_core::AuditEntry>,
+    /// The Docker watcher's state, when this instance watches an engine.
+    pub docker: Option<Arc<crate::DockerStatus>>,
 }
 
 /// The handler-facing part of the configuration.

@@ -351,6 +351,14 @@ CREATE TABLE subject_messages (
 ) STRICT;
 CREATE INDEX subject_messages_age ON subject_messages(updated_at);
 ",
+    // Where a watcher (the Docker engine's event stream) left off.
+    r"
+CREATE TABLE cursors (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1349,6 +1349,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn, _| crate::subjects::cursor(conn, &name)).await
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        let now = ms(self.now());
+        self.write(move |conn, _| crate::subjects::set_cursor(conn, &name, &value, now)).await
+    }
+
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError> {
         let (target, subject) = (json(target), subject.to_owned());
         self.read(move |conn, _| crate::subjects::find(conn, &target, &subject)).await

@@ -1,5 +1,6 @@
-//! Which chat message shows each subject (a CI run, a pipeline) at each
-//! target, so the subject's later messages edit it instead of adding more.
+//! Positions that outlive a process: which chat message shows each subject
+//! (a CI run, a pipeline) at each target, so the subject's later messages
+//! edit it instead of adding more; and where each watcher left off.
 
 use chorus_core::{DeliveryId, StoreError, SubjectMessage};
 use jiff::Timestamp;
@@ -39,4 +40,20 @@ pub(crate) fn purge(conn: &Connection, before: Timestamp) -> Result<u64, StoreEr
     let removed =
         conn.execute("DELETE FROM subject_messages WHERE updated_at < ?1", [ms(before)]).map_err(backend)?;
     Ok(removed as u64)
+}
+
+pub(crate) fn cursor(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT value FROM cursors WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(backend)
+}
+
+pub(crate) fn set_cursor(conn: &Connection, name: &str, value: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO cursors (name, value, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| s.execute(params![name, value, now]))
+    .map_err(backend)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod fake_discord;
+mod fake_docker;
 mod fake_forge;
 mod fake_gateway;
 pub mod interactions;
@@ -8,6 +9,7 @@ mod process;
 mod receiver;
 
 pub use fake_discord::{FakeDiscord, Limits, Mode, RecordedRequest, Shown, shown_in};
+pub use fake_docker::FakeDocker;
 pub use fake_forge::{FakeForge, Forge};
 pub use fake_gateway::{APPLICATION_ID, BOT_USER_ID, FakeGateway};
 pub use process::Process;

@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod docker;
 mod fixtures;
 mod follow;
 mod interactions;

@@ -457,7 +457,7 @@ fn hook_schemas() -> Value {
                 "endpoint": {"type": "string", "description": "computed; ignored on input"},
                 "type": {"const": "incoming"},
                 "name": {"type": "string"},
-                "source": {"type": "string", "enum": ["chorus", "github", "gitlab", "standard", "slack", "stripe", "jira", "sentry", "circleci", "bitbucket", "gitea", "generic", "none"]},
+                "source": {"type": "string", "enum": chorus_core::Source::ALL.map(chorus_core::Source::as_str)},
                 "secret": {"type": "string", "minLength": 16, "maxLength": 256},
                 "enabled": {"type": "boolean"},
                 "rate_limit_per_minute": {"type": "integer", "minimum": crate::service::RATE.start(), "maximum": crate::service::RATE.end()},

@@ -101,10 +101,13 @@ async fn rotate_secret(
     }
     let found = find_any(&state, &id).await?;
     let standard = match &found {
-        Found::Incoming(h) if h.source == Source::None => {
+        Found::Incoming(h) if !h.source.has_secret() => {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
-                "this hook was created with source \"none\" and has no secret to rotate",
+                format!(
+                    "this hook was created with source {:?} and has no secret to rotate",
+                    h.source.as_str()
+                ),
             ));
         }
         Found::Incoming(h) => h.source == Source::Standard,
@@ -268,6 +271,9 @@ async fn create_hook(
     match &secret {
         // Shown once, here; no later response carries it.
         Some(s) => v["secret"] = json!(s.expose()),
+        None if hook.source == Source::Docker => {
+            v["secret"] = Value::Null;
+        }
         None => {
             v["secret"] = Value::Null;
             v["warning"] =
@@ -537,13 +543,18 @@ pub(crate) async fn test_incoming(
         .find_map(|c| chorus_deliver::Cidr::parse(c).ok())
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| c.addr());
     let source = hook.source;
-    let outcome =
-        crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer)).await.map_err(|e| {
-            // A sender would get 503 from a disabled agent (retry later); for
-            // the person testing, it is the hook's state that is in the way.
-            let status = if e.code == ErrorCode::AgentDisabled { StatusCode::CONFLICT } else { e.status };
-            ApiError { message: format!("the hook refused the test: {}", e.message), status, ..e }
-        })?;
+    // A watched hook's test event goes in the way its watcher's events do.
+    let outcome = if source.takes_requests() {
+        crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer)).await
+    } else {
+        crate::ingress::ingest_watched(state, hook, &map, &body).await
+    };
+    let outcome = outcome.map_err(|e| {
+        // A sender would get 503 from a disabled agent (retry later); for
+        // the person testing, it is the hook's state that is in the way.
+        let status = if e.code == ErrorCode::AgentDisabled { StatusCode::CONFLICT } else { e.status };
+        ApiError { message: format!("the hook refused the test: {}", e.message), status, ..e }
+    })?;
     let mut v = match outcome {
         crate::ingress::Outcome::Stored { event_id, answer: None } => json!({"event_id": event_id}),
         crate::ingress::Outcome::Stored { event_id, answer: Some(text) } => {

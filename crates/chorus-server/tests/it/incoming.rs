@@ -226,6 +226,48 @@ async fn bad_inputs_store_and_deliver_nothing() {
     assert!(app.discord.requests().is_empty());
 }
 
+/// Every sender that posts JSON: a correctly signed body that is not JSON
+/// is refused with 400 and stores nothing. A `docker` hook takes no
+/// requests at all (409).
+#[tokio::test]
+async fn malformed_payloads_of_every_provider_are_refused() {
+    let app = TestApp::start().await;
+    app.agent("builder", "1").await;
+    let body = b"{\"action\": \"opened\", not json".to_vec();
+    let now = jiff::Timestamp::now();
+    for source in Source::ALL.into_iter().filter(|s| s.expects_json()) {
+        let mut spec = json!({"agent": "builder", "source": source.as_str()});
+        let generic = chorus_core::GenericScheme {
+            header: "x-signature".into(),
+            encoding: chorus_core::SignatureEncoding::Hex,
+            prefix: Some("sha256=".into()),
+        };
+        if source == Source::Generic {
+            spec["generic"] = json!({"header": "x-signature", "encoding": "hex", "prefix": "sha256="});
+        }
+        let hook = app.hook(spec).await;
+        let secret = Secret::new(hook.secret.clone().unwrap_or_default());
+        let headers = chorus_verify::sign(source, Some(&generic), &secret, &body, now, "msg_1");
+        let resp = app.post(&hook.url, &headers, body.clone()).await;
+        let (status, answer) = (resp.status(), resp.json::<Value>().await.unwrap());
+        if source.takes_requests() {
+            assert_eq!(
+                (status.as_u16(), &answer["error"]["code"]),
+                (400, &json!("malformed_body")),
+                "{source}"
+            );
+        } else {
+            assert_eq!(
+                (status.as_u16(), &answer["error"]["code"]),
+                (409, &json!("watched_hook")),
+                "{source}"
+            );
+        }
+        assert_eq!(app.event_count(&hook.id).await, 0, "{source}");
+    }
+    assert!(app.discord.requests().is_empty());
+}
+
 fn futures_stream(
     chunks: Vec<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
