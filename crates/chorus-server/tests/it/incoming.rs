@@ -231,10 +231,11 @@ async fn bad_inputs_store_and_deliver_nothing() {
 /// requests at all (409).
 #[tokio::test]
 async fn malformed_payloads_of_every_provider_are_refused() {
-    let app = TestApp::start().await;
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let app = TestApp::start_with(clock.clone(), 64 * 1024).await;
     app.agent("builder", "1").await;
     let body = b"{\"action\": \"opened\", not json".to_vec();
-    let now = jiff::Timestamp::now();
+    let now = chorus_core::Clock::now(clock.as_ref());
     for source in Source::ALL.into_iter().filter(|s| s.expects_json()) {
         let mut spec = json!({"agent": "builder", "source": source.as_str()});
         let generic = chorus_core::GenericScheme {
