@@ -34,7 +34,7 @@ pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
     ClaimedDelivery, DeliveryQuery, EventQuery, IdempotentResponse, IngestOutcome, Page, RoutedEvent, Store,
-    StoreError, SubjectUpdate,
+    StoreError, SubjectUpdate, WindowSlot,
 };
 pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};
 pub use workflow::{

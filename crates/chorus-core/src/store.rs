@@ -92,6 +92,20 @@ pub struct DeliveryQuery {
     pub cursor: Option<String>,
 }
 
+/// Where an event held for an aggregation window goes: the window in which
+/// it was received, or, when that one's summary already went out (the
+/// event was routed late, after a crash), the window of the moment it is
+/// routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowSlot {
+    /// The hook.
+    pub hook: HookId,
+    /// The end of the window the event was received in.
+    pub ends_at: Timestamp,
+    /// The end of the window current when it was routed.
+    pub if_closed: Timestamp,
+}
+
 /// The outcome of routing one event, committed in one transaction: the
 /// decision and every job it makes land together or not at all.
 #[derive(Debug, Clone)]
@@ -111,8 +125,8 @@ pub struct RoutedEvent {
     /// State kept per subject (a pull request's reviews), as it stands
     /// after this event.
     pub subjects: Vec<SubjectUpdate>,
-    /// The aggregation window the event was held for: `(hook, window end)`.
-    pub window: Option<(HookId, Timestamp)>,
+    /// The aggregation window the event is held for.
+    pub window: Option<WindowSlot>,
 }
 
 impl RoutedEvent {

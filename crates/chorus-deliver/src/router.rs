@@ -174,11 +174,12 @@ async fn route_with(
 
     if rules.is_empty()
         && let Some(h) = hook
-        && let Some(ends_at) = h.window_end(clock.now())
+        && let (Some(ends_at), Some(if_closed)) = (h.window_end(event.received_at), h.window_end(clock.now()))
     {
-        // Held for the window in which it is routed: a window is closed
-        // only once it has ended, so no event joins one after its summary.
-        routed.window = Some((h.id.clone(), ends_at));
+        // Held for the window in which it was received, as its sender saw
+        // it; routed after that window's summary went out (late, after a
+        // crash), for the current one.
+        routed.window = Some(chorus_core::WindowSlot { hook: h.id.clone(), ends_at, if_closed });
         return Ok(routed);
     }
     if rules.is_empty() {

@@ -1083,13 +1083,31 @@ impl Store for SqliteStore {
                     )?;
                 }
                 insert_deliveries(conn, &routed.deliveries, now)?;
-                if let Some((hook, ends_at)) = &routed.window {
-                    conn.prepare_cached(
-                        "INSERT INTO windows (hook_id, ends_at, closed) VALUES (?1, ?2, 0)
-                         ON CONFLICT (hook_id, ends_at) DO NOTHING",
-                    )
-                    .and_then(|mut st| st.execute(params![hook.as_str(), ms(*ends_at)]))
-                    .map_err(backend)?;
+                if let Some(slot) = &routed.window {
+                    let hook = &slot.hook;
+                    let open = |ends_at: Timestamp| -> Result<bool, StoreError> {
+                        conn.prepare_cached(
+                            "INSERT INTO windows (hook_id, ends_at, closed) VALUES (?1, ?2, 0)
+                             ON CONFLICT (hook_id, ends_at) DO NOTHING",
+                        )
+                        .and_then(|mut st| st.execute(params![hook.as_str(), ms(ends_at)]))
+                        .map_err(backend)?;
+                        let closed: bool = conn
+                            .prepare_cached("SELECT closed FROM windows WHERE hook_id = ?1 AND ends_at = ?2")
+                            .and_then(|mut st| {
+                                st.query_row(params![hook.as_str(), ms(ends_at)], |r| r.get::<_, i64>(0))
+                            })
+                            .map_err(backend)?
+                            != 0;
+                        Ok(!closed)
+                    };
+                    let ends_at = if open(slot.ends_at)? {
+                        slot.ends_at
+                    } else {
+                        open(slot.if_closed)?;
+                        slot.if_closed
+                    };
+                    let ends_at = &ends_at;
                     conn.prepare_cached(
                         "INSERT INTO window_events (hook_id, ends_at, event_id) VALUES (?1, ?2, ?3)
                          ON CONFLICT DO NOTHING",

@@ -22,9 +22,13 @@ const CHANNEL: &str = "4242";
 /// running the tests; a run filtered to one test target (`--test it`) does
 /// not build it, and these tests then say so and pass.
 fn example() -> Option<PathBuf> {
+    example_binary("agent_tools")
+}
+
+/// `target/<profile>/examples/<name>`, when this run built it.
+pub(crate) fn example_binary(name: &str) -> Option<PathBuf> {
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let exe =
-        deps.parent().unwrap().join("examples").join(format!("agent_tools{}", std::env::consts::EXE_SUFFIX));
+    let exe = deps.parent().unwrap().join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if exe.exists() {
         Some(exe)
     } else {

@@ -8,4 +8,5 @@ mod incoming;
 mod outgoing;
 mod rules;
 mod support;
+mod window_crash;
 mod workflows;
