@@ -105,6 +105,10 @@ pub(crate) struct HookFields {
     /// (a pipeline breaking or being fixed).
     #[arg(long)]
     pub(crate) notify: Option<String>,
+    /// Incoming: `true` gives each pull request and incident a Discord
+    /// thread for its later events; `false` posts them in the channel.
+    #[arg(long)]
+    pub(crate) threads: Option<bool>,
     /// Outgoing: the receiver's URL.
     #[arg(long)]
     pub(crate) url: Option<String>,

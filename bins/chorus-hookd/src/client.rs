@@ -473,6 +473,7 @@ impl HookFields {
         }
         put(body, "aggregate", self.aggregate);
         put(body, "notify", self.notify);
+        put(body, "threads", self.threads);
         put(body, "url", self.url);
         put(body, "method", self.method);
         if !self.headers.is_empty() {

@@ -42,6 +42,11 @@ pub struct Message {
     /// one Discord message, edited in place as the subject moves on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The pull request or incident this message is about, for hooks that
+    /// give each one a Discord thread: the first message about it starts
+    /// the thread, later ones go into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
 }
 
 /// A button under a [`Message`]; a click comes back with its `id`.

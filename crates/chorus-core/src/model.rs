@@ -236,6 +236,9 @@ pub struct IncomingHook {
     /// Post a finished CI run or an alert only when its result changes
     /// (it breaks, or it is fixed), not every time it repeats.
     pub notify_changes: bool,
+    /// Give each pull request and incident a Discord thread, where its
+    /// later events go (channels of a bot only).
+    pub threads: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Who created it: `api`, `cli`, `discord:<user>`, `config:<file>`.
@@ -352,6 +355,8 @@ pub struct HookPatch {
     pub aggregate_secs: Option<Option<u32>>,
     /// Notify on changes only, or on every event.
     pub notify_changes: Option<bool>,
+    /// A thread per pull request and incident, or not.
+    pub threads: Option<bool>,
 }
 
 /// Where an incoming event is in its life.
@@ -593,9 +598,10 @@ pub struct NewAttempt {
     pub status: DeliveryStatus,
     /// When to try again, for `Pending`.
     pub next_attempt_at: Timestamp,
-    /// The chat message that now shows the delivery's subject, kept (in the
-    /// same transaction) so the subject's next message edits it.
-    pub subject_message: Option<SubjectMessage>,
+    /// The chat message that now shows the delivery's subject, and the
+    /// thread it started, kept (in the same transaction) so the subject's
+    /// next message edits it or goes into the thread.
+    pub subject_messages: Vec<SubjectMessage>,
 }
 
 /// The chat message showing a [`crate::Message::subject`] at a target.

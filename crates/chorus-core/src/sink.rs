@@ -36,6 +36,9 @@ pub struct SendOutcome {
     /// The chat message created or edited, when the send asked for it (a
     /// message with a [`crate::Message::subject`]).
     pub message_id: Option<String>,
+    /// The Discord thread the send started for the message's
+    /// [`crate::Message::thread`].
+    pub thread_id: Option<String>,
 }
 
 /// A delivery that did not arrive.

@@ -178,6 +178,10 @@ pub struct ClaimedDelivery {
     /// [`crate::Message::subject`]): the send edits it instead of posting a
     /// new one. Set by the delivery engine just before the send.
     pub edit: Option<String>,
+    /// The Discord thread already holding this delivery's pull request or
+    /// incident (see [`crate::Message::thread`]): the send goes there. Set
+    /// by the delivery engine just before the send.
+    pub thread: Option<String>,
 }
 
 /// A management API response kept for its `Idempotency-Key`, so a retried
@@ -410,7 +414,7 @@ pub trait Store: Send + Sync + 'static {
     /// Move the watcher `name`'s position to `value`.
     async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// The chat message showing `subject` at `target`, recorded by an
-    /// earlier attempt's [`NewAttempt::subject_message`].
+    /// earlier attempt's [`NewAttempt::subject_messages`].
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;
     /// Record attempts and their deliveries' new states, all in one
     /// transaction (a packed send's outcome lands for all of it or for none).

@@ -298,14 +298,22 @@ impl Engine {
     }
 
     /// Point a message about a subject at the chat message already showing
-    /// that subject, so the sink edits it.
+    /// that subject, so the sink edits it, and a message about a pull
+    /// request or incident at its thread.
     async fn find_subject_message(&self, job: &mut ClaimedDelivery) {
-        let Some(subject) = job.delivery.payload.get("subject").and_then(Value::as_str) else { return };
-        match self.store.subject_message(&job.delivery.target, subject).await {
-            Ok(found) => job.edit = found,
-            // A new message instead of an edit: worse to read, nothing lost.
-            Err(e) => {
-                tracing::warn!(delivery = %job.delivery.id, error = %e, "could not look up the subject's message");
+        for (field, key) in [("subject", None), ("thread", Some(THREAD))] {
+            let Some(name) = job.delivery.payload.get(field).and_then(Value::as_str) else { continue };
+            let name = match key {
+                Some(prefix) => format!("{prefix}{name}"),
+                None => name.to_owned(),
+            };
+            match self.store.subject_message(&job.delivery.target, &name).await {
+                Ok(found) if key.is_some() => job.thread = found,
+                Ok(found) => job.edit = found,
+                // A new message or thread instead: worse to read, nothing lost.
+                Err(e) => {
+                    tracing::warn!(delivery = %job.delivery.id, error = %e, "could not look up the subject's message");
+                }
             }
         }
     }
@@ -436,7 +444,7 @@ impl Engine {
             },
             status,
             next_attempt_at: next,
-            subject_message: subject_message(job, result),
+            subject_messages: subject_messages(job, result),
         };
         (record, FollowUp { succeeded: result.is_ok(), gone, exhausted, error })
     }
@@ -509,10 +517,20 @@ impl Engine {
     }
 }
 
+/// How a thread's key is kept beside subjects' messages.
+const THREAD: &str = "thread:";
+
 /// The chat message a successful send of a message about a subject created
-/// or edited, to be kept with its attempt.
-fn subject_message(job: &ClaimedDelivery, result: &Result<SendOutcome, SendError>) -> Option<SubjectMessage> {
-    let message_id = result.as_ref().ok()?.message_id.clone()?;
-    let subject = job.delivery.payload.get("subject")?.as_str()?.to_owned();
-    Some(SubjectMessage { subject, message_id })
+/// or edited, and the thread it started, to be kept with its attempt.
+fn subject_messages(job: &ClaimedDelivery, result: &Result<SendOutcome, SendError>) -> Vec<SubjectMessage> {
+    let Ok(outcome) = result else { return Vec::new() };
+    let field = |name: &str| job.delivery.payload.get(name).and_then(Value::as_str);
+    let mut kept = Vec::new();
+    if let (Some(subject), Some(message_id)) = (field("subject"), &outcome.message_id) {
+        kept.push(SubjectMessage { subject: subject.to_owned(), message_id: message_id.clone() });
+    }
+    if let (Some(thread), Some(thread_id)) = (field("thread"), &outcome.thread_id) {
+        kept.push(SubjectMessage { subject: format!("{THREAD}{thread}"), message_id: thread_id.clone() });
+    }
+    kept
 }

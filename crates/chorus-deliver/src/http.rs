@@ -310,7 +310,12 @@ impl HttpSink {
         let text = excerpt(response).await;
         let code = status.as_u16();
         if status.is_success() {
-            return Ok(SendOutcome { status: Some(code), response_excerpt: text, message_id: None });
+            return Ok(SendOutcome {
+                status: Some(code),
+                response_excerpt: text,
+                message_id: None,
+                thread_id: None,
+            });
         }
         let message = format!(
             "HTTP {code}{}",

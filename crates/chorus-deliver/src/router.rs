@@ -183,7 +183,7 @@ async fn route_with(
         return Ok(routed);
     }
     if rules.is_empty() {
-        let mut message = render(hook.as_ref(), event, payload.as_ref());
+        let mut message = threaded(render(hook.as_ref(), event, payload.as_ref()), hook.as_ref());
         if changes_only && change == Some(chorus_rules::Change::Fixed) {
             message.title = format!("✅ Fixed: {}", message.title);
         }
@@ -196,12 +196,17 @@ async fn route_with(
         return Ok(routed);
     }
 
-    let ctx = chorus_rules::context(
+    let mut ctx = chorus_rules::context(
         event.source,
         &event.event_type,
         payload.as_ref().unwrap_or(&Value::Null),
         &state,
     );
+    // A rule's "notify on changes": false only for a finished run or alert
+    // that repeats its subject's last result.
+    if let Some(vars) = ctx.as_object_mut() {
+        vars.insert("changed".into(), Value::Bool(change.is_none_or(chorus_rules::Change::is_news)));
+    }
     let verdicts = chorus_rules::evaluate(rules, &event.event_type, &ctx);
     let mut fired = 0;
     for verdict in verdicts {
@@ -275,7 +280,7 @@ async fn act(
                     footer: Some(event.event_type.clone()),
                     ..Message::default()
                 },
-                None => render(None, event, payload),
+                None => threaded(render(None, event, payload), hook),
             };
             if rendered.is_some() {
                 stamp(&mut message, event);
@@ -642,6 +647,14 @@ pub fn stamp(message: &mut Message, event: &Event) {
 fn format_event(event: &Event, payload: &Value) -> Message {
     let headers = chorus_providers::header_map(&event.headers);
     chorus_providers::format_payload(event.source, &headers, &event.event_type, payload)
+}
+
+/// `message` with its thread only where the hook asked for threads.
+fn threaded(mut message: Message, hook: Option<&IncomingHook>) -> Message {
+    if !hook.is_some_and(|h| h.threads) {
+        message.thread = None;
+    }
+    message
 }
 
 fn render(hook: Option<&IncomingHook>, event: &Event, parsed: Option<&Value>) -> Message {

@@ -132,6 +132,15 @@ pub enum HookRef {
     Source(String),
 }
 
+/// How a hook posts, as `!hook <source> notify|threads …` changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posting {
+    /// `notify changes` (`true`) or `notify every` (`false`).
+    NotifyChanges(bool),
+    /// `threads on` or `threads off`.
+    Threads(bool),
+}
+
 /// A rule to add, as a Discord command describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRule {
@@ -244,6 +253,15 @@ pub trait HookService: Send + Sync {
         agent: &str,
         hook: HookRef,
         window: Option<String>,
+    ) -> Result<String, ServiceError>;
+    /// Change how one of the agent's incoming hooks posts (`notify`,
+    /// `threads`); answers the hook's id.
+    async fn set_posting(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        posting: Posting,
     ) -> Result<String, ServiceError>;
     /// The workflows (`POST /webhooks/{name}`), by name.
     async fn list_workflows(&self) -> Result<Vec<ListedWorkflow>, ServiceError>;
@@ -366,6 +384,10 @@ enum Cmd {
     Aggregate {
         hook: HookRef,
         window: Option<String>,
+    },
+    Posting {
+        hook: HookRef,
+        posting: Posting,
     },
     WorkflowList,
     WorkflowTest {
@@ -659,7 +681,7 @@ const TEXT_HELP: &str = "**!hook commands**\n\
 `!hook filter <id> <events>` · `!hook enable <id>` · `!hook disable <id>`\n\
 `!hook github on --events push,pr,release` · `!hook github filter branch=main author=!dependabot* label=urgent`\n\
 `!hook github alert-if \"pr.status == 'approved' and pr.reviews >= 2\"` · `!hook rules <id>` · `!hook rule-remove <id> <rule>`\n\
-`!hook github aggregate 5m` · `!hook github aggregate off`\n\
+`!hook github aggregate 5m` · `!hook github aggregate off` · `!hook ci notify changes` · `!hook github threads on`\n\
 They act on the agent bound to this channel (`/agent create`).";
 
 /// `!hook <source> aggregate <window|off>`.
@@ -744,6 +766,20 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
         ["github", "filter"] => Err("usage: `!hook github filter branch=main author=… label=…`".into()),
         ["github", "alert-if", ..] => alert_if(rest),
         [_, "aggregate", ..] => aggregate_cmd(&words),
+        [source, "notify", how] => match *how {
+            "changes" | "every" => Ok(Cmd::Posting {
+                hook: HookRef::Source((*source).to_owned()),
+                posting: Posting::NotifyChanges(*how == "changes"),
+            }),
+            _ => Err("usage: `!hook github notify changes` or `notify every`".into()),
+        },
+        [source, "threads", how] => match *how {
+            "on" | "off" => Ok(Cmd::Posting {
+                hook: HookRef::Source((*source).to_owned()),
+                posting: Posting::Threads(*how == "on"),
+            }),
+            _ => Err("usage: `!hook github threads on` or `threads off`".into()),
+        },
         ["rules", ..] => id(1).map(|id| Cmd::RuleList { agent: None, id }),
         ["rule-remove", _, rule] => {
             id(1).map(|id| Cmd::RuleRemove { agent: None, id, rule_id: (*rule).to_owned() })
@@ -917,6 +953,9 @@ async fn run(service: &dyn HookService, cmd: Cmd, by: &Invoker, text: bool) -> R
                 Reply::done(format!("✅ `{id}` {}.", if on { "enabled" } else { "disabled" }))
             }
             cmd @ Cmd::Aggregate { .. } => aggregate(service, cmd, by, &agent(None).await?).await?,
+            Cmd::Posting { hook, posting } => {
+                posting_reply(posting, &service.set_posting(by, &agent(None).await?, hook, posting).await?)
+            }
             cmd @ (Cmd::WorkflowList | Cmd::WorkflowTest { .. } | Cmd::WorkflowReload) => {
                 run_workflow(service, cmd, by).await?
             }
@@ -950,6 +989,20 @@ async fn aggregate(
         Some(w) => format!("✅ `{id}` now collects its events and posts one summary every {w}."),
         None => format!("✅ `{id}` posts each event again."),
     }))
+}
+
+/// What changed, after `!hook <source> notify|threads …`.
+fn posting_reply(posting: Posting, id: &str) -> Reply {
+    Reply::done(match posting {
+        Posting::NotifyChanges(true) => {
+            format!("✅ `{id}` posts CI results and alerts only when they break or are fixed.")
+        }
+        Posting::NotifyChanges(false) => format!("✅ `{id}` posts every event again."),
+        Posting::Threads(true) => {
+            format!("✅ `{id}` gives each pull request and incident a thread for its later events.")
+        }
+        Posting::Threads(false) => format!("✅ `{id}` posts every event in the channel again."),
+    })
 }
 
 /// `/webhook list|test` and `/workflow reload`.
@@ -1187,6 +1240,29 @@ mod tests {
             parse_text("!hook dockerhub on"),
             Some(Ok(Cmd::Add { guide: Guide::DockerHub, .. }))
         ));
+    }
+
+    #[test]
+    fn posting_commands_parse() {
+        let github = || HookRef::Source("github".into());
+        assert_eq!(
+            parse_text("!hook github notify changes"),
+            Some(Ok(Cmd::Posting { hook: github(), posting: Posting::NotifyChanges(true) }))
+        );
+        assert_eq!(
+            parse_text("!hook ci notify every"),
+            Some(Ok(Cmd::Posting {
+                hook: HookRef::Source("ci".into()),
+                posting: Posting::NotifyChanges(false)
+            }))
+        );
+        assert_eq!(
+            parse_text("!hook github threads on"),
+            Some(Ok(Cmd::Posting { hook: github(), posting: Posting::Threads(true) }))
+        );
+        for bad in ["!hook github notify sometimes", "!hook github threads maybe"] {
+            assert!(matches!(parse_text(bad), Some(Err(_))), "{bad}");
+        }
     }
 
     #[test]

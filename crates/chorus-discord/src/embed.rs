@@ -183,10 +183,11 @@ pub fn pack_count(messages: &[Message]) -> usize {
     if messages.len() > DIGEST_AFTER {
         return digest_fit(messages);
     }
-    // A message that follows its subject is edited later, so it needs a
-    // Discord message of its own; a channel far enough behind for a digest
-    // is better served by the digest.
-    match messages.iter().position(|m| m.subject.is_some()) {
+    // A message that follows its subject is edited later, and one about a
+    // pull request or incident starts (or goes into) its thread, so each
+    // needs a Discord message of its own; a channel far enough behind for
+    // a digest is better served by the digest.
+    match messages.iter().position(|m| m.subject.is_some() || m.thread.is_some()) {
         Some(0) => 1,
         Some(i) => embeds_fit(&messages[..i]),
         None => embeds_fit(messages),

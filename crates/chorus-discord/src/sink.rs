@@ -184,6 +184,9 @@ impl Sink for DiscordSink {
         // id. Webhook executions take none.
         let nonce = channel_target(claimed)
             .then(|| claimed.delivery.id.as_str().trim_start_matches(chorus_core::DeliveryId::PREFIX));
+        if message.thread.is_some() && channel_target(claimed) {
+            return self.send_threaded(claimed, &message, nonce).await;
+        }
         let follow = message.subject.is_some();
         if follow && let Some(message_id) = &claimed.edit {
             let body = serde_json::to_vec(&message_payload(&message, None)).expect("serializable");
@@ -266,6 +269,8 @@ enum Send<'a> {
     Create,
     /// Post a new message and read back its id.
     CreateForId,
+    /// Post a new message in this thread of the target channel.
+    InThread(&'a str),
     /// Replace the message with this id.
     Edit(&'a str),
 }
@@ -324,6 +329,10 @@ impl DiscordSink {
                         let message = message_id(message)?;
                         bot.update_message(channel, message).payload_json(&body).await.map(Sent::Message)
                     }
+                    Send::InThread(thread) => {
+                        let thread = thread_channel(thread)?;
+                        bot.create_message(thread).payload_json(&body).await.map(Sent::Message)
+                    }
                     Send::Create | Send::CreateForId => {
                         bot.create_message(channel).payload_json(&body).await.map(Sent::Message)
                     }
@@ -358,7 +367,7 @@ impl DiscordSink {
                         .wait()
                         .await
                         .map(Sent::Message),
-                    Send::Create => {
+                    Send::Create | Send::InThread(_) => {
                         self.webhooks.execute_webhook(id, &token).payload_json(&body).await.map(Sent::Nothing)
                     }
                 }
@@ -373,7 +382,7 @@ impl DiscordSink {
             Sent::Nothing(r) => (r.status().get(), window_used_up(r.headers())),
         };
         let message_id = match (how, response) {
-            (Send::Create, _) | (_, Sent::Nothing(_)) => None,
+            (Send::Create | Send::InThread(_), _) | (_, Sent::Nothing(_)) => None,
             // Only the id is read, so a message shape twilight does not know
             // yet costs nothing; a body without one costs the next edit (a
             // new message instead), never this send.
@@ -382,14 +391,79 @@ impl DiscordSink {
                 v.get("id")?.as_str().map(str::to_owned)
             }),
         };
-        Ok((SendOutcome { status: Some(status), response_excerpt: None, message_id }, reset))
+        Ok((SendOutcome { status: Some(status), response_excerpt: None, message_id, thread_id: None }, reset))
     }
+}
+
+impl DiscordSink {
+    /// A message about a pull request or incident: into its thread, or, the
+    /// first time (or when the thread is gone), in the channel with a new
+    /// thread started from it.
+    async fn send_threaded(
+        &self,
+        claimed: &ClaimedDelivery,
+        message: &Message,
+        nonce: Option<&str>,
+    ) -> Result<SendOutcome, SendError> {
+        let body = serde_json::to_vec(&message_payload(message, nonce)).expect("serializable");
+        if let Some(thread) = &claimed.thread {
+            match self.post(claimed, Send::InThread(thread), body.clone()).await {
+                // Deleted: the next message starts a new one.
+                Err(SendError::Retryable { status: Some(404), .. }) => {
+                    tracing::info!(delivery = %claimed.delivery.id, "the subject's thread is gone; starting a new one");
+                }
+                other => return other,
+            }
+        }
+        let mut outcome = self.post(claimed, Send::CreateForId, body).await?;
+        if let (Some(bot), Target::DiscordChannel { channel_id: channel }, Some(message)) =
+            (&self.bot, &claimed.delivery.target, &outcome.message_id)
+        {
+            // Sent already: a thread that cannot be started costs the
+            // thread (the next message tries again), not this message.
+            let name = thread_name(&message_title(claimed));
+            let started = match (thread_channel(channel), message_id(message)) {
+                (Ok(c), Ok(m)) => bot.create_thread_from_message(c, m, &name).await.ok(),
+                _ => None,
+            };
+            match started {
+                Some(response) => {
+                    outcome.thread_id = response.bytes().await.ok().and_then(|b| {
+                        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+                        v.get("id")?.as_str().map(str::to_owned)
+                    });
+                }
+                None => {
+                    tracing::warn!(delivery = %claimed.delivery.id, "could not start a thread for the message");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// The stored message's title, for its thread's name.
+fn message_title(claimed: &ClaimedDelivery) -> String {
+    claimed.delivery.payload.get("title").and_then(serde_json::Value::as_str).unwrap_or("Updates").to_owned()
+}
+
+/// A thread name as Discord takes it: 1 to 100 characters.
+fn thread_name(title: &str) -> String {
+    let name: String = title.trim().chars().take(100).collect();
+    if name.is_empty() { "Updates".to_owned() } else { name }
 }
 
 /// A response from Discord: with a message, or with nothing to read.
 enum Sent {
     Message(twilight_http::Response<twilight_model::channel::Message>),
     Nothing(twilight_http::Response<twilight_http::response::marker::EmptyBody>),
+}
+
+fn thread_channel(id: &str) -> Result<Id<twilight_model::id::marker::ChannelMarker>, SendError> {
+    id.parse::<u64>().ok().and_then(Id::new_checked).ok_or_else(|| SendError::Permanent {
+        status: None,
+        message: format!("channel id {id:?} is not a Discord id"),
+    })
 }
 
 fn message_id(id: &str) -> Result<Id<twilight_model::id::marker::MessageMarker>, SendError> {

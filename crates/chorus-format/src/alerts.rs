@@ -93,5 +93,7 @@ pub(crate) fn format(grafana: bool, event_type: &str, p: &Value) -> Option<Messa
         Some(r) => format!("{who} · {r} · {event_type}"),
         None => format!("{who} · {event_type}"),
     });
+    // An incident's thread: the alert group from firing to resolved.
+    m.thread = s(p, "/groupKey").map(|key| format!("alerts:{key}"));
     Some(m)
 }

@@ -39,7 +39,25 @@ pub(crate) fn format(event_type: &str, p: &Value) -> Option<Message> {
         "deployment_status" => deployment_status(p),
         _ => return None,
     };
-    Some(finish(m, p, event_type))
+    let mut m = finish(m, p, event_type);
+    m.thread = pull_request_thread(p, event);
+    Some(m)
+}
+
+/// A pull request's thread: its events, reviews and comments (an
+/// `issue_comment` on a pull request carries `issue.pull_request`).
+fn pull_request_thread(p: &Value, event: &str) -> Option<String> {
+    let number = match event {
+        "pull_request"
+        | "pull_request_review"
+        | "pull_request_review_comment"
+        | "pull_request_review_thread" => n(p, "/pull_request/number")?,
+        "issue_comment" if p.pointer("/issue/pull_request").is_some_and(Value::is_object) => {
+            n(p, "/issue/number")?
+        }
+        _ => return None,
+    };
+    Some(format!("github:pr:{}:{number}", s(p, "/repository/full_name")?))
 }
 
 /// `[owner/repo] ` (or `[org] ` for organization-level events).

@@ -30,6 +30,13 @@ pub(crate) fn format(event_type: &str, p: &Value) -> Option<Message> {
     };
     let mut m = m;
     m.footer = Some(format!("GitLab · {event_type}"));
+    // A merge request's thread: its events and the comments on it.
+    let iid = match event_type {
+        "merge_request" => n(p, "/object_attributes/iid"),
+        "note" => n(p, "/merge_request/iid"),
+        _ => None,
+    };
+    m.thread = iid.map(|iid| format!("gitlab:mr:{}:{iid}", project(p)));
     if m.author.is_none() {
         m.author = s(p, "/user/name").or_else(|| s(p, "/user_name")).map(str::to_owned);
     }

@@ -5,16 +5,22 @@
 use chorus_core::Message;
 use serde_json::Value;
 
-use crate::util::{color, s, truncate};
+use crate::util::{color, n, s, truncate};
 
 pub(crate) fn format(event_type: &str, p: &Value) -> Option<Message> {
     let data = p.get("data")?;
     let action = s(p, "/action").unwrap_or("");
+    // An incident's thread: the issue, its alerts and its events.
+    let thread = |id: Option<String>| id.map(|id| format!("sentry:issue:{id}"));
     if let Some(issue) = data.get("issue").filter(|i| i.is_object()) {
-        return Some(issue_message(issue, action, event_type));
+        let mut m = issue_message(issue, action, event_type);
+        m.thread = thread(s(issue, "/id").map(str::to_owned).or_else(|| n(issue, "/id")));
+        return Some(m);
     }
     if let Some(event) = data.get("event").or_else(|| data.get("error")).filter(|e| e.is_object()) {
-        return Some(event_message(event, data, action, event_type));
+        let mut m = event_message(event, data, action, event_type);
+        m.thread = thread(s(event, "/issue_id").map(str::to_owned).or_else(|| n(event, "/issue_id")));
+        return Some(m);
     }
     if let Some(alert) = data.get("metric_alert").filter(|a| a.is_object()) {
         return Some(metric_message(alert, data, action, event_type));

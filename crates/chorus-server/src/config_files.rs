@@ -125,6 +125,9 @@ struct HookFile {
     aggregate: Option<Value>,
     /// `every` or `changes`.
     notify: Option<String>,
+    /// A Discord thread per pull request and incident.
+    #[serde(default)]
+    threads: bool,
     #[serde(default)]
     commands: Vec<RuleSpec>,
     /// Credentials for comment rules; `token` is a reference like `secret`.
@@ -385,6 +388,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         events: file.events,
         aggregate: file.aggregate,
         notify: file.notify,
+        threads: file.threads,
         generic: file.generic,
         commands: file.commands,
         reply,
@@ -726,9 +730,11 @@ fn diff(current: &IncomingHook, wanted: &IncomingHook) -> Option<HookPatch> {
         events: changed(&current.events, &wanted.events),
         aggregate_secs: changed(&current.aggregate_secs, &wanted.aggregate_secs),
         notify_changes: changed(&current.notify_changes, &wanted.notify_changes),
+        threads: changed(&current.threads, &wanted.threads),
     };
     let empty = patch.aggregate_secs.is_none()
         && patch.notify_changes.is_none()
+        && patch.threads.is_none()
         && patch.name.is_none()
         && patch.enabled.is_none()
         && patch.rate_limit_per_minute.is_none()

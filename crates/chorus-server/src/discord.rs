@@ -14,7 +14,7 @@ use axum::{
 use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
 use chorus_discord::commands::{
     Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, ListedWorkflow, NewHook, NewRule,
-    ServiceError,
+    Posting, ServiceError,
 };
 use serde_json::{Value, json};
 
@@ -147,7 +147,14 @@ impl DiscordCommands {
             HookRef::Source(source) => {
                 let name = self.existing_agent(agent).await.map_err(message)?;
                 let hooks = self.state.store.hooks(Some(&name)).await.map_err(|e| message(e.into()))?;
-                hooks.into_iter().find(|h| h.source.as_str() == source).ok_or_else(|| {
+                // `ci` and `dockerhub` name the unsigned hooks `!hook ci on`
+                // and `!hook dockerhub on` make.
+                let wanted = |h: &chorus_core::IncomingHook| match source.as_str() {
+                    "ci" => h.source == chorus_core::Source::None && h.name == "CI/CD",
+                    "dockerhub" => h.source == chorus_core::Source::None && h.name == "Docker Hub",
+                    s => h.source.as_str() == s,
+                };
+                hooks.into_iter().find(wanted).ok_or_else(|| {
                     ServiceError(format!(
                         "**{agent}** has no {source} webhook yet: `!hook {source} on` makes one"
                     ))
@@ -485,6 +492,25 @@ impl HookService for DiscordCommands {
         let patch = HookPatch { aggregate_secs: Some(secs), ..HookPatch::default() };
         let id = found.id.to_string();
         self.patch(by, agent, &id, patch, "aggregate").await?;
+        Ok(id)
+    }
+
+    async fn set_posting(
+        &self,
+        by: &Invoker,
+        agent: &str,
+        hook: HookRef,
+        posting: Posting,
+    ) -> Result<String, ServiceError> {
+        let found = self.hook_ref(agent, hook).await?;
+        let (patch, what) = match posting {
+            Posting::NotifyChanges(v) => {
+                (HookPatch { notify_changes: Some(v), ..HookPatch::default() }, "notify")
+            }
+            Posting::Threads(v) => (HookPatch { threads: Some(v), ..HookPatch::default() }, "threads"),
+        };
+        let id = found.id.to_string();
+        self.patch(by, agent, &id, patch, what).await?;
         Ok(id)
     }
 

@@ -51,6 +51,9 @@ pub(crate) struct IncomingSpec {
     /// `every` (the default) or `changes`: CI results and alerts only when
     /// they break or are fixed.
     pub(crate) notify: Option<String>,
+    /// A Discord thread per pull request and incident.
+    #[serde(default)]
+    pub(crate) threads: bool,
     pub(crate) generic: Option<GenericScheme>,
     #[serde(default)]
     pub(crate) commands: Vec<RuleSpec>,
@@ -77,6 +80,7 @@ impl IncomingSpec {
             events: Vec::new(),
             aggregate: None,
             notify: None,
+            threads: false,
             generic: None,
             commands: Vec::new(),
             reply: None,
@@ -322,6 +326,7 @@ pub(crate) async fn incoming_hook(
         events: spec.events.clone(),
         aggregate_secs,
         notify_changes: spec.notify.as_deref().map(parse_notify).transpose()?.unwrap_or(false),
+        threads: spec.threads,
         created_at: now,
         created_by: created_by.to_owned(),
         updated_at: now,

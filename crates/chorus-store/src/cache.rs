@@ -139,6 +139,7 @@ mod tests {
             events: Vec::new(),
             aggregate_secs: None,
             notify_changes: false,
+            threads: false,
             created_at: jiff::Timestamp::UNIX_EPOCH,
             created_by: "test".into(),
             updated_at: jiff::Timestamp::UNIX_EPOCH,

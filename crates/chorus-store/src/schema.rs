@@ -351,6 +351,10 @@ CREATE TABLE subject_messages (
 ) STRICT;
 CREATE INDEX subject_messages_age ON subject_messages(updated_at);
 ",
+    // Hooks whose pull requests and incidents each get a Discord thread.
+    r"
+ALTER TABLE hooks ADD COLUMN threads INTEGER NOT NULL DEFAULT 0;
+",
     // Where a watcher (the Docker engine's event stream) left off.
     r"
 CREATE TABLE cursors (

@@ -178,6 +178,7 @@ impl SqliteStore {
                         reply,
                         pack,
                         edit: None,
+                        thread: None,
                     })
                 })
                 .collect()
@@ -378,6 +379,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<IncomingHook> {
         events: json_col(row, "events")?,
         aggregate_secs: row.get("aggregate_secs")?,
         notify_changes: row.get("notify_changes")?,
+        threads: row.get("threads")?,
         created_at: ts(row.get("created_at")?),
         created_by: row.get("created_by")?,
         updated_at: ts(row.get("updated_at")?),
@@ -664,8 +666,8 @@ impl Store for SqliteStore {
             conn.execute(
                 "INSERT INTO hooks (id, agent, name, source, generic, enabled, rate_limit_per_minute, ip_allowlist,
                                     template, events, secret, created_at, created_by, updated_at, slug, aggregate_secs,
-                                    notify_changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14, ?15, ?16)",
+                                    notify_changes, threads)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12, ?14, ?15, ?16, ?17)",
                 params![
                     hook.id.as_str(),
                     hook.agent.as_str(),
@@ -683,6 +685,7 @@ impl Store for SqliteStore {
                     hook.slug,
                     hook.aggregate_secs,
                     hook.notify_changes,
+                    hook.threads,
                 ],
             )
             .map_err(|e| match &hook.slug {
@@ -905,10 +908,13 @@ impl Store for SqliteStore {
             if let Some(v) = patch.notify_changes {
                 h.notify_changes = v;
             }
+            if let Some(v) = patch.threads {
+                h.threads = v;
+            }
             conn.execute(
                 "UPDATE hooks SET name = ?2, enabled = ?3, rate_limit_per_minute = ?4, ip_allowlist = ?5,
                                   template = ?6, events = ?7, updated_at = ?8, aggregate_secs = ?9,
-                                  notify_changes = ?10
+                                  notify_changes = ?10, threads = ?11
                  WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -921,6 +927,7 @@ impl Store for SqliteStore {
                     now,
                     h.aggregate_secs,
                     h.notify_changes,
+                    h.threads,
                 ],
             )
             .map_err(backend)?;
@@ -1426,7 +1433,7 @@ impl Store for SqliteStore {
                 if updated == 0 {
                     return Err(not_found("delivery", &a.delivery_id));
                 }
-                if let Some(shown) = &attempt.subject_message {
+                for shown in &attempt.subject_messages {
                     crate::subjects::keep(conn, &a.delivery_id, shown, now)?;
                 }
             }

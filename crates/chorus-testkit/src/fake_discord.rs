@@ -100,6 +100,10 @@ struct Inner {
     /// Edits in order: the channel (or `webhook:<id>`), the message id and
     /// the body sent.
     edits: Vec<(String, String, Value)>,
+    /// Threads started: parent channel, message, name, and the thread's id.
+    threads: Vec<(String, String, String, String)>,
+    /// Channels (threads) deleted: posting there answers 404.
+    deleted: Vec<String>,
     script: VecDeque<Mode>,
     nonces: HashMap<String, u64>,
     next_id: u64,
@@ -215,6 +219,7 @@ impl FakeDiscord {
             .route("/api/v10/channels/{channel}/messages", post(create_message))
             .route("/api/v10/webhooks/{id}/{token}", post(execute_webhook))
             .route("/api/v10/channels/{channel}/messages/{message}", axum::routing::patch(edit_message))
+            .route("/api/v10/channels/{channel}/messages/{message}/threads", post(start_thread))
             .route(
                 "/api/v10/webhooks/{id}/{token}/messages/{message}",
                 axum::routing::patch(edit_webhook_message),
@@ -260,6 +265,18 @@ impl FakeDiscord {
     /// Edits so far: channel (or `webhook:<id>`), message id and body.
     pub fn edits(&self) -> Vec<(String, String, Value)> {
         self.shared.inner.lock().unwrap().edits.clone()
+    }
+
+    /// Threads started from messages: parent channel, message id, name and
+    /// the thread's channel id.
+    pub fn threads(&self) -> Vec<(String, String, String, String)> {
+        self.shared.inner.lock().unwrap().threads.clone()
+    }
+
+    /// Delete a channel (a thread): messages to it get Discord's 404
+    /// Unknown Channel.
+    pub fn delete_channel(&self, id: &str) {
+        self.shared.inner.lock().unwrap().deleted.push(id.to_owned());
     }
 
     /// Delete a message, as a person in the channel would; edits of it get
@@ -486,6 +503,9 @@ async fn create_message(
     } else if headers.get("authorization").is_none() {
         (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401: Unauthorized", "code": 0})))
             .into_response()
+    } else if shared.inner.lock().unwrap().deleted.contains(&channel) {
+        (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Channel", "code": 10003})))
+            .into_response()
     } else {
         create(&shared, channel, &body)
     };
@@ -529,6 +549,39 @@ fn edit(shared: &Shared, destination: String, message: &str, body: &Bytes) -> Re
     inner.edits.push((destination, message.to_owned(), Value::Object(fields)));
     drop(inner);
     axum::Json(edited).into_response()
+}
+
+/// Discord's "Start Thread from Message": the thread is a channel of its own.
+async fn start_thread(
+    State(shared): State<Shared>,
+    Path((channel, message)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let name =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["name"].as_str().map(str::to_owned));
+    let response = match name.filter(|n| (1..=100).contains(&n.chars().count())) {
+        None => (StatusCode::BAD_REQUEST, axum::Json(json!({"message": "Invalid Form Body", "code": 50035})))
+            .into_response(),
+        Some(name) => {
+            let mut inner = shared.inner.lock().unwrap();
+            let known = inner.messages.iter().any(|(d, m)| *d == channel && m["id"] == message.as_str());
+            if known {
+                inner.next_id += 1;
+                let id = (3_000_000 + inner.next_id).to_string();
+                inner.threads.push((channel.clone(), message.clone(), name.clone(), id.clone()));
+                axum::Json(json!({"id": id, "type": 11, "parent_id": channel, "name": name})).into_response()
+            } else {
+                (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Message", "code": 10008})))
+                    .into_response()
+            }
+        }
+    };
+    // Recorded last, so `wait_until` sees the thread.
+    record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
+    response
 }
 
 async fn edit_message(

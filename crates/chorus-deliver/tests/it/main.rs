@@ -33,7 +33,12 @@ impl Sink for ScriptedSink {
         self.sent.lock().unwrap().push(d.clone());
         match self.script.lock().unwrap().pop_front() {
             Some(Err(e)) => Err(e),
-            _ => Ok(SendOutcome { status: Some(200), response_excerpt: None, message_id: None }),
+            _ => Ok(SendOutcome {
+                status: Some(200),
+                response_excerpt: None,
+                message_id: None,
+                thread_id: None,
+            }),
         }
     }
 }
@@ -84,6 +89,7 @@ async fn start_rig(
         events: events_filter,
         aggregate_secs: None,
         notify_changes: false,
+        threads: false,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,

@@ -51,6 +51,7 @@ fn channel(id: &str) -> ClaimedDelivery {
         reply: None,
         pack: None,
         edit: None,
+        thread: None,
     }
 }
 
@@ -97,6 +98,7 @@ async fn discord_webhook_url_target() {
         reply: None,
         pack: None,
         edit: None,
+        thread: None,
     };
     sink.send(&job).await.unwrap();
     assert_eq!(fake.messages()[0].0, "webhook:77");

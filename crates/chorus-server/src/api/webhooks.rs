@@ -146,6 +146,7 @@ struct UpdateHook {
     #[serde(default, deserialize_with = "double_option")]
     aggregate: Option<Option<Value>>,
     notify: Option<String>,
+    threads: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     reply: Option<Option<service::ReplySpec>>,
 }
@@ -180,6 +181,7 @@ fn view(state: &AppState, h: &IncomingHook) -> Value {
         "events": h.events,
         "aggregate": service::show_aggregate(h.aggregate_secs),
         "notify": service::show_notify(h.notify_changes),
+        "threads": h.threads,
         "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
         "webhook_id": h.slug.as_deref().unwrap_or(h.id.as_str()),
         "endpoint": format!("/webhooks/{}/{}", h.source, h.slug.as_deref().unwrap_or(h.id.as_str())),
@@ -372,6 +374,7 @@ async fn update(
         events: body.events,
         aggregate_secs,
         notify_changes: body.notify.as_deref().map(service::parse_notify).transpose()?,
+        threads: body.threads,
     };
     service::check_patch(&patch)?;
     let hook = state.store.update_hook(&hook_id, patch).await?;
@@ -441,6 +444,7 @@ async fn replace(
         events: Some(fresh.events),
         aggregate_secs: Some(fresh.aggregate_secs),
         notify_changes: Some(fresh.notify_changes),
+        threads: Some(fresh.threads),
     };
     let hook = state.store.update_hook(&current.id, patch).await?;
     if let Some(r) = reply {

@@ -720,15 +720,22 @@ async fn notify_on_changes_and_failure_streaks() {
                      "commands": [{"trigger": "*", "action": "notify", "conditions": {"if": "streak >= 3"},
                                    "template": "🔥 {{ streak }} failures in a row on main"}]}))
         .await;
+    // The same as a rule: `changed` is false only for a repeated result.
+    app.agent("rules", "82").await;
+    let ruled = app
+        .hook(json!({"agent": "rules", "source": "none",
+                     "commands": [{"trigger": "*", "action": "notify", "conditions": {"changed": true}}]}))
+        .await;
     let results = ["failed", "failed", "failed", "success", "success", "failed"];
     for (i, status) in results.iter().enumerate() {
-        for hook in [&changes, &streaks] {
+        for hook in [&changes, &streaks, &ruled] {
             let body = serde_json::to_vec(&circleci_result(status, i as u32)).unwrap();
             assert_eq!(app.post(&hook.url, &[], body).await.status(), 202);
         }
     }
-    // Broke, fixed, broke again: three posts to builder's channel.
-    app.discord.wait_for_shown(4, WAIT).await;
+    // Broke, fixed, broke again: three posts to builder's channel, and as
+    // many through the rule.
+    app.discord.wait_for_shown(7, WAIT).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, events) =
@@ -755,7 +762,60 @@ async fn notify_on_changes_and_failure_streaks() {
     assert!(builder[0].contains("Pipeline Failed"), "{builder:?}");
     assert!(builder[1].starts_with("✅ Fixed: ") && builder[1].contains("Pipeline Passed"), "{builder:?}");
     assert!(builder[2].contains("Pipeline Failed"), "{builder:?}");
+    let ruled = embeds("82");
+    assert_eq!(ruled.len(), 3, "{ruled:?}");
+    assert!(ruled[1].contains("Pipeline Passed"), "{ruled:?}");
     let oncall = embeds("81");
     assert_eq!(oncall.len(), 1, "only the third failure in a row: {oncall:?}");
     assert!(oncall[0].contains("3 failures in a row on main"), "{oncall:?}");
+}
+
+/// `threads: true`: a pull request's first message starts a Discord thread
+/// and its reviews, comments and closing go into it; a deleted thread gives
+/// way to a new one; a hook without threads posts in the channel.
+#[tokio::test]
+async fn a_pull_request_gets_a_thread_for_its_later_events() {
+    let Some(dir) = chorus_testkit::fixtures_dir() else {
+        eprintln!("skipped: ../shared/fixtures is not present");
+        return;
+    };
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    app.agent("quiet", "99").await;
+    let threaded = app.hook(json!({"agent": "builder", "source": "github", "threads": true})).await;
+    let plain = app.hook(json!({"agent": "quiet", "source": "github"})).await;
+    let mut n = 0;
+    let mut post = |hook: &crate::support::Hook, file: &str| {
+        n += 1;
+        let body = std::fs::read(dir.join("github").join(file)).unwrap();
+        let event = file.split('.').next().unwrap().to_owned();
+        let headers = github_headers(hook.secret.as_deref().unwrap(), &event, &format!("thread-{n}"), &body);
+        let url = hook.url.clone();
+        let app = &app;
+        async move { assert_eq!(app.post(&url, &headers, body).await.status(), 202) }
+    };
+    post(&threaded, "pull_request.opened.json").await;
+    app.discord.wait_until("a thread", WAIT, |d| !d.threads().is_empty()).await;
+    let messages = app.discord.messages();
+    let (parent, message, name, thread) = app.discord.threads()[0].clone();
+    assert_eq!((parent.as_str(), message.as_str()), ("4242", messages[0].1["id"].as_str().unwrap()));
+    assert!(name.contains("Codertocat/Hello-World"), "{name}");
+
+    for file in ["pull_request_review.submitted-commented.json", "pull_request_review_comment.created.json"] {
+        post(&threaded, file).await;
+    }
+    let messages = app.discord.wait_for_messages(3, WAIT).await;
+    assert!(messages[1..].iter().all(|(channel, _)| *channel == thread), "{messages:?}");
+
+    // Someone deleted the thread: the next event starts another.
+    app.discord.delete_channel(&thread);
+    post(&threaded, "pull_request.closed.json").await;
+    app.discord.wait_until("a second thread", WAIT, |d| d.threads().len() == 2).await;
+    let messages = app.discord.messages();
+    assert_eq!(messages.last().unwrap().0, "4242");
+
+    post(&plain, "pull_request.opened.json").await;
+    let messages = app.discord.wait_for_messages(5, WAIT).await;
+    assert_eq!(messages.last().unwrap().0, "99");
+    assert_eq!(app.discord.threads().len(), 2, "no thread without threads: true");
 }

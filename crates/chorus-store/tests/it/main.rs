@@ -59,6 +59,7 @@ fn hook(agent: &str, now: Timestamp) -> IncomingHook {
         events: vec![],
         aggregate_secs: None,
         notify_changes: false,
+        threads: false,
         created_at: now,
         created_by: "test".into(),
         updated_at: now,
@@ -336,7 +337,7 @@ async fn routing_and_delivery_lifecycle_with_leases() {
             attempt: attempt(1, Some(500), Some("boom")),
             status: DeliveryStatus::Pending,
             next_attempt_at: retry_at,
-            subject_message: None,
+            subject_messages: Vec::new(),
         })
         .await
         .unwrap();
@@ -353,7 +354,7 @@ async fn routing_and_delivery_lifecycle_with_leases() {
             attempt: attempt(2, Some(200), None),
             status: DeliveryStatus::Succeeded,
             next_attempt_at: f.clock.now_ts(),
-            subject_message: Some(SubjectMessage { subject: "ci:run:7".into(), message_id: "1001".into() }),
+            subject_messages: vec![SubjectMessage { subject: "ci:run:7".into(), message_id: "1001".into() }],
         })
         .await
         .unwrap();
@@ -445,7 +446,7 @@ async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
             },
             status: DeliveryStatus::Pending,
             next_attempt_at: f.clock.now_ts(),
-            subject_message: None,
+            subject_messages: Vec::new(),
         })
         .collect();
     store.record_attempts(records).await.unwrap();
