@@ -330,3 +330,97 @@ fn anything_else_keeps_the_generic_summary() {
         chorus_providers::format_payload(Source::Generic, &http::HeaderMap::new(), "backup", &unknown);
     assert_eq!(message.title, "backup: Backup done");
 }
+
+/// Docker engine events in the shape the engine's `GET /events` documents
+/// (`Type`, `Action`, `Actor.ID`, `Actor.Attributes`, `time`, `timeNano`),
+/// with what the watcher adds to a `die` (`Container.State`, `Logs`).
+#[test]
+fn docker_engine_events_read_their_documented_fields() {
+    use serde_json::json;
+    let docker = chorus_providers::of(Source::Docker);
+    let headers = http::HeaderMap::new();
+    let cases = [
+        (
+            json!({"Type": "container", "Action": "die", "time": 1_800_000_000, "timeNano": 1_800_000_000_000_000_000_i64,
+                   "Actor": {"ID": "f00d", "Attributes": {"name": "api", "image": "acme/api:9", "exitCode": "1"}},
+                   "Container": {"State": {"ExitCode": 1, "OOMKilled": false,
+                                           "StartedAt": "2027-01-15T07:00:00Z", "FinishedAt": "2027-01-15T08:00:00Z"}},
+                   "Logs": "panic: config missing\n"}),
+            "container.die",
+            vec![
+                "🚨 Container Stopped: api",
+                "Exit code: **1**",
+                "`acme/api:9`",
+                "Uptime: 1h",
+                "panic: config missing",
+            ],
+        ),
+        (
+            json!({"Type": "container", "Action": "health_status: healthy", "time": 1_800_000_000,
+                   "Actor": {"ID": "f00d", "Attributes": {"name": "api"}}}),
+            "container.health_status",
+            vec!["💚 Container Healthy: api"],
+        ),
+        (
+            json!({"Type": "image", "Action": "push", "time": 1_800_000_000,
+                   "Actor": {"ID": "acme/api:9", "Attributes": {"name": "acme/api:9"}}}),
+            "image.push",
+            vec!["⬆️ Image Pushed: acme/api:9"],
+        ),
+        (
+            json!({"Type": "network", "Action": "connect", "time": 1_800_000_000,
+                   "Actor": {"ID": "n1", "Attributes": {"name": "backend", "container": "f00d"}}}),
+            "network.connect",
+            vec!["Docker network connect: backend"],
+        ),
+    ];
+    for (body, event_type, expected) in cases {
+        assert_eq!(docker.event_type(&headers, &body), event_type);
+        assert!(docker.delivery_key(&headers, Some(&body)).is_some(), "{event_type}");
+        let shown = serde_json::to_string(&docker.format(event_type, &body)).unwrap();
+        for text in expected {
+            assert!(shown.contains(text), "{event_type}: {text:?} missing from {shown}");
+        }
+    }
+}
+
+/// The events of one CI run name one subject (one message, edited), and
+/// the events of one pull request one thread; other runs and pull
+/// requests name others.
+#[test]
+fn one_run_one_subject_one_pull_request_one_thread() {
+    use serde_json::json;
+    let github = |event: &str, body: Value| {
+        chorus_providers::format_payload(Source::Github, &http::HeaderMap::new(), event, &body)
+    };
+    let repo = json!({"full_name": "acme/app", "html_url": "https://github.com/acme/app"});
+    let run = |id: u64, status: &str| {
+        json!({"action": status, "repository": repo,
+               "workflow_run": {"id": id, "name": "CI", "status": status, "html_url": "https://github.com/acme/app/actions/runs/1"}})
+    };
+    let queued = github("workflow_run.requested", run(7, "queued")).subject;
+    assert!(queued.is_some());
+    assert_eq!(github("workflow_run.completed", run(7, "completed")).subject, queued);
+    assert_ne!(github("workflow_run.completed", run(8, "completed")).subject, queued);
+
+    let pr = |n: u64| json!({"number": n, "title": "Fix", "html_url": "https://github.com/acme/app/pull/1", "user": {"login": "kim"}});
+    let opened =
+        github("pull_request.opened", json!({"action": "opened", "repository": repo, "pull_request": pr(5)}))
+            .thread;
+    assert!(opened.is_some());
+    let review = json!({"action": "submitted", "repository": repo, "pull_request": pr(5),
+                        "review": {"state": "approved", "user": {"login": "lee"}, "html_url": "https://github.com/acme/app/pull/5#r"}});
+    assert_eq!(github("pull_request_review.submitted", review).thread, opened);
+    let comment = json!({"action": "created", "repository": repo,
+                         "issue": {"number": 5, "title": "Fix", "pull_request": {"url": "u"}, "html_url": "https://github.com/acme/app/pull/5"},
+                         "comment": {"body": "LGTM", "user": {"login": "lee"}, "html_url": "https://github.com/acme/app/pull/5#c"}});
+    assert_eq!(github("issue_comment.created", comment).thread, opened);
+    let other =
+        github("pull_request.opened", json!({"action": "opened", "repository": repo, "pull_request": pr(6)}))
+            .thread;
+    assert_ne!(other, opened);
+    let issue_comment = json!({"action": "created", "repository": repo,
+                               "issue": {"number": 9, "title": "Bug", "html_url": "https://github.com/acme/app/issues/9"},
+                               "comment": {"body": "+1", "user": {"login": "lee"}}});
+    assert_eq!(github("issue_comment.created", issue_comment).thread, None, "an issue is not a pull request");
+}
