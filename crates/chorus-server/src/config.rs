@@ -443,6 +443,7 @@ mod tests {
             ("CHORUS_DISCORD_MANAGER_ROLE", "0", "discord_manager_role"),
             ("CHORUS_DISCORD_APPLICATION_ID", "-1", "discord_application_id"),
             ("CHORUS_DISCORD_GATEWAY", "http://127.0.0.1:1", "discord_gateway"),
+            ("CHORUS_DOCKER_HOST", "ssh://box", "docker_host"),
         ] {
             let err = Config::load(None, one(key, value)).unwrap_err();
             assert!(err.to_string().contains(named), "{key}={value}: {err}");
@@ -450,6 +451,9 @@ mod tests {
         let key = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29";
         let c = Config::load(None, one("CHORUS_DISCORD_PUBLIC_KEY", key)).unwrap();
         assert!(c.discord_key().is_some());
+        assert_eq!(Config::load(None, |_| None).unwrap().docker(), crate::DockerHost::default_socket());
+        let c = Config::load(None, one("CHORUS_DOCKER_HOST", "tcp://10.0.0.5:2375")).unwrap();
+        assert_eq!(c.docker(), crate::DockerHost::Tcp("10.0.0.5:2375".into()));
 
         let mut c = Config::load(None, |_| None).unwrap();
         let err = c.override_with(Some("nowhere"), None).unwrap_err();
