@@ -33,8 +33,9 @@ pub use rule::{Action, Rule, RuleOutcome, RuleResult};
 pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
-    ClaimedDelivery, DeliveryQuery, EventQuery, IdempotentResponse, IngestOutcome, Page, RoutedEvent, Store,
-    StoreError, SubjectUpdate, WindowSlot,
+    ClaimedDelivery, DeliveryQuery, DeliveryStore, EventQuery, IdempotentResponse, IngestOutcome,
+    IngressStore, ManagementStore, OutgoingStore, Page, RoutedEvent, RoutingStore, Store, StoreError,
+    SubjectUpdate, WindowSlot,
 };
 pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};
 pub use workflow::{

@@ -204,15 +204,11 @@ impl IdempotentResponse {
     pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 }
 
-/// Everything Chorus keeps. Implemented for SQLite (and, later, PostgreSQL)
-/// in chorus-store; the server and the delivery engine see only this trait.
-///
-/// Every method that changes something commits before it returns.
+/// What the management plane (API, CLI, Discord commands, config files)
+/// reads and changes: agents, hooks and their rules, tokens, the audit
+/// log, tasks and questions, subscriptions, and the event and delivery log.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Whether the store can take writes now.
-    async fn ready(&self) -> Result<(), StoreError>;
-
+pub trait ManagementStore: Send + Sync + 'static {
     /// Create an agent; `Conflict` if the name is taken.
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError>;
     /// One agent.
@@ -223,29 +219,19 @@ pub trait Store: Send + Sync + 'static {
     async fn update_agent(&self, name: &AgentName, patch: AgentPatch) -> Result<Agent, StoreError>;
     /// Delete an agent and its hooks; its events and deliveries stay for the record.
     async fn delete_agent(&self, name: &AgentName) -> Result<(), StoreError>;
-
     /// The routing rules of a hook, highest priority first, then oldest.
     async fn rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError>;
     /// Insert a rule, or replace the one with the same id; `NotFound` if
     /// the hook is gone.
     async fn put_rule(&self, command: Rule) -> Result<(), StoreError>;
-    /// What ingress needs to answer a sender at once: the hook's whole rule
-    /// set when some rule `respond`s, else nothing. Read on every request,
-    /// so stores cache it.
-    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
-        let rules = self.rules(hook).await?;
-        Ok(if rules.iter().any(|r| r.action == crate::Action::Respond) { rules } else { Vec::new() })
-    }
     /// Remove one rule; `NotFound` if the hook has no rule with that id.
     async fn delete_rule(&self, hook: &HookId, id: &str) -> Result<(), StoreError>;
     /// Make `rules` the hook's whole rule set, in one transaction.
     async fn replace_rules(&self, hook: &HookId, rules: Vec<Rule>) -> Result<(), StoreError>;
-
     /// The response saved under an `Idempotency-Key`, if any.
     async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
     /// Save a response under its key; the first one saved wins.
     async fn save_idempotent(&self, key: &str, response: IdempotentResponse) -> Result<(), StoreError>;
-
     /// Create a hook with its secret (sealed before it is written).
     async fn create_hook(&self, hook: IncomingHook, secret: Option<Secret>) -> Result<(), StoreError> {
         self.create_hook_with_rules(hook, secret, Vec::new()).await
@@ -287,29 +273,111 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str) -> Result<ApiToken, StoreError>;
     /// Put a change on record.
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
-    /// A handle on this store whose first change is put on record as
-    /// `entry` in the same transaction as the change itself (a change that
-    /// fails records nothing). Later changes through the handle are not
-    /// audited again.
-    fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
     /// Changes on record, newest first.
     async fn audit(&self, limit: usize, cursor: Option<String>) -> Result<Page<AuditEntry>, StoreError>;
-    /// One hook with the secrets that verify for it (several during a rotation).
-    async fn hook_with_secrets(&self, id: &HookId)
-    -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError>;
     /// Hooks, optionally of one agent, oldest first.
     async fn hooks(&self, agent: Option<&AgentName>) -> Result<Vec<IncomingHook>, StoreError>;
     /// Change a hook.
     async fn update_hook(&self, id: &HookId, patch: HookPatch) -> Result<IncomingHook, StoreError>;
     /// Delete a hook; its events and deliveries stay for the record.
     async fn delete_hook(&self, id: &HookId) -> Result<(), StoreError>;
-
-    /// Commit an incoming event durably, or find the event it duplicates.
-    async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError>;
     /// One event.
     async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError>;
     /// The incoming log, newest first.
     async fn events(&self, query: EventQuery) -> Result<Page<Event>, StoreError>;
+    /// One question.
+    async fn question(&self, id: &str) -> Result<Option<crate::Question>, StoreError>;
+    /// The questions about an event, oldest first.
+    async fn questions(&self, event: &EventId) -> Result<Vec<crate::Question>, StoreError>;
+    /// An interaction with an event's source, in one transaction: the
+    /// deliveries that carry it (a comment, an answer), a new question, and
+    /// a question now answered (`Conflict` if it was answered already).
+    async fn interact(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        asked: Option<crate::Question>,
+        answered: Option<(String, String, Timestamp)>,
+    ) -> Result<(), StoreError>;
+    /// Tasks, newest first.
+    async fn tasks(&self, query: TaskQuery) -> Result<Page<Task>, StoreError>;
+    /// One task.
+    async fn task(&self, id: &str) -> Result<Option<Task>, StoreError>;
+    /// Finish an open task (`Done`, `Failed` or `Cancelled`) with a result,
+    /// emit `events` about it and queue `deliveries` (the result commented
+    /// back on the source), in one transaction. `NotFound` for an unknown
+    /// task, `Conflict` for one already finished.
+    async fn finish_task(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        result: Option<String>,
+        now: Timestamp,
+        events: Vec<NewOutgoingEvent>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<Task, StoreError>;
+    /// Change an open task's title or body.
+    async fn update_task(
+        &self,
+        id: &str,
+        title: Option<String>,
+        body: Option<String>,
+        now: Timestamp,
+    ) -> Result<Task, StoreError>;
+    /// One delivery.
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
+    /// Deliveries, newest first.
+    async fn deliveries(&self, query: DeliveryQuery) -> Result<Page<Delivery>, StoreError>;
+    /// A delivery's attempts, first first.
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
+    /// Deliveries by state.
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+    /// Create an outgoing subscription with its signing secret and credentials.
+    async fn create_outgoing(
+        &self,
+        hook: OutgoingHook,
+        secret: Secret,
+        auth: OutgoingAuth,
+    ) -> Result<(), StoreError>;
+    /// One outgoing subscription.
+    async fn outgoing(&self, id: &HookId) -> Result<Option<OutgoingHook>, StoreError>;
+    /// Outgoing subscriptions, optionally of one agent, oldest first.
+    async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError>;
+    /// Change an outgoing subscription.
+    async fn update_outgoing(&self, id: &HookId, patch: OutgoingPatch) -> Result<OutgoingHook, StoreError>;
+    /// Delete an outgoing subscription and its pending deliveries.
+    async fn delete_outgoing(&self, id: &HookId) -> Result<(), StoreError>;
+    /// Make a failed delivery pending again, due now, with a fresh set of attempts.
+    async fn retry_delivery(&self, id: &DeliveryId, now: Timestamp) -> Result<Delivery, StoreError>;
+    /// Retry every failed delivery of a hook created since `since`; returns how many.
+    async fn recover(&self, hook: &HookId, since: Timestamp, now: Timestamp) -> Result<u64, StoreError>;
+    /// Delivery figures of a hook at `now`.
+    async fn hook_stats(&self, hook: &HookId, now: Timestamp) -> Result<HookStats, StoreError>;
+}
+
+/// What ingress needs on every request: the hook with its secrets, its
+/// answering rules, and the durable store of what arrived; and where
+/// watchers (the Docker engine's stream) left off.
+#[async_trait]
+pub trait IngressStore: Send + Sync + 'static {
+    /// What ingress needs to answer a sender at once: the hook's whole rule
+    /// set when some rule `respond`s, else nothing. Read on every request,
+    /// so stores cache it.
+    async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError>;
+    /// One hook with the secrets that verify for it (several during a rotation).
+    async fn hook_with_secrets(&self, id: &HookId)
+    -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError>;
+    /// Commit an incoming event durably, or find the event it duplicates.
+    async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError>;
+    /// Where the watcher `name` left off (its last committed position).
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Move the watcher `name`'s position to `value`.
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// What the event router claims and commits: events to route, the
+/// decisions they became, aggregation windows and per-subject state.
+#[async_trait]
+pub trait RoutingStore: Send + Sync + 'static {
     /// Events waiting to be routed, oldest first, leased for `lease` so that
     /// a crashed router's events are picked up again.
     async fn claim_events(
@@ -342,47 +410,12 @@ pub trait Store: Send + Sync + 'static {
         hook: &HookId,
         subject: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
+}
 
-    /// One question.
-    async fn question(&self, id: &str) -> Result<Option<crate::Question>, StoreError>;
-    /// The questions about an event, oldest first.
-    async fn questions(&self, event: &EventId) -> Result<Vec<crate::Question>, StoreError>;
-    /// An interaction with an event's source, in one transaction: the
-    /// deliveries that carry it (a comment, an answer), a new question, and
-    /// a question now answered (`Conflict` if it was answered already).
-    async fn interact(
-        &self,
-        deliveries: Vec<NewDelivery>,
-        asked: Option<crate::Question>,
-        answered: Option<(String, String, Timestamp)>,
-    ) -> Result<(), StoreError>;
-
-    /// Tasks, newest first.
-    async fn tasks(&self, query: TaskQuery) -> Result<Page<Task>, StoreError>;
-    /// One task.
-    async fn task(&self, id: &str) -> Result<Option<Task>, StoreError>;
-    /// Finish an open task (`Done`, `Failed` or `Cancelled`) with a result,
-    /// emit `events` about it and queue `deliveries` (the result commented
-    /// back on the source), in one transaction. `NotFound` for an unknown
-    /// task, `Conflict` for one already finished.
-    async fn finish_task(
-        &self,
-        id: &str,
-        status: TaskStatus,
-        result: Option<String>,
-        now: Timestamp,
-        events: Vec<NewOutgoingEvent>,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<Task, StoreError>;
-    /// Change an open task's title or body.
-    async fn update_task(
-        &self,
-        id: &str,
-        title: Option<String>,
-        body: Option<String>,
-        now: Timestamp,
-    ) -> Result<Task, StoreError>;
-
+/// What the delivery engine claims and records: due deliveries, packs,
+/// attempts, the messages that show each subject, and the breaker's count.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + 'static {
     /// Due deliveries of the given kinds, oldest first, leased for `lease`;
     /// none for a target in `skip` (destinations served one send at a time
     /// that are busy).
@@ -409,10 +442,6 @@ pub trait Store: Send + Sync + 'static {
     /// and give them one lease (the longest of theirs), so that after a crash
     /// they come back together and are sent as the same pack again.
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError>;
-    /// Where the watcher `name` left off (its last committed position).
-    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError>;
-    /// Move the watcher `name`'s position to `value`.
-    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// The chat message showing `subject` at `target`, recorded by an
     /// earlier attempt's [`NewAttempt::subject_messages`].
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;
@@ -424,48 +453,41 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {
         self.record_attempts(vec![attempt]).await
     }
-    /// One delivery.
-    async fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>, StoreError>;
-    /// Deliveries, newest first.
-    async fn deliveries(&self, query: DeliveryQuery) -> Result<Page<Delivery>, StoreError>;
-    /// A delivery's attempts, first first.
-    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<Attempt>, StoreError>;
-    /// Deliveries by state.
-    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
-    /// Create an outgoing subscription with its signing secret and credentials.
-    async fn create_outgoing(
-        &self,
-        hook: OutgoingHook,
-        secret: Secret,
-        auth: OutgoingAuth,
-    ) -> Result<(), StoreError>;
-    /// One outgoing subscription.
-    async fn outgoing(&self, id: &HookId) -> Result<Option<OutgoingHook>, StoreError>;
-    /// Outgoing subscriptions, optionally of one agent, oldest first.
-    async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError>;
-    /// Change an outgoing subscription.
-    async fn update_outgoing(&self, id: &HookId, patch: OutgoingPatch) -> Result<OutgoingHook, StoreError>;
-    /// Delete an outgoing subscription and its pending deliveries.
-    async fn delete_outgoing(&self, id: &HookId) -> Result<(), StoreError>;
     /// Record a send's outcome for the circuit breaker: a success resets the
     /// failure run, a failure extends it. Returns the run's length.
     async fn note_outcome(&self, id: &HookId, success: bool) -> Result<u32, StoreError>;
+    /// The earliest `next_attempt_at` of pending deliveries of these kinds,
+    /// so the engine sleeps exactly until the next one is due.
+    async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;
+}
+
+/// Outgoing events: stored with one delivery per subscription that wants
+/// them, in one transaction.
+#[async_trait]
+pub trait OutgoingStore: Send + Sync + 'static {
     /// Store an emitted event and one delivery per enabled subscription that
     /// wants it, in one transaction. Returns the deliveries' ids.
     async fn emit(&self, event: NewOutgoingEvent) -> Result<Vec<DeliveryId>, StoreError>;
     /// Queue one delivery to one subscription (test sends), bypassing its
     /// event filter.
     async fn emit_to(&self, event: NewOutgoingEvent, hook: &HookId) -> Result<DeliveryId, StoreError>;
-    /// Make a failed delivery pending again, due now, with a fresh set of attempts.
-    async fn retry_delivery(&self, id: &DeliveryId, now: Timestamp) -> Result<Delivery, StoreError>;
-    /// Retry every failed delivery of a hook created since `since`; returns how many.
-    async fn recover(&self, hook: &HookId, since: Timestamp, now: Timestamp) -> Result<u64, StoreError>;
-    /// Delivery figures of a hook at `now`.
-    async fn hook_stats(&self, hook: &HookId, now: Timestamp) -> Result<HookStats, StoreError>;
+}
+
+/// Everything Chorus keeps, as one handle: each consumer's part above,
+/// plus readiness, audited writes and retention. Implemented for SQLite
+/// (and, later, PostgreSQL) in chorus-store; the server and the workers
+/// see only these traits.
+///
+/// Every method that changes something commits before it returns.
+#[async_trait]
+pub trait Store: ManagementStore + IngressStore + RoutingStore + DeliveryStore + OutgoingStore {
+    /// Whether the store can take writes now.
+    async fn ready(&self) -> Result<(), StoreError>;
+    /// A handle on this store whose first change is put on record as
+    /// `entry` in the same transaction as the change itself (a change that
+    /// fails records nothing). Later changes through the handle are not
+    /// audited again.
+    fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
     /// Delete finished deliveries, their attempts, and routed events older than `before`.
     async fn purge(&self, before: Timestamp) -> Result<u64, StoreError>;
-
-    /// The earliest `next_attempt_at` of pending deliveries of these kinds,
-    /// so the engine sleeps exactly until the next one is due.
-    async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;
 }

@@ -3,8 +3,13 @@
 mod access;
 mod cache;
 mod crypto;
+mod delivery;
+mod emission;
 mod idempotency;
+mod ingress;
+mod management;
 mod outgoing;
+mod routing;
 mod rules;
 mod schema;
 mod sqlite;

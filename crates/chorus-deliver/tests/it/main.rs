@@ -1,5 +1,6 @@
 //! Router and engine over a real SQLite store, with a scripted sink.
 
+use chorus_core::{IngressStore as _, ManagementStore as _};
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use chorus_core::{
     AgentName, ClaimedDelivery, Clock, DeliveryQuery, DeliveryStatus, EventId, EventQuery, EventStatus,
     HookId, IncomingHook, NewAgent, NewEvent, RetryPolicy, RetryStrategy, SendError, SendOutcome, Sink,
-    Source, Store, SystemClock, TargetKind,
+    Source, SystemClock, TargetKind,
 };
 use chorus_deliver::{Engine, EngineConfig, EventRouter};
 use chorus_store::{MasterKey, SqliteStore};

@@ -1,5 +1,6 @@
 //! Integration tests of the SQLite store against real database files.
 
+use chorus_core::{DeliveryStore as _, IngressStore as _, ManagementStore as _, RoutingStore as _};
 use std::{sync::Arc, time::Duration};
 
 use chorus_core::{
