@@ -498,19 +498,28 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = if let Some(r) = scripted(&shared, &format!("channel-{channel}")) {
-        r
-    } else if headers.get("authorization").is_none() {
-        (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401: Unauthorized", "code": 0})))
-            .into_response()
-    } else if shared.inner.lock().unwrap().deleted.contains(&channel) {
-        (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Channel", "code": 10003})))
-            .into_response()
-    } else {
-        create(&shared, channel, &body)
-    };
+    let response =
+        refused(&shared, &channel, &headers).unwrap_or_else(|| create(&shared, channel.clone(), &body));
     record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
     response
+}
+
+/// What a bot's request to `channel` gets instead of service: a scripted
+/// answer, 401 without a token, 404 for a deleted channel.
+fn refused(shared: &Shared, channel: &str, headers: &HeaderMap) -> Option<Response> {
+    if let Some(r) = scripted(shared, &format!("channel-{channel}")) {
+        return Some(r);
+    }
+    if headers.get("authorization").is_none() {
+        return Some(
+            (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401: Unauthorized", "code": 0})))
+                .into_response(),
+        );
+    }
+    shared.inner.lock().unwrap().deleted.iter().any(|d| d == channel).then(|| {
+        (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Unknown Channel", "code": 10003})))
+            .into_response()
+    })
 }
 
 async fn execute_webhook(
@@ -592,14 +601,8 @@ async fn edit_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response = if let Some(r) = scripted(&shared, &format!("channel-{channel}")) {
-        r
-    } else if headers.get("authorization").is_none() {
-        (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "401: Unauthorized", "code": 0})))
-            .into_response()
-    } else {
-        edit(&shared, channel, &message, &body)
-    };
+    let response = refused(&shared, &channel, &headers)
+        .unwrap_or_else(|| edit(&shared, channel.clone(), &message, &body));
     record(&shared, &method, &uri, &headers, &body, response.status().as_u16());
     response
 }
