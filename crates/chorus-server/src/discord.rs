@@ -19,10 +19,7 @@ use chorus_discord::commands::{
 use serde_json::{Value, json};
 
 use crate::{
-    api::{agents, outgoing, webhooks},
-    error::ApiError,
-    error::ErrorCode,
-    service,
+    error::ApiError, error::ErrorCode, service, service::agents, service::hooks, service::outgoing,
     state::AppState,
 };
 
@@ -168,12 +165,12 @@ impl DiscordCommands {
         // Another agent's hook is "not found", as an unknown one.
         let missing = || ApiError::not_found(format!("webhook {id} not found for agent {agent}"));
         let agent: AgentName = agent.parse().map_err(|_| missing())?;
-        let found = webhooks::find_any(&self.state, id)
+        let found = hooks::find_any(&self.state, id)
             .await
             .map_err(|e| if e.status == StatusCode::NOT_FOUND { missing() } else { e })?;
         match found {
-            webhooks::Found::Incoming(h) if h.agent == agent => Ok((h.id, true)),
-            webhooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok((h.id, false)),
+            hooks::Found::Incoming(h) if h.agent == agent => Ok((h.id, true)),
+            hooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok((h.id, false)),
             _ => Err(missing()),
         }
     }
@@ -271,7 +268,7 @@ impl HookService for DiscordCommands {
                 spec.source = hook.source;
                 spec.name = hook.name;
                 spec.events = hook.events;
-                let made = webhooks::create_incoming(&st, &spec, &created_by).await.map_err(message)?;
+                let made = hooks::create_incoming(&st, &spec, &created_by).await.map_err(message)?;
                 Created {
                     id: made.hook.id.to_string(),
                     url: self.state.hook_url(made.hook.agent.as_str(), made.hook.id.as_str()),
@@ -324,12 +321,10 @@ impl HookService for DiscordCommands {
         // The test's stored event (or queued delivery) and its record commit together.
         let st = self.acting(by, "webhooks.test", Some(id));
         let outcome = if incoming {
-            let answer = webhooks::test_incoming(&st, &hook_id).await.map_err(message)?.into_response();
-            let status = answer.status();
-            format!("accepted ({}); its message is on its way to the channel", status.as_u16())
+            let tested = hooks::test_incoming(&st, &hook_id).await.map_err(message)?;
+            format!("accepted ({}); its message is on its way to the channel", tested.status.as_u16())
         } else {
-            let emitted =
-                st.emitter.test(&hook_id).await.map_err(|e| message(crate::api::events::emit_error(e)))?;
+            let emitted = st.emitter.test(&hook_id).await.map_err(|e| message(e.into()))?;
             format!("a webhook.test delivery is queued (event {})", emitted.event_id)
         };
         Ok(outcome)
@@ -441,7 +436,7 @@ impl HookService for DiscordCommands {
             .map_err(|e| message(e.into()))?
             .ok_or_else(|| ServiceError("the question's event is gone".into()))?;
         let st = self.acting(by, "webhooks.respond", Some(hook.id.as_str()));
-        crate::api::interact::answer(&st, &hook, &event, Some(&q), text).await.map_err(message)?;
+        crate::service::interact::answer(&st, &hook, &event, Some(&q), text).await.map_err(message)?;
         Ok(format!("the {} thread", hook.source))
     }
 

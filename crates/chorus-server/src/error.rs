@@ -218,6 +218,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An event that could not be emitted: the store's trouble, or a bad event.
+impl From<chorus_deliver::EmitError> for ApiError {
+    fn from(e: chorus_deliver::EmitError) -> Self {
+        match e {
+            chorus_deliver::EmitError::Store(s) => s.into(),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -39,7 +39,7 @@ pub(crate) fn view(c: &Rule) -> Value {
 /// The incoming hook `id`; outgoing hooks have no routing rules.
 async fn hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     let missing = || ApiError::not_found(format!("webhook {id} not found"));
-    let hook_id: HookId = super::webhooks::resolve(state, id).await?;
+    let hook_id: HookId = crate::service::hooks::resolve(state, id).await?;
     if let Some(hook) = state.store.hook(&hook_id).await? {
         return Ok(hook);
     }

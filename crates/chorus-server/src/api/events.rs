@@ -2,7 +2,6 @@
 
 use axum::{Json, http::StatusCode, routing::post};
 use chorus_core::AgentName;
-use chorus_deliver::EmitError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,13 +27,6 @@ fn empty() -> Value {
     json!({})
 }
 
-pub(crate) fn emit_error(e: EmitError) -> ApiError {
-    match e {
-        EmitError::Store(s) => s.into(),
-        other => ApiError::bad_request(other.to_string()),
-    }
-}
-
 async fn emit(
     Api(state): Api,
     ApiJson(body): ApiJson<EmitBody>,
@@ -44,6 +36,6 @@ async fn emit(
         .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
         .transpose()?;
     let emitted =
-        state.emitter.emit(&body.event, agent, body.data, body.metadata).await.map_err(emit_error)?;
+        state.emitter.emit(&body.event, agent, body.data, body.metadata).await.map_err(ApiError::from)?;
     Ok((StatusCode::ACCEPTED, Json(json!({"event_id": emitted.event_id, "deliveries": emitted.deliveries}))))
 }

@@ -4,15 +4,17 @@
 //! issue or merge request, or Slack's `response_url`).
 
 use axum::{Json, extract::Path, http::StatusCode, routing::post};
-use chorus_core::{Event, EventId, IncomingHook, Message, NewDelivery, Question, QuestionStatus, Source};
+use chorus_core::{Event, EventId, IncomingHook, Question, QuestionStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Api, Routes};
 use crate::{
-    error::ErrorCode,
     error::{ApiError, ApiJson},
-    service,
+    service::{
+        self,
+        interact::{answer, back_to_source},
+    },
     state::AppState,
 };
 
@@ -47,10 +49,6 @@ struct RespondBody {
     response: String,
 }
 
-fn conflict(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::NoReplyChannel, message)
-}
-
 fn check_text(field: &str, text: &str) -> Result<String, ApiError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > TEXT_MAX {
@@ -66,9 +64,9 @@ async fn hook_and_event(
     id: &str,
     event_id: &str,
 ) -> Result<(IncomingHook, Event), ApiError> {
-    let hook = match super::webhooks::find_any(state, id).await? {
-        super::webhooks::Found::Incoming(h) => h,
-        super::webhooks::Found::Outgoing(_) => {
+    let hook = match crate::service::hooks::find_any(state, id).await? {
+        crate::service::hooks::Found::Incoming(h) => h,
+        crate::service::hooks::Found::Outgoing(_) => {
             return Err(ApiError::bad_request("comment, ask and respond apply to incoming webhooks"));
         }
     };
@@ -76,53 +74,6 @@ async fn hook_and_event(
     let event_id: EventId = event_id.parse().map_err(|_| missing())?;
     let event = state.store.event(&event_id).await?.filter(|e| e.hook_id == hook.id).ok_or_else(missing)?;
     Ok((hook, event))
-}
-
-/// The delivery that carries `text` back to the event's source: Slack's
-/// `response_url` where the event has one, else a comment on its thread
-/// with the hook's reply credentials. 409 when there is no way back.
-async fn back_to_source(
-    state: &AppState,
-    hook: &IncomingHook,
-    event: &Event,
-    text: &str,
-) -> Result<NewDelivery, ApiError> {
-    if hook.source == Source::Slack {
-        let url = slack_response_url(&event.body).ok_or_else(|| {
-            conflict("this Slack event carries no response_url (Events API messages have none)")
-        })?;
-        let body = serde_json::to_vec(&json!({"text": text})).expect("JSON serializes");
-        return Ok(chorus_deliver::forward(
-            &state.clock,
-            event,
-            Some(hook),
-            &url,
-            Some((body, "application/json".to_owned())),
-        ));
-    }
-    if !chorus_deliver::reply::can_comment(hook.source) {
-        return Err(conflict(format!("Chorus cannot write back to {} senders", hook.source)));
-    }
-    if state.store.reply(&hook.id).await?.is_none() {
-        return Err(conflict("the hook has no reply credentials; set reply on the hook first"));
-    }
-    let payload: Value =
-        serde_json::from_slice(&event.body).map_err(|_| conflict("the event's body is not JSON"))?;
-    let comment = chorus_deliver::reply::comment(hook.source, &payload, text).map_err(conflict)?;
-    Ok(chorus_deliver::reply_delivery(&state.clock, event, &comment))
-}
-
-/// Slack's `response_url` (slash commands and interactivity, form-encoded
-/// or JSON), only on Slack's own host.
-fn slack_response_url(body: &[u8]) -> Option<String> {
-    let from_json = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["response_url"].as_str().map(str::to_owned));
-    let url = from_json.or_else(|| {
-        url::form_urlencoded::parse(body).find(|(k, _)| k == "response_url").map(|(_, v)| v.into_owned())
-    })?;
-    let parsed = url::Url::parse(&url).ok()?;
-    (parsed.scheme() == "https" && parsed.host_str() == Some("hooks.slack.com")).then_some(url)
 }
 
 async fn comment(
@@ -189,32 +140,4 @@ async fn respond(
         StatusCode::ACCEPTED,
         Json(json!({"event_id": event.id, "delivery_id": delivery_id, "question_id": pending.map(|q| q.id)})),
     ))
-}
-
-/// Send `text` back to the event's source as the answer to `question` (if
-/// any), show the question answered in its agent's channel, and commit all
-/// of it together. Returns the delivery to the source.
-pub(crate) async fn answer(
-    state: &AppState,
-    hook: &IncomingHook,
-    event: &Event,
-    question: Option<&Question>,
-    text: &str,
-) -> Result<chorus_core::DeliveryId, ApiError> {
-    let d = back_to_source(state, hook, event, text).await?;
-    let delivery_id = d.id.clone();
-    let mut deliveries = vec![d];
-    if let Some(q) = question
-        && let Some(target) = chorus_deliver::target_for(state.store.as_ref(), &q.agent).await?
-    {
-        let mut message = Message::titled(format!("✅ Answered {}", q.id));
-        message.description = format!("**Q:** {}\n**A:** {text}", q.question);
-        message.footer = Some(event.event_type.clone());
-        chorus_deliver::stamp(&mut message, event);
-        deliveries.push(chorus_deliver::delivery(event, target, &message, &state.clock));
-    }
-    let answered = question.map(|q| (q.id.clone(), text.to_owned(), service::now(state)));
-    state.store.interact(deliveries, None, answered).await?;
-    state.emitter.wake();
-    Ok(delivery_id)
 }

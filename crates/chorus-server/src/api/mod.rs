@@ -14,7 +14,6 @@ mod workflows;
 
 pub use idempotency::IdempotencyKeys;
 pub use openapi::document as openapi_document;
-pub(crate) mod outgoing;
 pub(crate) mod webhooks;
 
 use axum::{
@@ -103,7 +102,7 @@ impl Routes {
 }
 
 /// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::{Api, Routes};
 use crate::{
-    api::events::emit_error,
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     service,
@@ -207,7 +206,7 @@ async fn finish(
         .iter()
         .map(|name| state.emitter.prepare(name, Some(task.agent.clone()), data.clone(), Value::Null))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(emit_error)?;
+        .map_err(ApiError::from)?;
     let deliveries = match status {
         TaskStatus::Done | TaskStatus::Failed if task.reply => {
             result_comment(state, &task, status, outcome.result.as_deref()).await?.into_iter().collect()

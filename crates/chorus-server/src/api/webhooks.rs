@@ -13,12 +13,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Api, Routes};
-use super::{PageParams, commands, double_option, outgoing};
+use super::{PageParams, commands, double_option};
+use crate::service::outgoing;
 use crate::{
     api::deliveries::delivery_view,
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
-    service::{self, IncomingSpec},
+    service::{
+        self, IncomingSpec,
+        hooks::{CreatedIncoming, Found, create_incoming, find_any, resolve, test_incoming},
+    },
     state::AppState,
 };
 
@@ -36,23 +40,6 @@ pub(super) fn router() -> Routes {
         .route("/api/webhooks/{id}/test", post(test))
         .route("/api/webhooks/{id}/recover", post(recover))
         .route("/api/webhooks/{id}/rotate-secret", post(rotate_secret))
-}
-
-/// A hook of either direction.
-pub(crate) enum Found {
-    Incoming(IncomingHook),
-    Outgoing(chorus_core::OutgoingHook),
-}
-
-pub(crate) async fn find_any(state: &AppState, id: &str) -> Result<Found, ApiError> {
-    let hook_id = resolve(state, id).await?;
-    if let Some(h) = state.store.hook(&hook_id).await? {
-        return Ok(Found::Incoming(h));
-    }
-    match state.store.outgoing(&hook_id).await? {
-        Some(h) => Ok(Found::Outgoing(h)),
-        None => Err(ApiError::not_found(format!("webhook {id} not found"))),
-    }
 }
 
 async fn find_outgoing(
@@ -202,13 +189,6 @@ fn reply_view(reply: Option<&chorus_core::ReplyConfig>) -> Value {
 
 /// A hook's id from what a caller wrote: its id, or its user-chosen
 /// `webhook_id`.
-pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<HookId, ApiError> {
-    if let Ok(hook_id) = id.parse() {
-        return Ok(hook_id);
-    }
-    state.store.hook_by_slug(id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
-}
-
 async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     let hook_id = resolve(state, id).await?;
     state.store.hook(&hook_id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
@@ -216,36 +196,6 @@ async fn find(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
 
 async fn create(Api(state): Api, ApiJson(body): ApiJson<Value>) -> Result<impl IntoResponse, ApiError> {
     create_hook(&state, body, "api").await
-}
-
-/// An incoming hook just created, with what came with it.
-pub(crate) struct CreatedIncoming {
-    pub(crate) hook: IncomingHook,
-    /// Shown once, in the creator's answer.
-    pub(crate) secret: Option<chorus_core::Secret>,
-    pub(crate) commands: Vec<chorus_core::Rule>,
-    pub(crate) reply: Option<chorus_core::ReplyConfig>,
-}
-
-/// Check and create an incoming hook, its rules and its reply credentials:
-/// the typed operation behind `POST /api/webhooks` and the Discord commands.
-pub(crate) async fn create_incoming(
-    state: &AppState,
-    spec: &IncomingSpec,
-    created_by: &str,
-) -> Result<CreatedIncoming, ApiError> {
-    let now = service::now(state);
-    let (hook, secret) = service::incoming_hook(state, spec, created_by, now).await?;
-    let reply = match &spec.reply {
-        Some(r) => Some(service::reply_config(state, hook.source, r).await?),
-        None => None,
-    };
-    let commands = service::rules(state, &hook, reply.is_some(), &spec.commands, now).await?;
-    state.store.create_hook_with_rules(hook.clone(), secret.clone(), commands.clone()).await?;
-    if let Some(r) = &reply {
-        state.store.set_reply(&hook.id, Some(r.clone())).await?;
-    }
-    Ok(CreatedIncoming { hook, secret, commands, reply })
 }
 
 /// Create a hook of either direction from an API body. The answer carries
@@ -508,68 +458,18 @@ async fn stats(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, A
 /// the agent's channel), as if the sender had posted it.
 async fn test(Api(state): Api, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let hook = match find_any(&state, &id).await? {
-        Found::Incoming(h) => return test_incoming(&state, &h.id).await.map(IntoResponse::into_response),
+        Found::Incoming(h) => {
+            let tested = test_incoming(&state, &h.id).await?;
+            return Ok((tested.status, Json(tested.body)).into_response());
+        }
         Found::Outgoing(h) => h,
     };
-    let emitted = state.emitter.test(&hook.id).await.map_err(crate::api::events::emit_error)?;
+    let emitted = state.emitter.test(&hook.id).await.map_err(ApiError::from)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"event_id": emitted.event_id, "delivery_id": emitted.deliveries.first()})),
     )
         .into_response())
-}
-
-pub(crate) async fn test_incoming(
-    state: &AppState,
-    id: &HookId,
-) -> Result<impl IntoResponse + use<>, ApiError> {
-    let (hook, secrets) = state
-        .store
-        .hook_with_secrets(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))?;
-    let (body, headers) = crate::samples::signed(&hook, secrets.first(), state.clock.now());
-    let mut map = axum::http::HeaderMap::new();
-    for (name, value) in &headers {
-        let (Ok(name), Ok(value)) = (
-            axum::http::HeaderName::try_from(name.as_str()),
-            axum::http::HeaderValue::try_from(value.as_str()),
-        ) else {
-            return Err(ApiError::bad_request(format!("the sample cannot carry header {name}")));
-        };
-        map.insert(name, value);
-    }
-    // Sent from inside the hook's allow-list, which guards against other
-    // senders, not against this test.
-    let peer = hook
-        .ip_allowlist
-        .iter()
-        .find_map(|c| chorus_deliver::Cidr::parse(c).ok())
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |c| c.addr());
-    let source = hook.source;
-    // A watched hook's test event goes in the way its watcher's events do.
-    let outcome = if source.takes_requests() {
-        crate::ingress::ingest(state, hook, &secrets, &map, &body, Some(peer)).await
-    } else {
-        crate::ingress::ingest_watched(state, hook, &map, &body).await
-    };
-    let outcome = outcome.map_err(|e| {
-        // A sender would get 503 from a disabled agent (retry later); for
-        // the person testing, it is the hook's state that is in the way.
-        let status = if e.code == ErrorCode::AgentDisabled { StatusCode::CONFLICT } else { e.status };
-        ApiError { message: format!("the hook refused the test: {}", e.message), status, ..e }
-    })?;
-    let mut v = match outcome {
-        crate::ingress::Outcome::Stored { event_id, answer: None } => json!({"event_id": event_id}),
-        crate::ingress::Outcome::Stored { event_id, answer: Some(text) } => {
-            json!({"event_id": event_id, "response": text})
-        }
-        crate::ingress::Outcome::Duplicate(original) => json!({"event_id": original, "duplicate": true}),
-        crate::ingress::Outcome::Challenge(challenge) => json!({"challenge": challenge}),
-    };
-    v["test"] = json!(true);
-    v["source"] = json!(source);
-    Ok((StatusCode::ACCEPTED, Json(v)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,19 @@
-//! Validation and changes shared by every way of managing incoming hooks:
-//! the REST API and config files (and the Discord commands after them), so
-//! each path accepts the same input and answers the same errors.
+//! The service layer: typed management operations that every surface
+//! calls (the REST API's handlers, the Discord commands, config files, the
+//! hook test), so each accepts the same input and answers the same errors.
+//! Nothing here knows HTTP requests; nothing outside calls an API handler.
+//!
+//! A module of chorus-server rather than a crate of its own: the operations
+//! need `AppState` (store, emitter, SSRF guard, settings), which the server
+//! builds, and the API, Discord and config-file surfaces live in this crate
+//! too. Submodules hold each aggregate's operations: `agents`, `hooks`
+//! (find, create, test), `outgoing` (subscriptions), `interact` (writing
+//! back to a source); validation of hook specs and rules is here.
+
+pub(crate) mod agents;
+pub(crate) mod hooks;
+pub(crate) mod interact;
+pub(crate) mod outgoing;
 
 use chorus_core::{Action, AgentName, GenericScheme, HookId, HookPatch, IncomingHook, Rule, Secret, Source};
 use chorus_deliver::Cidr;

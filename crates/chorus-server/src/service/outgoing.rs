@@ -1,4 +1,5 @@
-//! Outgoing webhooks (subscriptions) in the API.
+//! Outgoing webhooks (subscriptions): checking and creating them, changing
+//! them, and their view, for the API and the Discord commands alike.
 
 use axum::{Json, http::StatusCode};
 use chorus_core::{
@@ -8,7 +9,7 @@ use chorus_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::double_option;
+use crate::api::double_option;
 use crate::{error::ApiError, state::AppState};
 
 const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1_000..=120_000;
@@ -82,7 +83,7 @@ impl CreateOutgoing {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RetryInput {
+pub(crate) struct RetryInput {
     strategy: Option<RetryStrategy>,
     max_attempts: Option<u32>,
     initial_delay_ms: Option<u64>,
@@ -92,7 +93,7 @@ pub(super) struct RetryInput {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct UpdateOutgoing {
+pub(crate) struct UpdateOutgoing {
     name: Option<String>,
     url: Option<String>,
     events: Option<Vec<String>>,
@@ -207,7 +208,7 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
+pub(crate) async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
     state.guard.check_url(url).await.map(|u| u.to_string()).map_err(|e| bad(format!("url: {e}")))
 }
 
@@ -322,7 +323,7 @@ pub(crate) async fn create_typed(
     Ok((hook, secret))
 }
 
-pub(super) async fn update(
+pub(crate) async fn update(
     state: &AppState,
     current: &OutgoingHook,
     body: Value,

@@ -1,0 +1,71 @@
+//! Agents: checking a new one and how every surface shows one.
+
+use chorus_core::{Agent, AgentName, NewAgent, Secret};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateAgent {
+    pub(crate) name: String,
+    pub(crate) channel_id: Option<String>,
+    pub(crate) discord_webhook_url: Option<String>,
+    #[serde(default = "yes")]
+    pub(crate) enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The agent as the API shows it: the Discord webhook URL's token is masked.
+pub(crate) fn view(agent: &Agent) -> Value {
+    let masked =
+        agent.discord_webhook_url.as_ref().map(|u| match chorus_discord::parse_webhook_url(u.expose()) {
+            Some((id, _)) => format!("https://discord.com/api/webhooks/{id}/****"),
+            None => "****".to_owned(),
+        });
+    json!({
+        "name": agent.name,
+        "channel_id": agent.channel_id,
+        "discord_webhook_url": masked,
+        "enabled": agent.enabled,
+        "created_at": agent.created_at,
+        "updated_at": agent.updated_at,
+    })
+}
+
+pub(crate) fn parse_name(name: &str) -> Result<AgentName, ApiError> {
+    name.parse().map_err(|e: chorus_core::IdError| ApiError::bad_request(e.to_string()))
+}
+
+pub(crate) fn check_channel(id: &str) -> Result<(), ApiError> {
+    // Discord snowflakes are positive 64-bit integers.
+    match id.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err(ApiError::bad_request(format!("channel_id {id:?} is not a Discord channel id (a number)"))),
+    }
+}
+
+pub(crate) fn check_webhook_url(url: &str) -> Result<Secret, ApiError> {
+    chorus_discord::parse_webhook_url(url).map(|_| Secret::new(url)).ok_or_else(|| {
+        ApiError::bad_request(
+            "discord_webhook_url must look like https://discord.com/api/webhooks/<id>/<token>",
+        )
+    })
+}
+
+/// Check a new agent: the API's and the Discord commands' create.
+pub(crate) fn new_agent(body: CreateAgent) -> Result<NewAgent, ApiError> {
+    let name = parse_name(&body.name)?;
+    if let Some(c) = &body.channel_id {
+        check_channel(c)?;
+    }
+    let url = body.discord_webhook_url.as_deref().map(check_webhook_url).transpose()?;
+    if body.channel_id.is_none() && url.is_none() {
+        return Err(ApiError::bad_request("an agent needs a channel_id or a discord_webhook_url"));
+    }
+    Ok(NewAgent { name, channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled })
+}
