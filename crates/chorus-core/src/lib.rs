@@ -20,10 +20,10 @@ pub use ids::{
 };
 pub use message::{Button, ButtonStyle, Field, Message};
 pub use model::{
-    Agent, AgentPatch, Attempt, Delivery, DeliveryCounts, DeliveryStatus, Event, EventStatus, GenericScheme,
-    HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent, ReplyConfig, RetryPolicy,
-    RetryStrategy, SignatureEncoding, Source, SubjectMessage, Target, UnknownSource, event_matches,
-    glob_matches,
+    Agent, AgentPatch, Attempt, BreakerStep, BreakerTrip, Delivery, DeliveryCounts, DeliveryStatus, Event,
+    EventStatus, GenericScheme, HookPatch, IncomingHook, NewAgent, NewAttempt, NewDelivery, NewEvent,
+    ReplyConfig, RetryPolicy, RetryStrategy, SignatureEncoding, Source, SubjectMessage, Target,
+    UnknownSource, event_matches, glob_matches,
 };
 pub use outgoing::{
     EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,

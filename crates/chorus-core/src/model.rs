@@ -602,6 +602,33 @@ pub struct NewAttempt {
     /// thread it started, kept (in the same transaction) so the subject's
     /// next message edits it or goes into the thread.
     pub subject_messages: Vec<SubjectMessage>,
+    /// For an outgoing subscription's delivery: its circuit breaker's step,
+    /// taken in the attempt's own transaction.
+    pub breaker: Option<BreakerStep>,
+}
+
+/// What an attempt does to its subscription's circuit breaker: a success
+/// ends a run of failures; a failure lengthens it, and a run of
+/// `threshold` (or the destination's 410) disables the subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerStep {
+    /// The subscription.
+    pub hook: HookId,
+    /// Whether the attempt succeeded.
+    pub succeeded: bool,
+    /// Failures in a row that disable the subscription.
+    pub threshold: u32,
+    /// The destination said it is gone (HTTP 410): disable now, saying this.
+    pub gone: Option<String>,
+}
+
+/// A subscription an attempt disabled, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerTrip {
+    /// The subscription.
+    pub hook: HookId,
+    /// Why, as `disabled_reason` now says.
+    pub reason: String,
 }
 
 /// The chat message showing a [`crate::Message::subject`] at a target.

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::{
-    Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, Delivery, DeliveryCounts, DeliveryId,
-    DeliveryStatus, Event, EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec, IncomingHook,
-    NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
-    OutgoingPatch, Rule, RuleOutcome, Secret, Target, TargetKind, Task, TaskQuery, TaskStatus,
+    Agent, AgentName, AgentPatch, ApiToken, Attempt, AuditEntry, BreakerTrip, Delivery, DeliveryCounts,
+    DeliveryId, DeliveryStatus, Event, EventId, EventStatus, HookId, HookPatch, HookStats, HttpSpec,
+    IncomingHook, NewAgent, NewApiToken, NewAttempt, NewDelivery, NewEvent, NewOutgoingEvent, OutgoingAuth,
+    OutgoingHook, OutgoingPatch, Rule, RuleOutcome, Secret, Target, TargetKind, Task, TaskQuery, TaskStatus,
 };
 
 /// A storage operation failed.
@@ -447,15 +447,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;
     /// Record attempts and their deliveries' new states, all in one
     /// transaction (a packed send's outcome lands for all of it or for none).
-    /// Clears the deliveries' packs; keeps each attempt's subject message.
-    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError>;
+    /// Clears the deliveries' packs; keeps each attempt's subject message;
+    /// takes each attempt's breaker step, answering the subscriptions it
+    /// disabled.
+    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<Vec<BreakerTrip>, StoreError>;
     /// Record one attempt and the delivery's new state, in one transaction.
-    async fn record_attempt(&self, attempt: NewAttempt) -> Result<(), StoreError> {
+    async fn record_attempt(&self, attempt: NewAttempt) -> Result<Vec<BreakerTrip>, StoreError> {
         self.record_attempts(vec![attempt]).await
     }
-    /// Record a send's outcome for the circuit breaker: a success resets the
-    /// failure run, a failure extends it. Returns the run's length.
-    async fn note_outcome(&self, id: &HookId, success: bool) -> Result<u32, StoreError>;
     /// The earliest `next_attempt_at` of pending deliveries of these kinds,
     /// so the engine sleeps exactly until the next one is due.
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;

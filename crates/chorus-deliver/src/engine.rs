@@ -5,7 +5,7 @@ use std::{
 };
 
 use chorus_core::{
-    Attempt, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, OutgoingPatch, RetryPolicy, SendError,
+    Attempt, BreakerStep, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, RetryPolicy, SendError,
     SendOutcome, Sink, Store, SubjectMessage, Target,
 };
 use jiff::{SignedDuration, Timestamp};
@@ -23,10 +23,9 @@ use crate::{emitter::Emitter, retry::next_delay};
 /// it into few sends.
 const SERIAL_BATCH: usize = 100;
 
-/// What an attempt's outcome means for an outgoing subscription.
+/// What an attempt's outcome means for an outgoing subscription once it is
+/// recorded: whether its retries ran out.
 struct FollowUp {
-    succeeded: bool,
-    gone: Option<String>,
     exhausted: bool,
     error: Option<String>,
 }
@@ -369,10 +368,18 @@ impl Engine {
         }
         // One transaction for a whole pack: after a crash its deliveries are
         // either all recorded or all sent again as the same pack.
-        if let Err(e) = self.store.record_attempts(records).await {
-            // The leases run out and the deliveries are attempted again; the
-            // sink's idempotency (Discord nonce, stable webhook id) absorbs the repeat.
-            tracing::error!(deliveries = jobs.len(), error = %e, "could not record attempts");
+        let trips = match self.store.record_attempts(records).await {
+            Ok(trips) => trips,
+            Err(e) => {
+                // The leases run out and the deliveries are attempted again; the
+                // sink's idempotency (Discord nonce, stable webhook id) absorbs the repeat.
+                tracing::error!(deliveries = jobs.len(), error = %e, "could not record attempts");
+                Vec::new()
+            }
+        };
+        for trip in trips {
+            let spec = jobs.iter().filter_map(|j| j.http.as_ref()).find(|s| s.hook.id == trip.hook);
+            self.disabled(&trip, spec).await;
         }
         for (job, follow_up) in jobs.iter().zip(follow_ups) {
             if let Some(spec) = &job.http {
@@ -445,64 +452,49 @@ impl Engine {
             status,
             next_attempt_at: next,
             subject_messages: subject_messages(job, result),
+            breaker: job.http.as_ref().map(|spec| BreakerStep {
+                hook: spec.hook.id.clone(),
+                succeeded: result.is_ok(),
+                threshold: self.config.breaker_threshold,
+                gone: gone.clone(),
+            }),
         };
-        (record, FollowUp { succeeded: result.is_ok(), gone, exhausted, error })
+        (record, FollowUp { exhausted, error })
     }
 
-    /// The circuit breaker and the operational events of outgoing deliveries.
+    /// Tell subscribers a subscription was disabled (its breaker tripped in
+    /// the attempt's transaction).
+    async fn disabled(&self, trip: &chorus_core::BreakerTrip, spec: Option<&chorus_core::HttpSpec>) {
+        tracing::warn!(hook = %trip.hook, reason = %trip.reason, "outgoing webhook disabled");
+        let Some(emitter) = &self.emitter else { return };
+        let data = serde_json::json!({
+            "webhook_id": trip.hook,
+            "url": spec.map(|s| s.hook.url.clone()),
+            "reason": trip.reason,
+        });
+        let agent = spec.and_then(|s| s.hook.agent.clone());
+        if let Err(e) = emitter.emit("webhook.disabled", agent, data, Value::Null).await {
+            tracing::error!(error = %e, "could not emit webhook.disabled");
+        }
+    }
+
+    /// The operational events of an outgoing delivery's attempt.
     async fn after_http_attempt(
         &self,
         job: &ClaimedDelivery,
         spec: &chorus_core::HttpSpec,
         follow_up: FollowUp,
     ) {
-        let FollowUp { succeeded, gone, exhausted, error } = follow_up;
-        let hook = &spec.hook.id;
-        let failures = match self.store.note_outcome(hook, succeeded).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(hook = %hook, error = %e, "could not update the failure count");
-                return;
-            }
-        };
-        let reason = match gone {
-            Some(message) => Some(format!("the destination answered 410 Gone ({message})")),
-            None if !succeeded && failures >= self.config.breaker_threshold => {
-                Some(format!("{failures} failed attempts in a row"))
-            }
-            None => None,
-        };
+        let FollowUp { exhausted, error } = follow_up;
         let event = job.delivery.payload["event"].as_str().unwrap_or_default();
         // Operational events about operational events would feed themselves.
         let operational = matches!(event, "webhook.disabled" | "delivery.exhausted");
-        if let Some(reason) = reason {
-            let patch = OutgoingPatch {
-                enabled: Some(false),
-                disabled_reason: Some(Some(reason.clone())),
-                ..OutgoingPatch::default()
-            };
-            match self.store.update_outgoing(hook, patch).await {
-                Ok(_) => {
-                    tracing::warn!(hook = %hook, %reason, "outgoing webhook disabled");
-                    if let Some(emitter) = &self.emitter {
-                        let data =
-                            serde_json::json!({"webhook_id": hook, "url": spec.hook.url, "reason": reason});
-                        if let Err(e) =
-                            emitter.emit("webhook.disabled", spec.hook.agent.clone(), data, Value::Null).await
-                        {
-                            tracing::error!(error = %e, "could not emit webhook.disabled");
-                        }
-                    }
-                }
-                Err(e) => tracing::error!(hook = %hook, error = %e, "could not disable the webhook"),
-            }
-        }
         if exhausted
             && !operational
             && let Some(emitter) = &self.emitter
         {
             let data = serde_json::json!({
-                "webhook_id": hook,
+                "webhook_id": spec.hook.id,
                 "delivery_id": job.delivery.id,
                 "event": event,
                 "attempts": job.delivery.attempts + 1,

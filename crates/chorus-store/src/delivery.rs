@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chorus_core::{ClaimedDelivery, DeliveryId, HookId, NewAttempt, StoreError, Target, TargetKind};
+use chorus_core::{BreakerTrip, ClaimedDelivery, DeliveryId, NewAttempt, StoreError, Target, TargetKind};
 use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value};
 
@@ -86,9 +86,10 @@ impl chorus_core::DeliveryStore for SqliteStore {
         self.read(move |conn, _| crate::subjects::find(conn, &target, &subject)).await
     }
 
-    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<(), StoreError> {
+    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<Vec<BreakerTrip>, StoreError> {
         let now = ms(self.now());
         self.write(move |conn, _| {
+            let mut trips = Vec::new();
             let mut insert = conn
                 .prepare_cached(
                     "INSERT OR REPLACE INTO attempts (delivery_id, number, started_at, duration_ms, status_code,
@@ -132,15 +133,13 @@ impl chorus_core::DeliveryStore for SqliteStore {
                 for shown in &attempt.subject_messages {
                     crate::subjects::keep(conn, &a.delivery_id, shown, now)?;
                 }
+                if let Some(step) = &attempt.breaker {
+                    trips.extend(outgoing::breaker_step(conn, step, now)?);
+                }
             }
-            Ok(())
+            Ok(trips)
         })
         .await
-    }
-
-    async fn note_outcome(&self, id: &HookId, success: bool) -> Result<u32, StoreError> {
-        let id = id.clone();
-        self.write(move |conn, _| outgoing::note_outcome(conn, &id, success)).await
     }
 
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {

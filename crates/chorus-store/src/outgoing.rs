@@ -2,8 +2,8 @@
 //! on the writer thread or a reader connection.
 
 use chorus_core::{
-    AgentName, Delivery, DeliveryId, HookId, HookStats, HttpSpec, NewOutgoingEvent, OutgoingAuth,
-    OutgoingHook, OutgoingPatch, Secret, StoreError, Target, TargetKind,
+    AgentName, BreakerStep, BreakerTrip, Delivery, DeliveryId, HookId, HookStats, HttpSpec, NewOutgoingEvent,
+    OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, StoreError, Target, TargetKind,
 };
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -201,20 +201,42 @@ pub(crate) fn delete(conn: &Connection, id: &HookId, now: Timestamp) -> Result<(
     Ok(())
 }
 
-pub(crate) fn note_outcome(conn: &Connection, id: &HookId, success: bool) -> Result<u32, StoreError> {
+/// An attempt's step of its subscription's circuit breaker, in the
+/// attempt's transaction: a success ends a run of failures, a failure
+/// lengthens it, and a run of `threshold` (or a 410) disables the
+/// subscription. Answers the trip, if this step disabled it.
+pub(crate) fn breaker_step(
+    conn: &Connection,
+    step: &BreakerStep,
+    now: i64,
+) -> Result<Option<BreakerTrip>, StoreError> {
     // A success leaves a run of zero alone: rewriting the row on every
     // delivery would cost a page in every group commit.
-    let sql = if success {
+    let sql = if step.succeeded {
         "UPDATE outgoing_hooks SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures != 0
-         RETURNING consecutive_failures"
+         RETURNING consecutive_failures, enabled"
     } else {
         "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?1
-         RETURNING consecutive_failures"
+         RETURNING consecutive_failures, enabled"
     };
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
-        .map_err(backend)
-        .map(Option::unwrap_or_default)
+    let row: Option<(u32, bool)> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([step.hook.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    let Some((failures, true)) = row else { return Ok(None) };
+    let reason = match &step.gone {
+        Some(message) => format!("the destination answered 410 Gone ({message})"),
+        None if !step.succeeded && failures >= step.threshold => {
+            format!("{failures} failed attempts in a row")
+        }
+        None => return Ok(None),
+    };
+    conn.prepare_cached(
+        "UPDATE outgoing_hooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![step.hook.as_str(), reason, now]))
+    .map_err(backend)?;
+    Ok(Some(BreakerTrip { hook: step.hook.clone(), reason }))
 }
 
 pub(crate) fn http_spec(

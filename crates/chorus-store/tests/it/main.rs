@@ -1,6 +1,8 @@
 //! Integration tests of the SQLite store against real database files.
 
-use chorus_core::{DeliveryStore as _, IngressStore as _, ManagementStore as _, RoutingStore as _};
+use chorus_core::{
+    DeliveryStore as _, IngressStore as _, ManagementStore as _, OutgoingStore as _, RoutingStore as _,
+};
 use std::{sync::Arc, time::Duration};
 
 use chorus_core::{
@@ -324,22 +326,23 @@ async fn routing_and_delivery_lifecycle_with_leases() {
     assert!(f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
 
     let retry_at = f.clock.now_ts() + SignedDuration::from_secs(5);
-    let attempt = |n, status_code, error: Option<&str>| Attempt {
-        delivery_id: delivery_id.clone(),
-        number: n,
-        started_at: f.clock.now_ts(),
-        duration_ms: 3,
-        status_code,
-        error: error.map(str::to_owned),
-        response_excerpt: None,
+    let attempt = |n, status_code, error: Option<&str>, status, next_attempt_at| NewAttempt {
+        attempt: Attempt {
+            delivery_id: delivery_id.clone(),
+            number: n,
+            started_at: f.clock.now_ts(),
+            duration_ms: 3,
+            status_code,
+            error: error.map(str::to_owned),
+            response_excerpt: None,
+        },
+        status,
+        next_attempt_at,
+        subject_messages: Vec::new(),
+        breaker: None,
     };
     f.store
-        .record_attempt(NewAttempt {
-            attempt: attempt(1, Some(500), Some("boom")),
-            status: DeliveryStatus::Pending,
-            next_attempt_at: retry_at,
-            subject_messages: Vec::new(),
-        })
+        .record_attempt(attempt(1, Some(500), Some("boom"), DeliveryStatus::Pending, retry_at))
         .await
         .unwrap();
     assert!(
@@ -350,15 +353,9 @@ async fn routing_and_delivery_lifecycle_with_leases() {
     f.clock.advance(SignedDuration::from_secs(5));
     let jobs = f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap();
     assert_eq!(jobs[0].delivery.attempts, 1);
-    f.store
-        .record_attempt(NewAttempt {
-            attempt: attempt(2, Some(200), None),
-            status: DeliveryStatus::Succeeded,
-            next_attempt_at: f.clock.now_ts(),
-            subject_messages: vec![SubjectMessage { subject: "ci:run:7".into(), message_id: "1001".into() }],
-        })
-        .await
-        .unwrap();
+    let shown = SubjectMessage { subject: "ci:run:7".into(), message_id: "1001".into() };
+    let done = attempt(2, Some(200), None, DeliveryStatus::Succeeded, f.clock.now_ts());
+    f.store.record_attempt(NewAttempt { subject_messages: vec![shown], ..done }).await.unwrap();
     subject_message_is_kept_for_its_target(&f.store, &jobs[0].delivery.target).await;
     let d = f.store.delivery(&delivery_id).await.unwrap().unwrap();
     assert_eq!(d.status, DeliveryStatus::Succeeded);
@@ -448,6 +445,7 @@ async fn a_pack_cut_off_by_a_crash_comes_back_whole() {
             status: DeliveryStatus::Pending,
             next_attempt_at: f.clock.now_ts(),
             subject_messages: Vec::new(),
+            breaker: None,
         })
         .collect();
     store.record_attempts(records).await.unwrap();
@@ -640,4 +638,79 @@ async fn audited_changes_record_in_their_own_transaction() {
     let duplicate = f.store.audited(entry("webhooks.create", None)).create_hook(h.clone(), None).await;
     assert!(duplicate.is_err(), "the same id twice");
     assert_eq!(f.store.audit(50, None).await.unwrap().items.len(), 1, "refused changes are not on record");
+}
+
+/// The circuit breaker moves in the attempt's own transaction: an attempt
+/// that cannot be recorded moves it not at all; a run of `threshold`
+/// failures disables the subscription and says so once.
+#[tokio::test]
+async fn breaker_steps_commit_with_their_attempts() {
+    let f = open();
+    let now = f.clock.now_ts();
+    let hook = chorus_core::OutgoingHook {
+        id: HookId::generate(),
+        agent: None,
+        name: "ops".into(),
+        url: "https://receiver.example/hook".into(),
+        events: vec!["*".into()],
+        method: chorus_core::HttpMethod::default(),
+        headers: Vec::new(),
+        signature: chorus_core::SignatureScheme::default(),
+        timeout_ms: chorus_core::OutgoingHook::DEFAULT_TIMEOUT_MS,
+        retry: chorus_core::OutgoingHook::DEFAULT_RETRY,
+        rate_limit_per_minute: None,
+        max_concurrency: chorus_core::OutgoingHook::DEFAULT_CONCURRENCY,
+        enabled: true,
+        paused: false,
+        consecutive_failures: 0,
+        disabled_reason: None,
+        created_at: now,
+        created_by: "test".into(),
+        updated_at: now,
+    };
+    f.store
+        .create_outgoing(hook.clone(), Secret::generate(), chorus_core::OutgoingAuth::default())
+        .await
+        .unwrap();
+    let step = chorus_core::BreakerStep { hook: hook.id.clone(), succeeded: false, threshold: 2, gone: None };
+    let failed = |delivery_id: DeliveryId, n: u32| NewAttempt {
+        attempt: Attempt {
+            delivery_id,
+            number: n,
+            started_at: now,
+            duration_ms: 1,
+            status_code: Some(500),
+            error: Some("boom".into()),
+            response_excerpt: None,
+        },
+        status: DeliveryStatus::Pending,
+        next_attempt_at: now,
+        subject_messages: Vec::new(),
+        breaker: Some(step.clone()),
+    };
+
+    // An attempt of a delivery that does not exist fails whole.
+    let err = f.store.record_attempt(failed(DeliveryId::generate(), 1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert_eq!(f.store.outgoing(&hook.id).await.unwrap().unwrap().consecutive_failures, 0);
+
+    let event = chorus_core::NewOutgoingEvent {
+        id: EventId::generate(),
+        event: "custom.ping".into(),
+        agent: None,
+        data: serde_json::json!({}),
+        metadata: serde_json::Value::Null,
+        at: now,
+    };
+    let delivery = f.store.emit(event).await.unwrap().remove(0);
+    assert!(f.store.record_attempt(failed(delivery.clone(), 1)).await.unwrap().is_empty());
+    assert_eq!(f.store.outgoing(&hook.id).await.unwrap().unwrap().consecutive_failures, 1);
+    let trips = f.store.record_attempt(failed(delivery.clone(), 2)).await.unwrap();
+    assert_eq!(trips.len(), 1);
+    assert_eq!(trips[0].reason, "2 failed attempts in a row");
+    let disabled = f.store.outgoing(&hook.id).await.unwrap().unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("2 failed attempts in a row"));
+    // Already disabled: a later failure trips nothing again.
+    assert!(f.store.record_attempt(failed(delivery, 3)).await.unwrap().is_empty());
 }
