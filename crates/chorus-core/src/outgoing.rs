@@ -276,6 +276,21 @@ pub struct NewOutgoingEvent {
     pub at: Timestamp,
 }
 
+impl NewOutgoingEvent {
+    /// The body every attempt to subscription `hook` sends (docs/outgoing.md):
+    /// `webhook_id`, `event`, `timestamp`, `data`, `metadata`. Fixed when the
+    /// delivery is stored, so retries send the same bytes.
+    pub fn wire_payload(&self, hook: &HookId) -> serde_json::Value {
+        serde_json::json!({
+            "webhook_id": hook,
+            "event": self.event,
+            "timestamp": self.at,
+            "data": self.data,
+            "metadata": self.metadata,
+        })
+    }
+}
+
 /// What a subscription needs to send one delivery, resolved when claimed.
 #[derive(Debug, Clone)]
 pub struct HttpSpec {

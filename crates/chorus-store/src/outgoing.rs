@@ -303,14 +303,7 @@ fn insert_event(conn: &Connection, e: &NewOutgoingEvent) -> Result<(), StoreErro
 
 fn insert_delivery(conn: &Connection, e: &NewOutgoingEvent, hook: &HookId) -> Result<DeliveryId, StoreError> {
     let id = DeliveryId::generate();
-    // The body every attempt sends, fixed here so retries are identical.
-    let payload = json!({
-        "webhook_id": hook,
-        "event": e.event,
-        "timestamp": e.at,
-        "data": e.data,
-        "metadata": e.metadata,
-    });
+    let payload = e.wire_payload(hook);
     conn.prepare_cached(
         "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status, next_attempt_at,
                                  created_at, updated_at)
