@@ -7,6 +7,7 @@ mod example;
 mod incoming;
 mod outgoing;
 mod rules;
+mod snapshots_api;
 mod support;
 mod window_crash;
 mod workflows;
