@@ -18,6 +18,9 @@ pub struct Agent {
     pub discord_webhook_url: Option<Secret>,
     /// A disabled agent answers 503 to its hooks.
     pub enabled: bool,
+    /// Why Discord refuses the agent's webhook URL (deleted, or a bad
+    /// token): its messages wait, unsent, until the URL is replaced.
+    pub degraded: Option<String>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

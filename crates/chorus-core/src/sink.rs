@@ -77,13 +77,26 @@ pub enum SendError {
         /// What happened.
         message: String,
     },
+    /// The destination refuses for a reason only a person can fix (a
+    /// deleted Discord webhook, a revoked token): its deliveries wait,
+    /// untried, until it is replaced, instead of spending the destination's
+    /// patience on requests bound to fail.
+    #[error("{message}")]
+    Broken {
+        /// HTTP status.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl SendError {
     /// The HTTP status, if a response arrived.
     pub fn status(&self) -> Option<u16> {
         match self {
-            SendError::Retryable { status, .. } | SendError::Permanent { status, .. } => *status,
+            SendError::Retryable { status, .. }
+            | SendError::Permanent { status, .. }
+            | SendError::Broken { status, .. } => *status,
             SendError::Gone { .. } => Some(410),
             SendError::Throttled { .. } => None,
         }

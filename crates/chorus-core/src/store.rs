@@ -442,6 +442,10 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// and give them one lease (the longest of theirs), so that after a crash
     /// they come back together and are sent as the same pack again.
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError>;
+    /// Mark `agent` degraded (Discord refuses its webhook URL) unless it is
+    /// already; `true` when this call marked it. Its webhook deliveries are
+    /// not claimed until the URL is replaced.
+    async fn degrade_agent(&self, agent: &AgentName, reason: &str) -> Result<bool, StoreError>;
     /// The chat message showing `subject` at `target`, recorded by an
     /// earlier attempt's [`NewAttempt::subject_messages`].
     async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError>;

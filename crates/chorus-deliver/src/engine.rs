@@ -381,6 +381,11 @@ impl Engine {
             let spec = jobs.iter().filter_map(|j| j.http.as_ref()).find(|s| s.hook.id == trip.hook);
             self.disabled(&trip, spec).await;
         }
+        if let (Err(SendError::Broken { message, .. }), Target::DiscordWebhook { agent }) =
+            (&result, &jobs[0].delivery.target)
+        {
+            self.degrade(agent, message).await;
+        }
         for (job, follow_up) in jobs.iter().zip(follow_ups) {
             if let Some(spec) = &job.http {
                 self.after_http_attempt(job, spec, follow_up).await;
@@ -428,6 +433,11 @@ impl Engine {
                     (DeliveryStatus::Pending, next, status, Some(message), None)
                 }
             }
+            // Sent and refused for good reason: it waits, held, until the
+            // destination is replaced (the agent is marked degraded).
+            Err(SendError::Broken { status, message }) => {
+                (DeliveryStatus::Pending, now, status, Some(message), None)
+            }
             Err(SendError::Throttled { .. }) => unreachable!("released before recording"),
         };
         match status {
@@ -460,6 +470,27 @@ impl Engine {
             }),
         };
         (record, FollowUp { exhausted, error })
+    }
+
+    /// Hold an agent's webhook deliveries until its URL is replaced, and
+    /// tell subscribers once.
+    async fn degrade(&self, agent: &chorus_core::AgentName, reason: &str) {
+        match self.store.degrade_agent(agent, reason).await {
+            Ok(true) => {
+                tracing::warn!(agent = %agent, %reason, "Discord refuses the agent's webhook URL; its messages wait");
+                if let Some(emitter) = &self.emitter {
+                    let data =
+                        serde_json::json!({"agent": agent, "component": "discord_webhook", "reason": reason});
+                    if let Err(e) =
+                        emitter.emit("system.health.degraded", Some(agent.clone()), data, Value::Null).await
+                    {
+                        tracing::error!(error = %e, "could not emit system.health.degraded");
+                    }
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(agent = %agent, error = %e, "could not mark the agent degraded"),
+        }
     }
 
     /// Tell subscribers a subscription was disabled (its breaker tripped in

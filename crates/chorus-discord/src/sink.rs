@@ -376,7 +376,7 @@ impl DiscordSink {
                 return Err(SendError::Permanent { status: None, message: "not a Discord target".into() });
             }
         }
-        .map_err(|e| classify(&e))?;
+        .map_err(|e| webhook_refused(classify(&e), &claimed.delivery.target, how))?;
         let (status, reset) = match &response {
             Sent::Message(r) => (r.status().get(), window_used_up(r.headers())),
             Sent::Nothing(r) => (r.status().get(), window_used_up(r.headers())),
@@ -457,6 +457,27 @@ fn thread_name(title: &str) -> String {
 enum Sent {
     Message(twilight_http::Response<twilight_model::channel::Message>),
     Nothing(twilight_http::Response<twilight_http::response::marker::EmptyBody>),
+}
+
+/// A Discord webhook that answers 401 or 404 to a send was deleted or its
+/// token revoked: only a new URL helps, and each further try spends the
+/// invalid-request budget that gets an address banned. (A 404 to an edit
+/// is the message's, which the caller replaces with a new one.)
+fn webhook_refused(err: SendError, target: &Target, how: Send<'_>) -> SendError {
+    match (err, target, how) {
+        (
+            SendError::Retryable { status: Some(status @ (401 | 404)), .. },
+            Target::DiscordWebhook { agent },
+            Send::Create | Send::CreateForId | Send::InThread(_),
+        ) => SendError::Broken {
+            status: Some(status),
+            message: format!(
+                "Discord answered {status} to agent {agent}'s webhook URL: it was deleted or its token is wrong; \
+                 its messages wait until the URL is replaced"
+            ),
+        },
+        (err, ..) => err,
+    }
 }
 
 fn thread_channel(id: &str) -> Result<Id<twilight_model::id::marker::ChannelMarker>, SendError> {

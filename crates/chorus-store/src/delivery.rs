@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chorus_core::{BreakerTrip, ClaimedDelivery, DeliveryId, NewAttempt, StoreError, Target, TargetKind};
+use chorus_core::{
+    AgentName, BreakerTrip, ClaimedDelivery, DeliveryId, NewAttempt, StoreError, Target, TargetKind,
+};
 use jiff::Timestamp;
 use rusqlite::{params, params_from_iter, types::Value};
 
@@ -77,6 +79,19 @@ impl chorus_core::DeliveryStore for SqliteStore {
                 .chain(ids.iter().cloned());
             conn.execute(&sql, params_from_iter(params)).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn degrade_agent(&self, agent: &AgentName, reason: &str) -> Result<bool, StoreError> {
+        let (agent, reason) = (agent.clone(), reason.to_owned());
+        self.write_lookups(move |conn, _| {
+            conn.execute(
+                "UPDATE agents SET degraded_reason = ?2 WHERE name = ?1 AND degraded_reason IS NULL",
+                params![agent.as_str(), reason],
+            )
+            .map(|n| n == 1)
+            .map_err(backend)
         })
         .await
     }

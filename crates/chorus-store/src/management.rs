@@ -78,15 +78,19 @@ impl chorus_core::ManagementStore for SqliteStore {
             }
             if let Some(u) = patch.discord_webhook_url {
                 current.discord_webhook_url = u;
+                // A new URL is the fix a degraded agent waits for: its
+                // messages are claimed again.
+                current.degraded = None;
             }
             if let Some(e) = patch.enabled {
                 current.enabled = e;
             }
             let sealed = current.discord_webhook_url.as_ref().map(|u| key.seal(u, &agent_context(&name)));
             conn.execute(
-                "UPDATE agents SET channel_id = ?2, discord_webhook_url = ?3, enabled = ?4, updated_at = ?5
+                "UPDATE agents SET channel_id = ?2, discord_webhook_url = ?3, enabled = ?4, updated_at = ?5,
+                                   degraded_reason = ?6
                  WHERE name = ?1",
-                params![name.as_str(), current.channel_id, sealed, current.enabled, now],
+                params![name.as_str(), current.channel_id, sealed, current.enabled, now, current.degraded],
             )
             .map_err(backend)?;
             get_agent(conn, key, &name)?.ok_or_else(|| not_found("agent", &name))

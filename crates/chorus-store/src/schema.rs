@@ -355,6 +355,10 @@ CREATE INDEX subject_messages_age ON subject_messages(updated_at);
     r"
 ALTER TABLE hooks ADD COLUMN threads INTEGER NOT NULL DEFAULT 0;
 ",
+    // Agents whose Discord webhook URL Discord refuses: their messages wait.
+    r"
+ALTER TABLE agents ADD COLUMN degraded_reason TEXT;
+",
     // Where a watcher (the Docker engine's event stream) left off.
     r"
 CREATE TABLE cursors (

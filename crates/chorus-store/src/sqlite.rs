@@ -354,6 +354,7 @@ pub(crate) fn agent_from_row(row: &Row<'_>, key: &MasterKey) -> Result<Agent, St
         channel_id: row.get("channel_id").map_err(backend)?,
         discord_webhook_url,
         enabled: row.get("enabled").map_err(backend)?,
+        degraded: row.get("degraded_reason").map_err(backend)?,
         created_at: ts(row.get("created_at").map_err(backend)?),
         updated_at: ts(row.get("updated_at").map_err(backend)?),
         name,
@@ -518,8 +519,12 @@ pub(crate) fn target_kind(target: &Target) -> TargetKind {
 
 /// Deliveries of a paused or disabled subscription are held, neither
 /// claimed nor counted as due.
+/// Deliveries that wait without being claimed: to a paused or disabled
+/// subscription, or to the Discord webhook of a degraded agent.
 pub(crate) const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
-    WHERE o.id = deliveries.hook_id AND (o.paused = 1 OR o.enabled = 0))";
+    WHERE o.id = deliveries.hook_id AND (o.paused = 1 OR o.enabled = 0))
+    AND NOT (deliveries.target_kind = 'discord_webhook' AND EXISTS (SELECT 1 FROM agents a
+    WHERE a.degraded_reason IS NOT NULL AND a.name = json_extract(deliveries.target, '$.agent')))";
 
 /// Cursors are the `seq` of the last item of a page; newest first.
 pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {

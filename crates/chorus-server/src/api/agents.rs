@@ -7,7 +7,7 @@ use axum::{
 };
 use chorus_core::AgentPatch;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Api, Routes};
 use super::{PageParams, double_option};
@@ -79,6 +79,7 @@ async fn update(
         .agent(&name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("agent {name} not found")))?;
+    let was_degraded = current.degraded.clone();
     let channel_after = body.channel_id.clone().unwrap_or(current.channel_id);
     let url_after = url.clone().unwrap_or(current.discord_webhook_url);
     if channel_after.is_none() && url_after.is_none() {
@@ -91,6 +92,12 @@ async fn update(
             AgentPatch { channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled },
         )
         .await?;
+    if let (Some(reason), None) = (was_degraded, &agent.degraded) {
+        // The messages that waited for a new URL go out now.
+        state.emitter.wake();
+        let data = json!({"agent": agent.name, "component": "discord_webhook", "was": reason});
+        state.emitter.emit("system.health.restored", Some(agent.name.clone()), data, Value::Null).await?;
+    }
     Ok(Json(view(&agent)))
 }
 

@@ -364,6 +364,7 @@ fn agent_schemas() -> Value {
                 "channel_id": nullable("string"),
                 "discord_webhook_url": {"type": ["string", "null"], "description": "masked"},
                 "enabled": {"type": "boolean"},
+                "degraded": {"type": ["string", "null"], "description": "why Discord refuses the webhook URL; its messages wait until it is replaced"},
                 "created_at": time,
                 "updated_at": time,
             },

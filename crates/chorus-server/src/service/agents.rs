@@ -32,6 +32,7 @@ pub(crate) fn view(agent: &Agent) -> Value {
         "channel_id": agent.channel_id,
         "discord_webhook_url": masked,
         "enabled": agent.enabled,
+        "degraded": agent.degraded,
         "created_at": agent.created_at,
         "updated_at": agent.updated_at,
     })

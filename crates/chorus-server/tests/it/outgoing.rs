@@ -541,3 +541,60 @@ print(json.dumps({"public": "whpk_" + base64.b64encode(bytes(key.verify_key)).de
     assert_eq!(app.post(&hook.url, &headers(&forged), payload).await.status(), 403);
     assert_eq!(app.post(&hook.url, &headers(sig), r#"{"type":"order.paid","id":8}"#).await.status(), 403);
 }
+
+/// A Discord webhook URL that answers 404 (deleted) is tried once: the
+/// agent is marked degraded, subscribers hear `system.health.degraded`,
+/// and its messages wait; a new URL sends them and says `restored`.
+#[tokio::test]
+async fn a_deleted_discord_webhook_is_tried_once_and_its_messages_wait() {
+    let app = TestApp::start().await;
+    let receiver = TestReceiver::start().await;
+    app.outgoing(
+        json!({"url": receiver.url("/ops"), "events": ["system.health.degraded", "system.health.restored"]}),
+    )
+    .await;
+    let (status, _) = app
+        .api_json(
+            reqwest::Method::POST,
+            "/api/agents",
+            Some(json!({"name": "hooky", "discord_webhook_url": "https://discord.com/api/webhooks/77/old"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let hook = app.hook(json!({"agent": "hooky", "source": "chorus"})).await;
+    app.discord.script([chorus_testkit::Mode::Status(404)]);
+    let secret = hook.secret.clone().unwrap();
+    for n in 0..3 {
+        let body = serde_json::to_vec(&json!({"title": format!("deploy {n}")})).unwrap();
+        assert_eq!(
+            app.post(&hook.url, &crate::support::chorus_headers(&secret, &body), body).await.status(),
+            202
+        );
+    }
+    let degraded = receiver.wait_for(1, WAIT).await;
+    assert_eq!(degraded[0].json()["event"], "system.health.degraded");
+    assert_eq!(degraded[0].json()["data"]["agent"], "hooky");
+    let (_, agent) = app.api_json(reqwest::Method::GET, "/api/agents/hooky", None).await;
+    assert!(agent["degraded"].as_str().unwrap().contains("404"), "{agent}");
+    let (_, deliveries) =
+        app.api_json(reqwest::Method::GET, &format!("/api/webhooks/{}/deliveries", hook.id), None).await;
+    let items = deliveries["items"].as_array().unwrap();
+    assert!(items.iter().all(|d| d["status"] == "pending"), "{deliveries}");
+
+    // A new URL: the messages that waited go out, to it.
+    let (status, agent) = app
+        .api_json(
+            reqwest::Method::PATCH,
+            "/api/agents/hooky",
+            Some(json!({"discord_webhook_url": "https://discord.com/api/webhooks/78/new"})),
+        )
+        .await;
+    assert_eq!((status, &agent["degraded"]), (200, &serde_json::Value::Null), "{agent}");
+    let shown = app.discord.wait_for_shown(3, WAIT).await;
+    assert!(shown.iter().all(|s| s.channel == "webhook:78"), "{shown:?}");
+    let old: Vec<_> =
+        app.discord.requests().into_iter().filter(|r| r.path.contains("/webhooks/77/")).collect();
+    assert_eq!(old.len(), 1, "the deleted webhook was tried once");
+    let restored = receiver.wait_for(2, WAIT).await;
+    assert_eq!(restored[1].json()["event"], "system.health.restored");
+}
