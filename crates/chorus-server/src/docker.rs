@@ -184,7 +184,14 @@ impl DockerWatcher {
     async fn stream(&self, shutdown: &CancellationToken, connected: &mut bool) -> Result<(), WatchError> {
         let since = match self.state.store.cursor(CURSOR).await {
             Ok(Some(c)) => c,
-            Ok(None) => since_of_nanos(self.state.clock.now().as_nanosecond()),
+            // First start: from when the first docker hook was made, so the
+            // moments before the first connection are not lost either.
+            Ok(None) => {
+                let hooks = self.hooks().await.map_err(|e| WatchError::Store(e.to_string()))?;
+                let first =
+                    hooks.iter().map(|h| h.created_at).min().unwrap_or_else(|| self.state.clock.now());
+                since_of_nanos(first.as_nanosecond())
+            }
             Err(e) => return Err(WatchError::Store(e.to_string())),
         };
         let response = self.get(&format!("/events?since={since}")).await?;
