@@ -120,8 +120,13 @@ impl chorus_core::RoutingStore for SqliteStore {
     async fn due_windows(&self, now: Timestamp) -> Result<Vec<(HookId, Timestamp)>, StoreError> {
         let now = ms(now);
         self.read(move |conn, _| {
+            // A window waits for the events received in it that are not
+            // routed yet (after a crash, say), so its summary has them all.
             conn.prepare_cached(
-                "SELECT hook_id, ends_at FROM windows WHERE closed = 0 AND ends_at <= ?1 ORDER BY ends_at LIMIT 100",
+                "SELECT hook_id, ends_at FROM windows w WHERE closed = 0 AND ends_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.status = 'received'
+                                     AND e.hook_id = w.hook_id AND e.received_at < w.ends_at)
+                 ORDER BY ends_at LIMIT 100",
             )
             .and_then(|mut st| {
                 st.query_map([now], |r| Ok((parse_col(r, "hook_id")?, ts(r.get("ends_at")?))))?
