@@ -94,6 +94,13 @@ pub struct Config {
     /// How long `POST /webhooks/{name}` waits for a run to finish before
     /// answering 202 instead of 200.
     pub workflows_sync_wait_ms: u64,
+    /// How long a client may take to send a request's headers, and to
+    /// start its next request on a kept-alive connection.
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body.
+    pub body_timeout_ms: u64,
+    /// Client connections held at once; past it new ones get 503.
+    pub max_connections: usize,
     /// The Docker engine `docker` hooks watch: `unix:///path` or
     /// `tcp://host:port` (default: Docker's own socket).
     pub docker_host: Option<String>,
@@ -142,6 +149,9 @@ impl std::fmt::Debug for Config {
             .field("workflows_shell_allow", &self.workflows_shell_allow)
             .field("workflows_sync_wait_ms", &self.workflows_sync_wait_ms)
             .field("docker_host", &self.docker_host)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("body_timeout_ms", &self.body_timeout_ms)
+            .field("max_connections", &self.max_connections)
             // `parsed` repeats the text fields above in parsed form.
             .finish_non_exhaustive()
     }
@@ -172,6 +182,9 @@ impl Default for Config {
             workflows_allow_unsigned: false,
             workflows_shell_allow: None,
             docker_host: None,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 10_000,
             workflows_sync_wait_ms: 5_000,
             parsed: Parsed::default(),
         }
@@ -203,6 +216,18 @@ impl Config {
             config.max_body_bytes = v
                 .parse()
                 .map_err(|_| invalid("CHORUS_MAX_BODY_BYTES", format!("{v:?} is not a byte count")))?;
+        }
+        for (key, slot) in [
+            ("CHORUS_HEADER_TIMEOUT_MS", &mut config.header_timeout_ms),
+            ("CHORUS_BODY_TIMEOUT_MS", &mut config.body_timeout_ms),
+        ] {
+            if let Some(v) = var(key) {
+                *slot = v.parse().map_err(|_| invalid(key, format!("{v:?} is not milliseconds")))?;
+            }
+        }
+        if let Some(v) = var("CHORUS_MAX_CONNECTIONS") {
+            config.max_connections =
+                v.parse().map_err(|_| invalid("CHORUS_MAX_CONNECTIONS", format!("{v:?} is not a number")))?;
         }
         if let Some(v) = var("CHORUS_RETENTION_DAYS") {
             config.retention_days = v
@@ -317,6 +342,16 @@ impl Config {
             if value.as_deref().is_some_and(|v| v.parse::<u64>().map_or(true, |n| n == 0)) {
                 return Err(invalid(key, "must be a Discord id (a number)".into()));
             }
+        }
+        for (key, ms) in
+            [("header_timeout_ms", self.header_timeout_ms), ("body_timeout_ms", self.body_timeout_ms)]
+        {
+            if !(100..=600_000).contains(&ms) {
+                return Err(invalid(key, "must be between 100 and 600000 (10 minutes)".into()));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid("max_connections", "must be between 1 and 1000000".into()));
         }
         if self.workflows_sync_wait_ms > 60_000 {
             return Err(invalid("workflows_sync_wait_ms", "must be at most 60000".into()));

@@ -9,6 +9,7 @@ mod error;
 mod ingress;
 mod runtime;
 mod samples;
+mod serve;
 mod service;
 mod state;
 mod workflow_files;
@@ -22,6 +23,7 @@ pub use discord::DiscordCommands;
 pub use docker::{DockerHost, DockerStatus, DockerWatcher};
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorCode};
 pub use runtime::{Chorus, ChorusBuilder, StartError, StartupNotes, WorkflowOptions, app, cancel_on_signal};
+pub use serve::ConnectionLimits;
 pub use state::{AppState, Settings};
 pub use workflows::WorkflowSystem;
 

@@ -91,6 +91,7 @@ pub struct Chorus {
     config_poll: std::time::Duration,
     runner: Option<chorus_workflow::Runner>,
     docker: Option<crate::DockerHost>,
+    limits: crate::ConnectionLimits,
 }
 
 /// How workflows run: see [`ChorusBuilder::workflows`].
@@ -142,9 +143,18 @@ pub struct ChorusBuilder {
     workflow_options: WorkflowOptions,
     tools: Vec<(String, Arc<dyn chorus_workflow::Tool>)>,
     docker: Option<crate::DockerHost>,
+    limits: crate::ConnectionLimits,
 }
 
 impl ChorusBuilder {
+    /// Limits on client connections (header and body timeouts, how many at
+    /// once); see [`crate::ConnectionLimits`].
+    #[must_use]
+    pub fn connection_limits(mut self, limits: crate::ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Watch the Docker engine at `host` for `docker` hooks (it is only
     /// connected to while such a hook exists).
     #[must_use]
@@ -367,6 +377,7 @@ impl ChorusBuilder {
             config_poll: self.config_poll,
             runner,
             docker: self.docker,
+            limits: self.limits,
         }
     }
 }
@@ -405,6 +416,7 @@ impl Chorus {
             workflow_options: WorkflowOptions::default(),
             tools: Vec::new(),
             docker: None,
+            limits: crate::ConnectionLimits::default(),
         }
     }
 
@@ -486,6 +498,11 @@ impl Chorus {
             .retention(std::time::Duration::from_secs(u64::from(config.retention_days) * 86_400))
             .config_dir(dir.join("config").join("webhooks"))
             .docker(config.docker())
+            .connection_limits(crate::ConnectionLimits {
+                header_timeout: std::time::Duration::from_millis(config.header_timeout_ms),
+                body_timeout: std::time::Duration::from_millis(config.body_timeout_ms),
+                max_connections: config.max_connections,
+            })
             .discord_interactions(config.discord_key(), config.discord_manager_role.clone());
         Ok((customize(builder).build(), notes))
     }
@@ -582,9 +599,7 @@ impl Chorus {
             }
             _ => None,
         };
-        let app = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served =
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        let served = crate::serve::serve(listener, app(self.state), self.limits, shutdown.clone()).await;
         // Ingress has stopped: nothing new arrives. Let the workers finish
         // what is in flight; anything left is in the store for next time.
         workers.cancel();

@@ -13,5 +13,6 @@ mod outage;
 mod outgoing;
 mod rules_crash;
 mod seeds;
+mod slow;
 mod support;
 mod workflows;
