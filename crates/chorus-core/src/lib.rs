@@ -34,8 +34,8 @@ pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
     ClaimedDelivery, DeliveryQuery, DeliveryStore, EventQuery, IdempotentResponse, IngestOutcome,
-    IngressStore, ManagementStore, OutgoingStore, Page, RoutedEvent, RoutingStore, Store, StoreError,
-    SubjectUpdate, WindowSlot,
+    IngressStore, ManagementStore, OutgoingStore, Page, RoutedEvent, RoutingStore, Store, StoreCounts,
+    StoreError, SubjectUpdate, WindowSlot,
 };
 pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};
 pub use workflow::{

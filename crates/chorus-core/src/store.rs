@@ -204,11 +204,29 @@ impl IdempotentResponse {
     pub const WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 }
 
+/// What the store holds, counted for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Events by status (`received`, `routed`, `filtered`, …).
+    pub events: Vec<(String, u64)>,
+    /// Deliveries by target kind and status.
+    pub deliveries: Vec<(String, String, u64)>,
+    /// When the longest-waiting pending delivery was due.
+    pub oldest_due: Option<Timestamp>,
+    /// Workflow runs by status.
+    pub runs: Vec<(String, u64)>,
+    /// Tasks by status.
+    pub tasks: Vec<(String, u64)>,
+}
+
 /// What the management plane (API, CLI, Discord commands, config files)
 /// reads and changes: agents, hooks and their rules, tokens, the audit
 /// log, tasks and questions, subscriptions, and the event and delivery log.
 #[async_trait]
 pub trait ManagementStore: Send + Sync + 'static {
+    /// What the store holds, counted (events, deliveries, the retry queue's
+    /// oldest due time, workflow runs, tasks).
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
     /// Create an agent; `Conflict` if the name is taken.
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError>;
     /// One agent.

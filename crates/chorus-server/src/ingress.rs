@@ -126,15 +126,39 @@ async fn accept(
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let peer = peer.map(|p| sender_ip(p, request.headers(), &state.settings.trusted_proxies));
     let (parts, body) = request.into_parts();
-    let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
-    let Some((hook, secrets)) = state.store.hook_with_secrets(&hook_id).await? else {
-        return Err(unknown_hook());
+    let found = state.store.hook_with_secrets(&hook_id).await.map(|h| h.filter(|(hook, _)| belongs(hook)));
+    let source = match &found {
+        Ok(Some((hook, _))) => hook.source.as_str(),
+        _ => "unknown",
     };
-    if !belongs(&hook) {
-        return Err(unknown_hook());
+    let answer = async {
+        let body = read_body(body, &parts.headers, state.settings.max_body_bytes).await?;
+        state.metrics.body(body.len());
+        let Some((hook, secrets)) = found? else {
+            return Err(unknown_hook());
+        };
+        answer(&state, hook, &secrets, &parts.headers, &body, peer).await
     }
+    .await;
+    let status = match &answer {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.status.as_u16(),
+    };
+    state.metrics.request(source, status);
+    answer
+}
+
+/// What a sender hears for a request matched to `hook`.
+async fn answer(
+    state: &AppState,
+    hook: chorus_core::IncomingHook,
+    secrets: &[chorus_core::Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+    peer: Option<IpAddr>,
+) -> Result<Response, ApiError> {
     let source = hook.source;
-    Ok(match ingest(&state, hook, &secrets, &parts.headers, &body, peer).await? {
+    Ok(match ingest(state, hook, secrets, headers, body, peer).await? {
         Outcome::Stored { event_id, answer: None } => {
             (StatusCode::ACCEPTED, Json(json!({"event_id": event_id}))).into_response()
         }
@@ -320,6 +344,7 @@ fn admit(
     }
     if let Err(e) = chorus_verify::verify(hook.source, hook.generic.as_ref(), secrets, headers, body, now) {
         tracing::info!(hook = %hook.id, reason = %e, "webhook rejected");
+        state.metrics.verification_failure(hook.source.as_str(), verify_reason(&e));
         return Err(if e.is_missing() {
             ApiError::new(ErrorCode::SignatureMissing, e.to_string())
         } else {
@@ -341,6 +366,20 @@ fn admit(
     }
 
     Ok(())
+}
+
+/// A refused signature's reason, as `/metrics` labels it.
+fn verify_reason(e: &chorus_verify::VerifyError) -> &'static str {
+    use chorus_verify::VerifyError as E;
+    match e {
+        E::MissingHeader(_) => "missing_header",
+        E::MalformedHeader(_) => "malformed_header",
+        E::InvalidSignature => "invalid_signature",
+        E::TimestampOutOfTolerance => "timestamp",
+        E::BadSecret => "bad_secret",
+        E::NoRequests => "no_requests",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

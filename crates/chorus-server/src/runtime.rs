@@ -322,6 +322,7 @@ impl ChorusBuilder {
             workflows: None,
             actor: None,
             docker: self.docker.as_ref().map(|_| Arc::new(crate::DockerStatus::default())),
+            metrics: Arc::default(),
         };
         let (runner, mut state) = (None::<chorus_workflow::Runner>, state);
         let runner = match self.workflow_store {

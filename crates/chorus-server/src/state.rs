@@ -34,6 +34,8 @@ pub struct AppState {
     pub actor: Option<chorus_core::AuditEntry>,
     /// The Docker watcher's state, when this instance watches an engine.
     pub docker: Option<Arc<crate::DockerStatus>>,
+    /// Counters `/metrics` reports.
+    pub metrics: Arc<crate::Metrics>,
 }
 
 /// The handler-facing part of the configuration.

@@ -22,6 +22,40 @@ use crate::sqlite::{
 
 #[async_trait]
 impl chorus_core::ManagementStore for SqliteStore {
+    async fn counts(&self) -> Result<chorus_core::StoreCounts, StoreError> {
+        self.read(move |conn, _| {
+            let pairs = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
+                conn.prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect()
+                    })
+                    .map_err(backend)
+            };
+            let deliveries = conn
+                .prepare_cached(
+                    "SELECT target_kind, status, COUNT(*) FROM deliveries GROUP BY target_kind, status
+                     ORDER BY target_kind, status",
+                )
+                .and_then(|mut s| {
+                    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?.collect()
+                })
+                .map_err(backend)?;
+            let oldest: Option<i64> = conn
+                .query_row("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'", [], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
+            Ok(chorus_core::StoreCounts {
+                events: pairs("SELECT status, COUNT(*) FROM events GROUP BY status ORDER BY status")?,
+                deliveries,
+                oldest_due: oldest.map(ts),
+                runs: pairs("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")?,
+                tasks: pairs("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status")?,
+            })
+        })
+        .await
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError> {
         self.name_audit_target(agent.name.as_str());
         let now = ms(self.now());

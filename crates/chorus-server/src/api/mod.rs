@@ -38,6 +38,7 @@ fn routes() -> Routes {
         .merge(tasks::router())
         .merge(interact::router())
         .merge(workflows::router())
+        .merge(Routes::default().route("/metrics", get(crate::metrics::serve)))
 }
 
 /// The `/api` router: every route behind the token check, and the OpenAPI

@@ -27,11 +27,13 @@ struct Op {
     body: Option<Value>,
     ok: u16,
     answer: Option<Value>,
+    /// The success answer's media type, when it is not JSON.
+    text: Option<&'static str>,
 }
 
 fn op(method: &'static str, path: &'static str, tag: &'static str, summary: &'static str) -> Op {
     let ok = if method == "delete" { 204 } else { 200 };
-    Op { method, path, tag, summary, query: Vec::new(), body: None, ok, answer: None }
+    Op { method, path, tag, summary, query: Vec::new(), body: None, ok, answer: None, text: None }
 }
 
 impl Op {
@@ -48,6 +50,11 @@ impl Op {
     fn answers(mut self, status: u16, schema: Value) -> Self {
         self.ok = status;
         self.answer = Some(schema);
+        self
+    }
+
+    fn text(mut self, media_type: &'static str) -> Self {
+        self.text = Some(media_type);
         self
     }
 
@@ -209,6 +216,7 @@ fn hook_operations() -> Vec<Op> {
         op("delete", "/api/tokens/{id}", "access", "Revoke an API token").answers(200, r("Token")),
         op("get", "/api/audit", "access", "Changes on record, newest first").paged().answers(200, list_of(&r("AuditEntry"))),
         op("get", "/api/config/errors", "config", "Config files that could not be applied").answers(200, r("ConfigErrors")),
+        op("get", "/metrics", "metrics", "Counters and gauges in Prometheus's text format").text("text/plain"),
     ]
 }
 
@@ -261,7 +269,9 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         let mut ok = json!({"description": "success"});
-        if let Some(schema) = &o.answer {
+        if let Some(media_type) = o.text {
+            ok["content"] = json!({media_type: {"schema": {"type": "string"}}});
+        } else if let Some(schema) = &o.answer {
             ok["content"] = json!({"application/json": {"schema": schema}});
         } else if o.ok != 204 {
             ok["content"] = json!({"application/json": {"schema": {}}});

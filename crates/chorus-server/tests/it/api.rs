@@ -596,3 +596,83 @@ async fn interactions_need_a_public_key() {
     let v: Value = resp.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("CHORUS_DISCORD_PUBLIC_KEY"), "{v}");
 }
+
+/// `/metrics` answers any API token (read-only ones too) in Prometheus's
+/// text format, read here by Prometheus's own Python parser: requests by
+/// source and answer, refused signatures by reason, body sizes, and what
+/// the store holds.
+#[tokio::test]
+async fn metrics_are_read_by_a_prometheus_parser() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let body = crate::support::push_payload();
+    let secret = hook.secret.clone().unwrap();
+    let ok = app
+        .post(&hook.url, &crate::support::github_headers(&secret, "push", "m-1", &body), body.clone())
+        .await;
+    assert_eq!(ok.status(), 202);
+    let forged = app
+        .post(
+            &hook.url,
+            &crate::support::github_headers("wrong-secret-0123456789", "push", "m-2", &body),
+            body,
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+
+    let unauthenticated = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let (_, token) =
+        app.api_json(Method::POST, "/api/tokens", Some(json!({"name": "prometheus", "scope": "read"}))).await;
+    let scraped = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("chorus_ingress_requests_total{source=\"github\",status=\"202\"} 1"), "{text}");
+    assert!(
+        text.contains(
+            "chorus_ingress_verification_failures_total{source=\"github\",reason=\"invalid_signature\"} 1"
+        ),
+        "{text}"
+    );
+
+    let Some(python) = chorus_testkit::python() else { return };
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    out[family.name] = {"type": family.type, "samples": [[s.name, s.labels, s.value] for s in family.samples]}
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the parser refused the text:\n{text}");
+    let families: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The parser names counters without `_total`, as Prometheus does.
+    assert_eq!(families["chorus_ingress_requests"]["type"], "counter", "{families}");
+    assert_eq!(families["chorus_ingress_body_bytes"]["type"], "histogram", "{families}");
+    let body_count = families["chorus_ingress_body_bytes"]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s[0] == "chorus_ingress_body_bytes_count")
+        .unwrap()[2]
+        .as_f64()
+        .unwrap();
+    assert!((body_count - 2.0).abs() < f64::EPSILON, "two bodies read: {families}");
+    assert_eq!(families["chorus_events"]["type"], "gauge", "{families}");
+}
