@@ -5,8 +5,8 @@ use std::{
 };
 
 use chorus_core::{
-    Attempt, BreakerStep, ClaimedDelivery, Clock, DeliveryStatus, NewAttempt, RetryPolicy, SendError,
-    SendOutcome, Sink, Store, SubjectMessage, Target,
+    Attempt, BreakerStep, ClaimedDelivery, Clock, DeliveryStatus, DeliveryStore, NewAttempt, RetryPolicy,
+    SendError, SendOutcome, Sink, SubjectMessage, Target,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -64,7 +64,8 @@ impl Default for EngineConfig {
 
 /// Claims due deliveries and sends them through a sink.
 pub struct Engine {
-    store: Arc<dyn Store>,
+    /// The engine's part of the store, and nothing else.
+    store: Arc<dyn DeliveryStore>,
     sink: Arc<dyn Sink>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
@@ -91,7 +92,7 @@ impl Drop for BusyGuard {
 impl Engine {
     /// `wake` is notified whenever deliveries are committed.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DeliveryStore>,
         sink: Arc<dyn Sink>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
