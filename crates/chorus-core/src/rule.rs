@@ -80,6 +80,17 @@ pub struct Rule {
     pub created_at: Timestamp,
 }
 
+impl RuleResult {
+    /// The name used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleResult::Fired => "fired",
+            RuleResult::Skipped => "skipped",
+            RuleResult::Failed => "failed",
+        }
+    }
+}
+
 /// What came of one rule for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

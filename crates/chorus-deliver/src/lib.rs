@@ -17,5 +17,7 @@ pub use http::{HttpSink, MultiSink, USER_AGENT, basic_credentials, guarded_clien
 pub use net::Cidr;
 pub use ratelimit::RateLimiter;
 pub use retry::next_delay;
-pub use router::{EventRouter, delivery, forward, reply_delivery, route_event, stamp, target_for};
+pub use router::{
+    EventRouter, RouterCounts, RouterStats, delivery, forward, reply_delivery, route_event, stamp, target_for,
+};
 pub use ssrf::{DestinationError, SsrfGuard, non_public_kind};

@@ -23,6 +23,56 @@ pub struct EventRouter {
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     delivered: Arc<Notify>,
+    stats: Arc<RouterStats>,
+}
+
+/// What the router has decided since the process started, for metrics:
+/// events by the status routing gave them, rules by action and result.
+#[derive(Debug, Default)]
+pub struct RouterStats {
+    counts: std::sync::Mutex<RouterCounts>,
+}
+
+/// A copy of [`RouterStats`]' counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterCounts {
+    /// Events routed, by the status they were given (`routed`, `filtered`, …).
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// Rules evaluated, by action and result (`fired`, `skipped`, `failed`).
+    pub rules: std::collections::BTreeMap<(String, String), u64>,
+}
+
+impl RouterStats {
+    /// The counts now.
+    pub fn snapshot(&self) -> RouterCounts {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Add what a committed batch decided.
+    fn add(&self, tally: RouterCounts) {
+        let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (k, n) in tally.events {
+            *c.events.entry(k).or_default() += n;
+        }
+        for (k, n) in tally.rules {
+            *c.rules.entry(k).or_default() += n;
+        }
+    }
+}
+
+impl RouterCounts {
+    /// What `routed` decides, counted.
+    fn of(routed: &[RoutedEvent]) -> Self {
+        let mut c = Self::default();
+        for r in routed {
+            *c.events.entry(r.status.as_str().to_owned()).or_default() += 1;
+            for o in &r.outcomes {
+                *c.rules.entry((o.action.as_str().to_owned(), o.result.as_str().to_owned())).or_default() +=
+                    1;
+            }
+        }
+        c
+    }
 }
 
 impl EventRouter {
@@ -34,7 +84,14 @@ impl EventRouter {
         wake: Arc<Notify>,
         delivered: Arc<Notify>,
     ) -> Self {
-        Self { store, clock, wake, delivered }
+        Self { store, clock, wake, delivered, stats: Arc::default() }
+    }
+
+    /// Count decisions into `stats` (shared with whoever reports them).
+    #[must_use]
+    pub fn with_stats(mut self, stats: Arc<RouterStats>) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// Route until `shutdown` is cancelled.
@@ -112,7 +169,9 @@ impl EventRouter {
         let produced = batch.iter().any(|r| !r.deliveries.is_empty());
         // One transaction for the whole batch: routing keeps up with ingress
         // instead of paying an fsync per event.
+        let tally = RouterCounts::of(&batch);
         self.store.route_events(batch).await?;
+        self.stats.add(tally);
         if produced {
             self.delivered.notify_one();
         }

@@ -42,6 +42,29 @@ pub struct DiscordSink {
     /// that carry `X-RateLimit-Scope`, which Discord sends with 429s alone:
     /// left to twilight, every window of a busy channel would end in a 429.
     exhausted: Mutex<HashMap<String, Instant>>,
+    stats: std::sync::Arc<DiscordStats>,
+}
+
+/// How Discord's rate limits have held sends back, since the process
+/// started, for metrics.
+#[derive(Debug, Default)]
+pub struct DiscordStats {
+    waits: std::sync::atomic::AtomicU64,
+    wait_micros: std::sync::atomic::AtomicU64,
+    rate_limited: std::sync::atomic::AtomicU64,
+}
+
+impl DiscordStats {
+    /// Sends that waited for a used-up window to reset, and the total wait.
+    pub fn waits(&self) -> (u64, Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.waits.load(Relaxed), Duration::from_micros(self.wait_micros.load(Relaxed)))
+    }
+
+    /// Answers of 429 from Discord.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The token as the `Authorization` header wants it (`Bot …`).
@@ -83,7 +106,13 @@ impl DiscordSink {
             bot: token.map(|t| client(Some(t), config)),
             webhooks: client(None, config),
             exhausted: Mutex::default(),
+            stats: std::sync::Arc::default(),
         }
+    }
+
+    /// The sink's rate-limit counts, shared with whoever reports them.
+    pub fn stats(&self) -> std::sync::Arc<DiscordStats> {
+        self.stats.clone()
     }
 }
 
@@ -291,9 +320,17 @@ impl DiscordSink {
         };
         let until = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
         if let Some(until) = until {
+            use std::sync::atomic::Ordering::Relaxed;
+            let wait = until.saturating_duration_since(Instant::now());
+            self.stats.waits.fetch_add(1, Relaxed);
+            self.stats.wait_micros.fetch_add(wait.as_micros() as u64, Relaxed);
             tokio::time::sleep_until(until).await;
         }
-        let (outcome, reset) = self.post_now(claimed, how, body).await?;
+        let sent = self.post_now(claimed, how, body).await;
+        if let Err(SendError::Retryable { status: Some(429), .. }) = &sent {
+            self.stats.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (outcome, reset) = sent?;
         if let Some(after) = reset {
             let mut exhausted = self.exhausted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             exhausted.insert(key, Instant::now() + after);

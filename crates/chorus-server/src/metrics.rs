@@ -15,10 +15,13 @@ use crate::{api::Api, error::ApiError};
 /// Upper bounds of the body-size histogram's buckets, in bytes.
 const BODY_BUCKETS: [u64; 8] = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304];
 
-/// Counters ingress keeps; read at each scrape.
+/// Counters ingress keeps, and the router's and Discord sink's; read at
+/// each scrape.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Counters>,
+    router: std::sync::Arc<chorus_deliver::RouterStats>,
+    discord: Option<std::sync::Arc<chorus_discord::DiscordStats>>,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +37,15 @@ struct Counters {
 }
 
 impl Metrics {
+    /// Reporting also the router's decisions and, when Chorus sends to
+    /// Discord itself, its sink's rate-limit counts.
+    pub(crate) fn new(
+        router: std::sync::Arc<chorus_deliver::RouterStats>,
+        discord: Option<std::sync::Arc<chorus_discord::DiscordStats>>,
+    ) -> Self {
+        Self { router, discord, ..Self::default() }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Counters) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
@@ -112,6 +124,7 @@ pub(crate) async fn serve(Api(state): Api) -> Result<Response, ApiError> {
         let _ = writeln!(out, "chorus_ingress_body_bytes_sum {}", c.body_sum);
         let _ = writeln!(out, "chorus_ingress_body_bytes_count {}", c.body_count);
     });
+    workers(&mut out, &state.metrics);
     family(&mut out, "chorus_events", "gauge", "Stored incoming events, by status.");
     for (status, n) in &counts.events {
         let _ = writeln!(out, "chorus_events{{status=\"{}\"}} {n}", label(status));
@@ -145,4 +158,41 @@ pub(crate) async fn serve(Api(state): Api) -> Result<Response, ApiError> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     Ok(response)
+}
+
+/// The router's decisions and the Discord sink's rate-limit waits.
+fn workers(out: &mut String, metrics: &Metrics) {
+    let routed = metrics.router.snapshot();
+    family(out, "chorus_events_routed_total", "counter", "Events routed, by the status routing gave them.");
+    for (status, n) in &routed.events {
+        let _ = writeln!(out, "chorus_events_routed_total{{status=\"{}\"}} {n}", label(status));
+    }
+    family(out, "chorus_rules_total", "counter", "Rules evaluated, by action and result.");
+    for ((action, result), n) in &routed.rules {
+        let _ = writeln!(
+            out,
+            "chorus_rules_total{{action=\"{}\",result=\"{}\"}} {n}",
+            label(action),
+            label(result)
+        );
+    }
+    if let Some(discord) = &metrics.discord {
+        let (waits, waited) = discord.waits();
+        family(
+            out,
+            "chorus_discord_rate_limit_waits_total",
+            "counter",
+            "Sends that waited for a used-up Discord rate-limit window to reset.",
+        );
+        let _ = writeln!(out, "chorus_discord_rate_limit_waits_total {waits}");
+        family(
+            out,
+            "chorus_discord_rate_limit_wait_seconds_total",
+            "counter",
+            "Time spent waiting for Discord rate-limit windows.",
+        );
+        let _ = writeln!(out, "chorus_discord_rate_limit_wait_seconds_total {}", waited.as_secs_f64());
+        family(out, "chorus_discord_rate_limited_total", "counter", "Answers of 429 from Discord.");
+        let _ = writeln!(out, "chorus_discord_rate_limited_total {}", discord.rate_limited());
+    }
 }

@@ -296,7 +296,15 @@ impl ChorusBuilder {
     pub fn build(self) -> Chorus {
         let discord_bot = self.discord.token.as_ref().is_some_and(|t| !t.trim().is_empty());
         let guard = Arc::new(self.guard);
-        let chat = self.sink.unwrap_or_else(|| Arc::new(DiscordSink::new(&self.discord)));
+        let (chat, discord_stats) = match self.sink {
+            Some(sink) => (sink, None),
+            None => {
+                let sink = DiscordSink::new(&self.discord);
+                let stats = sink.stats();
+                (Arc::new(sink) as Arc<dyn Sink>, Some(stats))
+            }
+        };
+        let router_stats = Arc::new(chorus_deliver::RouterStats::default());
         let http: Arc<dyn Sink> = Arc::new(HttpSink::new(guard.clone(), self.clock.clone()));
         let sink: Arc<dyn Sink> = Arc::new(MultiSink::new(vec![chat, http]));
         let deliveries = Arc::new(Notify::new());
@@ -322,7 +330,7 @@ impl ChorusBuilder {
             workflows: None,
             actor: None,
             docker: self.docker.as_ref().map(|_| Arc::new(crate::DockerStatus::default())),
-            metrics: Arc::default(),
+            metrics: Arc::new(crate::Metrics::new(router_stats.clone(), discord_stats)),
         };
         let (runner, mut state) = (None::<chorus_workflow::Runner>, state);
         let runner = match self.workflow_store {
@@ -368,7 +376,8 @@ impl ChorusBuilder {
             state.clock.clone(),
             state.events.clone(),
             deliveries,
-        );
+        )
+        .with_stats(router_stats);
         Chorus {
             state,
             engine,

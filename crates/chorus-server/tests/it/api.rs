@@ -605,13 +605,18 @@ async fn interactions_need_a_public_key() {
 async fn metrics_are_read_by_a_prometheus_parser() {
     let app = TestApp::start().await;
     app.agent("builder", "4242").await;
-    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let hook = app
+        .hook(json!({"agent": "builder", "source": "github",
+                     "commands": [{"trigger": "push", "action": "notify"}]}))
+        .await;
     let body = crate::support::push_payload();
     let secret = hook.secret.clone().unwrap();
     let ok = app
         .post(&hook.url, &crate::support::github_headers(&secret, "push", "m-1", &body), body.clone())
         .await;
     assert_eq!(ok.status(), 202);
+    // Routed and sent: the router's counts are in.
+    app.discord.wait_for_messages(1, crate::support::WAIT).await;
     let forged = app
         .post(
             &hook.url,
@@ -642,6 +647,9 @@ async fn metrics_are_read_by_a_prometheus_parser() {
         ),
         "{text}"
     );
+    assert!(text.contains("chorus_events_routed_total{status=\"routed\"} 1"), "{text}");
+    assert!(text.contains("chorus_rules_total{action=\"notify\",result=\"fired\"} 1"), "{text}");
+    assert!(text.contains("chorus_discord_rate_limited_total 0"), "{text}");
 
     let Some(python) = chorus_testkit::python() else { return };
     let script = r#"
