@@ -132,6 +132,11 @@ pub enum HookRef {
     Source(String),
 }
 
+/// The name `!hook ci on` gives its unsigned hook; `!hook ci …` finds it by it.
+pub const CI_HOOK_NAME: &str = "CI/CD";
+/// The name `!hook dockerhub on` gives its unsigned hook.
+pub const DOCKERHUB_HOOK_NAME: &str = "Docker Hub";
+
 /// How a hook posts, as `!hook <source> notify|threads …` changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Posting {
@@ -788,13 +793,13 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
         // One URL for every CI system, most of which cannot sign for it:
         // senders are recognised by their payloads.
         ["ci", "on"] => {
-            Ok(Cmd::Add { agent: None, hook: incoming("none", "CI/CD"), guide: Guide::Ci, rule: None })
+            Ok(Cmd::Add { agent: None, hook: incoming("none", CI_HOOK_NAME), guide: Guide::Ci, rule: None })
         }
         ["docker", "on", flags @ ..] => docker_on(flags),
         // Docker Hub cannot sign its requests.
         ["dockerhub", "on"] => Ok(Cmd::Add {
             agent: None,
-            hook: incoming("none", "Docker Hub"),
+            hook: incoming("none", DOCKERHUB_HOOK_NAME),
             guide: Guide::DockerHub,
             rule: None,
         }),

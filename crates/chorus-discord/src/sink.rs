@@ -453,13 +453,13 @@ impl DiscordSink {
             }
         }
         let mut outcome = self.post(claimed, Send::CreateForId, body).await?;
-        if let (Some(bot), Target::DiscordChannel { channel_id: channel }, Some(message)) =
+        if let (Some(bot), Target::DiscordChannel { channel_id: channel }, Some(posted)) =
             (&self.bot, &claimed.delivery.target, &outcome.message_id)
         {
             // Sent already: a thread that cannot be started costs the
             // thread (the next message tries again), not this message.
-            let name = thread_name(&message_title(claimed));
-            let started = match (thread_channel(channel), message_id(message)) {
+            let name = thread_name(&message.title);
+            let started = match (thread_channel(channel), message_id(posted)) {
                 (Ok(c), Ok(m)) => bot.create_thread_from_message(c, m, &name).await.ok(),
                 _ => None,
             };
@@ -477,11 +477,6 @@ impl DiscordSink {
         }
         Ok(outcome)
     }
-}
-
-/// The stored message's title, for its thread's name.
-fn message_title(claimed: &ClaimedDelivery) -> String {
-    claimed.delivery.payload.get("title").and_then(serde_json::Value::as_str).unwrap_or("Updates").to_owned()
 }
 
 /// A thread name as Discord takes it: 1 to 100 characters.

@@ -479,6 +479,9 @@ mod tests {
             ("CHORUS_DISCORD_APPLICATION_ID", "-1", "discord_application_id"),
             ("CHORUS_DISCORD_GATEWAY", "http://127.0.0.1:1", "discord_gateway"),
             ("CHORUS_DOCKER_HOST", "ssh://box", "docker_host"),
+            ("CHORUS_HEADER_TIMEOUT_MS", "5", "header_timeout_ms"),
+            ("CHORUS_BODY_TIMEOUT_MS", "soon", "CHORUS_BODY_TIMEOUT_MS"),
+            ("CHORUS_MAX_CONNECTIONS", "0", "max_connections"),
         ] {
             let err = Config::load(None, one(key, value)).unwrap_err();
             assert!(err.to_string().contains(named), "{key}={value}: {err}");

@@ -13,8 +13,8 @@ use axum::{
 };
 use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
 use chorus_discord::commands::{
-    Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, ListedWorkflow, NewHook, NewRule,
-    Posting, ServiceError,
+    self, Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, ListedWorkflow, NewHook,
+    NewRule, Posting, ServiceError,
 };
 use serde_json::{Value, json};
 
@@ -147,8 +147,10 @@ impl DiscordCommands {
                 // `ci` and `dockerhub` name the unsigned hooks `!hook ci on`
                 // and `!hook dockerhub on` make.
                 let wanted = |h: &chorus_core::IncomingHook| match source.as_str() {
-                    "ci" => h.source == chorus_core::Source::None && h.name == "CI/CD",
-                    "dockerhub" => h.source == chorus_core::Source::None && h.name == "Docker Hub",
+                    "ci" => h.source == chorus_core::Source::None && h.name == commands::CI_HOOK_NAME,
+                    "dockerhub" => {
+                        h.source == chorus_core::Source::None && h.name == commands::DOCKERHUB_HOOK_NAME
+                    }
                     s => h.source.as_str() == s,
                 };
                 hooks.into_iter().find(wanted).ok_or_else(|| {

@@ -218,12 +218,7 @@ pub(crate) async fn ingest_watched(
     let Some(agent) = state.store.agent(&hook.agent).await? else {
         return Err(unknown_hook());
     };
-    if !hook.enabled {
-        return Err(ApiError::new(ErrorCode::HookDisabled, "this hook is disabled"));
-    }
-    if !agent.enabled {
-        return Err(ApiError::new(ErrorCode::AgentDisabled, "this agent is disabled"));
-    }
+    switched_on(&hook, &agent)?;
     commit(state, hook, headers, body).await
 }
 
@@ -351,12 +346,7 @@ fn admit(
             ApiError::new(ErrorCode::SignatureInvalid, e.to_string())
         });
     }
-    if !hook.enabled {
-        return Err(ApiError::new(ErrorCode::HookDisabled, "this hook is disabled"));
-    }
-    if !agent.enabled {
-        return Err(ApiError::new(ErrorCode::AgentDisabled, "this agent is disabled"));
-    }
+    switched_on(hook, agent)?;
     if let Err(wait) = state.limiter.check(&hook.id, hook.rate_limit_per_minute, now) {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
@@ -365,6 +355,17 @@ fn admit(
         .retry_after(wait));
     }
 
+    Ok(())
+}
+
+/// Whether the hook and its agent take events: both enabled.
+fn switched_on(hook: &chorus_core::IncomingHook, agent: &chorus_core::Agent) -> Result<(), ApiError> {
+    if !hook.enabled {
+        return Err(ApiError::new(ErrorCode::HookDisabled, "this hook is disabled"));
+    }
+    if !agent.enabled {
+        return Err(ApiError::new(ErrorCode::AgentDisabled, "this agent is disabled"));
+    }
     Ok(())
 }
 

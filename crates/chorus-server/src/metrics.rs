@@ -27,9 +27,9 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct Counters {
     /// (source, status) → requests.
-    requests: BTreeMap<(String, u16), u64>,
+    requests: BTreeMap<(&'static str, u16), u64>,
     /// (source, reason) → refused signatures.
-    verification_failures: BTreeMap<(String, &'static str), u64>,
+    verification_failures: BTreeMap<(&'static str, &'static str), u64>,
     /// Cumulative counts per bucket of [`BODY_BUCKETS`], then the sum and count.
     body_buckets: [u64; BODY_BUCKETS.len()],
     body_sum: u64,
@@ -51,8 +51,8 @@ impl Metrics {
     }
 
     /// A request to a hook URL, answered `status`.
-    pub(crate) fn request(&self, source: &str, status: u16) {
-        self.with(|c| *c.requests.entry((source.to_owned(), status)).or_default() += 1);
+    pub(crate) fn request(&self, source: &'static str, status: u16) {
+        self.with(|c| *c.requests.entry((source, status)).or_default() += 1);
     }
 
     /// A request body read in full.
@@ -70,8 +70,8 @@ impl Metrics {
     }
 
     /// A signature refused, for `reason`.
-    pub(crate) fn verification_failure(&self, source: &str, reason: &'static str) {
-        self.with(|c| *c.verification_failures.entry((source.to_owned(), reason)).or_default() += 1);
+    pub(crate) fn verification_failure(&self, source: &'static str, reason: &'static str) {
+        self.with(|c| *c.verification_failures.entry((source, reason)).or_default() += 1);
     }
 }
 
