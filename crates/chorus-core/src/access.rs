@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an API token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenScope {
     /// Everything, including managing tokens.
@@ -35,6 +36,7 @@ impl TokenScope {
 /// An API token as listed: never the token itself, which exists only in the
 /// answer that created it (the store keeps its SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApiToken {
     /// `tok_…`, for listing and revoking.
     pub id: String,
@@ -59,6 +61,7 @@ pub struct NewApiToken {
 
 /// One change on record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// When.
     pub at: Timestamp,

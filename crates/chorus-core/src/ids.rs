@@ -87,6 +87,25 @@ macro_rules! token_id {
             }
         }
 
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": concat!("^", $prefix, "[A-Za-z0-9_-]+$"),
+                    "maxLength": 64,
+                })
+            }
+        }
+
         impl FromStr for $name {
             type Err = IdError;
 
@@ -162,6 +181,26 @@ impl AgentName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for AgentName {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AgentName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": AgentName::PATTERN})
+    }
+}
+
+impl AgentName {
+    /// What a name may be, as a regular expression.
+    pub const PATTERN: &'static str = "^[a-z0-9][a-z0-9_-]{0,63}$";
 }
 
 impl FromStr for AgentName {

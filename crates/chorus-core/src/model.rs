@@ -53,6 +53,7 @@ pub struct AgentPatch {
 
 /// Who sends to a hook: picks both the signature scheme and the formatter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// `X-Chorus-Signature-256: sha256=<hex>` over the raw body.
@@ -172,6 +173,7 @@ impl FromStr for Source {
 
 /// How a `generic` hook's signature is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureEncoding {
     /// Lowercase or uppercase hex.
@@ -183,6 +185,7 @@ pub enum SignatureEncoding {
 
 /// Settings of the `generic` scheme: HMAC-SHA256 of the raw body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GenericScheme {
     /// Header carrying the signature.
     #[serde(default = "GenericScheme::default_header")]
@@ -364,6 +367,7 @@ pub struct HookPatch {
 
 /// Where an incoming event is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EventStatus {
     /// Stored, not yet routed.
@@ -449,6 +453,7 @@ pub struct NewEvent {
 
 /// Where a delivery goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     /// A channel, through the bot token.
@@ -496,6 +501,7 @@ impl Target {
 
 /// Where a delivery is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its first or next attempt.
@@ -575,6 +581,7 @@ pub struct NewDelivery {
 
 /// One attempt at a delivery, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attempt {
     /// The delivery.
     pub delivery_id: DeliveryId,
@@ -645,6 +652,7 @@ pub struct SubjectMessage {
 
 /// Counts of deliveries by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeliveryCounts {
     /// Waiting.
     pub pending: u64,
@@ -656,6 +664,7 @@ pub struct DeliveryCounts {
 
 /// How retries are spaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RetryStrategy {
     /// Delay doubles each time.
@@ -668,6 +677,7 @@ pub enum RetryStrategy {
 
 /// A retry schedule, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RetryPolicy {
     /// Spacing.
     pub strategy: RetryStrategy,

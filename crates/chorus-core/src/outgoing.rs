@@ -67,6 +67,7 @@ pub fn pattern_matches(pattern: &str, event: &str) -> bool {
 
 /// How a request to a subscriber is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureScheme {
     /// `X-Chorus-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
@@ -78,6 +79,7 @@ pub enum SignatureScheme {
 
 /// The HTTP method of outgoing requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     /// POST.
@@ -102,6 +104,7 @@ impl HttpMethod {
 
 /// Credentials sent to a subscriber. Stored sealed.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OutgoingAuth {
     /// None.
@@ -306,6 +309,7 @@ pub struct HttpSpec {
 
 /// Delivery figures of one subscription.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HookStats {
     /// Attempts in the last hour.
     pub attempts_last_hour: u64,

@@ -9,6 +9,7 @@ use crate::{AgentName, HookId};
 
 /// What a matching rule does with the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Post the formatted (or templated) message to the agent's channel.
@@ -93,6 +94,7 @@ impl RuleResult {
 
 /// What came of one rule for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RuleResult {
     /// Trigger and conditions held; the action was prepared.
@@ -106,6 +108,7 @@ pub enum RuleResult {
 
 /// What one rule did with one event, as the event log shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RuleOutcome {
     /// The rule (`cmd_…`).
     pub rule_id: String,

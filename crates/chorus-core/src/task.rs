@@ -8,6 +8,7 @@ use crate::{AgentName, EventId, HookId};
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Waiting for the agent.
@@ -48,6 +49,7 @@ impl TaskStatus {
 
 /// A task for an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Task {
     /// `task_…`.
     pub id: String,
@@ -92,6 +94,7 @@ pub struct TaskQuery {
 
 /// Where a question is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum QuestionStatus {
     /// Waiting for an answer.
@@ -119,6 +122,7 @@ impl QuestionStatus {
 /// source's people through `POST /api/webhooks/{id}/ask`; its answer goes
 /// back to the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Question {
     /// `q_…`.
     pub id: String,

@@ -33,11 +33,12 @@ use crate::{
 pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// A file that could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ConfigFileError {
     /// File name inside the config directory.
     pub file: String,
     /// 1-based line the problem is on (the field's line when one is at fault).
+    #[schemars(range(min = 1))]
     pub line: usize,
     /// The field at fault (`commands[1].action`), when one is.
     pub field: Option<String>,

@@ -6,7 +6,6 @@ use axum::{
 };
 use chorus_core::StoreError;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 /// The stable, machine-readable meaning of an error: one code per meaning,
 /// documented in docs/api.md. Clients and tests match on these, never on
@@ -200,16 +199,52 @@ impl ApiError {
     }
 }
 
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl schemars::JsonSchema for ErrorCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "enum": codes,
+            "description": "What went wrong, stably: clients match on this, never on the message.",
+        })
+    }
+}
+
+/// Every error answer's body.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+struct ErrorDetail {
+    code: ErrorCode,
+    /// For people; it may change between versions.
+    message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The one place errors are logged: where they become answers.
         if let Some(cause) = &self.cause {
             tracing::error!(code = self.code.as_str(), %cause, "internal error");
         }
-        let mut body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
-        if let Some(field) = self.field {
-            body["error"]["field"] = json!(field);
-        }
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code, message: self.message, field: self.field } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

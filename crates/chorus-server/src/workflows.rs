@@ -153,90 +153,6 @@ pub(crate) fn not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("no workflow named {name}"))
 }
 
-/// A workflow as the API and the CLI show it.
-pub(crate) fn view(state: &AppState, w: &StoredWorkflow) -> Value {
-    json!({
-        "id": w.id,
-        "name": w.name,
-        "url": format!("{}/webhooks/{}", state.settings.public_base, w.name),
-        "enabled": w.enabled,
-        "agent": w.agent,
-        "origin": w.origin,
-        "signed": w.has_secret,
-        "definition": w.spec,
-        "created_at": w.created_at,
-        "updated_at": w.updated_at,
-    })
-}
-
-/// A run as the API shows it; outputs are cut to an excerpt in lists.
-pub(crate) fn run_view(run: &Run, full: bool) -> Value {
-    let steps: Vec<Value> = run
-        .steps
-        .iter()
-        .map(|s| {
-            let output = if full { s.output.clone() } else { excerpt(&s.output) };
-            json!({
-                "index": s.index,
-                "name": s.name,
-                "status": s.status.as_str(),
-                "output": output,
-                "error": s.error,
-                "started_at": s.started_at,
-                "duration_ms": s.duration_ms,
-            })
-        })
-        .collect();
-    let approvals: Vec<Value> = run
-        .approvals
-        .iter()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "step": a.step,
-                "step_name": a.step_name,
-                "status": a.status.as_str(),
-                "decided_by": a.decided_by,
-                "decided_at": a.decided_at,
-                "expires_at": a.expires_at,
-            })
-        })
-        .collect();
-    let total = run.spec.get("steps").and_then(Value::as_array).map_or(0, Vec::len);
-    let mut v = json!({
-        "id": run.id,
-        "workflow": run.workflow,
-        "status": run.status.as_str(),
-        "steps_total": total,
-        "steps": steps,
-        "approvals": approvals,
-        "error": run.error,
-        "wake_at": run.wake_at,
-        "test": run.test,
-        "unsigned": run.unsigned,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "finished_at": run.finished_at,
-    });
-    if run.unsigned {
-        v["warning"] = json!("accepted without a signature (CHORUS_WORKFLOWS_ALLOW_UNSIGNED)");
-    }
-    if full {
-        v["payload"] = run.payload.clone();
-    }
-    v
-}
-
-/// A value cut to about 1 KiB of JSON, for lists and summaries.
-fn excerpt(v: &Value) -> Value {
-    let text = v.to_string();
-    if text.len() <= 1024 {
-        return v.clone();
-    }
-    let cut: String = text.chars().take(1024).collect();
-    Value::String(format!("{cut}…"))
-}
-
 /// `POST /webhooks/{name}`.
 pub(crate) async fn receive(
     State(state): State<AppState>,
@@ -379,7 +295,7 @@ fn answer(state: &AppState, run: &Run, settled: bool) -> (StatusCode, Value) {
         let results: Vec<Value> = run
             .steps
             .iter()
-            .map(|s| json!({"step": s.name, "status": s.status.as_str(), "output": excerpt(&s.output), "error": s.error}))
+            .map(|s| json!({"step": s.name, "status": s.status.as_str(), "output": crate::service::views::excerpt(&s.output), "error": s.error}))
             .collect();
         let status = if run.status == RunStatus::Succeeded { "ok" } else { run.status.as_str() };
         let mut body = json!({"status": status, "workflow": name, "run_id": run.id, "results": results});

@@ -42,6 +42,7 @@ impl DefinitionError {
 
 /// What to do when a step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// The run fails (the default).
@@ -94,41 +95,88 @@ pub struct Workflow {
     pub steps: Vec<Step>,
 }
 
-#[derive(Deserialize)]
+/// A workflow as a file or an API body writes it, before it is checked.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct RawWorkflow {
+pub struct WorkflowDefinition {
+    /// Unique; the URL path (`/webhooks/{name}`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")))]
     name: String,
+    /// What it is for.
     #[serde(default)]
     description: String,
+    /// What starts a run: a request to its URL.
     #[serde(default = "webhook")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["webhook"])))]
     trigger: String,
+    /// A disabled workflow answers 409.
     #[serde(default = "yes")]
     enabled: bool,
+    /// The agent whose channel gets results and approvals.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = chorus_core::AgentName::PATTERN)))]
     agent: Option<String>,
-    /// Read by the caller (a reference in files, a value in the API); only
-    /// its presence matters here.
+    /// The secret senders sign with: 16 to 256 characters in an API body,
+    /// `${ENV}` or `file:` in a workflow file. Read by the caller; only its
+    /// presence matters here.
     #[serde(rename = "secret")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>", length(min = 16, max = 256)))]
     _secret: Option<Value>,
+    /// The signature scheme senders use; `chorus` unless said.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "verify_schema"))]
     verify: Option<String>,
+    /// A Discord role id whose members may approve.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[1-9][0-9]{0,18}$")))]
     approver_role: Option<String>,
+    /// How long an approval waits: `30m`, `24h`, or seconds.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration_schema"))]
     approval_timeout: Option<Value>,
+    /// Requests a minute the workflow takes.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100_000)))]
     rate_limit_per_minute: Option<u32>,
-    steps: Vec<RawStep>,
+    /// The steps, in order.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 50)))]
+    steps: Vec<StepDefinition>,
 }
 
-#[derive(Deserialize)]
+/// One step as written.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-struct RawStep {
+pub struct StepDefinition {
+    /// Unique within the workflow.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 100)))]
     name: String,
+    /// The registered tool it calls.
     tool: String,
+    /// The tool's arguments; strings may be templates over the run's context.
     #[serde(default)]
     args: Map<String, Value>,
+    /// A person approves before it runs.
     #[serde(default)]
     requires_approval: bool,
+    /// Runs only when this expression is true.
     when: Option<String>,
+    /// How long it may run: `30s`, `5m`, or seconds.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "duration_schema"))]
     timeout: Option<Value>,
+    /// What a failure does to the run.
     #[serde(default)]
     on_failure: OnFailure,
+}
+
+#[cfg(feature = "schema")]
+fn verify_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = VERIFY_SCHEMES.iter().map(|s| s.as_str()).collect();
+    schemars::json_schema!({"type": "string", "enum": names})
+}
+
+#[cfg(feature = "schema")]
+fn duration_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["string", "integer"]})
 }
 
 fn yes() -> bool {
@@ -184,7 +232,7 @@ pub fn parse_duration(v: &Value) -> Result<Duration, String> {
 impl Workflow {
     /// Check a definition against the registered tools.
     pub fn parse(value: &Value, tools: &Tools) -> Result<Workflow, DefinitionError> {
-        let raw: RawWorkflow = serde_path_to_error::deserialize(value).map_err(|e| {
+        let raw: WorkflowDefinition = serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
             DefinitionError { field: (field != ".").then_some(field), message: e.into_inner().to_string() }
         })?;

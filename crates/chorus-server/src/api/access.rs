@@ -11,7 +11,6 @@ use axum::{
 };
 use chorus_core::{ApiToken, AuditEntry, NewApiToken, TokenScope};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::PageParams;
@@ -19,6 +18,7 @@ use super::{Api, Routes};
 use crate::{
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
+    service::views::{List, Page, TokenView},
     state::AppState,
 };
 
@@ -135,10 +135,13 @@ fn admin_only(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new API token: `admin` may change anything, `read` only reads.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub(super) struct CreateToken {
+    #[schemars(length(min = 1, max = 100))]
     name: String,
+    #[schemars(with = "TokenScope")]
     scope: String,
 }
 
@@ -168,34 +171,40 @@ async fn create(
         .create_token(NewApiToken { token: token.clone(), hash: Sha256::digest(value.as_bytes()).into() })
         .await?;
     tracing::info!(token = %token.id, scope = scope.as_str(), "API token created");
-    let mut v = json!(token);
     // Shown once, here; the store keeps only its digest.
-    v["token"] = json!(value);
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(TokenView { token, value: Some(value) })))
 }
 
-async fn list(Api(state): Api, Extension(principal): Extension<Principal>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    Api(state): Api,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<List<TokenView>>, ApiError> {
     admin_only(&principal)?;
-    Ok(Json(json!({"items": state.store.tokens().await?})))
+    let items =
+        state.store.tokens().await?.into_iter().map(|token| TokenView { token, value: None }).collect();
+    Ok(Json(List { items }))
 }
 
 async fn revoke(
     Api(state): Api,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<ApiToken>, ApiError> {
+) -> Result<Json<TokenView>, ApiError> {
     admin_only(&principal)?;
     let token = state.store.revoke_token(&id).await?;
     tracing::info!(token = %token.id, "API token revoked");
-    Ok(Json(token))
+    Ok(Json(TokenView { token, value: None }))
 }
 
-async fn audit(Api(state): Api, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Value>, ApiError> {
+async fn audit(
+    Api(state): Api,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
     if params.status.is_some() {
         return Err(ApiError::bad_request("the audit log has no status filter"));
     }
     let page = state.store.audit(params.limit()?, params.cursor.clone()).await?;
-    Ok(Json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(Page { items: page.items, next_cursor: page.next_cursor }))
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use super::{Api, Routes};
 use super::{PageParams, double_option};
 use crate::{
     error::{ApiError, ApiJson, ApiQuery},
-    service::agents::{CreateAgent, check_channel, check_webhook_url, new_agent, parse_name, view},
+    service::agents::{CreateAgent, check_channel, check_webhook_url, new_agent, parse_name},
+    service::views::{AgentView, Page},
     state::AppState,
 };
 
@@ -25,10 +26,13 @@ pub(super) fn router() -> Routes {
         .route("/api/agents/{name}/disable", post(disable))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to an agent; `null` removes a channel or webhook URL.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateAgent {
+pub(super) struct UpdateAgent {
+    /// A Discord channel id.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(regex(pattern = super::SNOWFLAKE))]
     channel_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     discord_webhook_url: Option<Option<String>>,
@@ -38,33 +42,36 @@ struct UpdateAgent {
 async fn create(Api(state): Api, ApiJson(body): ApiJson<CreateAgent>) -> Result<impl IntoResponse, ApiError> {
     let agent = state.store.create_agent(new_agent(body)?).await?;
     tracing::info!(agent = %agent.name, "agent created");
-    Ok((StatusCode::CREATED, Json(view(&agent))))
+    Ok((StatusCode::CREATED, Json(AgentView::of(&agent))))
 }
 
-async fn list(Api(state): Api, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    Api(state): Api,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Page<AgentView>>, ApiError> {
     if params.status.is_some() {
         return Err(ApiError::invalid("status", "agents have no status filter"));
     }
     let agents = state.store.agents().await?;
-    let keyed = agents.iter().map(|a| (a.name.to_string(), view(a))).collect();
+    let keyed = agents.iter().map(|a| (a.name.to_string(), AgentView::of(a))).collect();
     Ok(Json(super::keyed_page(keyed, params.limit()?, params.cursor.as_deref())))
 }
 
-async fn show(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(name): Path<String>) -> Result<Json<AgentView>, ApiError> {
     let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
     let agent = state
         .store
         .agent(&name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("agent {name} not found")))?;
-    Ok(Json(view(&agent)))
+    Ok(Json(AgentView::of(&agent)))
 }
 
 async fn update(
     Api(state): Api,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateAgent>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentView>, ApiError> {
     let name = parse_name(&name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
     if let Some(Some(c)) = &body.channel_id {
         check_channel(c)?;
@@ -98,23 +105,23 @@ async fn update(
         let data = json!({"agent": agent.name, "component": "discord_webhook", "was": reason});
         state.emitter.emit("system.health.restored", Some(agent.name.clone()), data, Value::Null).await?;
     }
-    Ok(Json(view(&agent)))
+    Ok(Json(AgentView::of(&agent)))
 }
 
-async fn set_enabled(state: &AppState, name: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+async fn set_enabled(state: &AppState, name: &str, enabled: bool) -> Result<Json<AgentView>, ApiError> {
     let name = parse_name(name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
     let agent = state
         .store
         .update_agent(&name, AgentPatch { enabled: Some(enabled), ..AgentPatch::default() })
         .await?;
-    Ok(Json(view(&agent)))
+    Ok(Json(AgentView::of(&agent)))
 }
 
-async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<AgentView>, ApiError> {
     set_enabled(&state, &name, true).await
 }
 
-async fn disable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(Api(state): Api, Path(name): Path<String>) -> Result<Json<AgentView>, ApiError> {
     set_enabled(&state, &name, false).await
 }
 

@@ -6,7 +6,6 @@
 use axum::{Json, extract::Path, http::StatusCode, routing::post};
 use chorus_core::{Event, EventId, IncomingHook, Question, QuestionStatus};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::{Api, Routes};
 use crate::{
@@ -14,6 +13,7 @@ use crate::{
     service::{
         self,
         interact::{answer, back_to_source},
+        views::{AskedView, WrittenView},
     },
     state::AppState,
 };
@@ -28,24 +28,33 @@ pub(super) fn router() -> Routes {
         .route("/api/webhooks/{id}/respond", post(respond))
 }
 
-#[derive(Debug, Deserialize)]
+/// A comment on the thread of an event at its source.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CommentBody {
+#[schemars(rename = "InteractComment")]
+pub(super) struct CommentBody {
     event_id: String,
+    #[schemars(length(min = 1, max = TEXT_MAX), regex(pattern = r"\S"))]
     message: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A question to the people at an event's source.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AskBody {
+#[schemars(rename = "InteractAsk")]
+pub(super) struct AskBody {
     event_id: String,
+    #[schemars(length(min = 1, max = TEXT_MAX), regex(pattern = r"\S"))]
     question: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// An answer at an event's source; it closes the event's open question.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RespondBody {
+#[schemars(rename = "InteractRespond")]
+pub(super) struct RespondBody {
     event_id: String,
+    #[schemars(length(min = 1, max = TEXT_MAX), regex(pattern = r"\S"))]
     response: String,
 }
 
@@ -80,25 +89,21 @@ async fn comment(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CommentBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WrittenView>), ApiError> {
     let text = check_text("message", &body.message)?;
     let (hook, event) = hook_and_event(&state, &id, &body.event_id).await?;
     let d = back_to_source(&state, &hook, &event, &text).await?;
     let delivery_id = d.id.clone();
     state.store.interact(vec![d], None, None).await?;
     state.emitter.wake();
-    Ok((StatusCode::ACCEPTED, Json(json!({"event_id": event.id, "delivery_id": delivery_id}))))
-}
-
-fn question_view(q: &Question) -> Value {
-    json!(q)
+    Ok((StatusCode::ACCEPTED, Json(WrittenView { event_id: event.id, delivery_id, question_id: None })))
 }
 
 async fn ask(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AskBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AskedView>), ApiError> {
     let text = check_text("question", &body.question)?;
     let (hook, event) = hook_and_event(&state, &id, &body.event_id).await?;
     let d = back_to_source(&state, &hook, &event, &format!("❓ {text}")).await?;
@@ -113,8 +118,7 @@ async fn ask(
         created_at: service::now(&state),
         answered_at: None,
     };
-    let mut v = question_view(&q);
-    v["delivery_id"] = json!(d.id);
+    let v = AskedView { question: q.clone(), delivery_id: d.id.clone() };
     state.store.interact(vec![d], Some(q), None).await?;
     state.emitter.wake();
     Ok((StatusCode::CREATED, Json(v)))
@@ -124,7 +128,7 @@ async fn respond(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RespondBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WrittenView>), ApiError> {
     let text = check_text("response", &body.response)?;
     let (hook, event) = hook_and_event(&state, &id, &body.event_id).await?;
     // The latest question still open about this event is answered by this.
@@ -138,6 +142,6 @@ async fn respond(
     let delivery_id = answer(&state, &hook, &event, pending.as_ref(), &text).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"event_id": event.id, "delivery_id": delivery_id, "question_id": pending.map(|q| q.id)})),
+        Json(WrittenView { event_id: event.id, delivery_id, question_id: Some(pending.map(|q| q.id)) }),
     ))
 }

@@ -21,7 +21,6 @@ use axum::{
     routing::{MethodRouter, get},
 };
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -102,6 +101,9 @@ impl Routes {
     }
 }
 
+/// A Discord id as the API accepts it: a positive 64-bit integer in decimal.
+pub(crate) const SNOWFLAKE: &str = "^[1-9][0-9]{0,18}$";
+
 /// For PATCH bodies: an absent field is `None`, `null` is `Some(None)`.
 pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -128,13 +130,17 @@ pub(super) fn default_limit() -> usize {
 /// One page of a list kept whole in memory (agents, hooks): `keyed` holds
 /// each item with a key that orders the list; the cursor is the last key
 /// given, so a page stays right when items before it come or go.
-fn keyed_page(mut keyed: Vec<(String, Value)>, limit: usize, cursor: Option<&str>) -> Value {
+fn keyed_page<T>(
+    mut keyed: Vec<(String, T)>,
+    limit: usize,
+    cursor: Option<&str>,
+) -> crate::service::views::Page<T> {
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let rest: Vec<(String, Value)> =
+    let rest: Vec<(String, T)> =
         keyed.into_iter().filter(|(k, _)| cursor.is_none_or(|c| k.as_str() > c)).collect();
     let next = (rest.len() > limit).then(|| rest[limit - 1].0.clone());
-    let items: Vec<Value> = rest.into_iter().take(limit).map(|(_, v)| v).collect();
-    serde_json::json!({"items": items, "next_cursor": next})
+    let items = rest.into_iter().take(limit).map(|(_, v)| v).collect();
+    crate::service::views::Page { items, next_cursor: next }
 }
 
 impl PageParams {

@@ -15,7 +15,7 @@ use super::{Api, Routes};
 use crate::{
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
-    service,
+    service::{self, views::Page},
     state::AppState,
 };
 
@@ -32,25 +32,6 @@ pub(super) fn router() -> Routes {
         .route("/api/tasks/{id}/cancel", post(cancel))
 }
 
-/// A task as the API shows it.
-pub(crate) fn view(t: &Task) -> Value {
-    json!({
-        "id": t.id,
-        "agent": t.agent,
-        "title": t.title,
-        "body": t.body,
-        "url": t.url,
-        "hook_id": t.hook_id,
-        "event_id": t.event_id,
-        "rule_id": t.rule_id,
-        "status": t.status,
-        "result": t.result,
-        "reply": t.reply,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
-    })
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
@@ -61,7 +42,7 @@ struct ListParams {
     status: Option<String>,
 }
 
-async fn list(Api(state): Api, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<Page<Task>>, ApiError> {
     if !(1..=250).contains(&p.limit) {
         return Err(ApiError::invalid("limit", "limit must be between 1 and 250"));
     }
@@ -71,8 +52,7 @@ async fn list(Api(state): Api, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json
         .transpose()?;
     let status = p.status.map(|s| parse_status(&s)).transpose()?;
     let page = state.store.tasks(TaskQuery { agent, status, limit: p.limit, cursor: p.cursor }).await?;
-    let items: Vec<Value> = page.items.iter().map(view).collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(Page { items: page.items, next_cursor: page.next_cursor }))
 }
 
 fn parse_status(s: &str) -> Result<TaskStatus, ApiError> {
@@ -86,14 +66,18 @@ async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
     state.store.task(id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
 }
 
-async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&find(&state, &id).await?)))
+async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Task>, ApiError> {
+    Ok(Json(find(&state, &id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to an open task.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Patch {
+#[schemars(rename = "TaskPatch")]
+pub(super) struct Patch {
+    #[schemars(length(min = 1, max = TITLE_MAX), regex(pattern = r"\S"))]
     title: Option<String>,
+    #[schemars(length(max = TEXT_MAX))]
     body: Option<String>,
 }
 
@@ -101,7 +85,7 @@ async fn update(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<Patch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Task>, ApiError> {
     if let Some(t) = &patch.title
         && (t.trim().is_empty() || t.chars().count() > TITLE_MAX)
     {
@@ -110,7 +94,7 @@ async fn update(
     check_text("body", patch.body.as_deref())?;
     find(&state, &id).await?;
     let task = state.store.update_task(&id, patch.title, patch.body, service::now(&state)).await?;
-    Ok(Json(view(&task)))
+    Ok(Json(task))
 }
 
 fn check_text(field: &str, text: Option<&str>) -> Result<(), ApiError> {
@@ -120,9 +104,12 @@ fn check_text(field: &str, text: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// How a task ended, in the agent's words.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Outcome {
+#[schemars(rename = "TaskOutcome")]
+pub(super) struct Outcome {
+    #[schemars(length(max = TEXT_MAX))]
     result: Option<String>,
 }
 
@@ -134,15 +121,15 @@ fn outcome(body: &[u8]) -> Result<Outcome, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
-async fn complete(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn complete(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Task>, ApiError> {
     finish(&state, &id, TaskStatus::Done, outcome(&body)?).await
 }
 
-async fn fail(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn fail(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Task>, ApiError> {
     finish(&state, &id, TaskStatus::Failed, outcome(&body)?).await
 }
 
-async fn cancel(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn cancel(Api(state): Api, Path(id): Path<String>, body: Bytes) -> Result<Json<Task>, ApiError> {
     finish(&state, &id, TaskStatus::Cancelled, outcome(&body)?).await
 }
 
@@ -179,7 +166,7 @@ async fn finish(
     id: &str,
     status: TaskStatus,
     outcome: Outcome,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Task>, ApiError> {
     check_text("result", outcome.result.as_deref())?;
     let task = find(state, id).await?;
     if task.status.is_final() {
@@ -219,5 +206,5 @@ async fn finish(
     if wake {
         state.emitter.wake();
     }
-    Ok(Json(view(&task)))
+    Ok(Json(task))
 }

@@ -10,18 +10,21 @@ use chorus_core::{
     Source,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Api, Routes};
-use super::{PageParams, commands, double_option};
+use super::{PageParams, double_option};
 use crate::service::outgoing;
 use crate::{
-    api::deliveries::delivery_view,
     error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     service::{
         self, IncomingSpec,
         hooks::{CreatedIncoming, Found, create_incoming, find_any, resolve, test_incoming},
+        views::{
+            DeliveryView, EventView, IncomingView, OutgoingView, Page, RecoveredView, ReplyView, ShownOnce,
+            TestSentView, WebhookView,
+        },
     },
     state::AppState,
 };
@@ -58,12 +61,17 @@ const DEFAULT_GRACE_SECONDS: u64 = 24 * 60 * 60;
 /// The longest grace period a rotation may ask for (30 days).
 const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
 
-#[derive(Debug, Default, Deserialize)]
+/// A rotation: an empty body rotates to a generated secret with a day's
+/// grace.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateBody {
+#[schemars(rename = "RotateSecret")]
+pub(super) struct RotateBody {
     /// Seconds the replaced secret stays valid; 0 ends it now.
+    #[schemars(range(max = MAX_GRACE_SECONDS), extend("default" = DEFAULT_GRACE_SECONDS))]
     grace_period_seconds: Option<u64>,
     /// A secret to use instead of a generated one.
+    #[schemars(length(min = 16, max = 256))]
     secret: Option<String>,
 }
 
@@ -74,7 +82,7 @@ async fn rotate_secret(
     Api(state): Api,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
@@ -104,36 +112,50 @@ async fn rotate_secret(
     let secret = service::choose_secret_for(standard, verifies_only, body.secret)?;
     let now = service::now(&state);
     let until = now + jiff::SignedDuration::from_secs(grace as i64);
-    let (hook_id, mut v) = match found {
-        Found::Incoming(h) => (h.id.clone(), view(&state, &h)),
-        Found::Outgoing(h) => (h.id.clone(), outgoing::view(&h, None)),
+    let hook_id = match &found {
+        Found::Incoming(h) => h.id.clone(),
+        Found::Outgoing(h) => h.id.clone(),
     };
     state.store.rotate_secret(&hook_id, secret.clone(), until).await?;
     tracing::info!(hook = %hook_id, grace_seconds = grace, "webhook secret rotated");
     // Shown once, here, like at creation.
-    v["secret"] = json!(secret.expose());
-    if let Some(public) = chorus_verify::standard_public_key(&secret) {
-        v["public_key"] = json!(public);
-    }
-    v["previous_secret_expires_at"] = json!(until);
-    Ok(Json(v))
+    let shown_once = ShownOnce { previous_secret_expires_at: Some(until), ..ShownOnce::secret(&secret) };
+    Ok(Json(match found {
+        Found::Incoming(h) => {
+            WebhookView::Incoming(Box::new(IncomingView { shown_once, ..IncomingView::of(&state, &h) }))
+        }
+        Found::Outgoing(h) => {
+            WebhookView::Outgoing(Box::new(OutgoingView { shown_once, ..OutgoingView::of(&h, None) }))
+        }
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to an incoming hook; what is absent stays.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateHook {
+#[schemars(rename = "UpdateIncoming")]
+pub(super) struct UpdateHook {
     name: Option<String>,
     enabled: Option<bool>,
+    #[schemars(range(min = service::RATE_MIN, max = service::RATE_MAX))]
     rate_limit_per_minute: Option<u32>,
+    /// Addresses and CIDR ranges senders may post from; empty: any.
     ip_allowlist: Option<Vec<String>>,
+    /// A message template; `null` goes back to the source's formatter.
     #[serde(default, deserialize_with = "double_option")]
     template: Option<Option<String>>,
+    /// Event types to keep; empty: every one.
     events: Option<Vec<String>>,
-    /// A window (`5m`), or `null` / `"off"` for a message per event.
+    /// A window (`5m`, 1m to 24h), or `null` / `"off"` for a message per event.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(schema_with = "service::aggregate_schema")]
     aggregate: Option<Option<Value>>,
+    /// `every` event, or only `changes` of CI results and alerts.
+    #[schemars(extend("enum" = ["every", "changes"]))]
     notify: Option<String>,
+    /// A Discord thread per pull request and incident.
     threads: Option<bool>,
+    /// Reply credentials; `null` removes them.
     #[serde(default, deserialize_with = "double_option")]
     reply: Option<Option<service::ReplySpec>>,
 }
@@ -154,37 +176,12 @@ fn list_key(created: jiff::Timestamp, id: &HookId) -> String {
     format!("{:020}.{id}", created.as_millisecond().max(0))
 }
 
-fn view(state: &AppState, h: &IncomingHook) -> Value {
-    let mut v = json!({
-        "id": h.id,
-        "agent": h.agent,
-        "type": "incoming",
-        "name": h.name,
-        "source": h.source,
-        "enabled": h.enabled,
-        "rate_limit_per_minute": h.rate_limit_per_minute,
-        "ip_allowlist": h.ip_allowlist,
-        "template": h.template,
-        "events": h.events,
-        "aggregate": service::show_aggregate(h.aggregate_secs),
-        "notify": service::show_notify(h.notify_changes),
-        "threads": h.threads,
-        "url": state.hook_url(h.agent.as_str(), h.id.as_str()),
-        "webhook_id": h.slug.as_deref().unwrap_or(h.id.as_str()),
-        "endpoint": format!("/webhooks/{}/{}", h.source, h.slug.as_deref().unwrap_or(h.id.as_str())),
-        "created_at": h.created_at,
-        "created_by": h.created_by,
-        "updated_at": h.updated_at,
-    });
-    if let Some(g) = &h.generic {
-        v["generic"] = json!(g);
-    }
-    v
-}
-
-/// Reply credentials as views show them: never the token.
-fn reply_view(reply: Option<&chorus_core::ReplyConfig>) -> Value {
-    reply.map_or(Value::Null, |r| json!({"api_url": r.api_url, "email": r.email, "token": "********"}))
+/// One incoming hook as it is shown alone: with its rules and reply
+/// credentials.
+async fn detailed(state: &AppState, h: &IncomingHook) -> Result<IncomingView, ApiError> {
+    let rules = state.store.rules(&h.id).await?;
+    let reply = state.store.reply(&h.id).await?;
+    Ok(IncomingView::of(state, h).with_details(&rules, reply.as_ref()))
 }
 
 /// A hook's id from what a caller wrote: its id, or its user-chosen
@@ -204,10 +201,13 @@ async fn create_hook(
     state: &AppState,
     body: Value,
     created_by: &str,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     match body.get("type").map(|t| t.as_str().unwrap_or_default()) {
         None | Some("incoming") => {}
-        Some("outgoing") => return outgoing::create(state, body, created_by).await,
+        Some("outgoing") => {
+            let created = outgoing::create(state, body, created_by).await?;
+            return Ok((StatusCode::CREATED, Json(WebhookView::Outgoing(Box::new(created)))));
+        }
         Some(other) => {
             return Err(ApiError::bad_request(format!("type must be incoming or outgoing, not {other:?}")));
         }
@@ -215,27 +215,28 @@ async fn create_hook(
     let spec: IncomingSpec =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let CreatedIncoming { hook, secret, commands, reply } = create_incoming(state, &spec, created_by).await?;
-    let command_views: Vec<Value> = commands.iter().map(commands::view).collect();
     tracing::info!(hook = %hook.id, agent = %hook.agent, source = %hook.source, "webhook created");
-    let mut v = view(state, &hook);
-    v["commands"] = json!(command_views);
-    v["reply"] = reply_view(reply.as_ref());
+    let mut v = IncomingView::of(state, &hook).with_details(&commands, reply.as_ref());
     match &secret {
         // Shown once, here; no later response carries it.
-        Some(s) => v["secret"] = json!(s.expose()),
-        None if hook.source == Source::Docker => {
-            v["secret"] = Value::Null;
+        Some(s) => {
+            v.shown_once = ShownOnce { secret: Some(Some(s.expose().to_owned())), ..ShownOnce::default() }
         }
         None => {
-            v["secret"] = Value::Null;
-            v["warning"] =
-                json!("source \"none\": requests are not verified; anyone who knows the URL can post");
+            v.shown_once.secret = Some(None);
+            if hook.source != Source::Docker {
+                v.warning =
+                    Some("source \"none\": requests are not verified; anyone who knows the URL can post");
+            }
         }
     }
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(WebhookView::Incoming(Box::new(v)))))
 }
 
-async fn list(Api(state): Api, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    Api(state): Api,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<WebhookView>>, ApiError> {
     let agent = params
         .agent
         .map(|a| a.parse::<AgentName>().map_err(|e| ApiError::bad_request(e.to_string())))
@@ -251,38 +252,22 @@ async fn list(Api(state): Api, ApiQuery(params): ApiQuery<ListParams>) -> Result
     let limit = PageParams { limit: params.limit, cursor: None, status: None }.limit()?;
     let mut keyed = Vec::new();
     if incoming {
-        keyed.extend(
-            state
-                .store
-                .hooks(agent.as_ref())
-                .await?
-                .iter()
-                .map(|h| (list_key(h.created_at, &h.id), view(&state, h))),
-        );
+        keyed.extend(state.store.hooks(agent.as_ref()).await?.iter().map(|h| {
+            (list_key(h.created_at, &h.id), WebhookView::Incoming(Box::new(IncomingView::of(&state, h))))
+        }));
     }
     if outgoing {
-        keyed.extend(
-            state
-                .store
-                .outgoing_hooks(agent.as_ref())
-                .await?
-                .iter()
-                .map(|h| (list_key(h.created_at, &h.id), outgoing::view(h, None))),
-        );
+        keyed.extend(state.store.outgoing_hooks(agent.as_ref()).await?.iter().map(|h| {
+            (list_key(h.created_at, &h.id), WebhookView::Outgoing(Box::new(OutgoingView::of(h, None))))
+        }));
     }
     Ok(Json(super::keyed_page(keyed, limit, params.cursor.as_deref())))
 }
 
-async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(id): Path<String>) -> Result<Json<WebhookView>, ApiError> {
     Ok(Json(match find_any(&state, &id).await? {
-        Found::Incoming(h) => {
-            let mut v = view(&state, &h);
-            let commands: Vec<Value> = state.store.rules(&h.id).await?.iter().map(commands::view).collect();
-            v["commands"] = json!(commands);
-            v["reply"] = reply_view(state.store.reply(&h.id).await?.as_ref());
-            v
-        }
-        Found::Outgoing(h) => outgoing::view(&h, None),
+        Found::Incoming(h) => WebhookView::Incoming(Box::new(detailed(&state, &h).await?)),
+        Found::Outgoing(h) => WebhookView::Outgoing(Box::new(OutgoingView::of(&h, None))),
     }))
 }
 
@@ -290,9 +275,11 @@ async fn update(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     let current = match find_any(&state, &id).await? {
-        Found::Outgoing(h) => return outgoing::update(&state, &h, body).await,
+        Found::Outgoing(h) => {
+            return Ok(Json(WebhookView::Outgoing(Box::new(outgoing::update(&state, &h, body).await?))));
+        }
         Found::Incoming(h) => h,
     };
     let hook_id = current.id.clone();
@@ -331,9 +318,9 @@ async fn update(
     if let Some(reply) = reply {
         state.store.set_reply(&hook_id, reply).await?;
     }
-    let mut v = view(&state, &hook);
-    v["reply"] = reply_view(state.store.reply(&hook_id).await?.as_ref());
-    Ok(Json(v))
+    let reply = state.store.reply(&hook_id).await?;
+    let v = IncomingView { reply: Some(ReplyView::of(reply.as_ref())), ..IncomingView::of(&state, &hook) };
+    Ok(Json(WebhookView::Incoming(Box::new(v))))
 }
 
 /// `PUT`: seed 001's "update webhook". The body has the shape of a create;
@@ -345,7 +332,7 @@ async fn replace(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     let current = match find_any(&state, &id).await? {
         Found::Incoming(h) => h,
         Found::Outgoing(_) => {
@@ -401,30 +388,26 @@ async fn replace(
         state.store.set_reply(&current.id, Some(r)).await?;
     }
     state.store.replace_rules(&current.id, commands).await?;
-    let mut v = view(&state, &hook);
-    let rules: Vec<Value> = state.store.rules(&hook.id).await?.iter().map(commands::view).collect();
-    v["commands"] = json!(rules);
-    v["reply"] = reply_view(state.store.reply(&hook.id).await?.as_ref());
-    Ok(Json(v))
+    Ok(Json(WebhookView::Incoming(Box::new(detailed(&state, &hook).await?))))
 }
 
-async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<WebhookView>, ApiError> {
     match find_any(state, id).await? {
         Found::Incoming(h) => {
             let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
             let hook = state.store.update_hook(&h.id, patch).await?;
-            Ok(Json(view(state, &hook)))
+            Ok(Json(WebhookView::Incoming(Box::new(IncomingView::of(state, &hook)))))
         }
         Found::Outgoing(h) => {
             let patch = chorus_core::OutgoingPatch { enabled: Some(enabled), ..Default::default() };
             let hook = state.store.update_outgoing(&h.id, patch).await?;
             state.emitter.wake();
-            Ok(Json(outgoing::view(&hook, None)))
+            Ok(Json(WebhookView::Outgoing(Box::new(OutgoingView::of(&hook, None)))))
         }
     }
 }
 
-async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<WebhookView>, ApiError> {
     let h = find_outgoing(state, id, if paused { "pause" } else { "resume" }).await?;
     let patch = chorus_core::OutgoingPatch { paused: Some(paused), ..Default::default() };
     let hook = state.store.update_outgoing(&h.id, patch).await?;
@@ -432,24 +415,24 @@ async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<Val
         state.emitter.wake();
     }
     tracing::info!(hook = %h.id, paused, "outgoing webhook pause state changed");
-    Ok(Json(outgoing::view(&hook, None)))
+    Ok(Json(WebhookView::Outgoing(Box::new(OutgoingView::of(&hook, None)))))
 }
 
-async fn pause(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn pause(Api(state): Api, Path(id): Path<String>) -> Result<Json<WebhookView>, ApiError> {
     set_paused(&state, &id, true).await
 }
 
-async fn resume(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn resume(Api(state): Api, Path(id): Path<String>) -> Result<Json<WebhookView>, ApiError> {
     set_paused(&state, &id, false).await
 }
 
-async fn stats(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn stats(Api(state): Api, Path(id): Path<String>) -> Result<Json<chorus_core::HookStats>, ApiError> {
     let hook_id = match find_any(&state, &id).await? {
         Found::Incoming(h) => h.id,
         Found::Outgoing(h) => h.id,
     };
     let figures = state.store.hook_stats(&hook_id, state.clock.now()).await?;
-    Ok(Json(json!(figures)))
+    Ok(Json(figures))
 }
 
 /// `POST /api/webhooks/{id}/test`. Outgoing: a sample `webhook.test`
@@ -467,14 +450,16 @@ async fn test(Api(state): Api, Path(id): Path<String>) -> Result<impl IntoRespon
     let emitted = state.emitter.test(&hook.id).await.map_err(ApiError::from)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"event_id": emitted.event_id, "delivery_id": emitted.deliveries.first()})),
+        Json(TestSentView { event_id: emitted.event_id, delivery_id: emitted.deliveries.into_iter().next() }),
     )
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// Failed deliveries since a time go again.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RecoverBody {
+#[schemars(rename = "Recover")]
+pub(super) struct RecoverBody {
     since: jiff::Timestamp,
 }
 
@@ -482,18 +467,18 @@ async fn recover(
     Api(state): Api,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RecoverBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveredView>, ApiError> {
     let h = find_outgoing(&state, &id, "recover").await?;
     let n = state.store.recover(&h.id, body.since, state.clock.now()).await?;
     state.emitter.wake();
-    Ok(Json(json!({"recovered": n})))
+    Ok(Json(RecoveredView { recovered: n }))
 }
 
-async fn enable(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(Api(state): Api, Path(id): Path<String>) -> Result<Json<WebhookView>, ApiError> {
     set_enabled(&state, &id, true).await
 }
 
-async fn disable(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(Api(state): Api, Path(id): Path<String>) -> Result<Json<WebhookView>, ApiError> {
     set_enabled(&state, &id, false).await
 }
 
@@ -523,7 +508,7 @@ async fn events(
     Api(state): Api,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<EventParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<EventView>>, ApiError> {
     let hook = find(&state, &id).await?;
     let status = match params.status.as_deref() {
         None => None,
@@ -550,36 +535,14 @@ async fn events(
             cursor: params.cursor,
         })
         .await?;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "hook_id": e.hook_id,
-                "agent": e.agent,
-                "source": e.source,
-                "event_type": e.event_type,
-                "delivery_key": e.delivery_key,
-                "status": e.status,
-                "received_at": e.received_at,
-                "size": e.body.len(),
-                // Seed 001's event-log fields, beside the whole record.
-                "matched_command": e.outcomes.iter().find(|o| o.result == chorus_core::RuleResult::Fired).map(|o| &o.rule_id),
-                "task_id": e.outcomes.iter().find_map(|o| o.task_id.as_ref()),
-                "response_sent": e.outcomes.iter().any(|o| o.action == chorus_core::Action::Respond && o.result == chorus_core::RuleResult::Fired),
-                "rules": e.outcomes,
-            })
-        })
-        .collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(Page { items: page.items.iter().map(EventView::of).collect(), next_cursor: page.next_cursor }))
 }
 
 async fn deliveries(
     Api(state): Api,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<DeliveryView>>, ApiError> {
     let (hook_id, with_attempts) = match find_any(&state, &id).await? {
         Found::Incoming(h) => (h.id, false),
         Found::Outgoing(h) => (h.id, true),
@@ -595,14 +558,14 @@ async fn deliveries(
     let page = state.store.deliveries(query).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for d in &page.items {
-        let mut v = delivery_view(d);
+        let mut v = DeliveryView::of(d);
         if with_attempts {
-            v["event"] = d.payload["event"].clone();
-            v["attempt_log"] = json!(state.store.attempts(&d.id).await?);
+            v.event = Some(d.payload["event"].clone());
+            v.attempt_log = Some(state.store.attempts(&d.id).await?);
         }
         items.push(v);
     }
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
 pub(super) fn parse_delivery_status(s: Option<&str>) -> Result<Option<DeliveryStatus>, ApiError> {

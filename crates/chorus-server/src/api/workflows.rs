@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use super::{Api, Routes};
 use crate::{
     error::{ApiError, ApiQuery},
+    service::views::{
+        DecisionView, Page, ReloadedView, RunView, WorkflowTestView, WorkflowView, WorkflowsView,
+    },
     state::AppState,
     workflows::{self, Origin, Trigger},
 };
@@ -34,10 +37,10 @@ pub(super) fn router() -> Routes {
         .route("/api/runs/{id}/cancel", post(cancel))
 }
 
-async fn list(Api(state): Api) -> Result<Json<Value>, ApiError> {
+async fn list(Api(state): Api) -> Result<Json<WorkflowsView>, ApiError> {
     let sys = workflows::manage(&state)?;
-    let items: Vec<Value> = sys.store.workflows().await?.iter().map(|w| workflows::view(&state, w)).collect();
-    Ok(Json(json!({"items": items, "errors": sys.files.errors()})))
+    let items = sys.store.workflows().await?.iter().map(|w| WorkflowView::of(&state, w)).collect();
+    Ok(Json(WorkflowsView { items, errors: sys.files.errors() }))
 }
 
 /// The definition's `secret`, which the API takes as a value (at least 16
@@ -52,10 +55,10 @@ fn secret_of(body: &Value) -> Result<SecretChange, ApiError> {
     }
 }
 
-async fn create(Api(state): Api, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(Api(state): Api, body: Bytes) -> Result<(StatusCode, Json<WorkflowView>), ApiError> {
     let value = definition(&body)?;
     let stored = workflows::put(&state, &value, secret_of(&value)?, Origin::Api, true).await?;
-    Ok((StatusCode::CREATED, Json(workflows::view(&state, &stored))))
+    Ok((StatusCode::CREATED, Json(WorkflowView::of(&state, &stored))))
 }
 
 fn definition(body: &[u8]) -> Result<Value, ApiError> {
@@ -67,15 +70,19 @@ fn definition(body: &[u8]) -> Result<Value, ApiError> {
     Ok(value)
 }
 
-async fn show(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(Api(state): Api, Path(name): Path<String>) -> Result<Json<WorkflowView>, ApiError> {
     let sys = workflows::manage(&state)?;
     let w = sys.store.workflow(&name).await?.ok_or_else(|| workflows::not_found(&name))?;
-    Ok(Json(workflows::view(&state, &w)))
+    Ok(Json(WorkflowView::of(&state, &w)))
 }
 
 /// Replace a workflow; a definition without `secret` keeps the stored one
 /// (`"secret": null` removes it).
-async fn replace(Api(state): Api, Path(name): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn replace(
+    Api(state): Api,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<WorkflowView>, ApiError> {
     let mut value = definition(&body)?;
     match value.get("name").and_then(Value::as_str) {
         Some(n) if n != name => {
@@ -91,7 +98,7 @@ async fn replace(Api(state): Api, Path(name): Path<String>, body: Bytes) -> Resu
     }
     let secret = if value.get("secret").is_none() { SecretChange::Keep } else { secret_of(&value)? };
     let stored = workflows::put(&state, &value, secret, Origin::Api, false).await?;
-    Ok(Json(workflows::view(&state, &stored)))
+    Ok(Json(WorkflowView::of(&state, &stored)))
 }
 
 async fn remove(Api(state): Api, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
@@ -106,34 +113,38 @@ async fn remove(Api(state): Api, Path(name): Path<String>) -> Result<StatusCode,
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<WorkflowView>, ApiError> {
     let w = workflows::set_enabled(&state, &name, true).await?;
-    Ok(Json(workflows::view(&state, &w)))
+    Ok(Json(WorkflowView::of(&state, &w)))
 }
 
-async fn disable(Api(state): Api, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable(Api(state): Api, Path(name): Path<String>) -> Result<Json<WorkflowView>, ApiError> {
     let w = workflows::set_enabled(&state, &name, false).await?;
-    Ok(Json(workflows::view(&state, &w)))
+    Ok(Json(WorkflowView::of(&state, &w)))
 }
 
 /// Run a workflow as `POST /webhooks/{name}` would (the caller's token
 /// stands in for the signature), with the body given or `{}`; answers
 /// what the sender would have got.
-async fn test(Api(state): Api, Path(name): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn test(
+    Api(state): Api,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<WorkflowTestView>, ApiError> {
     let sys = workflows::system(&state)?.clone();
     let (status, answer) =
         workflows::trigger(&state, &sys, &name, &HeaderMap::new(), &body, Trigger::Test).await?;
-    Ok(Json(json!({"status": status.as_u16(), "body": answer})))
+    Ok(Json(WorkflowTestView { status: status.as_u16(), body: answer }))
 }
 
-async fn reload(Api(state): Api) -> Result<Json<Value>, ApiError> {
+async fn reload(Api(state): Api) -> Result<Json<ReloadedView>, ApiError> {
     let sys = workflows::manage(&state)?;
     if sys.files.dir().is_none() {
         return Err(ApiError::conflict("this instance has no workflows directory"));
     }
     let errors = crate::workflow_files::scan(&state).await;
     let count = sys.store.workflows().await?.len();
-    Ok(Json(json!({"workflows": count, "errors": errors})))
+    Ok(Json(ReloadedView { workflows: count, errors }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,7 +157,7 @@ struct RunParams {
     status: Option<String>,
 }
 
-async fn runs(Api(state): Api, ApiQuery(p): ApiQuery<RunParams>) -> Result<Json<Value>, ApiError> {
+async fn runs(Api(state): Api, ApiQuery(p): ApiQuery<RunParams>) -> Result<Json<Page<RunView>>, ApiError> {
     let sys = workflows::manage(&state)?;
     if !(1..=250).contains(&p.limit) {
         return Err(ApiError::invalid("limit", "limit must be between 1 and 250"));
@@ -162,19 +173,19 @@ async fn runs(Api(state): Api, ApiQuery(p): ApiQuery<RunParams>) -> Result<Json<
         .transpose()?;
     let page =
         sys.store.runs(RunQuery { workflow: p.workflow, status, limit: p.limit, cursor: p.cursor }).await?;
-    let items: Vec<Value> = page.items.iter().map(|r| workflows::run_view(r, false)).collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    let items = page.items.iter().map(|r| RunView::of(r, false)).collect();
+    Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
 fn run_id(id: &str) -> Result<RunId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found(format!("no run {id}")))
 }
 
-async fn run(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn run(Api(state): Api, Path(id): Path<String>) -> Result<Json<RunView>, ApiError> {
     let sys = workflows::manage(&state)?;
     let run =
         sys.store.run(&run_id(&id)?).await?.ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
-    Ok(Json(workflows::run_view(&run, true)))
+    Ok(Json(RunView::of(&run, true)))
 }
 
 /// Who decides through the API: the token's holder.
@@ -182,29 +193,29 @@ fn decider(state: &AppState) -> String {
     state.actor.as_ref().map_or_else(|| "api".to_owned(), |a| format!("{} via {}", a.actor, a.via))
 }
 
-async fn decide(state: &AppState, id: &str, approve: bool) -> Result<Json<Value>, ApiError> {
+async fn decide(state: &AppState, id: &str, approve: bool) -> Result<Json<DecisionView>, ApiError> {
     let id = run_id(id)?;
     let gate = workflows::pending_gate(state, &id).await?;
     let decided = workflows::decide(state, &gate, approve, &decider(state), true).await?;
-    Ok(Json(json!({
-        "run_id": id,
-        "approval": decided.id,
-        "step": decided.step_name,
-        "status": decided.status.as_str(),
-        "decided_by": decided.decided_by,
-        "decided_at": decided.decided_at,
-    })))
+    Ok(Json(DecisionView {
+        run_id: id,
+        approval: decided.id,
+        step: decided.step_name,
+        status: decided.status,
+        decided_by: decided.decided_by,
+        decided_at: decided.decided_at,
+    }))
 }
 
-async fn approve(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn approve(Api(state): Api, Path(id): Path<String>) -> Result<Json<DecisionView>, ApiError> {
     decide(&state, &id, true).await
 }
 
-async fn deny(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn deny(Api(state): Api, Path(id): Path<String>) -> Result<Json<DecisionView>, ApiError> {
     decide(&state, &id, false).await
 }
 
-async fn cancel(Api(state): Api, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel(Api(state): Api, Path(id): Path<String>) -> Result<Json<RunView>, ApiError> {
     let run = workflows::cancel(&state, &run_id(&id)?).await?;
-    Ok(Json(workflows::run_view(&run, false)))
+    Ok(Json(RunView::of(&run, false)))
 }

@@ -1,16 +1,20 @@
 //! Agents: checking a new one and how every surface shows one.
 
-use chorus_core::{Agent, AgentName, NewAgent, Secret};
+use chorus_core::{AgentName, NewAgent, Secret};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// A new agent: it needs a channel, a Discord webhook URL, or both.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateAgent {
+    #[schemars(regex(pattern = AgentName::PATTERN))]
     pub(crate) name: String,
+    /// A Discord channel id: messages go there through the bot.
+    #[schemars(regex(pattern = crate::api::SNOWFLAKE))]
     pub(crate) channel_id: Option<String>,
+    /// `https://discord.com/api/webhooks/<id>/<token>`.
     pub(crate) discord_webhook_url: Option<String>,
     #[serde(default = "yes")]
     pub(crate) enabled: bool,
@@ -18,24 +22,6 @@ pub(crate) struct CreateAgent {
 
 fn yes() -> bool {
     true
-}
-
-/// The agent as the API shows it: the Discord webhook URL's token is masked.
-pub(crate) fn view(agent: &Agent) -> Value {
-    let masked =
-        agent.discord_webhook_url.as_ref().map(|u| match chorus_discord::parse_webhook_url(u.expose()) {
-            Some((id, _)) => format!("https://discord.com/api/webhooks/{id}/****"),
-            None => "****".to_owned(),
-        });
-    json!({
-        "name": agent.name,
-        "channel_id": agent.channel_id,
-        "discord_webhook_url": masked,
-        "enabled": agent.enabled,
-        "degraded": agent.degraded,
-        "created_at": agent.created_at,
-        "updated_at": agent.updated_at,
-    })
 }
 
 pub(crate) fn parse_name(name: &str) -> Result<AgentName, ApiError> {

@@ -14,6 +14,7 @@ pub(crate) mod agents;
 pub(crate) mod hooks;
 pub(crate) mod interact;
 pub(crate) mod outgoing;
+pub(crate) mod views;
 
 use chorus_core::{Action, AgentName, GenericScheme, HookId, HookPatch, IncomingHook, Rule, Secret, Source};
 use chorus_deliver::Cidr;
@@ -25,53 +26,77 @@ use crate::{error::ApiError, state::AppState};
 
 /// Requests a minute a hook (incoming or outgoing) may allow; the API,
 /// config files, Discord and the OpenAPI document all read this one range.
-pub(crate) const RATE: std::ops::RangeInclusive<u32> = 1..=100_000;
+pub(crate) const RATE: std::ops::RangeInclusive<u32> = RATE_MIN..=RATE_MAX;
+pub(crate) const RATE_MIN: u32 = 1;
+pub(crate) const RATE_MAX: u32 = 100_000;
 /// Shortest secret a user may bring (GitHub accepts anything; we do not).
 const SECRET_MIN: usize = 16;
 /// Most routing rules a hook may have.
 pub(crate) const COMMANDS_MAX: usize = 100;
 
-/// A new incoming hook as a caller describes it.
-#[derive(Debug, Clone, Deserialize)]
+/// A new incoming hook. `agent` is required unless a command names one.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CreateIncoming")]
 pub(crate) struct IncomingSpec {
     /// The agent; when absent, the first rule's agent (as seed 001 writes hooks).
     pub(crate) agent: Option<String>,
-    /// Accepted for the API's `{"type": "incoming"}`; the caller has
-    /// already dispatched on it.
+    /// `incoming`, the default.
     #[serde(rename = "type", default)]
+    #[schemars(extend("enum" = ["incoming"]))]
     pub(crate) _kind: Option<String>,
     pub(crate) name: Option<String>,
-    /// Seed 001 calls the source `provider`.
+    /// Who sends: picks the signature scheme and the formatter (also
+    /// accepted as `provider`).
     #[serde(alias = "provider")]
+    #[schemars(with = "Option<Source>")]
     pub(crate) source: Option<String>,
+    /// The signing secret; generated when absent.
+    #[schemars(length(min = 16, max = 256))]
     pub(crate) secret: Option<String>,
-    /// Seed 001's user-chosen id.
+    /// A user-chosen id for the hook's URL.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{2,63}$"))]
     pub(crate) webhook_id: Option<String>,
-    /// Seed 001's `endpoint`: computed by Chorus, accepted and ignored.
+    /// Computed by Chorus; accepted and ignored.
     #[serde(default, rename = "endpoint")]
     pub(crate) _endpoint: Option<String>,
     #[serde(default = "yes")]
     pub(crate) enabled: bool,
+    #[schemars(range(min = RATE_MIN, max = RATE_MAX))]
     pub(crate) rate_limit_per_minute: Option<u32>,
+    /// Addresses and CIDR ranges senders may post from; empty: any.
     #[serde(default)]
     pub(crate) ip_allowlist: Vec<String>,
+    /// A message template instead of the source's formatter.
     pub(crate) template: Option<String>,
+    /// Event types to keep; empty: every one.
     #[serde(default)]
     pub(crate) events: Vec<String>,
-    /// Seed 002's aggregation window: `5m`, `1h`, or seconds.
+    /// An aggregation window: `5m`, `1h` (1m to 24h), or seconds; `off`
+    /// for a message per event.
+    #[serde(default)]
+    #[schemars(schema_with = "aggregate_schema")]
     pub(crate) aggregate: Option<Value>,
     /// `every` (the default) or `changes`: CI results and alerts only when
     /// they break or are fixed.
+    #[schemars(extend("enum" = ["every", "changes"]))]
     pub(crate) notify: Option<String>,
     /// A Discord thread per pull request and incident.
     #[serde(default)]
     pub(crate) threads: bool,
+    /// Settings of a `generic` source's HMAC signature.
     pub(crate) generic: Option<GenericScheme>,
+    /// Routing rules.
     #[serde(default)]
+    #[schemars(length(max = COMMANDS_MAX))]
     pub(crate) commands: Vec<RuleSpec>,
     /// Credentials for writing back to the source (`comment` rules).
     pub(crate) reply: Option<ReplySpec>,
+}
+
+/// An aggregation window as callers write it: `5m`, seconds, or off.
+pub(crate) fn aggregate_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["string", "integer", "null"]})
 }
 
 impl IncomingSpec {
@@ -101,12 +126,19 @@ impl IncomingSpec {
     }
 }
 
-/// Reply credentials as a caller gives them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Credentials for writing back to a github, gitlab or jira source.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Reply")]
 pub(crate) struct ReplySpec {
+    /// An API token of the source.
+    #[schemars(length(min = 1, max = 1000))]
     pub(crate) token: String,
+    /// Jira: the account the token belongs to.
+    #[schemars(email)]
     pub(crate) email: Option<String>,
+    /// The source's API; Jira: your site.
+    #[schemars(url)]
     pub(crate) api_url: Option<String>,
 }
 
@@ -156,25 +188,40 @@ fn notify() -> String {
     Action::Notify.as_str().to_owned()
 }
 
-/// A routing rule as a caller describes it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A routing rule: when `trigger` matches an event and `conditions`
+/// hold, `action` fires.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleSpec {
+    /// An event type, its prefix (`issues` fires on `issues.opened`), or `*`.
+    #[schemars(length(min = 1, max = 100))]
     pub(crate) trigger: String,
     #[serde(default = "notify")]
+    #[schemars(with = "Action")]
     pub(crate) action: String,
+    /// The agent whose channel or tasks it fires for; the hook's when absent.
     pub(crate) agent: Option<String>,
+    /// The message, comment or task text, as a template over the event.
     pub(crate) template: Option<String>,
+    /// Conditions over the event's fields.
     #[serde(default)]
+    #[schemars(extend("maxProperties" = 20))]
     pub(crate) conditions: Map<String, Value>,
+    /// `forward`: where to send the event.
+    #[schemars(url)]
     pub(crate) url: Option<String>,
+    /// Higher runs first.
     #[serde(default)]
+    #[schemars(range(min = -1000, max = 1000))]
     pub(crate) priority: i32,
+    /// No later rule runs after this one fires.
     #[serde(default)]
     pub(crate) stop: bool,
+    /// `create_task`: comment the result back on the source.
     #[serde(default)]
     pub(crate) reply: bool,
     /// `forward`: `chorus` (default) or `standard`.
+    #[schemars(with = "Option<chorus_core::SignatureScheme>")]
     pub(crate) signature: Option<String>,
 }
 

@@ -1,14 +1,14 @@
 //! Outgoing webhooks (subscriptions): checking and creating them, changing
 //! them, and their view, for the API and the Discord commands alike.
 
-use axum::{Json, http::StatusCode};
 use chorus_core::{
     AgentName, HookId, HttpMethod, OutgoingAuth, OutgoingHook, OutgoingPatch, RetryPolicy, RetryStrategy,
     SignatureScheme, is_valid_pattern,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::views::{OutgoingView, ShownOnce};
 use crate::api::double_option;
 use crate::{error::ApiError, state::AppState};
 
@@ -28,27 +28,40 @@ const RESERVED: &[&str] = &[
 ];
 const RESERVED_PREFIXES: &[&str] = &["x-webhook-", "x-chorus-", "webhook-"];
 
-#[derive(Debug, Deserialize)]
+/// A new outgoing subscription: `events` are sent to `url`, signed.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateOutgoing {
     #[serde(rename = "type")]
+    #[schemars(with = "super::views::OutgoingKind")]
     _kind: String,
+    /// Only this agent's events.
+    #[schemars(regex(pattern = AgentName::PATTERN))]
     agent: Option<String>,
     name: Option<String>,
+    #[schemars(url)]
     url: String,
+    /// Event names from the catalogue, `prefix.*` patterns, `custom.<name>`, or `*`.
     events: Vec<String>,
     #[serde(default)]
     method: HttpMethod,
+    /// Headers sent with each request.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
     headers: serde_json::Map<String, Value>,
     #[serde(default)]
     auth: OutgoingAuth,
     #[serde(default)]
     signature: SignatureScheme,
+    /// The signing secret; generated when absent.
+    #[schemars(length(min = 16, max = 256))]
     secret: Option<String>,
+    #[schemars(range(min = 1_000, max = 120_000))]
     timeout_ms: Option<u64>,
     retry: Option<RetryInput>,
+    #[schemars(range(min = super::RATE_MIN, max = super::RATE_MAX))]
     rate_limit_per_minute: Option<u32>,
+    #[schemars(range(min = 1, max = 100))]
     max_concurrency: Option<u32>,
     #[serde(default = "yes")]
     enabled: bool,
@@ -81,29 +94,42 @@ impl CreateOutgoing {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// How failed deliveries are retried; what is absent keeps its default.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Retry")]
 pub(crate) struct RetryInput {
     strategy: Option<RetryStrategy>,
+    /// Attempts in all, the first included.
+    #[schemars(range(min = 1, max = 25))]
     max_attempts: Option<u32>,
+    #[schemars(range(min = 100, max = 86_400_000))]
     initial_delay_ms: Option<u64>,
+    #[schemars(range(min = 100, max = 86_400_000))]
     max_delay_ms: Option<u64>,
     jitter: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to an outgoing subscription; what is absent stays.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateOutgoing {
     name: Option<String>,
+    #[schemars(url)]
     url: Option<String>,
     events: Option<Vec<String>>,
     method: Option<HttpMethod>,
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
     headers: Option<serde_json::Map<String, Value>>,
     auth: Option<OutgoingAuth>,
+    #[schemars(range(min = 1_000, max = 120_000))]
     timeout_ms: Option<u64>,
     retry: Option<RetryInput>,
+    /// `null` removes the limit.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(range(min = super::RATE_MIN, max = super::RATE_MAX))]
     rate_limit_per_minute: Option<Option<u32>>,
+    #[schemars(range(min = 1, max = 100))]
     max_concurrency: Option<u32>,
     enabled: Option<bool>,
 }
@@ -212,35 +238,6 @@ pub(crate) async fn check_url(state: &AppState, url: &str) -> Result<String, Api
     state.guard.check_url(url).await.map(|u| u.to_string()).map_err(|e| bad(format!("url: {e}")))
 }
 
-pub(crate) fn view(h: &OutgoingHook, auth: Option<&OutgoingAuth>) -> Value {
-    let mut v = json!({
-        "id": h.id,
-        "agent": h.agent,
-        "type": "outgoing",
-        "name": h.name,
-        "url": h.url,
-        "events": h.events,
-        "method": h.method,
-        "headers": h.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
-        "signature": h.signature,
-        "timeout_ms": h.timeout_ms,
-        "retry": h.retry,
-        "rate_limit_per_minute": h.rate_limit_per_minute,
-        "max_concurrency": h.max_concurrency,
-        "enabled": h.enabled,
-        "paused": h.paused,
-        "consecutive_failures": h.consecutive_failures,
-        "disabled_reason": h.disabled_reason,
-        "created_at": h.created_at,
-        "created_by": h.created_by,
-        "updated_at": h.updated_at,
-    });
-    if let Some(a) = auth {
-        v["auth"] = a.public_view();
-    }
-    v
-}
-
 fn header_pairs(map: serde_json::Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
     headers(map)
 }
@@ -249,17 +246,13 @@ pub(crate) async fn create(
     state: &AppState,
     body: Value,
     created_by: &str,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<OutgoingView, ApiError> {
     let body: CreateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
     let auth = body.auth.clone();
     let (hook, secret) = create_typed(state, body, created_by).await?;
-    let mut v = view(&hook, Some(&auth));
-    v["secret"] = json!(secret.expose());
-    // A `whsk_` key signs `v1a`: receivers verify with its public key.
-    if let Some(public) = chorus_verify::standard_public_key(&secret) {
-        v["public_key"] = json!(public);
-    }
-    Ok((StatusCode::CREATED, Json(v)))
+    // Shown once, here. A `whsk_` key signs `v1a`: receivers verify with
+    // its public key, which comes with it.
+    Ok(OutgoingView { shown_once: ShownOnce::secret(&secret), ..OutgoingView::of(&hook, Some(&auth)) })
 }
 
 /// Check and create an outgoing subscription: the typed operation behind
@@ -327,7 +320,7 @@ pub(crate) async fn update(
     state: &AppState,
     current: &OutgoingHook,
     body: Value,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<OutgoingView, ApiError> {
     let body: UpdateOutgoing = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
     if let Some(e) = &body.events {
         check_events(e)?;
@@ -365,5 +358,5 @@ pub(crate) async fn update(
     };
     let hook = state.store.update_outgoing(&current.id, patch).await?;
     state.emitter.wake();
-    Ok(Json(view(&hook, body.auth.as_ref())))
+    Ok(OutgoingView::of(&hook, body.auth.as_ref()))
 }
