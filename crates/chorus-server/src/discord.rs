@@ -11,7 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use chorus_core::{AgentName, AuditEntry, HookId, HookPatch, OutgoingPatch};
+use chorus_core::{AgentName, AuditEntry, HookPatch};
 use chorus_discord::commands::{
     self, Created, HookKind, HookRef, HookService, Invoker, Listed, ListedRule, ListedWorkflow, NewHook,
     NewRule, Posting, ServiceError,
@@ -162,33 +162,27 @@ impl DiscordCommands {
         }
     }
 
-    /// The hook `id` if it belongs to `agent`: incoming (`true`) or outgoing.
-    async fn owned(&self, agent: &str, id: &str) -> Result<(HookId, bool), ApiError> {
+    /// The hook `id` if it belongs to `agent`.
+    async fn owned(&self, agent: &str, id: &str) -> Result<hooks::Found, ApiError> {
         // Another agent's hook is "not found", as an unknown one.
         let missing = || ApiError::not_found(format!("webhook {id} not found for agent {agent}"));
         let agent: AgentName = agent.parse().map_err(|_| missing())?;
         let found = hooks::find_any(&self.state, id)
             .await
             .map_err(|e| if e.status == StatusCode::NOT_FOUND { missing() } else { e })?;
-        match found {
-            hooks::Found::Incoming(h) if h.agent == agent => Ok((h.id, true)),
-            hooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok((h.id, false)),
+        match &found {
+            hooks::Found::Incoming(h) if h.agent == agent => Ok(found),
+            hooks::Found::Outgoing(h) if h.agent.as_ref() == Some(&agent) => Ok(found),
             _ => Err(missing()),
         }
     }
 
     /// The incoming hook `id` of `agent`.
     async fn incoming(&self, agent: &str, id: &str) -> Result<chorus_core::IncomingHook, ServiceError> {
-        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        if !incoming {
-            return Err(ServiceError("rules apply to incoming webhooks".into()));
+        match self.owned(agent, id).await.map_err(message)? {
+            hooks::Found::Incoming(h) => Ok(h),
+            hooks::Found::Outgoing(_) => Err(ServiceError("rules apply to incoming webhooks".into())),
         }
-        self.state
-            .store
-            .hook(&hook_id)
-            .await
-            .map_err(|e| message(e.into()))?
-            .ok_or_else(|| ServiceError(format!("webhook {id} not found for agent {agent}")))
     }
 
     /// The same check and answer as the API's (`agent` is the field at fault).
@@ -204,13 +198,11 @@ impl DiscordCommands {
         patch: HookPatch,
         action: &str,
     ) -> Result<(), ServiceError> {
-        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        if !incoming {
+        let hooks::Found::Incoming(hook) = self.owned(agent, id).await.map_err(message)? else {
             return Err(ServiceError(format!("{action} applies to incoming webhooks")));
-        }
-        service::check_patch(&patch).map_err(message)?;
+        };
         let st = self.acting(by, &format!("webhooks.{action}"), Some(id));
-        st.store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
+        hooks::update_incoming(&st, &hook, patch).await.map_err(message)?;
         Ok(())
     }
 }
@@ -310,24 +302,23 @@ impl HookService for DiscordCommands {
     }
 
     async fn remove_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<(), ServiceError> {
-        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        let store = self.acting(by, "webhooks.delete", Some(id)).store;
-        let removed =
-            if incoming { store.delete_hook(&hook_id).await } else { store.delete_outgoing(&hook_id).await };
-        removed.map_err(|e| message(e.into()))?;
-        Ok(())
+        let found = self.owned(agent, id).await.map_err(message)?;
+        hooks::delete(&self.acting(by, "webhooks.delete", Some(id)), &found).await.map_err(message)
     }
 
     async fn test_hook(&self, by: &Invoker, agent: &str, id: &str) -> Result<String, ServiceError> {
-        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
+        let found = self.owned(agent, id).await.map_err(message)?;
         // The test's stored event (or queued delivery) and its record commit together.
         let st = self.acting(by, "webhooks.test", Some(id));
-        let outcome = if incoming {
-            let tested = hooks::test_incoming(&st, &hook_id).await.map_err(message)?;
-            format!("accepted ({}); its message is on its way to the channel", tested.status.as_u16())
-        } else {
-            let emitted = st.emitter.test(&hook_id).await.map_err(|e| message(e.into()))?;
-            format!("a webhook.test delivery is queued (event {})", emitted.event_id)
+        let outcome = match found {
+            hooks::Found::Incoming(h) => {
+                let tested = hooks::test_incoming(&st, &h.id).await.map_err(message)?;
+                format!("accepted ({}); its message is on its way to the channel", tested.status.as_u16())
+            }
+            hooks::Found::Outgoing(h) => {
+                let emitted = st.emitter.test(&h.id).await.map_err(|e| message(e.into()))?;
+                format!("a webhook.test delivery is queued (event {})", emitted.event_id)
+            }
         };
         Ok(outcome)
     }
@@ -361,17 +352,9 @@ impl HookService for DiscordCommands {
         id: &str,
         enabled: bool,
     ) -> Result<(), ServiceError> {
-        let (hook_id, incoming) = self.owned(agent, id).await.map_err(message)?;
-        let store =
-            self.acting(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, Some(id)).store;
-        if incoming {
-            let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
-            store.update_hook(&hook_id, patch).await.map_err(|e| message(e.into()))?;
-        } else {
-            let patch = OutgoingPatch { enabled: Some(enabled), ..OutgoingPatch::default() };
-            store.update_outgoing(&hook_id, patch).await.map_err(|e| message(e.into()))?;
-            self.state.emitter.wake();
-        }
+        let found = self.owned(agent, id).await.map_err(message)?;
+        let st = self.acting(by, if enabled { "webhooks.enable" } else { "webhooks.disable" }, Some(id));
+        hooks::set_enabled(&st, &found, enabled).await.map_err(message)?;
         Ok(())
     }
 
@@ -382,7 +365,6 @@ impl HookService for DiscordCommands {
         hook: HookRef,
         rule: NewRule,
     ) -> Result<(String, String), ServiceError> {
-        let store = &self.state.store;
         let hook = self.hook_ref(agent, hook).await?;
         let spec = service::RuleSpec {
             trigger: rule.trigger,
@@ -396,20 +378,11 @@ impl HookService for DiscordCommands {
             reply: false,
             signature: None,
         };
-        let existing = store.rules(&hook.id).await.map_err(|e| message(e.into()))?;
-        if existing.len() >= service::COMMANDS_MAX {
-            return Err(ServiceError(format!("at most {} rules a hook", service::COMMANDS_MAX)));
-        }
-        let can_reply = store.reply(&hook.id).await.map_err(|e| message(e.into()))?.is_some();
-        let command = service::rule(&self.state, &hook, can_reply, &spec, None, service::now(&self.state))
-            .await
-            .map_err(|e| {
-                ServiceError(e.field.map_or_else(|| e.message.clone(), |f| format!("{f}: {}", e.message)))
-            })?;
-        let rule_id = command.id.clone();
-        let audited = self.acting(by, "webhooks.commands.create", Some(hook.id.as_str())).store;
-        audited.put_rule(command).await.map_err(|e| message(e.into()))?;
-        Ok((rule_id, hook.id.to_string()))
+        let st = self.acting(by, "webhooks.commands.create", Some(hook.id.as_str()));
+        let made = service::rules::add(&st, &hook, &spec).await.map_err(|e| {
+            ServiceError(e.field.map_or_else(|| e.message.clone(), |f| format!("{f}: {}", e.message)))
+        })?;
+        Ok((made.id, hook.id.to_string()))
     }
 
     async fn answer_question(
@@ -464,14 +437,11 @@ impl HookService for DiscordCommands {
         rule_id: &str,
     ) -> Result<(), ServiceError> {
         let hook = self.incoming(agent, id).await?;
-        let store = self.acting(by, "webhooks.commands.delete", Some(hook.id.as_str())).store;
-        store.delete_rule(&hook.id, rule_id).await.map_err(|e| match e {
-            chorus_core::StoreError::NotFound { .. } => {
-                ServiceError(format!("rule {rule_id} not found on {id}"))
-            }
-            other => message(other.into()),
-        })?;
-        Ok(())
+        let st = self.acting(by, "webhooks.commands.delete", Some(hook.id.as_str()));
+        service::rules::remove(&st, &hook, rule_id).await.map_err(|e| match e.code {
+            crate::error::ErrorCode::NotFound => ServiceError(format!("rule {rule_id} not found on {id}")),
+            _ => message(e),
+        })
     }
 
     async fn set_aggregate(

@@ -1,13 +1,13 @@
 //! `/api/webhooks/{id}/commands`: the routing rules of an incoming hook.
 
 use axum::{Json, extract::Path, http::StatusCode, response::IntoResponse, routing::get};
-use chorus_core::{HookId, IncomingHook, Rule};
+use chorus_core::{HookId, IncomingHook};
 
 use super::{Api, Routes};
 use crate::{
     error::{ApiError, ApiJson},
     service::{
-        self, RuleSpec,
+        RuleSpec, rules,
         views::{CommandView, List},
     },
     state::AppState,
@@ -32,20 +32,9 @@ async fn hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     Err(missing())
 }
 
-async fn find(state: &AppState, hook_id: &HookId, command_id: &str) -> Result<Rule, ApiError> {
-    state
-        .store
-        .rules(hook_id)
-        .await?
-        .into_iter()
-        .find(|c| c.id == command_id)
-        .ok_or_else(|| ApiError::not_found(format!("command {command_id} not found")))
-}
-
 async fn list(Api(state): Api, Path(id): Path<String>) -> Result<Json<List<CommandView>>, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    Ok(Json(List { items: state.store.rules(&hook_id).await?.iter().map(CommandView::of).collect() }))
+    Ok(Json(List { items: state.store.rules(&hook.id).await?.iter().map(CommandView::of).collect() }))
 }
 
 async fn create(
@@ -54,14 +43,8 @@ async fn create(
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    if state.store.rules(&hook_id).await?.len() >= service::COMMANDS_MAX {
-        return Err(ApiError::bad_request(format!("at most {} commands a hook", service::COMMANDS_MAX)));
-    }
-    let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let command = service::rule(&state, &hook, can_reply, &spec, None, service::now(&state)).await?;
-    state.store.put_rule(command.clone()).await?;
-    Ok((StatusCode::CREATED, Json(CommandView::of(&command))))
+    let made = rules::add(&state, &hook, &spec).await?;
+    Ok((StatusCode::CREATED, Json(CommandView::of(&made))))
 }
 
 async fn show(
@@ -69,8 +52,7 @@ async fn show(
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<Json<CommandView>, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    Ok(Json(CommandView::of(&find(&state, &hook_id, &command_id).await?)))
+    Ok(Json(CommandView::of(&rules::find(&state, &hook, &command_id).await?)))
 }
 
 /// `PUT`: the rule is replaced whole; its id and creation time stay.
@@ -80,12 +62,7 @@ async fn update(
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<Json<CommandView>, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    let old = find(&state, &hook_id, &command_id).await?;
-    let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let command = service::rule(&state, &hook, can_reply, &spec, Some(old.id), old.created_at).await?;
-    state.store.put_rule(command.clone()).await?;
-    Ok(Json(CommandView::of(&command)))
+    Ok(Json(CommandView::of(&rules::replace(&state, &hook, &command_id, &spec).await?)))
 }
 
 /// `PUT` on the collection: the body's list becomes the whole rule set.
@@ -95,11 +72,8 @@ async fn replace(
     ApiJson(specs): ApiJson<Vec<RuleSpec>>,
 ) -> Result<Json<List<CommandView>>, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    let can_reply = state.store.reply(&hook_id).await?.is_some();
-    let commands = service::rules(&state, &hook, can_reply, &specs, service::now(&state)).await?;
-    state.store.replace_rules(&hook_id, commands).await?;
-    Ok(Json(List { items: state.store.rules(&hook_id).await?.iter().map(CommandView::of).collect() }))
+    let set = rules::replace_all(&state, &hook, &specs).await?;
+    Ok(Json(List { items: set.iter().map(CommandView::of).collect() }))
 }
 
 async fn remove(
@@ -107,12 +81,6 @@ async fn remove(
     Path((id, command_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let hook = hook(&state, &id).await?;
-    let hook_id = hook.id.clone();
-    state.store.delete_rule(&hook_id, &command_id).await.map_err(|e| match e {
-        chorus_core::StoreError::NotFound { .. } => {
-            ApiError::not_found(format!("command {command_id} not found"))
-        }
-        other => other.into(),
-    })?;
+    rules::remove(&state, &hook, &command_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,7 +20,7 @@ use crate::{
     error::{ApiError, ApiJson, ApiQuery},
     service::{
         self, IncomingSpec,
-        hooks::{CreatedIncoming, Found, create_incoming, find_any, resolve, test_incoming},
+        hooks::{self, CreatedIncoming, Found, create_incoming, find_any, resolve, test_incoming},
         views::{
             DeliveryView, EventView, IncomingView, OutgoingView, Page, RecoveredView, ReplyView, ShownOnce,
             TestSentView, WebhookView,
@@ -313,8 +313,7 @@ async fn update(
         notify_changes: body.notify.as_deref().map(service::parse_notify).transpose()?,
         threads: body.threads,
     };
-    service::check_patch(&patch)?;
-    let hook = state.store.update_hook(&hook_id, patch).await?;
+    let hook = hooks::update_incoming(&state, &current, patch).await?;
     if let Some(reply) = reply {
         state.store.set_reply(&hook_id, reply).await?;
     }
@@ -392,19 +391,11 @@ async fn replace(
 }
 
 async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<WebhookView>, ApiError> {
-    match find_any(state, id).await? {
-        Found::Incoming(h) => {
-            let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
-            let hook = state.store.update_hook(&h.id, patch).await?;
-            Ok(Json(WebhookView::Incoming(Box::new(IncomingView::of(state, &hook)))))
-        }
-        Found::Outgoing(h) => {
-            let patch = chorus_core::OutgoingPatch { enabled: Some(enabled), ..Default::default() };
-            let hook = state.store.update_outgoing(&h.id, patch).await?;
-            state.emitter.wake();
-            Ok(Json(WebhookView::Outgoing(Box::new(OutgoingView::of(&hook, None)))))
-        }
-    }
+    let found = hooks::set_enabled(state, &find_any(state, id).await?, enabled).await?;
+    Ok(Json(match found {
+        Found::Incoming(h) => WebhookView::Incoming(Box::new(IncomingView::of(state, &h))),
+        Found::Outgoing(h) => WebhookView::Outgoing(Box::new(OutgoingView::of(&h, None))),
+    }))
 }
 
 async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<WebhookView>, ApiError> {
@@ -483,10 +474,7 @@ async fn disable(Api(state): Api, Path(id): Path<String>) -> Result<Json<Webhook
 }
 
 async fn remove(Api(state): Api, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    match find_any(&state, &id).await? {
-        Found::Incoming(h) => state.store.delete_hook(&h.id).await?,
-        Found::Outgoing(h) => state.store.delete_outgoing(&h.id).await?,
-    }
+    hooks::delete(&state, &find_any(&state, &id).await?).await?;
     tracing::info!(hook = %id, "webhook deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,7 @@
 //! incoming hook with its rules and reply credentials, and a test send.
 
 use axum::http::StatusCode;
-use chorus_core::{HookId, IncomingHook};
+use chorus_core::{HookId, HookPatch, IncomingHook, OutgoingPatch};
 use serde_json::{Value, json};
 
 use crate::{
@@ -34,6 +34,42 @@ pub(crate) async fn resolve(state: &AppState, id: &str) -> Result<HookId, ApiErr
         return Ok(hook_id);
     }
     state.store.hook_by_slug(id).await?.ok_or_else(|| ApiError::not_found(format!("webhook {id} not found")))
+}
+
+/// Turn a hook of either direction on or off; a subscription turned on
+/// sends what waited.
+pub(crate) async fn set_enabled(state: &AppState, found: &Found, enabled: bool) -> Result<Found, ApiError> {
+    Ok(match found {
+        Found::Incoming(h) => {
+            let patch = HookPatch { enabled: Some(enabled), ..HookPatch::default() };
+            Found::Incoming(state.store.update_hook(&h.id, patch).await?)
+        }
+        Found::Outgoing(h) => {
+            let patch = OutgoingPatch { enabled: Some(enabled), ..OutgoingPatch::default() };
+            let hook = state.store.update_outgoing(&h.id, patch).await?;
+            state.emitter.wake();
+            Found::Outgoing(hook)
+        }
+    })
+}
+
+/// Change an incoming hook's settings.
+pub(crate) async fn update_incoming(
+    state: &AppState,
+    hook: &IncomingHook,
+    patch: HookPatch,
+) -> Result<IncomingHook, ApiError> {
+    service::check_patch(&patch)?;
+    Ok(state.store.update_hook(&hook.id, patch).await?)
+}
+
+/// Delete a hook of either direction.
+pub(crate) async fn delete(state: &AppState, found: &Found) -> Result<(), ApiError> {
+    match found {
+        Found::Incoming(h) => state.store.delete_hook(&h.id).await?,
+        Found::Outgoing(h) => state.store.delete_outgoing(&h.id).await?,
+    }
+    Ok(())
 }
 
 /// An incoming hook just created, with what came with it.

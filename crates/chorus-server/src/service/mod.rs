@@ -14,6 +14,7 @@ pub(crate) mod agents;
 pub(crate) mod hooks;
 pub(crate) mod interact;
 pub(crate) mod outgoing;
+pub(crate) mod rules;
 pub(crate) mod views;
 
 use chorus_core::{Action, AgentName, GenericScheme, HookId, HookPatch, IncomingHook, Rule, Secret, Source};
@@ -488,7 +489,7 @@ pub(crate) fn check_patch(patch: &HookPatch) -> Result<(), ApiError> {
 
 /// Check a routing rule of `hook` and build it. `id` keeps an existing
 /// rule's identity on update.
-pub(crate) async fn rule(
+async fn rule(
     state: &AppState,
     hook: &IncomingHook,
     can_reply: bool,
