@@ -54,9 +54,36 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+    /// The PostgreSQL database.
+    #[error("opening the PostgreSQL database")]
+    Postgres(#[from] chorus_store::PostgresOpenError),
     /// A database URL this build cannot use.
-    #[error("unsupported database URL {0:?}: this version stores in SQLite (sqlite://path or a file path)")]
+    #[error("unsupported database URL {0:?}: use postgres://user@host/db, sqlite://path or a file path")]
     UnsupportedDatabase(String),
+}
+
+/// The store a configuration names: SQLite in the data directory unless
+/// `database_url` says otherwise. Answers it as both traits, and how to
+/// name it in the log (never with a password).
+async fn open_store(
+    config: &Config,
+    key: MasterKey,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<dyn Store>, Arc<dyn WorkflowStore>, String), StartError> {
+    let url = config.database_url.as_deref();
+    if let Some(url) = url.filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        let store = chorus_store::PostgresStore::open(url, key, clock).await?;
+        let shown = url.rsplit('@').next().unwrap_or(url).split('?').next().unwrap_or_default();
+        return Ok((Arc::new(store.clone()), Arc::new(store), format!("postgres://{shown}")));
+    }
+    let path: std::path::PathBuf = match url {
+        None => config.data_dir.join("chorus.db"),
+        Some(u) if u.starts_with("sqlite://") => u.trim_start_matches("sqlite://").into(),
+        Some(u) if u.contains("://") => return Err(StartError::UnsupportedDatabase(u.to_owned())),
+        Some(u) => u.into(),
+    };
+    let store = SqliteStore::open(&path, key, clock)?;
+    Ok((Arc::new(store.clone()), Arc::new(store), path.display().to_string()))
 }
 
 /// What [`Chorus::open`] found or created in the data directory.
@@ -433,13 +460,13 @@ impl Chorus {
     /// Open everything a [`Config`] describes: data directory, master key,
     /// SQLite store, API token (generated into the data directory on first
     /// start), Discord sink.
-    pub fn open(config: &Config) -> Result<(Chorus, StartupNotes), StartError> {
-        Self::open_with(config, |b| b)
+    pub async fn open(config: &Config) -> Result<(Chorus, StartupNotes), StartError> {
+        Self::open_with(config, |b| b).await
     }
 
     /// [`Chorus::open`], letting `customize` change the builder before it
     /// is built: register tools, swap the sink.
-    pub fn open_with(
+    pub async fn open_with(
         config: &Config,
         customize: impl FnOnce(ChorusBuilder) -> ChorusBuilder,
     ) -> Result<(Chorus, StartupNotes), StartError> {
@@ -450,15 +477,8 @@ impl Chorus {
             Some(b64) => MasterKey::from_base64(b64)?,
             None => MasterKey::load_or_create(dir.join("master.key"))?,
         };
-        let db_path = match config.database_url.as_deref() {
-            None => dir.join("chorus.db"),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                return Err(StartError::UnsupportedDatabase(url.to_owned()));
-            }
-            Some(url) => url.strip_prefix("sqlite://").unwrap_or(url).into(),
-        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = SqliteStore::open(&db_path, key, clock.clone())?;
+        let (store, workflow_store, database) = open_store(config, key, clock.clone()).await?;
         if config.workflows_allow_unsigned {
             tracing::warn!(
                 "CHORUS_WORKFLOWS_ALLOW_UNSIGNED is on: workflows without a secret run for anyone who can reach them"
@@ -471,7 +491,7 @@ impl Chorus {
             sync_wait: std::time::Duration::from_millis(config.workflows_sync_wait_ms),
             runner: chorus_workflow::RunnerConfig::default(),
         };
-        let mut notes = StartupNotes { database: db_path.display().to_string(), ..StartupNotes::default() };
+        let mut notes = StartupNotes { database, ..StartupNotes::default() };
         let token = match &config.api_token {
             Some(t) => Secret::new(t.clone()),
             None => {
@@ -488,8 +508,8 @@ impl Chorus {
                 }
             }
         };
-        let builder = Chorus::builder(Arc::new(store.clone()), token)
-            .workflows(Arc::new(store), workflows)
+        let builder = Chorus::builder(store, token)
+            .workflows(workflow_store, workflows)
             .clock(clock)
             .public_base(config.public_base())
             .max_body_bytes(config.max_body_bytes)
@@ -533,7 +553,7 @@ impl Chorus {
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         config.listen =
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let (chorus, notes) = Chorus::open_with(config, customize)?;
+        let (chorus, notes) = Chorus::open_with(config, customize).await?;
         Ok((chorus, notes, listener))
     }
 

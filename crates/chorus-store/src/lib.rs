@@ -9,6 +9,8 @@ mod idempotency;
 mod ingress;
 mod management;
 mod outgoing;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod routing;
 mod rules;
 mod schema;
@@ -19,4 +21,6 @@ mod workflows;
 mod writer;
 
 pub use crypto::{KeyError, MasterKey};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOpenError, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteStore, StoreOptions};

@@ -1,0 +1,289 @@
+//! The delivery engine's part of the PostgreSQL store: claiming due
+//! deliveries per target, packs, attempts and what they showed, the
+//! breaker's count.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use chorus_core::{
+    AgentName, BreakerTrip, ClaimedDelivery, DeliveryId, HookId, HttpSpec, NewAttempt, StoreError, Target,
+    TargetKind,
+};
+use deadpool_postgres::GenericClient;
+use jiff::Timestamp;
+use tokio_postgres::types::ToSql;
+
+use super::{
+    Columns, NOT_HELD, PostgresStore, delivery_from_row, get_agent, hook_reply, hook_secret, ms, not_found,
+    outgoing, pg, target_text, ts,
+};
+
+impl PostgresStore {
+    /// Lease due deliveries matching `filter` (SQL over `deliveries`, its
+    /// parameters from `$4`) and resolve what sending them needs.
+    async fn claim(
+        &self,
+        filter: &str,
+        params: &[&(dyn ToSql + Sync)],
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let (now_ms, until) = (ms(now), ms(now) + lease.as_millis() as i64);
+        let limit = limit as i64;
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&now_ms, &until, &limit];
+        all.extend_from_slice(params);
+        let c = self.client().await?;
+        // SKIP LOCKED: replicas claiming at once take different deliveries.
+        let rows = c
+            .query(
+                &format!(
+                    "WITH claimed AS (
+                         UPDATE deliveries SET lease_until = $2
+                         WHERE seq IN (SELECT seq FROM deliveries
+                                       WHERE status = 'pending' AND {filter}
+                                         AND next_attempt_at <= $1
+                                         AND (lease_until IS NULL OR lease_until <= $1)
+                                         AND {NOT_HELD}
+                                       ORDER BY next_attempt_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING *)
+                     SELECT * FROM claimed ORDER BY next_attempt_at, seq"
+                ),
+                &all,
+            )
+            .await
+            .map_err(pg)?;
+        // A batch mostly goes to a few subscriptions: open each one's sealed
+        // secret and auth once, not once per delivery.
+        let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let delivery = delivery_from_row(row)?;
+            let pack: Option<String> = row.col("pack")?;
+            let mut signing_secret = None;
+            let mut reply = None;
+            let mut webhook_url = None;
+            let mut http = None;
+            match &delivery.target {
+                Target::DiscordWebhook { agent } => {
+                    webhook_url = get_agent(&c, self.key(), agent).await?.and_then(|a| a.discord_webhook_url);
+                }
+                Target::DiscordChannel { .. } => {}
+                Target::Forward { hook_id } => signing_secret = hook_secret(&c, self.key(), hook_id).await?,
+                Target::Reply { hook_id } => reply = hook_reply(&c, self.key(), hook_id).await?,
+                Target::Http { hook_id } => {
+                    http = match specs.get(hook_id) {
+                        Some(spec) => spec.clone(),
+                        None => {
+                            let spec = outgoing::http_spec(&c, self.key(), hook_id, now).await?;
+                            specs.insert(hook_id.clone(), spec.clone());
+                            spec
+                        }
+                    };
+                }
+            }
+            out.push(ClaimedDelivery {
+                delivery,
+                webhook_url,
+                http,
+                signing_secret,
+                reply,
+                pack,
+                edit: None,
+                thread: None,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Keep the message showing `shown`'s subject at the delivery's target.
+async fn keep_subject<C: GenericClient>(
+    c: &C,
+    delivery: &DeliveryId,
+    shown: &chorus_core::SubjectMessage,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO subject_messages (target, subject, message_id, updated_at)
+         SELECT target, $2, $3, $4 FROM deliveries WHERE id = $1
+         ON CONFLICT (target, subject) DO UPDATE SET message_id = excluded.message_id,
+                                                     updated_at = excluded.updated_at",
+        &[&delivery.as_str(), &shown.subject, &shown.message_id, &now],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+/// Forget subjects nothing was said about since `before`.
+pub(crate) async fn purge_subjects<C: GenericClient>(c: &C, before: Timestamp) -> Result<u64, StoreError> {
+    c.execute("DELETE FROM subject_messages WHERE updated_at < $1", &[&ms(before)]).await.map_err(pg)
+}
+
+#[async_trait]
+impl chorus_core::DeliveryStore for PostgresStore {
+    async fn claim_deliveries(
+        &self,
+        kinds: &[TargetKind],
+        skip: &[Target],
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let skip: Vec<String> = skip.iter().map(target_text).collect();
+        self.claim("target_kind = ANY($4) AND target <> ALL($5)", &[&kinds, &skip], now, lease, limit).await
+    }
+
+    async fn claim_target(
+        &self,
+        target: &Target,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let (kind, text) = (target.kind().as_str(), target_text(target));
+        self.claim("target_kind = $4 AND target = $5", &[&kind, &text], now, lease, limit).await
+    }
+
+    async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE deliveries SET next_attempt_at = $2, lease_until = NULL, pack = NULL
+             WHERE id = $1 AND status = 'pending'",
+            &[&id.as_str(), &ms(until)],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError> {
+        let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE deliveries SET pack = $1,
+                    lease_until = (SELECT MAX(lease_until) FROM deliveries WHERE id = ANY($2))
+             WHERE id = ANY($2) AND status = 'pending'",
+            &[&pack, &ids],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn degrade_agent(&self, agent: &AgentName, reason: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE agents SET degraded_reason = $2 WHERE name = $1 AND degraded_reason IS NULL",
+                &[&agent.as_str(), &reason],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn subject_message(&self, target: &Target, subject: &str) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        Ok(c.query_opt(
+            "SELECT message_id FROM subject_messages WHERE target = $1 AND subject = $2",
+            &[&target_text(target), &subject],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| r.get(0)))
+    }
+
+    async fn record_attempts(&self, attempts: Vec<NewAttempt>) -> Result<Vec<BreakerTrip>, StoreError> {
+        let now = ms(self.now());
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error,
+                                       response_excerpt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = excluded.started_at,
+                     duration_ms = excluded.duration_ms, status_code = excluded.status_code,
+                     error = excluded.error, response_excerpt = excluded.response_excerpt",
+            )
+            .await
+            .map_err(pg)?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = NULL,
+                                       last_error = $5, updated_at = $6, pack = NULL
+                 WHERE id = $1",
+            )
+            .await
+            .map_err(pg)?;
+        let mut trips = Vec::new();
+        for attempt in &attempts {
+            let a = &attempt.attempt;
+            tx.execute(
+                &insert,
+                &[
+                    &a.delivery_id.as_str(),
+                    &i64::from(a.number),
+                    &ms(a.started_at),
+                    &(a.duration_ms as i64),
+                    &a.status_code.map(i32::from),
+                    &a.error,
+                    &a.response_excerpt,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+            let updated = tx
+                .execute(
+                    &update,
+                    &[
+                        &a.delivery_id.as_str(),
+                        &attempt.status.as_str(),
+                        &i64::from(a.number),
+                        &ms(attempt.next_attempt_at),
+                        &a.error,
+                        &now,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            if updated == 0 {
+                return Err(not_found("delivery", &a.delivery_id));
+            }
+            for shown in &attempt.subject_messages {
+                keep_subject(&tx, &a.delivery_id, shown, now).await?;
+            }
+            if let Some(step) = &attempt.breaker {
+                trips.extend(outgoing::breaker_step(&tx, step, now).await?);
+            }
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(trips)
+    }
+
+    async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let c = self.client().await?;
+        let min: Option<i64> = c
+            .query_one(
+                &format!(
+                    "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) FROM deliveries
+                     WHERE status = 'pending' AND target_kind = ANY($1) AND {NOT_HELD}"
+                ),
+                &[&kinds],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        Ok(min.map(ts))
+    }
+}
