@@ -24,6 +24,13 @@ impl TargetKind {
             TargetKind::Http => "http",
         }
     }
+
+    /// Whether messages to one target of this kind must arrive in order
+    /// (a Discord channel or webhook): one sender at a time per target,
+    /// across every process sharing the store.
+    pub fn is_ordered(self) -> bool {
+        matches!(self, TargetKind::DiscordChannel | TargetKind::DiscordWebhook)
+    }
 }
 
 /// A delivery that arrived.

@@ -390,6 +390,31 @@ pub trait IngressStore: Send + Sync + 'static {
     async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Move the watcher `name`'s position to `value`.
     async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Take one of the `per_minute` requests `key` (a hook's or a
+    /// workflow's id) may make, from a bucket of a minute's worth refilled
+    /// continuously, counted by the store so that every process serving it
+    /// shares one budget. [`RateDecision::Local`] (the default): one
+    /// process serves this store, and the caller counts in memory.
+    async fn take_rate(
+        &self,
+        key: &HookId,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<RateDecision, StoreError> {
+        let _ = (key, per_minute, now);
+        Ok(RateDecision::Local)
+    }
+}
+
+/// The answer of [`IngressStore::take_rate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// The store does not count: the caller does, in memory.
+    Local,
+    /// Within the budget; one request is taken from it.
+    Allowed,
+    /// Over the budget: try again in this many seconds.
+    Wait(u64),
 }
 
 /// What the event router claims and commits: events to route, the
@@ -480,6 +505,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// The earliest `next_attempt_at` of pending deliveries of these kinds,
     /// so the engine sleeps exactly until the next one is due.
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError>;
+    /// This process has nothing more to send to `target` for now: another
+    /// process sharing the store may take it over at once rather than when
+    /// this one's claim on it runs out. A no-op where one process serves
+    /// the store.
+    async fn release_target(&self, target: &Target) -> Result<(), StoreError> {
+        let _ = target;
+        Ok(())
+    }
 }
 
 /// Outgoing events: stored with one delivery per subscription that wants
@@ -496,8 +529,8 @@ pub trait OutgoingStore: Send + Sync + 'static {
 
 /// Everything Chorus keeps, as one handle: each consumer's part above,
 /// plus readiness, audited writes and retention. Implemented for SQLite
-/// (and, later, PostgreSQL) in chorus-store; the server and the workers
-/// see only these traits.
+/// and PostgreSQL in chorus-store; the server and the workers see only
+/// these traits.
 ///
 /// Every method that changes something commits before it returns.
 #[async_trait]
@@ -511,4 +544,30 @@ pub trait Store: ManagementStore + IngressStore + RoutingStore + DeliveryStore +
     fn audited(&self, entry: AuditEntry) -> std::sync::Arc<dyn Store>;
     /// Delete finished deliveries, their attempts, and routed events older than `before`.
     async fn purge(&self, before: Timestamp) -> Result<u64, StoreError>;
+    /// Call `on_change` whenever another process sharing this store commits
+    /// work for this one's router or engine, until the returned guard is
+    /// dropped. `None` (the default): no other process shares the store,
+    /// so the wake-ups a process gives itself are enough.
+    fn watch(&self, on_change: std::sync::Arc<dyn Fn(Change) + Send + Sync>) -> Option<WatchGuard> {
+        let _ = on_change;
+        None
+    }
+}
+
+/// Work another process committed, as [`Store::watch`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Events to route.
+    Events,
+    /// Deliveries to send.
+    Deliveries,
+}
+
+/// Keeps a [`Store::watch`] going; dropping it stops it.
+pub struct WatchGuard(pub Box<dyn Send + Sync>);
+
+impl std::fmt::Debug for WatchGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WatchGuard")
+    }
 }

@@ -243,6 +243,10 @@ impl Engine {
             }
             drained = false;
             if queue.is_empty() {
+                // Another process sharing the store may send to it now.
+                if let Err(e) = self.store.release_target(target).await {
+                    tracing::warn!(error = %e, "could not release a target; its claim will run out instead");
+                }
                 return;
             }
             if shutdown.is_cancelled() {

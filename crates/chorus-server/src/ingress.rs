@@ -203,6 +203,7 @@ pub(crate) async fn ingest(
     };
     let now = state.clock.now();
     admit(state, &hook, &agent, secrets, headers, body, peer, now)?;
+    state.take_rate(&hook.id, hook.rate_limit_per_minute, now).await?;
     commit(state, hook, headers, body).await
 }
 
@@ -307,8 +308,8 @@ async fn respond(
     Ok(None)
 }
 
-/// Everything between "the hook exists" and "the body is read as its format":
-/// allow-list, signature, enabled flags, rate limit, in that order.
+/// Everything between "the hook exists" and the rate limit: allow-list,
+/// signature, enabled flags, in that order.
 #[allow(clippy::too_many_arguments)]
 fn admit(
     state: &AppState,
@@ -346,16 +347,7 @@ fn admit(
             ApiError::new(ErrorCode::SignatureInvalid, e.to_string())
         });
     }
-    switched_on(hook, agent)?;
-    if let Err(wait) = state.limiter.check(&hook.id, hook.rate_limit_per_minute, now) {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            format!("more than {} requests a minute", hook.rate_limit_per_minute),
-        )
-        .retry_after(wait));
-    }
-
-    Ok(())
+    switched_on(hook, agent)
 }
 
 /// Whether the hook and its agent take events: both enabled.

@@ -599,6 +599,15 @@ impl Chorus {
     /// and return.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
         let workers = CancellationToken::new();
+        // Other processes sharing the store (PostgreSQL replicas) commit
+        // work too: their notifications wake this one's router and engine.
+        let _watching = {
+            let (events, emitter) = (self.state.events.clone(), self.state.emitter.clone());
+            self.state.store.watch(Arc::new(move |change| match change {
+                chorus_core::Change::Events => events.notify_one(),
+                chorus_core::Change::Deliveries => emitter.wake(),
+            }))
+        };
         let routing = tokio::spawn(self.router.run(workers.clone()));
         let delivering = tokio::spawn(self.engine.run(workers.clone()));
         let purging = tokio::spawn(purge_periodically(self.state.clone(), self.retention, workers.clone()));

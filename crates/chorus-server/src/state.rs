@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use chorus_core::{Clock, Secret, Store};
+use chorus_core::{Clock, RateDecision, Secret, Store};
 use tokio::sync::Notify;
 
 use chorus_deliver::{Emitter, RateLimiter, SsrfGuard};
@@ -58,6 +58,30 @@ pub struct Settings {
 }
 
 impl AppState {
+    /// Take one request from `key`'s budget of `per_minute`: counted by the
+    /// store when several processes share it, else in memory here.
+    /// Over budget: 429 `rate_limited` with `Retry-After`.
+    pub(crate) async fn take_rate(
+        &self,
+        key: &chorus_core::HookId,
+        per_minute: u32,
+        now: jiff::Timestamp,
+    ) -> Result<(), crate::error::ApiError> {
+        let wait = match self.store.take_rate(key, per_minute, now).await? {
+            RateDecision::Allowed => return Ok(()),
+            RateDecision::Wait(wait) => wait,
+            RateDecision::Local => match self.limiter.check(key, per_minute, now) {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            },
+        };
+        Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::RateLimited,
+            format!("more than {per_minute} requests a minute"),
+        )
+        .retry_after(wait))
+    }
+
     /// The URL a sender posts to.
     pub fn hook_url(&self, agent: &str, id: &str) -> String {
         format!("{}/webhook/{agent}/{id}", self.settings.public_base)

@@ -222,14 +222,8 @@ async fn admit(
     if !stored.enabled {
         return Err(ApiError::new(ErrorCode::WorkflowDisabled, format!("workflow {name} is disabled")));
     }
-    if how == Trigger::Sender
-        && let Err(wait) = state.limiter.check(&stored.id, wf.rate_limit_per_minute, now)
-    {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            format!("more than {} requests a minute", wf.rate_limit_per_minute),
-        )
-        .retry_after(wait));
+    if how == Trigger::Sender {
+        state.take_rate(&stored.id, wf.rate_limit_per_minute, now).await?;
     }
     Ok((stored, unsigned))
 }

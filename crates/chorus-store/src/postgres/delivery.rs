@@ -18,46 +18,115 @@ use super::{
     outgoing, pg, target_text, ts,
 };
 
+/// A key for `pg_advisory_xact_lock`: claims of ordered deliveries run one
+/// at a time across replicas, so no two replicas ever both see an ordered
+/// target as free.
+const ORDERED_CLAIM_LOCK: i64 = 0x0063_686f_7275_7301;
+
 impl PostgresStore {
     /// Lease due deliveries matching `filter` (SQL over `deliveries`, its
     /// parameters from `$4`) and resolve what sending them needs.
+    ///
+    /// A delivery to an ordered target (a Discord channel or webhook) is
+    /// claimed only with the target itself: a row of `target_leases` this
+    /// replica holds until the deliveries' lease ends. Another replica's
+    /// hold leaves that target's deliveries where they are, so one replica
+    /// at a time sends to a channel, in order.
     async fn claim(
         &self,
         filter: &str,
         params: &[&(dyn ToSql + Sync)],
+        ordered: bool,
         now: Timestamp,
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let (now_ms, until) = (ms(now), ms(now) + lease.as_millis() as i64);
         let limit = limit as i64;
-        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&now_ms, &until, &limit];
+        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&now_ms, &limit];
         all.extend_from_slice(params);
-        let c = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        if ordered {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ORDERED_CLAIM_LOCK]).await.map_err(pg)?;
+        }
         // SKIP LOCKED: replicas claiming at once take different deliveries.
-        let rows = c
+        let candidates = tx
             .query(
                 &format!(
-                    "WITH claimed AS (
-                         UPDATE deliveries SET lease_until = $2
-                         WHERE seq IN (SELECT seq FROM deliveries
-                                       WHERE status = 'pending' AND {filter}
-                                         AND next_attempt_at <= $1
-                                         AND (lease_until IS NULL OR lease_until <= $1)
-                                         AND {NOT_HELD}
-                                       ORDER BY next_attempt_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-                         RETURNING *)
-                     SELECT * FROM claimed ORDER BY next_attempt_at, seq"
+                    "SELECT seq, target_kind, target FROM deliveries
+                     WHERE status = 'pending' AND {filter}
+                       AND next_attempt_at <= $1
+                       AND (lease_until IS NULL OR lease_until <= $1)
+                       AND {NOT_HELD}
+                     ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
                 &all,
             )
             .await
             .map_err(pg)?;
+        let mut wanted: Vec<String> = Vec::new();
+        for row in &candidates {
+            let kind: String = row.col("target_kind")?;
+            let target: String = row.col("target")?;
+            if is_ordered(&kind) && !wanted.contains(&target) {
+                wanted.push(target);
+            }
+        }
+        let held: Vec<String> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            tx.query(
+                "INSERT INTO target_leases (target, holder, until)
+                 SELECT t, $1, $2 FROM unnest($3::text[]) AS t
+                 ON CONFLICT (target) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                 WHERE target_leases.holder = excluded.holder OR target_leases.until <= $4
+                 RETURNING target",
+                &[&self.inner.replica, &until, &wanted, &now_ms],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+        };
+        let mut seqs: Vec<i64> = Vec::with_capacity(candidates.len());
+        for row in &candidates {
+            let kind: String = row.col("target_kind")?;
+            if !is_ordered(&kind) || held.contains(&row.col::<String>("target")?) {
+                seqs.push(row.col("seq")?);
+            }
+        }
+        let rows = tx
+            .query(
+                "UPDATE deliveries SET lease_until = $2 WHERE seq = ANY($1)
+                 RETURNING *",
+                &[&seqs, &until],
+            )
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        self.resolve(&client, &rows, now).await
+    }
+
+    /// What sending each leased delivery needs: the agent's webhook URL, the
+    /// hook's secret or reply credentials, the subscription's request.
+    async fn resolve(
+        &self,
+        client: &deadpool_postgres::Client,
+        rows: &[tokio_postgres::Row],
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut rows: Vec<_> = rows
+            .iter()
+            .map(|r| Ok((r.col::<i64>("next_attempt_at")?, r.col::<i64>("seq")?, r)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        rows.sort_by_key(|(due, seq, _)| (*due, *seq));
         // A batch mostly goes to a few subscriptions: open each one's sealed
         // secret and auth once, not once per delivery.
         let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for (_, _, row) in rows {
             let delivery = delivery_from_row(row)?;
             let pack: Option<String> = row.col("pack")?;
             let mut signing_secret = None;
@@ -66,16 +135,19 @@ impl PostgresStore {
             let mut http = None;
             match &delivery.target {
                 Target::DiscordWebhook { agent } => {
-                    webhook_url = get_agent(&c, self.key(), agent).await?.and_then(|a| a.discord_webhook_url);
+                    webhook_url =
+                        get_agent(client, self.key(), agent).await?.and_then(|a| a.discord_webhook_url);
                 }
                 Target::DiscordChannel { .. } => {}
-                Target::Forward { hook_id } => signing_secret = hook_secret(&c, self.key(), hook_id).await?,
-                Target::Reply { hook_id } => reply = hook_reply(&c, self.key(), hook_id).await?,
+                Target::Forward { hook_id } => {
+                    signing_secret = hook_secret(client, self.key(), hook_id).await?;
+                }
+                Target::Reply { hook_id } => reply = hook_reply(client, self.key(), hook_id).await?,
                 Target::Http { hook_id } => {
                     http = match specs.get(hook_id) {
                         Some(spec) => spec.clone(),
                         None => {
-                            let spec = outgoing::http_spec(&c, self.key(), hook_id, now).await?;
+                            let spec = outgoing::http_spec(client, self.key(), hook_id, now).await?;
                             specs.insert(hook_id.clone(), spec.clone());
                             spec
                         }
@@ -95,6 +167,12 @@ impl PostgresStore {
         }
         Ok(out)
     }
+}
+
+fn is_ordered(kind: &str) -> bool {
+    [TargetKind::DiscordChannel, TargetKind::DiscordWebhook]
+        .iter()
+        .any(|k| k.is_ordered() && k.as_str() == kind)
 }
 
 /// Keep the message showing `shown`'s subject at the delivery's target.
@@ -136,7 +214,16 @@ impl chorus_core::DeliveryStore for PostgresStore {
         }
         let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let skip: Vec<String> = skip.iter().map(target_text).collect();
-        self.claim("target_kind = ANY($4) AND target <> ALL($5)", &[&kinds, &skip], now, lease, limit).await
+        let ordered = kinds.iter().any(|k| is_ordered(k));
+        self.claim(
+            "target_kind = ANY($3) AND target <> ALL($4)",
+            &[&kinds, &skip],
+            ordered,
+            now,
+            lease,
+            limit,
+        )
+        .await
     }
 
     async fn claim_target(
@@ -147,7 +234,8 @@ impl chorus_core::DeliveryStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let (kind, text) = (target.kind().as_str(), target_text(target));
-        self.claim("target_kind = $4 AND target = $5", &[&kind, &text], now, lease, limit).await
+        let ordered = target.kind().is_ordered();
+        self.claim("target_kind = $3 AND target = $4", &[&kind, &text], ordered, now, lease, limit).await
     }
 
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
@@ -265,6 +353,17 @@ impl chorus_core::DeliveryStore for PostgresStore {
         }
         tx.commit().await.map_err(pg)?;
         Ok(trips)
+    }
+
+    async fn release_target(&self, target: &Target) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM target_leases WHERE target = $1 AND holder = $2",
+            &[&target_text(target), &self.inner.replica],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
     }
 
     async fn next_due(&self, kinds: &[TargetKind]) -> Result<Option<Timestamp>, StoreError> {

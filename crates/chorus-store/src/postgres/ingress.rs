@@ -2,7 +2,8 @@
 //! rules that answer senders, the durable insert, watchers' cursors.
 
 use async_trait::async_trait;
-use chorus_core::{HookId, IncomingHook, IngestOutcome, NewEvent, Rule, Secret, StoreError};
+use chorus_core::{HookId, IncomingHook, IngestOutcome, NewEvent, RateDecision, Rule, Secret, StoreError};
+use jiff::Timestamp;
 
 use super::{Columns, PostgresStore, hook_context, hook_from_row, json, ms, pg, records};
 
@@ -51,7 +52,7 @@ impl chorus_core::IngressStore for PostgresStore {
                                      received_at, status)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
                  ON CONFLICT DO NOTHING
-                 RETURNING id",
+                 RETURNING id, pg_notify('chorus_events', current_schema())",
             )
             .await
             .map_err(pg)?;
@@ -83,6 +84,41 @@ impl chorus_core::IngressStore for PostgresStore {
             .await
             .map_err(pg)?;
         Ok(IngestOutcome::Duplicate(original.parsed("id")?))
+    }
+
+    async fn take_rate(
+        &self,
+        key: &HookId,
+        per_minute: u32,
+        now: Timestamp,
+    ) -> Result<RateDecision, StoreError> {
+        let capacity = f64::from(per_minute.max(1));
+        let c = self.client().await?;
+        // One statement: the row lock orders replicas taking from one
+        // bucket, and `allowed` says whether this take found a whole token
+        // (the refill is worked out from the old row in both columns).
+        let row = c
+            .query_one(
+                "INSERT INTO rate_buckets (key, tokens, updated_at, allowed) VALUES ($1, $2::float8 - 1, $3, TRUE)
+                 ON CONFLICT (key) DO UPDATE SET
+                     allowed = LEAST($2, rate_buckets.tokens
+                                         + GREATEST($3 - rate_buckets.updated_at, 0) * $2 / 60000.0) >= 1,
+                     tokens = LEAST($2, rate_buckets.tokens
+                                        + GREATEST($3 - rate_buckets.updated_at, 0) * $2 / 60000.0)
+                              - CASE WHEN LEAST($2, rate_buckets.tokens
+                                        + GREATEST($3 - rate_buckets.updated_at, 0) * $2 / 60000.0) >= 1
+                                     THEN 1 ELSE 0 END,
+                     updated_at = GREATEST($3, rate_buckets.updated_at)
+                 RETURNING allowed, tokens",
+                &[&key.as_str(), &capacity, &ms(now)],
+            )
+            .await
+            .map_err(pg)?;
+        if row.col::<bool>("allowed")? {
+            return Ok(RateDecision::Allowed);
+        }
+        let missing = 1.0 - row.col::<f64>("tokens")?;
+        Ok(RateDecision::Wait((missing * 60.0 / capacity).ceil().max(1.0) as u64))
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -26,8 +26,9 @@ use std::{
 
 use async_trait::async_trait;
 use chorus_core::{
-    Agent, AgentName, AuditEntry, Clock, Delivery, DeliveryStatus, Event, EventId, EventStatus, HookId,
-    IncomingHook, NewDelivery, Page, ReplyConfig, Secret, Source, Store, StoreError, Target,
+    Agent, AgentName, AuditEntry, Change, Clock, Delivery, DeliveryStatus, Event, EventId, EventStatus,
+    HookId, IncomingHook, NewDelivery, Page, ReplyConfig, Secret, Source, Store, StoreError, Target,
+    WatchGuard,
 };
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use jiff::Timestamp;
@@ -92,6 +93,10 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) key: MasterKey,
     pub(crate) clock: Arc<dyn Clock>,
+    /// This process among the replicas: whose ordered targets are whose.
+    pub(crate) replica: String,
+    /// For the listening connection [`Store::watch`] opens.
+    pub(crate) config: tokio_postgres::Config,
 }
 
 /// A key for `pg_advisory_xact_lock`: replicas starting together migrate
@@ -114,8 +119,11 @@ impl PostgresStore {
     ) -> Result<Self, PostgresOpenError> {
         let config: tokio_postgres::Config = url.parse().map_err(PostgresOpenError::Url)?;
         let host = describe_host(&config);
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(options.connections.max(2))
             .build()
@@ -129,7 +137,8 @@ impl PostgresStore {
         })?;
         migrate(&mut client).await?;
         drop(client);
-        Ok(Self { inner: Arc::new(Inner { pool, key, clock }), audit: None })
+        let replica = chorus_core::random_token("replica_", 9);
+        Ok(Self { inner: Arc::new(Inner { pool, key, clock, replica, config }), audit: None })
     }
 
     /// A pooled connection.
@@ -217,6 +226,15 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), PostgresO
         .await
         .map_err(PostgresOpenError::Migrate)?;
     tx.commit().await.map_err(PostgresOpenError::Migrate)
+}
+
+/// Stops the listening task when the guard goes.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The database failed.
@@ -450,6 +468,7 @@ pub(crate) async fn insert_deliveries<C: GenericClient>(
         )
         .await
         .map_err(pg)?;
+    notify(c, DELIVERIES_CHANNEL).await?;
     for d in deliveries {
         c.execute(
             &stmt,
@@ -468,6 +487,74 @@ pub(crate) async fn insert_deliveries<C: GenericClient>(
         .map_err(pg)?;
     }
     Ok(())
+}
+
+/// The channels other replicas listen on: `chorus_events` when an event is
+/// stored, `chorus_deliveries` when deliveries are. PostgreSQL sends them
+/// when the transaction commits, and not at all if it rolls back. Channels
+/// are database-wide, so the payload names the schema: deployments in other
+/// schemas of the same database ignore each other.
+pub(crate) const EVENTS_CHANNEL: &str = "chorus_events";
+pub(crate) const DELIVERIES_CHANNEL: &str = "chorus_deliveries";
+
+pub(crate) async fn notify<C: GenericClient>(c: &C, channel: &str) -> Result<(), StoreError> {
+    c.execute("SELECT pg_notify($1, current_schema())", &[&channel]).await.map_err(pg)?;
+    Ok(())
+}
+
+/// Listen on the work channels until dropped, calling `on_change` for each
+/// notification; a lost connection is opened again (a second later, then
+/// up to a minute apart), and each (re)connection reports both changes, so
+/// work committed while it was down is looked for.
+async fn listen(config: tokio_postgres::Config, on_change: Arc<dyn Fn(Change) + Send + Sync>) {
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let listened = async {
+                    client
+                        .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {DELIVERIES_CHANNEL};"))
+                        .await?;
+                    client.query_one("SELECT current_schema()", &[]).await.map(|r| r.get::<_, String>(0))
+                };
+                let mut listened = std::pin::pin!(listened);
+                // The connection must be polled for LISTEN to complete.
+                let schema = loop {
+                    tokio::select! {
+                        r = &mut listened => break r.ok(),
+                        m = std::future::poll_fn(|cx| connection.poll_message(cx)) => {
+                            if !matches!(m, Some(Ok(_))) {
+                                break None;
+                            }
+                        }
+                    }
+                };
+                if let Some(schema) = schema {
+                    backoff = std::time::Duration::from_secs(1);
+                    on_change(Change::Events);
+                    on_change(Change::Deliveries);
+                    while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        if let tokio_postgres::AsyncMessage::Notification(n) = message
+                            && n.payload() == schema
+                        {
+                            match n.channel() {
+                                EVENTS_CHANNEL => on_change(Change::Events),
+                                DELIVERIES_CHANNEL => on_change(Change::Deliveries),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                tracing::warn!(
+                    "the PostgreSQL connection listening for other replicas' work was lost; reconnecting"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for other replicas' work; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+    }
 }
 
 /// An incoming hook's source and reply credentials, unsealed.
@@ -522,6 +609,11 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         client.query_one("SELECT 1", &[]).await.map_err(pg)?;
         Ok(())
+    }
+
+    fn watch(&self, on_change: Arc<dyn Fn(Change) + Send + Sync>) -> Option<WatchGuard> {
+        let task = tokio::spawn(listen(self.inner.config.clone(), on_change));
+        Some(WatchGuard(Box::new(AbortOnDrop(task.abort_handle()))))
     }
 
     fn audited(&self, entry: AuditEntry) -> Arc<dyn Store> {

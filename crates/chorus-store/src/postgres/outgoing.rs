@@ -364,6 +364,9 @@ pub(crate) async fn emit<C: GenericClient>(
         .map(hook_from_row)
         .collect::<Result<_, _>>()?;
     let mut ids = Vec::new();
+    if hooks.iter().any(|h| h.wants(&e.event, e.agent.as_ref())) {
+        super::notify(c, super::DELIVERIES_CHANNEL).await?;
+    }
     for h in hooks.iter().filter(|h| h.wants(&e.event, e.agent.as_ref())) {
         ids.push(insert_delivery(c, e, &h.id).await?);
     }
@@ -376,6 +379,7 @@ pub(crate) async fn emit_to<C: GenericClient>(
     hook: &HookId,
 ) -> Result<DeliveryId, StoreError> {
     get(c, hook).await?.ok_or_else(|| not_found("webhook", hook))?;
+    super::notify(c, super::DELIVERIES_CHANNEL).await?;
     insert_event(c, e).await?;
     insert_delivery(c, e, hook).await
 }
@@ -401,6 +405,9 @@ pub(crate) async fn retry<C: GenericClient>(
         .map(|r| delivery_from_row(&r))
         .transpose()?
         .ok_or_else(|| not_found("delivery", id))?;
+    if updated > 0 {
+        super::notify(c, super::DELIVERIES_CHANNEL).await?;
+    }
     if updated == 0 {
         return Err(StoreError::Conflict(format!(
             "delivery {id} is {}; only failed deliveries can be retried",
@@ -416,14 +423,19 @@ pub(crate) async fn recover<C: GenericClient>(
     since: Timestamp,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
-    c.execute(
-        "UPDATE deliveries SET status = 'pending', attempt_base = attempts, next_attempt_at = $3,
-             lease_until = NULL, updated_at = $3
-         WHERE hook_id = $1 AND status = 'failed' AND created_at >= $2",
-        &[&hook.as_str(), &ms(since), &ms(now)],
-    )
-    .await
-    .map_err(pg)
+    let n = c
+        .execute(
+            "UPDATE deliveries SET status = 'pending', attempt_base = attempts, next_attempt_at = $3,
+                 lease_until = NULL, updated_at = $3
+             WHERE hook_id = $1 AND status = 'failed' AND created_at >= $2",
+            &[&hook.as_str(), &ms(since), &ms(now)],
+        )
+        .await
+        .map_err(pg)?;
+    if n > 0 {
+        super::notify(c, super::DELIVERIES_CHANNEL).await?;
+    }
+    Ok(n)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> Option<u64> {

@@ -316,4 +316,22 @@ BEGIN
     RETURN OLD;
 END $$;
 CREATE TRIGGER hooks_deleted AFTER DELETE ON hooks FOR EACH ROW EXECUTE FUNCTION chorus_hook_deleted();
+
+-- Per-hook (and per-workflow) request budgets shared by every replica: a
+-- token bucket of a minute's worth, refilled continuously.
+CREATE TABLE rate_buckets (
+    key        TEXT PRIMARY KEY,
+    tokens     DOUBLE PRECISION NOT NULL,
+    updated_at BIGINT NOT NULL,
+    allowed    BOOLEAN NOT NULL
+);
+
+-- Which replica sends to each ordered target (a Discord channel or
+-- webhook) until when: one sender per target keeps its messages in order
+-- and its rate limits unshared.
+CREATE TABLE target_leases (
+    target TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  BIGINT NOT NULL
+);
 "];

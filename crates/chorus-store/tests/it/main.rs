@@ -4,6 +4,8 @@
 //! store promises.
 
 mod conformance;
+#[cfg(feature = "postgres")]
+mod replicas;
 mod sqlite_only;
 mod support;
 
@@ -46,3 +48,27 @@ conformance!(
     audited_changes_record_in_their_own_transaction,
     breaker_steps_commit_with_their_attempts,
 );
+
+/// What only several processes on one PostgreSQL database show.
+#[cfg(feature = "postgres")]
+mod postgres_replicas {
+    macro_rules! replicas {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(f) = crate::support::Fixture::postgres().await {
+                        crate::replicas::$name(f).await;
+                    }
+                }
+            )*
+        };
+    }
+
+    replicas!(
+        one_replica_at_a_time_sends_to_a_channel,
+        replicas_claiming_at_once_never_share_a_job,
+        a_hooks_rate_limit_is_one_budget_across_replicas,
+        replicas_hear_of_each_others_work,
+    );
+}

@@ -144,6 +144,15 @@ impl Fixture {
         }
     }
 
+    /// A second process on the same data (PostgreSQL only: a replica).
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn replica(&self) -> Arc<dyn TestStore> {
+        match &self.backend {
+            Backend::Postgres(schema) => schema.open(key(), self.clock.clone()).await,
+            Backend::Sqlite(_) => panic!("one process serves a SQLite database"),
+        }
+    }
+
     /// Create the agent `n`, posting to channel 123.
     pub(crate) async fn agent(&self, n: &str) {
         self.store
