@@ -13,6 +13,52 @@ use super::{
     ts,
 };
 
+/// How long a replica leads routing without claiming again. The router
+/// claims at least every few seconds while it lives, so a replica that dies
+/// hands routing over after this.
+const ROUTER_LEAD: i64 = 20_000;
+
+impl PostgresStore {
+    /// Take or keep the lead of routing, in `tx`: one replica routes at a
+    /// time, so events are decided in the order they arrived. A replica
+    /// taking over from one whose lead ran out frees that one's claims at
+    /// once rather than waiting for them to run out, so nothing newer is
+    /// decided before them.
+    async fn lead_routing(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let me = &self.inner.replica;
+        let current = tx
+            .query_opt("SELECT holder, until FROM leader_leases WHERE role = 'router' FOR UPDATE", &[])
+            .await
+            .map_err(pg)?;
+        if let Some(row) = &current {
+            let (holder, until): (String, i64) = (row.col("holder")?, row.col("until")?);
+            if holder != *me && until > now {
+                return Ok(false);
+            }
+            if holder != *me {
+                tx.execute(
+                    "UPDATE events SET lease_until = NULL WHERE status = 'received' AND lease_until IS NOT NULL",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO leader_leases (role, holder, until) VALUES ('router', $1, $2)
+             ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, until = excluded.until",
+            &[me, &(now + ROUTER_LEAD)],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl chorus_core::RoutingStore for PostgresStore {
     async fn claim_events(
@@ -22,9 +68,12 @@ impl chorus_core::RoutingStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
-        let c = self.client().await?;
-        // SKIP LOCKED: replicas claiming at once take different events.
-        let rows = c
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        if !self.lead_routing(&tx, now).await? {
+            return Ok(Vec::new());
+        }
+        let rows = tx
             .query(
                 &format!(
                     "WITH claimed AS (
@@ -39,6 +88,7 @@ impl chorus_core::RoutingStore for PostgresStore {
             )
             .await
             .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
         rows.iter().map(|r| event_from_row(r).map(|(_, e)| e)).collect()
     }
 
@@ -48,12 +98,20 @@ impl chorus_core::RoutingStore for PostgresStore {
         let tx = client.transaction().await.map_err(pg)?;
         for routed in &batch {
             let outcomes = (!routed.outcomes.is_empty()).then(|| json(&routed.outcomes));
-            tx.execute(
-                "UPDATE events SET status = $2, outcomes = $3, lease_until = NULL WHERE id = $1",
-                &[&routed.event_id.as_str(), &routed.status.as_str(), &outcomes],
-            )
-            .await
-            .map_err(pg)?;
+            // Decided already (by a router that lost the lead while
+            // deciding it): what it made is there; make nothing twice.
+            if tx
+                .execute(
+                    "UPDATE events SET status = $2, outcomes = $3, lease_until = NULL
+                     WHERE id = $1 AND status = 'received'",
+                    &[&routed.event_id.as_str(), &routed.status.as_str(), &outcomes],
+                )
+                .await
+                .map_err(pg)?
+                == 0
+            {
+                continue;
+            }
             for task in &routed.tasks {
                 records::insert_task(&tx, task).await?;
             }

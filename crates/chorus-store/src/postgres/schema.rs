@@ -334,4 +334,12 @@ CREATE TABLE target_leases (
     holder TEXT NOT NULL,
     until  BIGINT NOT NULL
 );
+
+-- Roles one replica holds at a time, until when: `router` routes events,
+-- so they are decided in the order they arrived, as one process would.
+CREATE TABLE leader_leases (
+    role   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  BIGINT NOT NULL
+);
 "];

@@ -70,5 +70,6 @@ mod postgres_replicas {
         replicas_claiming_at_once_never_share_a_job,
         a_hooks_rate_limit_is_one_budget_across_replicas,
         replicas_hear_of_each_others_work,
+        one_replica_routes_at_a_time_and_a_takeover_keeps_the_order,
     );
 }

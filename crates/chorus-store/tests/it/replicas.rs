@@ -149,3 +149,61 @@ pub(crate) async fn replicas_hear_of_each_others_work(f: Fixture) {
     kinds.sort_by_key(|c| *c == Change::Deliveries);
     assert_eq!(kinds, [Change::Events, Change::Deliveries]);
 }
+
+pub(crate) async fn one_replica_routes_at_a_time_and_a_takeover_keeps_the_order(f: Fixture) {
+    let h = setup(&f).await;
+    let b = f.replica().await;
+    for i in 0..3 {
+        f.store.ingest(event(&h, Some(&format!("lead-{i}")), f.clock.now_ts())).await.unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let first = f.store.claim_events(f.clock.now_ts(), lease, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(b.claim_events(f.clock.now_ts(), lease, 10).await.unwrap().is_empty(), "A routes");
+    assert_eq!(f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap().len(), 2);
+
+    // A stops claiming (it died): B takes over after the lead runs out, and
+    // A's claims with it, oldest first, without waiting for them to expire.
+    f.clock.advance(SignedDuration::from_secs(21));
+    let taken = b.claim_events(f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    assert_eq!(taken[0].id, first[0].id, "oldest first");
+    assert!(f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap().is_empty(), "B routes now");
+
+    // A was only slow: its decision lands after B's. What B decided stands
+    // and A's makes nothing twice.
+    let decide = |store: Arc<dyn crate::support::TestStore>, channel: &'static str| {
+        let id = first[0].id.clone();
+        let hook_id = h.id.clone();
+        let now = f.clock.now_ts();
+        async move {
+            store
+                .route_events(vec![RoutedEvent {
+                    deliveries: vec![NewDelivery {
+                        id: DeliveryId::generate(),
+                        event_id: Some(id.clone()),
+                        hook_id,
+                        target: Target::DiscordChannel { channel_id: channel.into() },
+                        payload: serde_json::json!({}),
+                        due_at: now,
+                    }],
+                    ..RoutedEvent::bare(id, EventStatus::Routed)
+                }])
+                .await
+                .unwrap();
+        }
+    };
+    decide(b.clone(), "by-b").await;
+    decide(f.store.clone(), "by-a").await;
+    let made = f
+        .store
+        .deliveries(chorus_core::DeliveryQuery {
+            event_id: Some(first[0].id.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.items.len(), 1);
+    assert_eq!(made.items[0].target, Target::DiscordChannel { channel_id: "by-b".into() });
+}
