@@ -11,6 +11,7 @@ mod interactions;
 mod lifecycle;
 mod outage;
 mod outgoing;
+mod replicas;
 mod rules_crash;
 mod seeds;
 mod slow;

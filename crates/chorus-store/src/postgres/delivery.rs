@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Columns, NOT_HELD, PostgresStore, delivery_from_row, get_agent, hook_reply, hook_secret, ms, not_found,
-    outgoing, pg, target_text, ts,
+    Columns, DEAD_AFTER_MS, LEASE_FREE, NOT_HELD, PostgresStore, delivery_from_row, get_agent, hook_reply,
+    hook_secret, ms, not_found, outgoing, pg, target_text, ts,
 };
 
 /// A key for `pg_advisory_xact_lock`: claims of ordered deliveries run one
@@ -57,7 +57,7 @@ impl PostgresStore {
                     "SELECT seq, target_kind, target FROM deliveries
                      WHERE status = 'pending' AND {filter}
                        AND next_attempt_at <= $1
-                       AND (lease_until IS NULL OR lease_until <= $1)
+                       AND {LEASE_FREE}
                        AND {NOT_HELD}
                      ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
@@ -81,8 +81,9 @@ impl PostgresStore {
                  SELECT t, $1, $2 FROM unnest($3::text[]) AS t
                  ON CONFLICT (target) DO UPDATE SET holder = excluded.holder, until = excluded.until
                  WHERE target_leases.holder = excluded.holder OR target_leases.until <= $4
+                    OR target_leases.holder IN (SELECT id FROM replicas WHERE seen_at < $4::bigint - $5::bigint)
                  RETURNING target",
-                &[&self.inner.replica, &until, &wanted, &now_ms],
+                &[&self.inner.replica, &until, &wanted, &now_ms, &DEAD_AFTER_MS],
             )
             .await
             .map_err(pg)?
@@ -99,9 +100,9 @@ impl PostgresStore {
         }
         let rows = tx
             .query(
-                "UPDATE deliveries SET lease_until = $2 WHERE seq = ANY($1)
+                "UPDATE deliveries SET lease_until = $2, lease_holder = $3 WHERE seq = ANY($1)
                  RETURNING *",
-                &[&seqs, &until],
+                &[&seqs, &until, &self.inner.replica],
             )
             .await
             .map_err(pg)?;

@@ -591,6 +591,46 @@ pub(crate) async fn hook_secret<C: GenericClient>(
         .transpose()
 }
 
+/// A claimed row is free again when its lease ran out, or when the replica
+/// holding it stopped saying it is alive (`$1` is now). Rows claimed by a
+/// store that never says so (one without [`Store::watch`]) wait for their
+/// lease.
+pub(crate) const LEASE_FREE: &str = "(lease_until IS NULL OR lease_until <= $1
+    OR lease_holder IN (SELECT id FROM replicas WHERE seen_at < $1 - 15000))";
+
+/// How long a replica may go without saying it is alive before what it
+/// claimed is free; it says so every [`HEARTBEAT`].
+pub(crate) const DEAD_AFTER_MS: i64 = 15_000;
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Say this replica is alive, and forget replicas not heard from for a day.
+async fn beat(store: &PostgresStore) {
+    let now = ms(store.now());
+    let beat = async {
+        let c = store.client().await?;
+        c.execute(
+            "INSERT INTO replicas (id, seen_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            &[&store.inner.replica, &now],
+        )
+        .await
+        .map_err(pg)?;
+        c.execute("DELETE FROM replicas WHERE seen_at < $1", &[&(now - 86_400_000)]).await.map_err(pg)?;
+        Ok::<_, StoreError>(())
+    };
+    if let Err(e) = beat.await {
+        tracing::warn!(error = %e, "could not tell the other replicas this one is alive");
+    }
+}
+
+/// [`beat`] every [`HEARTBEAT`].
+async fn heartbeat(store: PostgresStore) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        beat(&store).await;
+    }
+}
+
 /// Deliveries that wait without being claimed: to a paused or disabled
 /// subscription, or to the Discord webhook of a degraded agent.
 pub(crate) const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
@@ -612,7 +652,13 @@ impl Store for PostgresStore {
     }
 
     fn watch(&self, on_change: Arc<dyn Fn(Change) + Send + Sync>) -> Option<WatchGuard> {
-        let task = tokio::spawn(listen(self.inner.config.clone(), on_change));
+        let (config, store) = (self.inner.config.clone(), self.clone());
+        let task = tokio::spawn(async move {
+            // Alive before listening: whoever hears this replica's first
+            // reports may count on it being seen as alive.
+            beat(&store).await;
+            tokio::join!(listen(config, on_change), heartbeat(store));
+        });
         Some(WatchGuard(Box::new(AbortOnDrop(task.abort_handle()))))
     }
 

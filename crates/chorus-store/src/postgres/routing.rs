@@ -9,8 +9,8 @@ use chorus_core::{Event, HookId, NewDelivery, RoutedEvent, StoreError};
 use jiff::Timestamp;
 
 use super::{
-    Columns, EVENT_COLUMNS, PostgresStore, corrupt, event_from_row, insert_deliveries, json, ms, pg, records,
-    ts,
+    Columns, DEAD_AFTER_MS, EVENT_COLUMNS, PostgresStore, corrupt, event_from_row, insert_deliveries, json,
+    ms, pg, records, ts,
 };
 
 /// How long a replica leads routing without claiming again. The router
@@ -31,12 +31,18 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let me = &self.inner.replica;
         let current = tx
-            .query_opt("SELECT holder, until FROM leader_leases WHERE role = 'router' FOR UPDATE", &[])
+            .query_opt(
+                "SELECT holder, until, EXISTS (SELECT 1 FROM replicas r
+                                               WHERE r.id = l.holder AND r.seen_at < $1::bigint - $2::bigint) AS gone
+                 FROM leader_leases l WHERE role = 'router' FOR UPDATE",
+                &[&now, &DEAD_AFTER_MS],
+            )
             .await
             .map_err(pg)?;
         if let Some(row) = &current {
-            let (holder, until): (String, i64) = (row.col("holder")?, row.col("until")?);
-            if holder != *me && until > now {
+            let (holder, until, gone): (String, i64, bool) =
+                (row.col("holder")?, row.col("until")?, row.col("gone")?);
+            if holder != *me && until > now && !gone {
                 return Ok(false);
             }
             if holder != *me {

@@ -342,4 +342,14 @@ CREATE TABLE leader_leases (
     holder TEXT NOT NULL,
     until  BIGINT NOT NULL
 );
+
+-- Replicas that say they are alive, and when they last did: what a
+-- replica that stopped saying so had claimed is free at once, not when its
+-- claims run out (minutes, for a delivery).
+CREATE TABLE replicas (
+    id      TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL
+);
+ALTER TABLE deliveries ADD COLUMN lease_holder TEXT;
+ALTER TABLE runs ADD COLUMN lease_holder TEXT;
 "];

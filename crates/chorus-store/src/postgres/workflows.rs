@@ -12,8 +12,8 @@ use jiff::Timestamp;
 use tokio_postgres::Row;
 
 use super::{
-    Columns, PostgresStore, corrupt, insert_deliveries, json, ms, not_found, outgoing, page, parse_cursor,
-    pg, records, ts,
+    Columns, LEASE_FREE, PostgresStore, corrupt, insert_deliveries, json, ms, not_found, outgoing, page,
+    parse_cursor, pg, records, ts,
 };
 
 fn context(id: &chorus_core::HookId) -> String {
@@ -290,13 +290,15 @@ impl WorkflowStore for PostgresStore {
         // SKIP LOCKED: replicas claiming at once take different runs.
         let rows = c
             .query(
-                "UPDATE runs SET lease_until = $2
-                 WHERE seq IN (SELECT seq FROM runs
-                               WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= $1))
-                                 AND (lease_until IS NULL OR lease_until <= $1)
-                               ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING *",
-                &[&now, &until, &(limit as i64)],
+                &format!(
+                    "UPDATE runs SET lease_until = $2, lease_holder = $4
+                     WHERE seq IN (SELECT seq FROM runs
+                                   WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= $1))
+                                     AND {LEASE_FREE}
+                                   ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     RETURNING *"
+                ),
+                &[&now, &until, &(limit as i64), &self.inner.replica],
             )
             .await
             .map_err(pg)?;

@@ -71,5 +71,6 @@ mod postgres_replicas {
         a_hooks_rate_limit_is_one_budget_across_replicas,
         replicas_hear_of_each_others_work,
         one_replica_routes_at_a_time_and_a_takeover_keeps_the_order,
+        a_silent_replicas_claims_are_free_before_they_run_out,
     );
 }

@@ -207,3 +207,23 @@ pub(crate) async fn one_replica_routes_at_a_time_and_a_takeover_keeps_the_order(
     assert_eq!(made.items.len(), 1);
     assert_eq!(made.items[0].target, Target::DiscordChannel { channel_id: "by-b".into() });
 }
+
+pub(crate) async fn a_silent_replicas_claims_are_free_before_they_run_out(f: Fixture) {
+    let h = setup(&f).await;
+    let b = f.replica().await;
+    let channel = Target::DiscordChannel { channel_id: "1".into() };
+    route(&f, &h, &[Target::Forward { hook_id: h.id.clone() }, channel.clone()]).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let alive = f.store.watch(Arc::new(move |c| {
+        let _ = tx.send(c);
+    }));
+    rx.recv().await.unwrap();
+    let (lease, kinds) = (Duration::from_secs(300), [TargetKind::Http, TargetKind::DiscordChannel]);
+    assert_eq!(f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().len(), 2);
+    assert!(b.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().is_empty());
+    // A dies: it stops saying it is alive. Its five-minute claims (and its
+    // hold on the channel) are free well before they run out.
+    drop(alive);
+    f.clock.advance(SignedDuration::from_secs(16));
+    assert_eq!(b.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().len(), 2);
+}
