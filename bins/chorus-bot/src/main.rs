@@ -81,6 +81,8 @@ fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let (chorus, notes, listener) = Chorus::bind(&mut config).await.context("starting Chorus")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     let addr = config.listen;
     if let Some(notice) = notes.token_notice(&config.data_dir) {
         eprintln!("{notice}");
@@ -88,8 +90,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let bot = bot::Bot::new(&config, &chorus);
     tracing::info!(listen = %addr, database = %notes.database, public_url = %config.public_base(), "chorus-bot listening");
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(chorus.serve(listener, http_stop.clone()));
     let asked = bot.run(bot::shard_config(&config), shutdown).await;

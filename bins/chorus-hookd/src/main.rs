@@ -1,7 +1,7 @@
 //! `chorus-hookd`: the Chorus webhook gateway, HTTP side only (no Discord
 //! gateway connection), for running behind a reverse proxy.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::Write as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use chorus_server::{CancellationToken, Chorus, Config};
@@ -41,6 +41,22 @@ enum Command {
         /// Log as JSON lines instead of text.
         #[arg(long)]
         log_json: bool,
+    },
+    /// Move a SQLite database into an empty PostgreSQL database, with its
+    /// secrets still sealed under the same master key. Stop the server first.
+    Migrate {
+        /// The SQLite database (default: chorus.db in the data directory).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The empty target: postgres://user@host:port/database.
+        #[arg(long)]
+        to: String,
+        /// TOML configuration file (for the data directory and master key).
+        #[arg(long, env = "CHORUS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory (overrides config and CHORUS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Manage agents on a running server.
     Agents {
@@ -118,6 +134,15 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut command, "chorus-hookd", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
+        moving @ Command::Migrate { .. } => {
+            return match migrate(moving) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("chorus-hookd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         serve @ Command::Serve { .. } => {
             return match run(serve) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -194,8 +219,48 @@ fn run(command: Command) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+fn migrate(command: Command) -> anyhow::Result<()> {
+    let Command::Migrate { from, to, config, data_dir } = command else {
+        anyhow::bail!("not a migration");
+    };
+    let mut config = Config::load(config.as_deref(), |k| std::env::var(k).ok()).context("configuration")?;
+    config.override_with(None, data_dir).context("command line")?;
+    let from = from.unwrap_or_else(|| config.data_dir.join("chorus.db"));
+    anyhow::ensure!(from.is_file(), "no SQLite database at {}", from.display());
+    // The key the data was sealed with; never a new one.
+    let key = match &config.master_key {
+        Some(b64) => chorus_store::MasterKey::from_base64(b64).context("CHORUS_MASTER_KEY")?,
+        None => {
+            let path = config.data_dir.join("master.key");
+            anyhow::ensure!(
+                path.is_file(),
+                "no master key at {}: set CHORUS_MASTER_KEY to the key the database was sealed with",
+                path.display()
+            );
+            chorus_store::MasterKey::load_or_create(&path).context("master key")?
+        }
+    };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let clock: std::sync::Arc<dyn chorus_core::Clock> = std::sync::Arc::new(chorus_core::SystemClock);
+    let report = runtime
+        .block_on(chorus_store::migrate_sqlite_to_postgres(&from, &to, key, clock))
+        .with_context(|| format!("migrating {}", from.display()))?;
+    let mut out = std::io::stdout().lock();
+    for (table, rows) in &report.tables {
+        let _ = writeln!(out, "{table:<18} {rows:>10}");
+    }
+    let _ = writeln!(
+        out,
+        "moved and counted; run every replica with CHORUS_DATABASE_URL set to the target and the same master key"
+    );
+    Ok(())
+}
+
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let (chorus, notes, listener) = Chorus::bind(&mut config).await.context("starting Chorus")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     let addr = config.listen;
     if let Some(notice) = notes.token_notice(&config.data_dir) {
         eprintln!("{notice}");
@@ -212,8 +277,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             "CHORUS_DISCORD_TOKEN is not set: channel messages wait in the store until a bot token is configured"
         );
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(chorus_server::cancel_on_signal(shutdown.clone()));
     chorus.serve(listener, shutdown).await.context("serving")?;
     tracing::info!("chorus-hookd stopped");
     Ok(())

@@ -714,18 +714,26 @@ async fn not_found() -> crate::error::ApiError {
 
 /// Cancel `shutdown` on SIGTERM or Ctrl-C: binaries stop this way, finishing
 /// requests and deliveries in flight.
-pub async fn cancel_on_signal(shutdown: CancellationToken) {
+pub fn cancel_on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+    // Installed now, not when the future is first polled: a SIGTERM that
+    // arrives the moment the server is up still stops it cleanly.
     #[cfg(unix)]
-    {
+    let mut signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        (
+            signal(SignalKind::terminate()).expect("install SIGTERM handler"),
+            signal(SignalKind::interrupt()).expect("install SIGINT handler"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = signals.0.recv() => {}
+            _ = signals.1.recv() => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests and deliveries in flight");
+        shutdown.cancel();
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing requests and deliveries in flight");
-    shutdown.cancel();
 }

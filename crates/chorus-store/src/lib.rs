@@ -22,5 +22,8 @@ mod writer;
 
 pub use crypto::{KeyError, MasterKey};
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOpenError, PostgresOptions, PostgresStore};
+pub use postgres::{
+    MigrateError, MigrationReport, PostgresOpenError, PostgresOptions, PostgresStore,
+    migrate_sqlite_to_postgres,
+};
 pub use sqlite::{SqliteStore, StoreOptions};

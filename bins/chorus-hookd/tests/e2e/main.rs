@@ -9,6 +9,7 @@ mod fixtures;
 mod follow;
 mod interactions;
 mod lifecycle;
+mod migrate;
 mod outage;
 mod outgoing;
 mod replicas;

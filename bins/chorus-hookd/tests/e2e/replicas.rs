@@ -25,13 +25,13 @@ const KILL_AT: usize = 600;
 const RESTART_AT: usize = 1200;
 
 /// A schema of its own on the test server, dropped afterwards.
-struct Schema {
+pub(crate) struct Schema {
     server: String,
     name: String,
 }
 
 impl Schema {
-    async fn create(server: &str) -> Self {
+    pub(crate) async fn create(server: &str) -> Self {
         let random: String = chorus_core::random_token("", 8)
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { 'x' })
@@ -45,7 +45,7 @@ impl Schema {
         Self { server: server.to_owned(), name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let join = if self.server.contains('?') { '&' } else { '?' };
         format!("{}{join}options=-csearch_path%3D{}", self.server, self.name)
     }

@@ -13,6 +13,7 @@ mod delivery;
 mod emission;
 mod ingress;
 mod management;
+mod migrate;
 mod outgoing;
 mod records;
 mod routing;
@@ -35,6 +36,7 @@ use jiff::Timestamp;
 use tokio_postgres::{NoTls, Row, error::SqlState};
 
 use crate::crypto::MasterKey;
+pub use migrate::{MigrateError, MigrationReport, migrate_sqlite_to_postgres};
 
 /// Tuning for [`PostgresStore`].
 #[derive(Debug, Clone)]
@@ -176,7 +178,7 @@ impl PostgresStore {
     }
 }
 
-fn describe_host(config: &tokio_postgres::Config) -> String {
+pub(crate) fn describe_host(config: &tokio_postgres::Config) -> String {
     let host = config.get_hosts().first().map_or_else(
         || "localhost".into(),
         |h| match h {

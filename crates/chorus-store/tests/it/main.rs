@@ -5,6 +5,8 @@
 
 mod conformance;
 #[cfg(feature = "postgres")]
+mod migrate;
+#[cfg(feature = "postgres")]
 mod replicas;
 mod sqlite_only;
 mod support;
@@ -73,4 +75,18 @@ mod postgres_replicas {
         one_replica_routes_at_a_time_and_a_takeover_keeps_the_order,
         a_silent_replicas_claims_are_free_before_they_run_out,
     );
+}
+
+/// Moving a SQLite database into PostgreSQL.
+#[cfg(feature = "postgres")]
+mod postgres_migrate {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_team_moves_whole_with_its_secrets_sealed() {
+        crate::migrate::a_team_moves_whole_with_its_secrets_sealed().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_key_or_a_busy_source_is_refused_before_anything_is_written() {
+        crate::migrate::a_wrong_key_or_a_busy_source_is_refused_before_anything_is_written().await;
+    }
 }

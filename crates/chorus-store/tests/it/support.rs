@@ -168,6 +168,9 @@ impl Fixture {
 }
 
 #[cfg(feature = "postgres")]
+pub(crate) use pg::Schema as PgSchema;
+
+#[cfg(feature = "postgres")]
 mod pg {
     use super::{Arc, AtomicU64, ManualClock, MasterKey, Ordering, TestStore};
     use chorus_store::PostgresStore;
@@ -175,7 +178,7 @@ mod pg {
     static NEXT: AtomicU64 = AtomicU64::new(0);
 
     /// A schema made for one test and dropped after it.
-    pub(super) struct Schema {
+    pub(crate) struct Schema {
         server: String,
         name: String,
     }
@@ -189,7 +192,7 @@ mod pg {
     }
 
     impl Schema {
-        pub(super) async fn create(server: &str) -> Self {
+        pub(crate) async fn create(server: &str) -> Self {
             // Random as well as counted: schemas left by a killed run
             // cannot collide with this one's.
             let random: String = chorus_core::random_token("", 8)
@@ -205,7 +208,7 @@ mod pg {
             Self { server: server.to_owned(), name }
         }
 
-        fn url(&self) -> String {
+        pub(crate) fn url(&self) -> String {
             let join = if self.server.contains('?') { '&' } else { '?' };
             format!("{}{join}options=-csearch_path%3D{}", self.server, self.name)
         }
@@ -214,7 +217,21 @@ mod pg {
             Arc::new(PostgresStore::open(&self.url(), key, clock).await.unwrap())
         }
 
-        pub(super) async fn assert_nowhere(&self, needle: &[u8]) {
+        /// Whether the schema holds no table at all.
+        pub(crate) async fn is_empty(&self) -> bool {
+            let client = connect(&self.server).await;
+            let tables: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1",
+                    &[&self.name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            tables == 0
+        }
+
+        pub(crate) async fn assert_nowhere(&self, needle: &[u8]) {
             let client = connect(&self.url()).await;
             let hex = needle.iter().fold(String::new(), |mut out, b| {
                 use std::fmt::Write as _;
