@@ -64,7 +64,93 @@ async fn start_baseline(secret: &str) -> anyhow::Result<(tokio::process::Child, 
     Ok((child, addr))
 }
 
-pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> anyhow::Result<()> {
+/// Which stores `ingress` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Database {
+    /// SQLite alone.
+    Sqlite,
+    /// SQLite, and PostgreSQL beside it.
+    Postgres,
+}
+
+/// A hookd on PostgreSQL in a schema of its own, dropped after.
+struct OnPostgres {
+    server: chorus_testkit::Process,
+    _data: tempfile::TempDir,
+    client: tokio_postgres::Client,
+    schema: String,
+    hook_id: String,
+    request: MakeRequest,
+    addr: SocketAddr,
+}
+
+impl OnPostgres {
+    async fn start(url: &str, body: &Bytes) -> anyhow::Result<Self> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        tokio::spawn(connection);
+        let schema = format!("chorus_bench_{}", std::process::id());
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+            .await?;
+        let join = if url.contains('?') { '&' } else { '?' };
+        let database_url = format!("{url}{join}options=-csearch_path%3D{schema}");
+        let data = tempfile::tempdir()?;
+        let server = hookd::start(data.path(), &[("CHORUS_DATABASE_URL", database_url)]).await?;
+        let http = reqwest::Client::new();
+        let (hook_id, secret) = hookd::github_hook(&http, &server.base, "bench", "1").await?;
+        let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
+        let request = maker(addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone());
+        Ok(Self { server, _data: data, client, schema, hook_id, request, addr })
+    }
+
+    /// Its figures beside the baseline's and SQLite's rates.
+    async fn figures(
+        self,
+        total: &mut Outcome,
+        warm_ok: u64,
+        baseline_rps: f64,
+        sqlite_rps: f64,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (stored, rss) = self.finish().await?;
+        let rps = total.rps();
+        Ok(json!({
+            "postgres_rps": (rps * 10.0).round() / 10.0,
+            "postgres_ratio": ((rps / baseline_rps) * 1000.0).round() / 1000.0,
+            "postgres_vs_sqlite": ((rps / sqlite_rps) * 1000.0).round() / 1000.0,
+            "postgres_p50_ms": total.percentile_ms(0.50),
+            "postgres_p99_ms": total.percentile_ms(0.99),
+            "postgres_errors": total.errors,
+            "postgres_rss_mb": (rss * 10.0).round() / 10.0,
+            "postgres_acked": total.ok + warm_ok,
+            "postgres_stored": stored,
+        }))
+    }
+
+    /// Stop hookd, count what it stored, drop the schema.
+    async fn finish(mut self) -> anyhow::Result<(u64, f64)> {
+        let rss = self.server.pid().and_then(hookd::peak_rss_mb).unwrap_or(f64::NAN);
+        self.server.terminate(Duration::from_secs(60)).await;
+        let stored: i64 = self
+            .client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM {}.events WHERE hook_id = $1", self.schema),
+                &[&self.hook_id],
+            )
+            .await?
+            .get(0);
+        self.client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema)).await?;
+        Ok((stored as u64, rss))
+    }
+}
+
+pub(crate) async fn run(
+    seconds: u64,
+    connections: usize,
+    postgres: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let mut server = hookd::start(data.path(), &[]).await?;
     let http = reqwest::Client::new();
@@ -72,19 +158,39 @@ pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> any
     let hookd_addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     let (_baseline, baseline_addr) = start_baseline(secret.expose()).await?;
     let body = Bytes::from(payload());
+    let on_postgres = match postgres {
+        Some(url) => Some(OnPostgres::start(url, &body).await?),
+        None => None,
+    };
 
     let counter = Arc::new(AtomicU64::new(0));
     let hookd_req = maker(hookd_addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone());
     let base_req = maker(baseline_addr, "/".into(), &secret, body.clone());
-    // Warm both up, then alternate equal runs so drift on a shared machine
-    // affects both sides alike.
+    // Warm each up, then alternate equal runs so drift on a shared machine
+    // affects every side alike.
     load::run(baseline_addr, connections, Duration::from_secs(1), None, base_req.clone(), counter.clone())
         .await?;
     let warm =
         load::run(hookd_addr, connections, Duration::from_secs(1), None, hookd_req.clone(), counter.clone())
             .await?;
+    let mut pg_total = Outcome::default();
+    if let Some(pg) = &on_postgres {
+        let w = load::run(
+            pg.addr,
+            connections,
+            Duration::from_secs(1),
+            None,
+            pg.request.clone(),
+            counter.clone(),
+        )
+        .await?;
+        pg_total.ok += w.ok;
+    }
+    let pg_warm_ok = pg_total.ok;
+    pg_total = Outcome::default();
     let rounds = 2;
-    let slice = Duration::from_secs_f64(seconds as f64 / f64::from(2 * rounds));
+    let sides = if on_postgres.is_some() { 3 } else { 2 };
+    let slice = Duration::from_secs_f64(seconds as f64 / f64::from(sides * rounds));
     let (mut hookd_total, mut base_total) = (Outcome::default(), Outcome::default());
     for _ in 0..rounds {
         base_total.merge(
@@ -93,6 +199,11 @@ pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> any
         hookd_total.merge(
             load::run(hookd_addr, connections, slice, None, hookd_req.clone(), counter.clone()).await?,
         );
+        if let Some(pg) = &on_postgres {
+            pg_total.merge(
+                load::run(pg.addr, connections, slice, None, pg.request.clone(), counter.clone()).await?,
+            );
+        }
     }
     let pid = server.pid().context("hookd pid")?;
     let rss_mb = hookd::peak_rss_mb(pid).unwrap_or(f64::NAN);
@@ -128,6 +239,13 @@ pub(crate) async fn run(seconds: u64, connections: usize, json_out: bool) -> any
         "acked": acked,
         "stored": stored,
     });
+    let mut figures = figures;
+    if let Some(pg) = on_postgres {
+        let extra = pg.figures(&mut pg_total, pg_warm_ok, baseline_rps, hookd_rps).await?;
+        if let (Some(all), Some(more)) = (figures.as_object_mut(), extra.as_object()) {
+            all.extend(more.clone());
+        }
+    }
     report(&figures, json_out);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p chorus-bench -- ingress --seconds 20 --connections 32 --json
+//! cargo run --release -p chorus-bench -- ingress --database postgres --json
 //! cargo run --release -p chorus-bench -- deliver --events 2000 --subscriptions 5 --json
 //! cargo run --release -p chorus-bench -- discord-burst --events 1000 --json
 //! ```
@@ -36,6 +37,18 @@ enum Scenario {
         /// Concurrent connections.
         #[arg(long, default_value_t = 32)]
         connections: usize,
+        /// `postgres`: also measure a hookd on PostgreSQL, in the same run,
+        /// beside the SQLite one (the server in `--postgres-url`).
+        #[arg(long, value_enum, default_value_t = ingress::Database::Sqlite)]
+        database: ingress::Database,
+        /// The PostgreSQL server for `--database postgres`; a schema of its
+        /// own is made there and dropped after.
+        #[arg(
+            long,
+            env = "CHORUS_BENCH_POSTGRES_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/test"
+        )]
+        postgres_url: String,
         /// End with one JSON line of the figures.
         #[arg(long)]
         json: bool,
@@ -84,8 +97,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.scenario {
-            Scenario::Ingress { seconds, connections, json } => {
-                ingress::run(seconds, connections, json).await
+            Scenario::Ingress { seconds, connections, database, postgres_url, json } => {
+                let postgres = (database == ingress::Database::Postgres).then_some(postgres_url);
+                ingress::run(seconds, connections, postgres.as_deref(), json).await
             }
             Scenario::Deliver { events, subscriptions, connections, json } => {
                 deliver::run(events, subscriptions, connections, json).await

@@ -561,6 +561,9 @@ pub enum Change {
     Events,
     /// Deliveries to send.
     Deliveries,
+    /// Hooks, agents or rules changed; the store has already dropped what
+    /// it had cached of them.
+    Settings,
 }
 
 /// Keeps a [`Store::watch`] going; dropping it stops it.

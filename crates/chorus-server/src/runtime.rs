@@ -606,6 +606,8 @@ impl Chorus {
             self.state.store.watch(Arc::new(move |change| match change {
                 chorus_core::Change::Events => events.notify_one(),
                 chorus_core::Change::Deliveries => emitter.wake(),
+                // The store has dropped its cached lookups; nothing to wake.
+                chorus_core::Change::Settings => {}
             }))
         };
         let routing = tokio::spawn(self.router.run(workers.clone()));

@@ -266,14 +266,16 @@ impl chorus_core::DeliveryStore for PostgresStore {
     }
 
     async fn degrade_agent(&self, agent: &AgentName, reason: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let n = c
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let n = tx
             .execute(
                 "UPDATE agents SET degraded_reason = $2 WHERE name = $1 AND degraded_reason IS NULL",
                 &[&agent.as_str(), &reason],
             )
             .await
             .map_err(pg)?;
+        self.commit_config(tx).await?;
         Ok(n == 1)
     }
 

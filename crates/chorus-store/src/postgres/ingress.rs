@@ -5,13 +5,23 @@ use async_trait::async_trait;
 use chorus_core::{HookId, IncomingHook, IngestOutcome, NewEvent, RateDecision, Rule, Secret, StoreError};
 use jiff::Timestamp;
 
-use super::{Columns, PostgresStore, hook_context, hook_from_row, json, ms, pg, records};
+use super::{Columns, PostgresStore, hook_context, hook_from_row, ms, pg, records};
 
 #[async_trait]
 impl chorus_core::IngressStore for PostgresStore {
     async fn ingress_rules(&self, hook: &HookId) -> Result<Vec<Rule>, StoreError> {
+        let caching = self.caching();
+        if caching && let Some(rules) = self.inner.lookups.rules(hook) {
+            return Ok(rules);
+        }
+        let generation = self.inner.lookups.generation();
         let all = records::rules(&self.client().await?, hook).await?;
-        Ok(if all.iter().any(|r| r.action == chorus_core::Action::Respond) { all } else { Vec::new() })
+        let rules =
+            if all.iter().any(|r| r.action == chorus_core::Action::Respond) { all } else { Vec::new() };
+        if caching {
+            self.inner.lookups.put_rules(generation, hook.clone(), rules.clone());
+        }
+        Ok(rules)
     }
 
     async fn hook_with_secrets(
@@ -19,71 +29,37 @@ impl chorus_core::IngressStore for PostgresStore {
         id: &HookId,
     ) -> Result<Option<(IncomingHook, Vec<Secret>)>, StoreError> {
         let now = ms(self.now());
+        let caching = self.caching();
+        if caching && let Some(entry) = self.inner.lookups.hook(id) {
+            let secrets = entry.secrets(now);
+            return Ok(Some((entry.hook, secrets)));
+        }
+        let generation = self.inner.lookups.generation();
         let c = self.client().await?;
-        let Some(row) =
-            c.query_opt("SELECT * FROM hooks WHERE id = $1", &[&id.as_str()]).await.map_err(pg)?
-        else {
+        let stmt = c.prepare_cached("SELECT * FROM hooks WHERE id = $1").await.map_err(pg)?;
+        let Some(row) = c.query_opt(&stmt, &[&id.as_str()]).await.map_err(pg)? else {
             return Ok(None);
         };
         let hook = hook_from_row(&row)?;
         let ctx = hook_context(id);
-        let mut secrets = Vec::with_capacity(2);
-        if let Some(s) = row.col::<Option<Vec<u8>>>("secret")? {
-            secrets.push(self.key().open(&s, &ctx)?);
+        let secret = row.col::<Option<Vec<u8>>>("secret")?.map(|s| self.key().open(&s, &ctx)).transpose()?;
+        let previous = match (
+            row.col::<Option<Vec<u8>>>("previous_secret")?,
+            row.col::<Option<i64>>("previous_expires_at")?,
+        ) {
+            (Some(p), Some(expires)) => Some((self.key().open(&p, &ctx)?, expires)),
+            _ => None,
+        };
+        let entry = crate::cache::CachedHook { hook, secret, previous };
+        let found = (entry.hook.clone(), entry.secrets(now));
+        if caching {
+            self.inner.lookups.put_hook(generation, entry);
         }
-        let previous: Option<Vec<u8>> = row.col("previous_secret")?;
-        let expires: Option<i64> = row.col("previous_expires_at")?;
-        if let (Some(p), Some(exp)) = (previous, expires)
-            && exp > now
-        {
-            secrets.push(self.key().open(&p, &ctx)?);
-        }
-        Ok(Some((hook, secrets)))
+        Ok(Some(found))
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError> {
-        let c = self.client().await?;
-        // One statement, so one round trip and its own transaction: the
-        // unique index on (hook_id, delivery_key) decides duplicates, even
-        // between replicas receiving the same retry at once.
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO events (id, hook_id, agent, source, event_type, delivery_key, headers, body,
-                                     received_at, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'received')
-                 ON CONFLICT DO NOTHING
-                 RETURNING id, pg_notify('chorus_events', current_schema())",
-            )
-            .await
-            .map_err(pg)?;
-        let inserted = c
-            .query_opt(
-                &stmt,
-                &[
-                    &event.id.as_str(),
-                    &event.hook_id.as_str(),
-                    &event.agent.as_str(),
-                    &event.source.as_str(),
-                    &event.event_type,
-                    &event.delivery_key,
-                    &json(&event.headers),
-                    &event.body,
-                    &ms(event.received_at),
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        if inserted.is_some() {
-            return Ok(IngestOutcome::Stored(event.id));
-        }
-        let original = c
-            .query_one(
-                "SELECT id FROM events WHERE hook_id = $1 AND delivery_key = $2",
-                &[&event.hook_id.as_str(), &event.delivery_key],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(IngestOutcome::Duplicate(original.parsed("id")?))
+        self.inner.batcher.ingest(event).await
     }
 
     async fn take_rate(
@@ -93,12 +69,16 @@ impl chorus_core::IngressStore for PostgresStore {
         now: Timestamp,
     ) -> Result<RateDecision, StoreError> {
         let capacity = f64::from(per_minute.max(1));
-        let c = self.client().await?;
-        // One statement: the row lock orders replicas taking from one
-        // bucket, and `allowed` says whether this take found a whole token
-        // (the refill is worked out from the old row in both columns).
-        let row = c
-            .query_one(
+        // A count lost to a crash costs a sender one request at most, so
+        // this commit need not wait for the disk (ingest's does); and one
+        // statement, so the bucket's row is locked only while it runs. The
+        // row lock orders replicas taking from one bucket, and `allowed`
+        // says whether this take found a whole token (the refill is worked
+        // out from the old row in both columns).
+        let c =
+            self.inner.unsynced.get().await.map_err(|e| StoreError::Unavailable(format!("database: {e}")))?;
+        let stmt = c
+            .prepare_cached(
                 "INSERT INTO rate_buckets (key, tokens, updated_at, allowed) VALUES ($1, $2::float8 - 1, $3, TRUE)
                  ON CONFLICT (key) DO UPDATE SET
                      allowed = LEAST($2, rate_buckets.tokens
@@ -110,10 +90,10 @@ impl chorus_core::IngressStore for PostgresStore {
                                      THEN 1 ELSE 0 END,
                      updated_at = GREATEST($3, rate_buckets.updated_at)
                  RETURNING allowed, tokens",
-                &[&key.as_str(), &capacity, &ms(now)],
             )
             .await
             .map_err(pg)?;
+        let row = c.query_one(&stmt, &[&key.as_str(), &capacity, &ms(now)]).await.map_err(pg)?;
         if row.col::<bool>("allowed")? {
             return Ok(RateDecision::Allowed);
         }

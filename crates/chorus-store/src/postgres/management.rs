@@ -70,12 +70,21 @@ impl chorus_core::ManagementStore for PostgresStore {
         }
         let made =
             get_agent(&tx, self.key(), &agent.name).await?.ok_or_else(|| not_found("agent", &agent.name))?;
-        self.commit(tx).await?;
+        self.commit_config(tx).await?;
         Ok(made)
     }
 
     async fn agent(&self, name: &AgentName) -> Result<Option<Agent>, StoreError> {
-        get_agent(&self.client().await?, self.key(), name).await
+        let caching = self.caching();
+        if caching && let Some(agent) = self.inner.lookups.agent(name) {
+            return Ok(Some(agent));
+        }
+        let generation = self.inner.lookups.generation();
+        let found = get_agent(&self.client().await?, self.key(), name).await?;
+        if caching && let Some(agent) = &found {
+            self.inner.lookups.put_agent(generation, agent.clone());
+        }
+        Ok(found)
     }
 
     async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
@@ -119,7 +128,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         .await
         .map_err(pg)?;
         let updated = get_agent(&tx, self.key(), name).await?.ok_or_else(|| not_found("agent", name))?;
-        self.commit(tx).await?;
+        self.commit_config(tx).await?;
         Ok(updated)
     }
 
@@ -129,7 +138,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         if tx.execute("DELETE FROM agents WHERE name = $1", &[&name.as_str()]).await.map_err(pg)? == 0 {
             return Err(not_found("agent", name));
         }
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn create_hook_with_rules(
@@ -187,7 +196,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         if !rules.is_empty() {
             records::replace_rules(&tx, &hook.id, &rules).await?;
         }
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn hook_by_slug(&self, slug: &str) -> Result<Option<HookId>, StoreError> {
@@ -236,7 +245,7 @@ impl chorus_core::ManagementStore for PostgresStore {
             None if outgoing::rotate(&tx, self.key(), id, &secret, grace_until, now).await? => {}
             None => return Err(not_found("hook", id)),
         }
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn create_token(&self, token: NewApiToken) -> Result<(), StoreError> {
@@ -272,21 +281,21 @@ impl chorus_core::ManagementStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         records::put_rule(&tx, &command).await?;
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn delete_rule(&self, hook: &HookId, id: &str) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         records::delete_rule(&tx, hook, id).await?;
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn replace_rules(&self, hook: &HookId, list: Vec<Rule>) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         records::replace_rules(&tx, hook, &list).await?;
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn idempotent(&self, key: &str) -> Result<Option<IdempotentResponse>, StoreError> {
@@ -380,7 +389,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         .await
         .map_err(pg)?;
         let updated = get_hook(&tx, id).await?.ok_or_else(|| not_found("hook", id))?;
-        self.commit(tx).await?;
+        self.commit_config(tx).await?;
         Ok(updated)
     }
 
@@ -390,7 +399,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         if tx.execute("DELETE FROM hooks WHERE id = $1", &[&id.as_str()]).await.map_err(pg)? == 0 {
             return Err(not_found("hook", id));
         }
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn event(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
@@ -453,7 +462,7 @@ impl chorus_core::ManagementStore for PostgresStore {
         {
             return Err(not_found("hook", id));
         }
-        self.commit(tx).await
+        self.commit_config(tx).await
     }
 
     async fn reply(&self, id: &HookId) -> Result<Option<ReplyConfig>, StoreError> {

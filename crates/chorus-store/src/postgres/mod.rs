@@ -9,6 +9,7 @@
 //! Nothing is cached between calls: another replica may have changed a
 //! hook a moment ago.
 
+mod batch;
 mod delivery;
 mod emission;
 mod ingress;
@@ -99,6 +100,17 @@ pub(crate) struct Inner {
     pub(crate) replica: String,
     /// For the listening connection [`Store::watch`] opens.
     pub(crate) config: tokio_postgres::Config,
+    /// Ingress's group commit.
+    pub(crate) batcher: batch::Batcher,
+    /// Hooks, agents and rules as ingress reads them on every request, kept
+    /// only while this replica listens for the others' changes (see
+    /// [`Store::watch`]), and dropped on each one.
+    pub(crate) lookups: crate::cache::LookupCache,
+    pub(crate) caching: std::sync::atomic::AtomicBool,
+    /// Connections whose commits do not wait for the disk, for counts a
+    /// crash may lose without harm (rate budgets, heartbeats): a hot row
+    /// is locked only while its statement runs.
+    pub(crate) unsynced: Pool,
 }
 
 /// A key for `pg_advisory_xact_lock`: replicas starting together migrate
@@ -140,7 +152,32 @@ impl PostgresStore {
         migrate(&mut client).await?;
         drop(client);
         let replica = chorus_core::random_token("replica_", 9);
-        Ok(Self { inner: Arc::new(Inner { pool, key, clock, replica, config }), audit: None })
+        let batcher = batch::Batcher::start(&pool);
+        let mut fast = config.clone();
+        let given = fast.get_options().map_or_else(String::new, |o| format!("{o} "));
+        fast.options(format!("{given}-c synchronous_commit=off"));
+        let unsynced = Pool::builder(Manager::from_config(
+            fast,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        ))
+        .max_size(options.connections.max(2))
+        .build()
+        .map_err(|e| PostgresOpenError::Connect { host: host.clone(), source: Box::new(e) })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                key,
+                clock,
+                replica,
+                config,
+                batcher,
+                unsynced,
+                lookups: crate::cache::LookupCache::default(),
+                caching: std::sync::atomic::AtomicBool::new(false),
+            }),
+            audit: None,
+        })
     }
 
     /// A pooled connection.
@@ -156,6 +193,24 @@ impl PostgresStore {
             records::record_audit(&tx, entry).await?;
         }
         tx.commit().await.map_err(pg)
+    }
+
+    /// [`Self::commit`] for a change to what ingress looks up (hooks,
+    /// agents, rules): the other replicas hear of it and drop what they
+    /// cached, and so does this one.
+    pub(crate) async fn commit_config(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        notify(&tx, CONFIG_CHANNEL).await?;
+        let committed = self.commit(tx).await;
+        self.inner.lookups.invalidate();
+        committed
+    }
+
+    /// Whether ingress's lookups may come from [`Inner::lookups`].
+    pub(crate) fn caching(&self) -> bool {
+        self.inner.caching.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn now(&self) -> Timestamp {
@@ -230,12 +285,18 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), PostgresO
     tx.commit().await.map_err(PostgresOpenError::Migrate)
 }
 
-/// Stops the listening task when the guard goes.
-struct AbortOnDrop(tokio::task::AbortHandle);
+/// Stops the listening task when the guard goes; from then on nothing
+/// tells this replica of the others' changes, so it caches nothing.
+struct Watching {
+    task: tokio::task::AbortHandle,
+    inner: Arc<Inner>,
+}
 
-impl Drop for AbortOnDrop {
+impl Drop for Watching {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
+        self.inner.caching.store(false, std::sync::atomic::Ordering::Release);
+        self.inner.lookups.invalidate();
     }
 }
 
@@ -439,7 +500,8 @@ pub(crate) async fn get_agent<C: GenericClient>(
     key: &MasterKey,
     name: &AgentName,
 ) -> Result<Option<Agent>, StoreError> {
-    let row = c.query_opt("SELECT * FROM agents WHERE name = $1", &[&name.as_str()]).await.map_err(pg)?;
+    let stmt = c.prepare_cached("SELECT * FROM agents WHERE name = $1").await.map_err(pg)?;
+    let row = c.query_opt(&stmt, &[&name.as_str()]).await.map_err(pg)?;
     row.map(|r| agent_from_row(&r, key)).transpose()
 }
 
@@ -498,6 +560,8 @@ pub(crate) async fn insert_deliveries<C: GenericClient>(
 /// schemas of the same database ignore each other.
 pub(crate) const EVENTS_CHANNEL: &str = "chorus_events";
 pub(crate) const DELIVERIES_CHANNEL: &str = "chorus_deliveries";
+/// Hooks, agents or rules changed: cached lookups are stale.
+pub(crate) const CONFIG_CHANNEL: &str = "chorus_config";
 
 pub(crate) async fn notify<C: GenericClient>(c: &C, channel: &str) -> Result<(), StoreError> {
     c.execute("SELECT pg_notify($1, current_schema())", &[&channel]).await.map_err(pg)?;
@@ -508,14 +572,21 @@ pub(crate) async fn notify<C: GenericClient>(c: &C, channel: &str) -> Result<(),
 /// notification; a lost connection is opened again (a second later, then
 /// up to a minute apart), and each (re)connection reports both changes, so
 /// work committed while it was down is looked for.
-async fn listen(config: tokio_postgres::Config, on_change: Arc<dyn Fn(Change) + Send + Sync>) {
+async fn listen(store: PostgresStore, on_change: Arc<dyn Fn(Change) + Send + Sync>) {
+    let config = store.inner.config.clone();
+    let lookups = |on: bool| {
+        store.inner.lookups.invalidate();
+        store.inner.caching.store(on, std::sync::atomic::Ordering::Release);
+    };
     let mut backoff = std::time::Duration::from_secs(1);
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
                 let listened = async {
                     client
-                        .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}; LISTEN {DELIVERIES_CHANNEL};"))
+                        .batch_execute(&format!(
+                            "LISTEN {EVENTS_CHANNEL}; LISTEN {DELIVERIES_CHANNEL}; LISTEN {CONFIG_CHANNEL};"
+                        ))
                         .await?;
                     client.query_one("SELECT current_schema()", &[]).await.map(|r| r.get::<_, String>(0))
                 };
@@ -533,6 +604,9 @@ async fn listen(config: tokio_postgres::Config, on_change: Arc<dyn Fn(Change) + 
                 };
                 if let Some(schema) = schema {
                     backoff = std::time::Duration::from_secs(1);
+                    // Heard from now on: what is cached from here is dropped
+                    // when another replica changes it.
+                    lookups(true);
                     on_change(Change::Events);
                     on_change(Change::Deliveries);
                     while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await
@@ -543,11 +617,17 @@ async fn listen(config: tokio_postgres::Config, on_change: Arc<dyn Fn(Change) + 
                             match n.channel() {
                                 EVENTS_CHANNEL => on_change(Change::Events),
                                 DELIVERIES_CHANNEL => on_change(Change::Deliveries),
+                                CONFIG_CHANNEL => {
+                                    store.inner.lookups.invalidate();
+                                    on_change(Change::Settings);
+                                }
                                 _ => {}
                             }
                         }
                     }
                 }
+                // Deaf to the others' changes: look everything up again.
+                lookups(false);
                 tracing::warn!(
                     "the PostgreSQL connection listening for other replicas' work was lost; reconnecting"
                 );
@@ -609,7 +689,12 @@ const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 async fn beat(store: &PostgresStore) {
     let now = ms(store.now());
     let beat = async {
-        let c = store.client().await?;
+        let c = store
+            .inner
+            .unsynced
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("database: {e}")))?;
         c.execute(
             "INSERT INTO replicas (id, seen_at) VALUES ($1, $2)
              ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
@@ -654,14 +739,14 @@ impl Store for PostgresStore {
     }
 
     fn watch(&self, on_change: Arc<dyn Fn(Change) + Send + Sync>) -> Option<WatchGuard> {
-        let (config, store) = (self.inner.config.clone(), self.clone());
+        let store = self.clone();
         let task = tokio::spawn(async move {
             // Alive before listening: whoever hears this replica's first
             // reports may count on it being seen as alive.
             beat(&store).await;
-            tokio::join!(listen(config, on_change), heartbeat(store));
+            tokio::join!(listen(store.clone(), on_change), heartbeat(store));
         });
-        Some(WatchGuard(Box::new(AbortOnDrop(task.abort_handle()))))
+        Some(WatchGuard(Box::new(Watching { task: task.abort_handle(), inner: self.inner.clone() })))
     }
 
     fn audited(&self, entry: AuditEntry) -> Arc<dyn Store> {

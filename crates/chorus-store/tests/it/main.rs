@@ -74,6 +74,7 @@ mod postgres_replicas {
         replicas_hear_of_each_others_work,
         one_replica_routes_at_a_time_and_a_takeover_keeps_the_order,
         a_silent_replicas_claims_are_free_before_they_run_out,
+        a_change_on_one_replica_reaches_the_others_cache,
     );
 }
 

@@ -227,3 +227,39 @@ pub(crate) async fn a_silent_replicas_claims_are_free_before_they_run_out(f: Fix
     f.clock.advance(SignedDuration::from_secs(16));
     assert_eq!(b.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap().len(), 2);
 }
+
+pub(crate) async fn a_change_on_one_replica_reaches_the_others_cache(f: Fixture) {
+    let h = setup(&f).await;
+    let b = f.replica().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _listening = b.watch(Arc::new(move |c| {
+        let _ = tx.send(c);
+    }));
+    rx.recv().await.unwrap();
+    rx.recv().await.unwrap();
+    // B looks the hook and agent up: now cached.
+    assert!(b.hook_with_secrets(&h.id).await.unwrap().unwrap().0.enabled);
+    assert!(b.agent(&crate::support::name("builder")).await.unwrap().unwrap().enabled);
+    // A turns the hook off; B drops its copy when it hears.
+    f.store
+        .update_hook(&h.id, chorus_core::HookPatch { enabled: Some(false), ..Default::default() })
+        .await
+        .unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while rx.recv().await != Some(Change::Settings) {}
+    });
+    heard.await.expect("B heard of the change");
+    assert!(!b.hook_with_secrets(&h.id).await.unwrap().unwrap().0.enabled);
+    f.store
+        .update_agent(
+            &crate::support::name("builder"),
+            chorus_core::AgentPatch { enabled: Some(false), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while rx.recv().await != Some(Change::Settings) {}
+    });
+    heard.await.expect("B heard of the change");
+    assert!(!b.agent(&crate::support::name("builder")).await.unwrap().unwrap().enabled);
+}
