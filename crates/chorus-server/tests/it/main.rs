@@ -3,6 +3,7 @@
 
 mod api;
 mod config_files;
+mod deploy;
 mod example;
 mod incoming;
 mod outgoing;
