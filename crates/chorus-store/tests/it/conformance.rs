@@ -14,6 +14,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::support::{Fixture, NowTs as _, TestStore, event, hook, key, name};
 
+pub(crate) use crate::conformance_more::*;
+
 pub(crate) async fn agents_crud(f: Fixture) {
     f.agent("builder").await;
     let err = f

@@ -4,6 +4,7 @@
 //! store promises.
 
 mod conformance;
+mod conformance_more;
 #[cfg(feature = "postgres")]
 mod migrate;
 #[cfg(feature = "postgres")]
@@ -49,6 +50,14 @@ conformance!(
     idempotent_answers_are_sealed_and_first_wins,
     audited_changes_record_in_their_own_transaction,
     breaker_steps_commit_with_their_attempts,
+    windows_collect_their_events_and_close_once,
+    tasks_and_questions_follow_their_lives,
+    subscriptions_hold_rotate_recover_and_go,
+    tokens_and_the_audit_log_page_and_revoke,
+    the_event_log_filters_by_status_type_and_time,
+    workflows_runs_and_gates_are_decided_once,
+    a_degraded_agents_messages_wait_for_a_new_url,
+    subject_state_and_cursors_are_kept,
 );
 
 /// What only several processes on one PostgreSQL database show.
