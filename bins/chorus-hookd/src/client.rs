@@ -632,6 +632,115 @@ fn render(value: &Value, shape: Shape) -> String {
     }
 }
 
+/// The folders of a backup, one per kind of file.
+const BACKUP_FOLDERS: [&str; 4] = ["agents", "webhooks", "workflows", "subscriptions"];
+
+impl Client {
+    /// Write the server's backup files under `out`, a new or empty folder.
+    pub(crate) async fn export(&self, out: &std::path::Path, secrets: bool) -> Result<(), ClientError> {
+        let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
+            ClientError::Transport(format!("{what} {}: {e}", path.display()))
+        };
+        if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(ClientError::Usage(format!(
+                "{} is not empty: export into a new or empty folder",
+                out.display()
+            )));
+        }
+        let mut route = api(&["backup"]);
+        if secrets {
+            route.query.push(("secrets", "true".into()));
+        }
+        let value = self.call(Method::GET, route, None).await?;
+        let files = value["files"].as_object().cloned().unwrap_or_default();
+        for (path, text) in &files {
+            // Only the four folders, and no way out of them.
+            let (folder, name) = path.split_once('/').unwrap_or_default();
+            let safe = BACKUP_FOLDERS.contains(&folder)
+                && !name.is_empty()
+                && !name.contains(['/', '\\'])
+                && !name.starts_with('.');
+            let Some(text) = text.as_str().filter(|_| safe) else {
+                return Err(ClientError::Transport(format!("the server sent an unexpected file {path:?}")));
+            };
+            let target = out.join(folder);
+            std::fs::create_dir_all(&target).map_err(|e| io("creating", &target, e))?;
+            let file = target.join(name);
+            std::fs::write(&file, text).map_err(|e| io("writing", &file, e))?;
+        }
+        if matches!(self.format, Format::Json) {
+            self.print(
+                &json!({"files": files.keys().collect::<Vec<_>>(), "skipped": value["skipped"]}),
+                Shape::One,
+            );
+            return Ok(());
+        }
+        let mut text = format!("wrote {} files to {}", files.len(), out.display());
+        if !secrets {
+            text.push_str(" (without secrets: add --secrets to keep them, sealed under the master key)");
+        }
+        for skipped in value["skipped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let _ = write!(text, "\nskipped {skipped}: its file is its backup");
+        }
+        self.print(&Value::String(text), Shape::One);
+        Ok(())
+    }
+
+    /// Create on the server what the backup files under `dir` describe.
+    pub(crate) async fn import(&self, dir: &std::path::Path) -> Result<(), ClientError> {
+        let mut files = Map::new();
+        for folder in BACKUP_FOLDERS {
+            let path = dir.join(folder);
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ClientError::Usage(format!("reading {}: {e}", path.display()))),
+            };
+            for entry in entries {
+                let entry =
+                    entry.map_err(|e| ClientError::Usage(format!("reading {}: {e}", path.display())))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let wanted = [".json", ".yaml", ".yml"].iter().any(|ext| name.ends_with(ext));
+                if name.starts_with('.') || !wanted {
+                    continue;
+                }
+                let text = std::fs::read_to_string(entry.path())
+                    .map_err(|e| ClientError::Usage(format!("reading {}: {e}", entry.path().display())))?;
+                files.insert(format!("{folder}/{name}"), Value::String(text));
+            }
+        }
+        if files.is_empty() {
+            return Err(ClientError::Usage(format!(
+                "no backup files in {}: expected agents/, webhooks/, workflows/ or subscriptions/",
+                dir.display()
+            )));
+        }
+        let body = json!({"format": "chorus-backup/1", "files": files});
+        let value = self.call(Method::POST, api(&["backup", "import"]), Some(body)).await?;
+        if matches!(self.format, Format::Json) {
+            self.print(&value, Shape::One);
+            return Ok(());
+        }
+        let mut text = String::new();
+        for kind in BACKUP_FOLDERS {
+            for item in value[kind].as_array().into_iter().flatten() {
+                let name = item.as_str().or_else(|| item["id"].as_str()).unwrap_or_default();
+                let _ = write!(
+                    text,
+                    "{}created {} {name}",
+                    if text.is_empty() { "" } else { "\n" },
+                    &kind[..kind.len() - 1]
+                );
+                if let Some(secret) = item["secret"].as_str() {
+                    let _ = write!(text, "  new secret (shown once): {secret}");
+                }
+            }
+        }
+        self.print(&Value::String(text), Shape::One);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,23 @@ enum Command {
     },
     /// Config files in <data dir>/config/webhooks that could not be applied.
     ConfigErrors,
+    /// Back up a running server's agents, hooks with their rules, workflows
+    /// and subscriptions as config files under a new folder.
+    Export {
+        /// The folder to write (new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep secrets, sealed under the server's master key (only a
+        /// server with that key can import them).
+        #[arg(long)]
+        secrets: bool,
+    },
+    /// Create on a running server what an export's folder describes; all or
+    /// nothing, and nothing that exists is changed.
+    Import {
+        /// The folder an export wrote.
+        dir: PathBuf,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -129,6 +146,8 @@ fn main() -> ExitCode {
         Command::Workflows { cmd } => (Client::Workflows(cmd), cli.client),
         Command::Runs { cmd } => (Client::Runs(cmd), cli.client),
         Command::ConfigErrors => (Client::ConfigErrors, cli.client),
+        Command::Export { out, secrets } => (Client::Export(out, secrets), cli.client),
+        Command::Import { dir } => (Client::Import(dir), cli.client),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "chorus-hookd", &mut std::io::stdout());
@@ -171,6 +190,8 @@ enum Client {
     Workflows(cli::WorkflowCmd),
     Runs(cli::RunCmd),
     ConfigErrors,
+    Export(PathBuf, bool),
+    Import(PathBuf),
 }
 
 fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientError> {
@@ -190,6 +211,8 @@ fn run_client(cmd: Client, args: cli::ClientArgs) -> Result<(), client::ClientEr
             Client::Workflows(c) => client.workflows(c).await,
             Client::Runs(c) => client.runs(c).await,
             Client::ConfigErrors => client.config_errors().await,
+            Client::Export(out, secrets) => client.export(&out, secrets).await,
+            Client::Import(dir) => client.import(&dir).await,
         }
     })
 }

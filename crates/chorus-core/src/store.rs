@@ -358,6 +358,9 @@ pub trait ManagementStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// One outgoing subscription.
     async fn outgoing(&self, id: &HookId) -> Result<Option<OutgoingHook>, StoreError>;
+    /// One outgoing subscription with its signing secret and credentials,
+    /// unsealed (for a backup that keeps them sealed under its own key).
+    async fn outgoing_with_secrets(&self, id: &HookId) -> Result<Option<HttpSpec>, StoreError>;
     /// Outgoing subscriptions, optionally of one agent, oldest first.
     async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError>;
     /// Change an outgoing subscription.

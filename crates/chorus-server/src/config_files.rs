@@ -101,7 +101,10 @@ impl ConfigStatus {
 /// A hook file as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HookFile {
+pub(crate) struct HookFile {
+    /// The hook's id when the file creates it (a backup's files keep their
+    /// hooks' URLs this way); an existing hook's id cannot change.
+    id: Option<String>,
     name: Option<String>,
     agent: Option<String>,
     /// Seed 001 calls the source `provider`.
@@ -211,6 +214,32 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Parsed, Problem> {
         message: e.to_string(),
     })?;
     Ok(Parsed { value, lines: builder.lines })
+}
+
+/// `problem` in `file`, at its field's line when `parsed` knows it.
+pub(crate) fn located(file: &str, parsed: Option<&Parsed>, problem: Problem) -> ConfigFileError {
+    let line = problem.line.unwrap_or_else(|| match (&problem.field, parsed) {
+        (Some(f), Some(parsed)) => parsed.line_of(f),
+        _ => 1,
+    });
+    ConfigFileError { file: file.to_owned(), line, field: problem.field, message: problem.message }
+}
+
+/// `parsed` as a `T`; a mistake at one of the `secrets` fields is
+/// reported without its value.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(value: &Value, secrets: &[&str]) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        // serde quotes the offending value; for a secret that could be the
+        // secret itself, and errors are logged and served.
+        let message = if secrets.contains(&field.as_str()) {
+            format!("{field} must be a string: env:NAME, file:PATH or sealed:…")
+        } else {
+            e.into_inner().to_string()
+        };
+        let field = (field != ".").then_some(field);
+        Problem { field, line: None, message }
+    })
 }
 
 /// Builds a JSON value from YAML events, noting the line of every field.
@@ -327,14 +356,51 @@ fn plain_scalar(s: &str) -> Value {
     }
 }
 
-/// `env:NAME` or `file:PATH` (relative to the config directory), for the
-/// secret at `field`.
-pub(crate) fn resolve_secret(reference: &str, dir: &Path, field: &str) -> Result<String, Problem> {
+/// Where the secret references of a file are resolved: `file:` paths
+/// relative to `dir` (none for an import, which has no directory), and
+/// `sealed:` values opened with `key`.
+#[derive(Clone, Copy)]
+pub(crate) struct Refs<'a> {
+    pub(crate) dir: Option<&'a Path>,
+    pub(crate) key: Option<&'a chorus_store::MasterKey>,
+}
+
+impl<'a> Refs<'a> {
+    /// The config directory `dir`, with the server's key.
+    pub(crate) fn dir(state: &'a AppState, dir: &'a Path) -> Self {
+        Self { dir: Some(dir), key: state.settings.sealing_key.as_ref() }
+    }
+}
+
+/// `env:NAME`, `file:PATH` (relative to the config directory) or
+/// `sealed:…` (from an export, opened with the master key), for the secret
+/// at `field`.
+pub(crate) fn resolve_secret(reference: &str, refs: Refs<'_>, field: &str) -> Result<String, Problem> {
+    if reference.starts_with("sealed:") {
+        let Some(key) = refs.key else {
+            return Err(Problem::at(
+                field,
+                "sealed: references need the master key, which this server was not given",
+            ));
+        };
+        return key.open_reference(reference).map(|s| s.expose().to_owned()).ok_or_else(|| {
+            Problem::at(
+                field,
+                "this sealed: value does not open: it was sealed under another master key, or altered",
+            )
+        });
+    }
     if let Some(name) = reference.strip_prefix("env:") {
         return std::env::var(name)
             .map_err(|_| Problem::at(field, format!("environment variable {name} is not set")));
     }
     if let Some(path) = reference.strip_prefix("file:") {
+        let Some(dir) = refs.dir else {
+            return Err(Problem::at(
+                field,
+                "file: references are read from the config directory; use env:NAME or sealed:…",
+            ));
+        };
         let path = dir.join(path);
         return std::fs::read_to_string(&path)
             .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
@@ -342,20 +408,26 @@ pub(crate) fn resolve_secret(reference: &str, dir: &Path, field: &str) -> Result
     }
     Err(Problem::at(
         field,
-        "secrets in config files are references: env:NAME or file:PATH, never the secret itself",
+        "secrets in config files are references: env:NAME, file:PATH or sealed:…, never the secret itself",
     ))
 }
 
 /// A file's hook checked against the store: everything needed to apply it.
-struct Plan {
-    spec: IncomingSpec,
-    secret: Option<Secret>,
+pub(crate) struct Plan {
+    pub(crate) id: Option<HookId>,
+    pub(crate) spec: IncomingSpec,
+    pub(crate) secret: Option<Secret>,
     /// Where the hook's agent was written when not at the top
     /// (`commands[0].agent`), so errors about it point there.
-    agent_from: Option<String>,
+    pub(crate) agent_from: Option<String>,
 }
 
-fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
+pub(crate) fn plan(file: HookFile, refs: Refs<'_>) -> Result<Plan, Problem> {
+    let id = file
+        .id
+        .as_deref()
+        .map(|id| id.parse::<HookId>().map_err(|e| Problem::at("id", e.to_string())))
+        .transpose()?;
     let from_commands = file.commands.iter().enumerate().find_map(|(i, c)| Some((i, c.agent.clone()?)));
     let (agent, agent_from) = match (&file.agent, from_commands) {
         (Some(a), _) => (a.clone(), None),
@@ -365,10 +437,10 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
             return Err(Problem::at("agent", "missing: the agent whose channel gets the messages"));
         }
     };
-    let secret = file.secret.as_deref().map(|r| resolve_secret(r, dir, "secret")).transpose()?;
+    let secret = file.secret.as_deref().map(|r| resolve_secret(r, refs, "secret")).transpose()?;
     let reply = match file.reply {
         Some(r) => Some(service::ReplySpec {
-            token: resolve_secret(&r.token, dir, "reply.token")?,
+            token: resolve_secret(&r.token, refs, "reply.token")?,
             email: r.email,
             api_url: r.api_url,
         }),
@@ -394,7 +466,7 @@ fn plan(file: HookFile, dir: &Path) -> Result<Plan, Problem> {
         commands: file.commands,
         reply,
     };
-    Ok(Plan { spec, secret: secret.map(Secret::new), agent_from })
+    Ok(Plan { id, spec, secret: secret.map(Secret::new), agent_from })
 }
 
 /// Whether two rule sets say the same, ids and creation times aside.
@@ -520,31 +592,15 @@ impl Loader {
     }
 
     async fn apply(&self, name: &str, stem: &str, text: &str) -> Result<(), ConfigFileError> {
-        let report = |p: Problem, parsed: Option<&Parsed>| {
-            let line = p.line.unwrap_or_else(|| match (&p.field, parsed) {
-                (Some(f), Some(parsed)) => parsed.line_of(f),
-                _ => 1,
-            });
-            ConfigFileError { file: name.to_owned(), line, field: p.field, message: p.message }
-        };
+        let report = |p: Problem, parsed: Option<&Parsed>| located(name, parsed, p);
         if let Some(marker) = text.strip_prefix('\u{0}') {
             let message = format!("file is {marker} (limit {MAX_FILE_BYTES} bytes, UTF-8)");
             return Err(report(Problem { field: None, line: Some(1), message }, None));
         }
         let parsed = parse(name, text).map_err(|p| report(p, None))?;
-        let file: HookFile = serde_path_to_error::deserialize(&parsed.value).map_err(|e| {
-            let field = e.path().to_string();
-            // serde quotes the offending value; for the secret that could be
-            // the secret itself, and errors are logged and served.
-            let message = if field == "secret" || field == "reply.token" {
-                format!("{field} must be a string: env:NAME or file:PATH")
-            } else {
-                e.into_inner().to_string()
-            };
-            let field = (field != ".").then_some(field);
-            report(Problem { field, line: None, message }, Some(&parsed))
-        })?;
-        let plan = plan(file, &self.dir).map_err(|p| report(p, Some(&parsed)))?;
+        let file: HookFile =
+            typed(&parsed.value, &["secret", "reply.token"]).map_err(|p| report(p, Some(&parsed)))?;
+        let plan = plan(file, Refs::dir(&self.state, &self.dir)).map_err(|p| report(p, Some(&parsed)))?;
         self.converge(stem, name, plan).await.map_err(|p| report(p, Some(&parsed)))
     }
 
@@ -562,7 +618,7 @@ impl Loader {
             .find(|h| h.created_by == created_by);
         // The given secret, checked, or a generated one (shown by no view;
         // `webhooks rotate-secret` hands out a new one).
-        let (fresh, secret) =
+        let (mut fresh, secret) =
             service::incoming_hook(state, &plan.spec, &created_by, now).await.map_err(|e| {
                 match &plan.agent_from {
                     Some(from) if e.field.as_deref() == Some("agent") => {
@@ -576,17 +632,17 @@ impl Loader {
             None => None,
         };
         let Some(current) = existing else {
-            let commands = service::rules(state, &fresh, reply.is_some(), &plan.spec.commands, now).await?;
-            self.audited(file, "webhooks.create", &fresh.id)
-                .create_hook_with_rules(fresh.clone(), secret, commands)
-                .await
-                .map_err(ApiError::from)?;
-            if let Some(r) = reply {
-                state.store.set_reply(&fresh.id, Some(r)).await.map_err(ApiError::from)?;
+            if let Some(id) = plan.id.clone() {
+                if state.store.hook(&id).await.map_err(ApiError::from)?.is_some() {
+                    return Err(Problem::at("id", format!("hook {id} exists already")));
+                }
+                fresh.id = id;
             }
-            tracing::info!(hook = %fresh.id, file, "config: webhook created");
-            return Ok(());
+            return self.create(file, &plan, fresh, secret, reply).await;
         };
+        if plan.id.as_ref().is_some_and(|id| *id != current.id) {
+            return Err(Problem::at("id", "the id of an existing hook cannot change; use a new file"));
+        }
         if current.agent != fresh.agent {
             return Err(Problem::at(
                 "agent",
@@ -648,6 +704,29 @@ impl Loader {
                 .await
                 .map_err(ApiError::from)?;
         }
+        Ok(())
+    }
+
+    /// Create the hook a new file describes.
+    async fn create(
+        &self,
+        file: &str,
+        plan: &Plan,
+        hook: IncomingHook,
+        secret: Option<Secret>,
+        reply: Option<chorus_core::ReplyConfig>,
+    ) -> Result<(), Problem> {
+        let state = &self.state;
+        let now = service::now(state);
+        let commands = service::rules(state, &hook, reply.is_some(), &plan.spec.commands, now).await?;
+        self.audited(file, "webhooks.create", &hook.id)
+            .create_hook_with_rules(hook.clone(), secret, commands)
+            .await
+            .map_err(ApiError::from)?;
+        if let Some(r) = reply {
+            state.store.set_reply(&hook.id, Some(r)).await.map_err(ApiError::from)?;
+        }
+        tracing::info!(hook = %hook.id, file, "config: webhook created");
         Ok(())
     }
 
@@ -796,14 +875,22 @@ mod tests {
     fn secrets_are_references() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gh.secret"), "from-a-file-0123456789\n").unwrap();
-        assert_eq!(
-            resolve_secret("file:gh.secret", dir.path(), "secret").ok().unwrap(),
-            "from-a-file-0123456789"
-        );
-        let literal = resolve_secret("hunter2-hunter2-hunter2", dir.path(), "secret").err().unwrap();
-        assert!(literal.message.contains("env:NAME or file:PATH"));
-        let unset =
-            resolve_secret("env:CHORUS_TEST_SURELY_UNSET_VARIABLE", dir.path(), "secret").err().unwrap();
+        let refs = Refs { dir: Some(dir.path()), key: None };
+        assert_eq!(resolve_secret("file:gh.secret", refs, "secret").ok().unwrap(), "from-a-file-0123456789");
+        let literal = resolve_secret("hunter2-hunter2-hunter2", refs, "secret").err().unwrap();
+        assert!(literal.message.contains("env:NAME, file:PATH or sealed:"));
+        let unset = resolve_secret("env:CHORUS_TEST_SURELY_UNSET_VARIABLE", refs, "secret").err().unwrap();
         assert!(unset.message.contains("is not set"));
+        let key = chorus_store::MasterKey::from_bytes(&[3; 32]).unwrap();
+        let sealed = key.seal_reference(&Secret::new("sealed-for-a-file-0123"));
+        let unkeyed = resolve_secret(&sealed, refs, "secret").err().unwrap();
+        assert!(unkeyed.message.contains("need the master key"), "{}", unkeyed.message);
+        let keyed = Refs { key: Some(&key), ..refs };
+        assert_eq!(resolve_secret(&sealed, keyed, "secret").ok().unwrap(), "sealed-for-a-file-0123");
+        let other = chorus_store::MasterKey::from_bytes(&[4; 32]).unwrap();
+        let wrong = resolve_secret(&sealed, Refs { key: Some(&other), ..refs }, "secret").err().unwrap();
+        assert!(wrong.message.contains("another master key"), "{}", wrong.message);
+        let no_dir = resolve_secret("file:gh.secret", Refs { dir: None, key: None }, "secret").err().unwrap();
+        assert!(no_dir.message.contains("config directory"), "{}", no_dir.message);
     }
 }

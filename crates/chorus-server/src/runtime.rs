@@ -166,6 +166,7 @@ pub struct ChorusBuilder {
     config_poll: std::time::Duration,
     discord_public_key: Option<chorus_verify::DiscordKey>,
     discord_manager_role: Option<String>,
+    sealing_key: Option<MasterKey>,
     workflow_store: Option<Arc<dyn WorkflowStore>>,
     workflow_options: WorkflowOptions,
     tools: Vec<(String, Arc<dyn chorus_workflow::Tool>)>,
@@ -245,6 +246,15 @@ impl ChorusBuilder {
     #[must_use]
     pub fn config_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// The key that seals and opens `sealed:` secret references: those
+    /// `GET /api/export?secrets=true` writes, and those imports and config
+    /// files may hold. [`Chorus::open`] uses the master key.
+    #[must_use]
+    pub fn sealing_key(mut self, key: MasterKey) -> Self {
+        self.sealing_key = Some(key);
         self
     }
 
@@ -351,6 +361,7 @@ impl ChorusBuilder {
                 trusted_proxies: self.trusted_proxies,
                 discord_public_key: self.discord_public_key,
                 discord_manager_role: self.discord_manager_role,
+                sealing_key: self.sealing_key,
             }),
             config: Arc::new(crate::ConfigStatus::new(self.config_dir.clone())),
             in_flight: Arc::default(),
@@ -449,6 +460,7 @@ impl Chorus {
             config_poll: std::time::Duration::from_secs(2),
             discord_public_key: None,
             discord_manager_role: None,
+            sealing_key: None,
             workflow_store: None,
             workflow_options: WorkflowOptions::default(),
             tools: Vec::new(),
@@ -478,7 +490,7 @@ impl Chorus {
             None => MasterKey::load_or_create(dir.join("master.key"))?,
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, workflow_store, database) = open_store(config, key, clock.clone()).await?;
+        let (store, workflow_store, database) = open_store(config, key.clone(), clock.clone()).await?;
         if config.workflows_allow_unsigned {
             tracing::warn!(
                 "CHORUS_WORKFLOWS_ALLOW_UNSIGNED is on: workflows without a secret run for anyone who can reach them"
@@ -509,6 +521,7 @@ impl Chorus {
             }
         };
         let builder = Chorus::builder(store, token)
+            .sealing_key(key)
             .workflows(workflow_store, workflows)
             .clock(clock)
             .public_base(config.public_base())

@@ -55,6 +55,9 @@ pub struct Settings {
     pub discord_public_key: Option<chorus_verify::DiscordKey>,
     /// A role whose members may manage hooks from Discord.
     pub discord_manager_role: Option<String>,
+    /// Seals and opens the `sealed:` secret references of backups and
+    /// config files; without it they are refused.
+    pub sealing_key: Option<chorus_store::MasterKey>,
 }
 
 impl AppState {

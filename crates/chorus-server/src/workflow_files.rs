@@ -108,6 +108,25 @@ fn file_actor(state: &AppState, file: &str, action: &str, target: &str) -> choru
     }
 }
 
+/// The secret a workflow file's `secret` reference names; none: the
+/// workflow takes unsigned requests (where that is allowed).
+pub(crate) fn secret_change(
+    map: &serde_json::Map<String, Value>,
+    refs: crate::config_files::Refs<'_>,
+) -> Result<SecretChange, Problem> {
+    match map.get("secret") {
+        None | Some(Value::Null) => Ok(SecretChange::Clear),
+        Some(Value::String(reference)) => {
+            let s = resolve_secret(reference, refs, "secret")?;
+            if s.len() < 16 {
+                return Err(Problem::at("secret", "the secret must be at least 16 characters"));
+            }
+            Ok(SecretChange::Set(Secret::new(s)))
+        }
+        Some(_) => Err(Problem::at("secret", "secret must be text: env:NAME, file:PATH or sealed:…")),
+    }
+}
+
 /// Apply one file; the name of the workflow it defines.
 async fn apply(
     state: &AppState,
@@ -116,13 +135,7 @@ async fn apply(
     text: &str,
     seen: &BTreeMap<String, String>,
 ) -> Result<String, ConfigFileError> {
-    let report = |p: Problem, parsed: Option<&Parsed>| {
-        let line = p.line.unwrap_or_else(|| match (&p.field, parsed) {
-            (Some(f), Some(parsed)) => parsed.line_of(f),
-            _ => 1,
-        });
-        ConfigFileError { file: file.to_owned(), line, field: p.field, message: p.message }
-    };
+    let report = |p: Problem, parsed: Option<&Parsed>| crate::config_files::located(file, parsed, p);
     if let Some(marker) = text.strip_prefix('\u{0}') {
         let message = format!("file is {marker} (limit {MAX_FILE_BYTES} bytes, UTF-8)");
         return Err(report(Problem { field: None, line: Some(1), message }, None));
@@ -145,25 +158,8 @@ async fn apply(
             Some(&parsed),
         ));
     }
-    let secret = match map.get("secret") {
-        None | Some(Value::Null) => SecretChange::Clear,
-        Some(Value::String(reference)) => {
-            let s = resolve_secret(reference, dir, "secret").map_err(|p| report(p, Some(&parsed)))?;
-            if s.len() < 16 {
-                return Err(report(
-                    Problem::at("secret", "the secret must be at least 16 characters"),
-                    Some(&parsed),
-                ));
-            }
-            SecretChange::Set(Secret::new(s))
-        }
-        Some(_) => {
-            return Err(report(
-                Problem::at("secret", "secret must be text: env:NAME or file:PATH"),
-                Some(&parsed),
-            ));
-        }
-    };
+    let secret = secret_change(map, crate::config_files::Refs::dir(state, dir))
+        .map_err(|p| report(p, Some(&parsed)))?;
     let sys = workflows::manage(state).map_err(|e| report(e.into(), None))?;
     if let Some(existing) =
         sys.store.workflow(&name).await.map_err(|e| report(ApiError::from(e).into(), None))?

@@ -4,12 +4,20 @@ use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
     aead::{Aead, Payload},
 };
-use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL},
+};
 use chorus_core::{Secret, StoreError};
 
 /// Sealed values start with this version byte so the format can change later.
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
+/// How a sealed reference starts.
+const REFERENCE: &str = "sealed:";
+/// What sealed references are bound to, so a value sealed for a database
+/// row cannot be passed off as one, nor the other way round.
+const REFERENCE_CONTEXT: &str = "chorus sealed reference";
 
 /// The master key could not be read or created.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +102,22 @@ impl MasterKey {
         out
     }
 
+    /// `secret` sealed for a file outside the database (a backup, a config
+    /// file): `sealed:` and base64url of the sealed bytes. Only a holder
+    /// of this key can open it, with [`MasterKey::open_reference`].
+    pub fn seal_reference(&self, secret: &Secret) -> String {
+        format!("{REFERENCE}{}", B64URL.encode(self.seal(secret, REFERENCE_CONTEXT)))
+    }
+
+    /// Open a `sealed:` reference made by [`MasterKey::seal_reference`]
+    /// under this key. `None`: not such a reference, or sealed under
+    /// another key, or altered.
+    pub fn open_reference(&self, reference: &str) -> Option<Secret> {
+        let b64 = reference.strip_prefix(REFERENCE)?;
+        let sealed = B64URL.decode(b64.trim()).ok()?;
+        self.open(&sealed, REFERENCE_CONTEXT).ok()
+    }
+
     /// Open a value sealed for `context`.
     pub(crate) fn open(&self, sealed: &[u8], context: &str) -> Result<Secret, StoreError> {
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
@@ -122,6 +146,22 @@ mod tests {
         let other = MasterKey::from_bytes(&[8u8; 32]).unwrap();
         assert!(matches!(other.open(&sealed, "hook:hk_a"), Err(StoreError::Unseal)));
         assert_ne!(sealed, key.seal(&Secret::new("s3cret"), "hook:hk_a"), "nonce must be fresh");
+    }
+
+    #[test]
+    fn references_open_only_under_their_key() {
+        let key = MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let reference = key.seal_reference(&Secret::new("whsec-in-a-backup"));
+        assert!(reference.starts_with("sealed:") && !reference.contains("whsec"), "{reference}");
+        assert_eq!(key.open_reference(&reference).unwrap().expose(), "whsec-in-a-backup");
+        let other = MasterKey::from_bytes(&[8u8; 32]).unwrap();
+        assert!(other.open_reference(&reference).is_none());
+        assert!(key.open_reference("env:NAME").is_none());
+        let mut altered = reference.clone();
+        altered.pop();
+        assert!(key.open_reference(&altered).is_none());
+        let row = key.seal(&Secret::new("x"), "hook:hk_a");
+        assert!(key.open_reference(&format!("sealed:{}", B64URL.encode(row))).is_none());
     }
 
     #[test]

@@ -619,6 +619,11 @@ impl chorus_core::ManagementStore for SqliteStore {
         self.read(move |conn, _| outgoing::get(conn, &id)).await
     }
 
+    async fn outgoing_with_secrets(&self, id: &HookId) -> Result<Option<chorus_core::HttpSpec>, StoreError> {
+        let (id, now) = (id.clone(), self.now());
+        self.read(move |conn, key| outgoing::http_spec(conn, key, &id, now)).await
+    }
+
     async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError> {
         let agent = agent.cloned();
         self.read(move |conn, _| outgoing::list(conn, agent.as_ref())).await

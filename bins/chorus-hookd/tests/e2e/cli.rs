@@ -443,3 +443,53 @@ async fn lists_follow_every_page() {
     let table = cli(base, &["agents", "list"]).await;
     assert_eq!(table.stdout.lines().count(), 261, "a header and every agent");
 }
+
+#[tokio::test]
+async fn export_and_import_move_a_team_to_a_new_server() {
+    init();
+    let http = reqwest::Client::new();
+    // Both servers hold the same master key, as replicas and restores do.
+    let env = [
+        ("CHORUS_API_TOKEN", TOKEN.to_owned()),
+        ("CHORUS_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".to_owned()),
+    ];
+    let (old_dir, new_dir, backup) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let old = Process::start(exe(), old_dir.path(), &env).await;
+    let (id, _, secret) = crate::support::setup(
+        &http,
+        &old.base,
+        serde_json::json!({"agent": "builder", "name": "deploys", "commands": [{"trigger": "*", "action": "notify"}]}),
+    )
+    .await;
+
+    let out = backup.path().join("team");
+    let out_arg = out.to_str().unwrap();
+    let ran = cli(&old.base, &["export", "--out", out_arg, "--secrets"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stdout.starts_with("wrote 2 files to"), "{}", ran.stdout);
+    let file = std::fs::read_to_string(out.join("webhooks").join(format!("{id}.json"))).unwrap();
+    assert!(file.contains("\"secret\": \"sealed:") && !file.contains(secret.expose()), "{file}");
+    assert!(out.join("agents/builder.json").is_file());
+    usage_error(&old.base, &["export", "--out", out_arg], "not empty").await;
+
+    let new = Process::start(exe(), new_dir.path(), &env).await;
+    let ran = cli(&new.base, &["import", out_arg]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.stdout.trim(), format!("created agent builder\ncreated webhook {id}"));
+    // The sender's URL and secret work on the new server.
+    let url = format!("{}/webhook/builder/{id}", new.base);
+    crate::support::post_signed(&http, &url, &secret, &serde_json::json!({"text": "moved"})).await;
+
+    // A second import changes nothing: the server refuses it (exit 1).
+    let again = cli(&new.base, &["import", out_arg]).await;
+    assert_eq!(again.code, 1, "{}", again.stdout);
+    assert!(
+        again.stderr.contains("409 conflict") && again.stderr.contains("agents/builder.json"),
+        "{}",
+        again.stderr
+    );
+    let empty = backup.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    usage_error(&new.base, &["import", empty.to_str().unwrap()], "no backup files").await;
+}

@@ -127,7 +127,7 @@ fn describe(method: &Method, template: &str) -> String {
     format!("{resource}.{verb}")
 }
 
-fn admin_only(principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn admin_only(principal: &Principal) -> Result<(), ApiError> {
     if principal.scope == TokenScope::Admin {
         Ok(())
     } else {

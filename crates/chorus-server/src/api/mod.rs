@@ -2,6 +2,7 @@
 
 mod access;
 pub(crate) mod agents;
+mod backup;
 mod commands;
 mod config_errors;
 mod deliveries;
@@ -31,6 +32,7 @@ fn routes() -> Routes {
         .merge(webhooks::router())
         .merge(commands::router())
         .merge(config_errors::router())
+        .merge(backup::router())
         .merge(deliveries::router())
         .merge(events::router())
         .merge(access::router())

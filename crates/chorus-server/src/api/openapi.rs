@@ -16,6 +16,7 @@ use crate::{
     service::{
         IncomingSpec, RuleSpec,
         agents::CreateAgent,
+        backup::{Backup, ExportView, ImportedView},
         outgoing::{CreateOutgoing, UpdateOutgoing},
         views::{
             AgentView, AskedView, CommandView, ConfigErrorsView, DecisionView, DeliveryList, DeliveryView,
@@ -297,6 +298,12 @@ fn delivery_and_task_operations() -> Vec<Op> {
             .answers::<Page<AuditEntry>>(200),
         op("get", "/api/config/errors", "config", "Config files that could not be applied")
             .answers::<ConfigErrorsView>(200),
+        op("get", "/api/backup", "config", "Agents, hooks, workflows and subscriptions as backup files")
+            .query("secrets", json!({"type": "boolean", "default": false}))
+            .answers::<ExportView>(200),
+        op("post", "/api/backup/import", "config", "Create what backup files describe; all or nothing")
+            .body::<Backup>()
+            .answers::<ImportedView>(200),
         op("get", "/metrics", "metrics", "Counters and gauges in Prometheus's text format")
             .text("text/plain"),
     ]

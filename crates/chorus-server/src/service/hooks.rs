@@ -88,18 +88,39 @@ pub(crate) async fn create_incoming(
     spec: &IncomingSpec,
     created_by: &str,
 ) -> Result<CreatedIncoming, ApiError> {
+    let created = check_incoming(state, spec, created_by, None).await?;
+    write_incoming(state, &created).await?;
+    Ok(created)
+}
+
+/// Check a new incoming hook, its rules and reply credentials, writing
+/// nothing. `id`: the id it gets (a restored backup's), instead of a new one.
+pub(crate) async fn check_incoming(
+    state: &AppState,
+    spec: &IncomingSpec,
+    created_by: &str,
+    id: Option<HookId>,
+) -> Result<CreatedIncoming, ApiError> {
     let now = service::now(state);
-    let (hook, secret) = service::incoming_hook(state, spec, created_by, now).await?;
+    let (mut hook, secret) = service::incoming_hook(state, spec, created_by, now).await?;
+    if let Some(id) = id {
+        hook.id = id;
+    }
     let reply = match &spec.reply {
         Some(r) => Some(service::reply_config(state, hook.source, r).await?),
         None => None,
     };
     let commands = service::rules(state, &hook, reply.is_some(), &spec.commands, now).await?;
-    state.store.create_hook_with_rules(hook.clone(), secret.clone(), commands.clone()).await?;
-    if let Some(r) = &reply {
-        state.store.set_reply(&hook.id, Some(r.clone())).await?;
-    }
     Ok(CreatedIncoming { hook, secret, commands, reply })
+}
+
+/// Store a hook [`check_incoming`] made.
+pub(crate) async fn write_incoming(state: &AppState, c: &CreatedIncoming) -> Result<(), ApiError> {
+    state.store.create_hook_with_rules(c.hook.clone(), c.secret.clone(), c.commands.clone()).await?;
+    if let Some(r) = &c.reply {
+        state.store.set_reply(&c.hook.id, Some(r.clone())).await?;
+    }
+    Ok(())
 }
 
 /// Send a realistic sample of the hook's source, signed with its secret,

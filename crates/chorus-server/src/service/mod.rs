@@ -11,6 +11,7 @@
 //! back to a source); validation of hook specs and rules is here.
 
 pub(crate) mod agents;
+pub(crate) mod backup;
 pub(crate) mod hooks;
 pub(crate) mod interact;
 pub(crate) mod outgoing;

@@ -263,6 +263,19 @@ pub(crate) async fn create_typed(
     body: CreateOutgoing,
     created_by: &str,
 ) -> Result<(OutgoingHook, chorus_core::Secret), ApiError> {
+    let (hook, secret, auth) = check_new(state, body, created_by).await?;
+    state.store.create_outgoing(hook.clone(), secret.clone(), auth).await?;
+    tracing::info!(hook = %hook.id, "outgoing webhook created");
+    Ok((hook, secret))
+}
+
+/// Check a new subscription, writing nothing: it, its signing secret and
+/// its credentials.
+pub(crate) async fn check_new(
+    state: &AppState,
+    body: CreateOutgoing,
+    created_by: &str,
+) -> Result<(OutgoingHook, chorus_core::Secret, OutgoingAuth), ApiError> {
     let agent = match body.agent {
         Some(a) => {
             let name: AgentName = a.parse().map_err(|e: chorus_core::IdError| bad(e.to_string()))?;
@@ -311,9 +324,7 @@ pub(crate) async fn create_typed(
         created_by: created_by.into(),
         updated_at: now,
     };
-    state.store.create_outgoing(hook.clone(), secret.clone(), body.auth).await?;
-    tracing::info!(hook = %hook.id, "outgoing webhook created");
-    Ok((hook, secret))
+    Ok((hook, secret, body.auth))
 }
 
 pub(crate) async fn update(

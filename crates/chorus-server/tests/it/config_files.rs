@@ -170,3 +170,39 @@ async fn yaml_files_and_one_file_per_hook() {
     app.config_file("gitlab.yaml", None).await;
     assert!(config_hooks(&app).await.is_empty(), "the hook outlived its file");
 }
+
+#[tokio::test]
+async fn a_file_may_name_its_hooks_id_and_secret_sealed() {
+    let mut app = TestApp::start().await;
+    app.agent("builder", "2").await;
+    let key = chorus_store::MasterKey::from_bytes(&[9; 32]).unwrap();
+    let secret = "sealed-in-the-file-0123456789";
+    let sealed = key.seal_reference(&chorus_core::Secret::new(secret));
+    let file = format!("agent: builder\nprovider: github\nid: hk_chosen0123456789\nsecret: {sealed}\n");
+    app.config_file("known.yaml", Some(&file)).await;
+    assert!(config_errors(&app).await.is_empty(), "{:?}", config_errors(&app).await);
+    let hooks = config_hooks(&app).await;
+    assert_eq!(hooks[0]["id"], "hk_chosen0123456789");
+    let body = push_payload();
+    let resp = app
+        .post(hooks[0]["url"].as_str().unwrap(), &github_headers(secret, "push", "d-1", &body), body)
+        .await;
+    assert_eq!(resp.status(), 202);
+
+    // Its id cannot change, and a value sealed under another key is refused.
+    app.config_file("known.yaml", Some(&file.replace("hk_chosen0123456789", "hk_other0123456789"))).await;
+    let errors = config_errors(&app).await;
+    assert_eq!(
+        (errors[0]["line"].as_u64(), errors[0]["field"].as_str()),
+        (Some(3), Some("id")),
+        "{errors:?}"
+    );
+    let other = chorus_store::MasterKey::from_bytes(&[1; 32])
+        .unwrap()
+        .seal_reference(&chorus_core::Secret::new(secret));
+    app.config_file("known.yaml", Some(&file.replace(&sealed, &other))).await;
+    let errors = config_errors(&app).await;
+    assert_eq!(errors[0]["field"], "secret", "{errors:?}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("another master key"), "{errors:?}");
+    assert_eq!(config_hooks(&app).await[0]["id"], "hk_chosen0123456789");
+}

@@ -2,6 +2,7 @@
 //! twilight client talking to the testkit's fake Discord.
 
 mod api;
+mod backup;
 mod config_files;
 mod deploy;
 mod example;

@@ -33,7 +33,7 @@ async fn send(
 }
 
 /// The event as the log shows it, once routed.
-async fn routed(app: &TestApp, hook: &str, event_id: &str) -> Value {
+pub(crate) async fn routed(app: &TestApp, hook: &str, event_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, v) = app.api_json(Method::GET, &format!("/api/webhooks/{hook}/events?limit=250"), None).await;

@@ -79,7 +79,9 @@ fn redact(v: &Value, base: &str, seen: &mut Vec<String>) -> Value {
                 .map(|(k, v)| {
                     // Shown once and random: their presence is the point.
                     let shown_once = matches!(k.as_str(), "secret" | "token" | "public_key") && v.is_string();
-                    (k.clone(), if shown_once { json!("<shown once>") } else { redact(v, base, seen) })
+                    // Keys too: a backup's file names hold ids.
+                    let key = redact_text(k, base, seen);
+                    (key, if shown_once { json!("<shown once>") } else { redact(v, base, seen) })
                 })
                 .collect(),
         ),
@@ -367,6 +369,10 @@ async fn tokens_and_audit(p: &mut Pass, sub_id: &str) {
     let token_id = token["id"].as_str().unwrap_or("tok_x").to_owned();
     p.call(M::DELETE, "/api/tokens/{id}", &format!("/api/tokens/{token_id}"), None).await;
     p.call(M::GET, "/api/config/errors", "/api/config/errors", None).await;
+    p.call(M::GET, "/api/backup", "/api/backup", None).await;
+    let restored = json!({"agents/restored.json": "{\"name\": \"restored\", \"channel_id\": \"42\"}"});
+    let backup = json!({"format": "chorus-backup/1", "files": restored});
+    p.call(M::POST, "/api/backup/import", "/api/backup/import", Some(backup)).await;
 
     p.call(M::DELETE, "/api/webhooks/{id}", &format!("/api/webhooks/{sub_id}"), None).await;
     p.call(M::DELETE, "/api/agents/{name}", "/api/agents/spare", None).await;

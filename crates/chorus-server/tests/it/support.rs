@@ -107,6 +107,7 @@ impl TestApp {
             .config_dir(dir.path().join("config").join("webhooks"))
             .config_poll(Duration::from_millis(20))
             .discord_interactions(interactions.clone(), None)
+            .sealing_key(MasterKey::from_bytes(&[9; 32]).unwrap())
             .workflows(
                 store.clone() as Arc<dyn chorus_core::WorkflowStore>,
                 chorus_server::WorkflowOptions {

@@ -626,6 +626,10 @@ impl chorus_core::ManagementStore for PostgresStore {
         outgoing::get(&self.client().await?, id).await
     }
 
+    async fn outgoing_with_secrets(&self, id: &HookId) -> Result<Option<chorus_core::HttpSpec>, StoreError> {
+        outgoing::http_spec(&self.client().await?, self.key(), id, self.now()).await
+    }
+
     async fn outgoing_hooks(&self, agent: Option<&AgentName>) -> Result<Vec<OutgoingHook>, StoreError> {
         outgoing::list(&self.client().await?, agent).await
     }

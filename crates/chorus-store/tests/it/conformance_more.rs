@@ -215,11 +215,21 @@ pub(crate) async fn subscriptions_hold_rotate_recover_and_go(f: Fixture) {
         .create_outgoing(
             subscription(&id, Some("builder"), now),
             secret.clone(),
-            chorus_core::OutgoingAuth::default(),
+            chorus_core::OutgoingAuth::Bearer { token: "bearer-token-in-the-clear".into() },
         )
         .await
         .unwrap();
     assert_eq!(f.store.outgoing(&id).await.unwrap().unwrap(), subscription(&id, Some("builder"), now));
+    let spec = f.store.outgoing_with_secrets(&id).await.unwrap().expect("the subscription");
+    assert_eq!(
+        (&spec.hook, &spec.secret, spec.previous_secret.as_ref()),
+        (&subscription(&id, Some("builder"), now), &secret, None)
+    );
+    assert!(
+        matches!(&spec.auth, chorus_core::OutgoingAuth::Bearer { token } if token == "bearer-token-in-the-clear")
+    );
+    f.assert_nowhere(b"bearer-token-in-the-clear").await;
+    assert!(f.store.outgoing_with_secrets(&HookId::generate()).await.unwrap().is_none());
     assert_eq!(f.store.outgoing_hooks(Some(&name("builder"))).await.unwrap().len(), 1);
     assert!(f.store.outgoing_hooks(Some(&name("other"))).await.unwrap().is_empty());
     let kinds = [TargetKind::Http];
