@@ -3,6 +3,7 @@
 
 use axum::{
     Extension, Json,
+    extract::DefaultBodyLimit,
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -13,8 +14,15 @@ use crate::{
     service::backup::{self, Backup, ExportView, ImportedView},
 };
 
+/// Largest import body: 64 MiB, room for tens of thousands of files.
+const IMPORT_LIMIT: usize = 64 << 20;
+
 pub(super) fn router() -> Routes {
-    Routes::default().route("/api/backup", get(export)).route("/api/backup/import", post(import))
+    // A team's files outgrow the API's usual 2 MiB body limit long before
+    // they strain anything else.
+    Routes::default()
+        .route("/api/backup", get(export))
+        .route("/api/backup/import", post(import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
 }
 
 /// `?secrets=true`: secrets sealed under the master key.

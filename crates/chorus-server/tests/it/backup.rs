@@ -301,3 +301,21 @@ async fn hooks_from_config_files_are_left_to_their_files() {
     assert_eq!(webhooks, 0, "{backup}");
     assert!(backup["skipped"][0].as_str().unwrap().contains("config file from-file"), "{backup}");
 }
+
+#[tokio::test]
+async fn a_large_team_fits_in_one_import() {
+    let app = TestApp::start().await;
+    // Three files near the per-file limit: over the API's usual 2 MiB.
+    let padding = " ".repeat(900 * 1024);
+    let files: serde_json::Map<String, Value> = (1..=3)
+        .map(|i| {
+            (
+                format!("agents/a{i}.json"),
+                json!(format!("{{\"name\": \"a{i}\",{padding}\"channel_id\": \"{i}\"}}")),
+            )
+        })
+        .collect();
+    let (status, made) = import(&app, &Value::Object(files)).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["agents"], json!(["a1", "a2", "a3"]));
+}
