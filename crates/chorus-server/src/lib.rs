@@ -3,6 +3,7 @@
 pub(crate) mod api;
 mod config;
 mod config_files;
+mod dashboard;
 mod discord;
 mod docker;
 mod error;

@@ -700,6 +700,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(api::router(&state))
+        .merge(crate::dashboard::router(&state))
         .fallback(not_found)
         .with_state(state)
 }

@@ -106,16 +106,27 @@ impl MasterKey {
     /// file): `sealed:` and base64url of the sealed bytes. Only a holder
     /// of this key can open it, with [`MasterKey::open_reference`].
     pub fn seal_reference(&self, secret: &Secret) -> String {
-        format!("{REFERENCE}{}", B64URL.encode(self.seal(secret, REFERENCE_CONTEXT)))
+        format!("{REFERENCE}{}", self.seal_text(secret, REFERENCE_CONTEXT))
+    }
+
+    /// `secret` sealed for `purpose` (a session cookie, say) as base64url
+    /// text; only [`MasterKey::open_text`] with the same purpose opens it.
+    pub fn seal_text(&self, secret: &Secret, purpose: &str) -> String {
+        B64URL.encode(self.seal(secret, purpose))
+    }
+
+    /// Open text made by [`MasterKey::seal_text`] for `purpose`. `None`:
+    /// made for another purpose or under another key, or altered.
+    pub fn open_text(&self, text: &str, purpose: &str) -> Option<Secret> {
+        let sealed = B64URL.decode(text.trim()).ok()?;
+        self.open(&sealed, purpose).ok()
     }
 
     /// Open a `sealed:` reference made by [`MasterKey::seal_reference`]
     /// under this key. `None`: not such a reference, or sealed under
     /// another key, or altered.
     pub fn open_reference(&self, reference: &str) -> Option<Secret> {
-        let b64 = reference.strip_prefix(REFERENCE)?;
-        let sealed = B64URL.decode(b64.trim()).ok()?;
-        self.open(&sealed, REFERENCE_CONTEXT).ok()
+        self.open_text(reference.strip_prefix(REFERENCE)?, REFERENCE_CONTEXT)
     }
 
     /// Open a value sealed for `context`.

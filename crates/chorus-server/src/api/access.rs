@@ -42,6 +42,28 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, message)
 }
 
+/// `state` for one change by `entry`'s actor: its first write puts the
+/// change on record in the same transaction.
+pub(crate) fn acting(state: &AppState, entry: AuditEntry) -> AppState {
+    let store = state.store.audited(entry.clone());
+    let emitter = state.emitter.with_store(store.clone());
+    AppState { store, emitter, actor: Some(entry), ..state.clone() }
+}
+
+/// Who holds `presented`: the configured admin token, or a token made
+/// through `/api/tokens` that is not revoked. `None`: nobody.
+pub(crate) async fn principal_for(state: &AppState, presented: &str) -> Result<Option<Principal>, ApiError> {
+    if state.settings.api_token.matches(presented.as_bytes()) {
+        return Ok(Some(Principal {
+            actor: "admin token (CHORUS_API_TOKEN)".into(),
+            scope: TokenScope::Admin,
+        }));
+    }
+    // Looked up by digest: the store never holds a usable token.
+    let found = state.store.token_by_hash(Sha256::digest(presented.as_bytes()).into()).await?;
+    Ok(found.map(|t| Principal { actor: format!("token {} ({})", t.id, t.name), scope: t.scope }))
+}
+
 /// Authenticate the bearer token (the configured admin token, or one made
 /// through `/api/tokens`), refuse changes from read-only tokens, and put
 /// every successful change on record.
@@ -57,15 +79,8 @@ pub(super) async fn authorize(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;
-    let principal = if state.settings.api_token.matches(presented.as_bytes()) {
-        Principal { actor: "admin token (CHORUS_API_TOKEN)".into(), scope: TokenScope::Admin }
-    } else {
-        // Looked up by digest: the store never holds a usable token.
-        match state.store.token_by_hash(Sha256::digest(presented.as_bytes()).into()).await? {
-            Some(t) => Principal { actor: format!("token {} ({})", t.id, t.name), scope: t.scope },
-            None => return Err(unauthorized("invalid API token")),
-        }
-    };
+    let principal =
+        principal_for(&state, presented).await?.ok_or_else(|| unauthorized("invalid API token"))?;
     let method = request.method().clone();
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes && principal.scope == TokenScope::Read {
@@ -94,10 +109,7 @@ pub(super) async fn authorize(
             action: describe(&method, &template),
             target,
         };
-        let store = state.store.audited(entry.clone());
-        let emitter = state.emitter.with_store(store.clone());
-        let acting = AppState { store, emitter, actor: Some(entry), ..state.clone() };
-        request.extensions_mut().insert(super::Acting(acting));
+        request.extensions_mut().insert(super::Acting(acting(&state, entry)));
     }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)

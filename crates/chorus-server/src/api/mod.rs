@@ -1,6 +1,6 @@
 //! The management API under `/api`, behind a bearer token.
 
-mod access;
+pub(crate) mod access;
 pub(crate) mod agents;
 mod backup;
 mod commands;

@@ -4,6 +4,7 @@
 mod api;
 mod backup;
 mod config_files;
+mod dashboard;
 mod deploy;
 mod example;
 mod incoming;
