@@ -9,6 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ const shots = process.env.CHORUS_SCREENSHOTS ? resolve(root, process.env.CHORUS_
 
 let server;
 let base;
+let receiver;
 let browser;
 let dataDir;
 
@@ -35,6 +37,7 @@ function startHookd() {
       ...process.env,
       CHORUS_API_TOKEN: TOKEN,
       CHORUS_WORKFLOWS_ALLOW_UNSIGNED: "true",
+      CHORUS_OUTGOING_ALLOWED_NETS: "127.0.0.0/8",
       CHORUS_LOG: "info",
       NO_COLOR: "1",
     },
@@ -123,10 +126,24 @@ before(async () => {
   });
   const made = await api("POST", "/api/agents", { name: "builder", channel_id: "4242" });
   assert.equal(made.status, 201, JSON.stringify(made.body));
+  // A subscriber that refuses every third request, for the subscriptions page.
+  let seen = 0;
+  receiver = createServer((req, res) => {
+    req.resume();
+    seen += 1;
+    res.writeHead(seen % 3 === 0 ? 500 : 200).end();
+  });
+  await new Promise((ready) => receiver.listen(0, "127.0.0.1", ready));
+  const sub = await api("POST", "/api/webhooks", {
+    type: "outgoing", name: "Audit trail", url: `http://127.0.0.1:${receiver.address().port}/in`, events: ["custom.build"],
+    retry: { strategy: "fixed", max_attempts: 1, initial_delay_ms: 100, max_delay_ms: 100, jitter: false },
+  });
+  assert.equal(sub.status, 201, JSON.stringify(sub.body));
 });
 
 after(async () => {
   await browser?.close();
+  receiver?.close();
   server?.kill("SIGTERM");
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -222,19 +239,41 @@ test("a waiting workflow gate is approved from the runs page", async () => {
   const row = page.locator(`tr[data-run="${run}"]`);
   await row.getByRole("button", { name: "Approve" }).click();
   await page.waitForURL(`${base}/dashboard/runs`);
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    const shown = await api("GET", `/api/runs/${run}`);
-    if (shown.body.status === "succeeded") break;
-    assert.ok(Date.now() < deadline, `run is ${shown.body.status}`);
-    await page.reload();
-  }
-  await page.reload();
-  assert.match(await row.textContent(), /succeeded/);
+  // The run finishes after the answer; the page shows it without a reload.
+  await row.locator(".badge", { hasText: "succeeded" }).waitFor({ timeout: WAIT });
+  const shown = await api("GET", `/api/runs/${run}`);
+  assert.equal(shown.body.status, "succeeded");
   await shot(page, "runs");
   await page.goto(`${base}/dashboard/audit`);
   await page.getByRole("cell", { name: "runs.approve" }).first().waitFor({ timeout: WAIT });
   await shot(page, "audit");
+  await context.close();
+});
+
+test("subscriptions show their last day and pause from the page", async () => {
+  for (let i = 0; i < 6; i += 1) {
+    const sent = await api("POST", "/api/events", { event: "custom.build", data: { n: i } });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  }
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, TOKEN, "/dashboard/subscriptions");
+  const card = page.locator("section.card", { hasText: "Audit trail" });
+  // Attempts land after the API's answers; the page follows them live.
+  await card.locator("dd", { hasText: "6 attempts" }).waitFor({ timeout: WAIT });
+  assert.match(await card.textContent(), /66\.7% succeeded/);
+  assert.equal(await card.locator("svg rect[fill='#c92a2a']").count(), 1, "one hour with failures");
+  await shot(page, "subscriptions");
+  await card.getByRole("button", { name: "Pause" }).click();
+  await card.getByRole("button", { name: "Resume" }).waitFor({ timeout: WAIT });
+  const subs = await api("GET", "/api/webhooks?type=outgoing");
+  assert.equal(subs.body.items[0].paused, true);
+  await card.getByRole("button", { name: "Resume" }).click();
+  await card.getByRole("button", { name: "Pause" }).waitFor({ timeout: WAIT });
+  await page.goto(`${base}/dashboard/agents`);
+  await shot(page, "agents");
+  await page.goto(`${base}/dashboard/tasks`);
+  await shot(page, "tasks");
   await context.close();
 });
 
@@ -245,7 +284,11 @@ test("a read-only token sees the pages with no change it can make", async () => 
   const page = await context.newPage();
   await signIn(page, made.body.token);
   const hooks = await api("GET", "/api/webhooks");
-  for (const path of ["/dashboard/hooks", `/dashboard/hooks/${hooks.body.items[0].id}`, "/dashboard/runs", "/dashboard/hooks/new"]) {
+  const pages = [
+    "/dashboard/hooks", `/dashboard/hooks/${hooks.body.items[0].id}`, "/dashboard/hooks/new",
+    "/dashboard/subscriptions", "/dashboard/agents", "/dashboard/tasks", "/dashboard/runs",
+  ];
+  for (const path of pages) {
     await page.goto(`${base}${path}`);
     const enabled = await page.locator('main form[method="post"] button:not([disabled])').count();
     assert.equal(enabled, 0, `${path} has a change control a read-only token could use`);

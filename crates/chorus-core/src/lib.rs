@@ -26,8 +26,8 @@ pub use model::{
     UnknownSource, event_matches, glob_matches,
 };
 pub use outgoing::{
-    EVENT_CATALOGUE, HookStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth, OutgoingHook,
-    OutgoingPatch, SignatureScheme, is_known_event, is_valid_pattern, pattern_matches,
+    EVENT_CATALOGUE, HookStats, HourStats, HttpMethod, HttpSpec, NewOutgoingEvent, OutgoingAuth,
+    OutgoingHook, OutgoingPatch, SignatureScheme, is_known_event, is_valid_pattern, pattern_matches,
 };
 pub use rule::{Action, Rule, RuleOutcome, RuleResult};
 pub use secret::Secret;

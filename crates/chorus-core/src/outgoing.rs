@@ -329,11 +329,111 @@ pub struct HookStats {
     pub pending: u64,
     /// Deliveries given up on.
     pub failed: u64,
+    /// The last day hour by hour, oldest first (24 hours, the last one
+    /// ending now).
+    pub hourly: Vec<HourStats>,
+}
+
+/// Attempts in one hour of a subscription's last day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HourStats {
+    /// Where the hour begins.
+    pub start: Timestamp,
+    /// Attempts in it.
+    pub attempts: u64,
+    /// Successful attempts in it.
+    pub succeeded: u64,
+    /// Median attempt latency in it.
+    pub p50_ms: Option<u64>,
+}
+
+impl HookStats {
+    /// Figures of the attempts `(started at, duration in ms, succeeded)`
+    /// of the day before `now` (deliveries' counts left at zero).
+    pub fn of_attempts(attempts: impl IntoIterator<Item = (Timestamp, u64, bool)>, now: Timestamp) -> Self {
+        const HOUR_MS: i64 = 3_600_000;
+        let mut stats = HookStats::default();
+        let mut all = Vec::new();
+        let mut hours: Vec<(u64, u64, Vec<u64>)> = vec![(0, 0, Vec::new()); 24];
+        for (at, duration, ok) in attempts {
+            let ago = now.as_millisecond() - at.as_millisecond();
+            if !(0..24 * HOUR_MS).contains(&ago) {
+                continue;
+            }
+            let hour = &mut hours[23 - usize::try_from(ago / HOUR_MS).unwrap_or(0)];
+            hour.0 += 1;
+            hour.1 += u64::from(ok);
+            hour.2.push(duration);
+            stats.attempts_last_day += 1;
+            stats.succeeded_last_day += u64::from(ok);
+            if ago < HOUR_MS {
+                stats.attempts_last_hour += 1;
+                stats.succeeded_last_hour += u64::from(ok);
+            }
+            all.push(duration);
+        }
+        all.sort_unstable();
+        stats.p50_ms = percentile(&all, 0.50);
+        stats.p95_ms = percentile(&all, 0.95);
+        stats.success_rate = (stats.attempts_last_day > 0)
+            .then(|| stats.succeeded_last_day as f64 / stats.attempts_last_day as f64);
+        stats.hourly = hours
+            .into_iter()
+            .enumerate()
+            .map(|(i, (attempts, succeeded, mut latencies))| {
+                latencies.sort_unstable();
+                let back = i64::try_from(24 - i).unwrap_or(24) * HOUR_MS;
+                HourStats {
+                    start: Timestamp::from_millisecond(now.as_millisecond() - back).unwrap_or(now),
+                    attempts,
+                    succeeded,
+                    p50_ms: percentile(&latencies, 0.50),
+                }
+            })
+            .collect();
+        stats
+    }
+}
+
+/// The `p` quantile of `sorted` (nearest rank).
+fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_days_attempts_fall_in_their_hours() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let ago = |minutes: i64| now - jiff::SignedDuration::from_mins(minutes);
+        let stats = HookStats::of_attempts(
+            [
+                (ago(0), 10, true),
+                (ago(59), 30, false),
+                (ago(61), 20, true),
+                (ago(23 * 60 + 59), 40, true),
+                (ago(24 * 60), 99, true),
+            ],
+            now,
+        );
+        assert_eq!((stats.attempts_last_day, stats.succeeded_last_day), (4, 3));
+        assert_eq!((stats.attempts_last_hour, stats.succeeded_last_hour), (2, 1));
+        assert_eq!((stats.p50_ms, stats.p95_ms), (Some(20), Some(40)));
+        assert_eq!(stats.hourly.len(), 24);
+        let hour = |h: &HourStats| (h.attempts, h.succeeded, h.p50_ms);
+        assert_eq!(hour(&stats.hourly[23]), (2, 1, Some(10)));
+        assert_eq!(hour(&stats.hourly[22]), (1, 1, Some(20)));
+        assert_eq!(hour(&stats.hourly[0]), (1, 1, Some(40)));
+        assert_eq!(stats.hourly[0].start, ago(24 * 60));
+        assert_eq!(stats.hourly[23].start, ago(60));
+    }
 
     #[test]
     fn catalogue_and_patterns() {

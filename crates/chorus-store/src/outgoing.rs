@@ -387,17 +387,14 @@ pub(crate) fn recover(
     Ok(n as u64)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
+/// An attempt row's `(started_at ms, duration ms, succeeded)` as
+/// [`HookStats::of_attempts`] reads it.
+pub(crate) fn attempt_figures((at, duration, ok): (i64, i64, bool)) -> (Timestamp, u64, bool) {
+    (Timestamp::from_millisecond(at).unwrap_or_default(), u64::try_from(duration).unwrap_or(0), ok)
 }
 
 pub(crate) fn stats(conn: &Connection, hook: &HookId, now: Timestamp) -> Result<HookStats, StoreError> {
     let day_ago = ms(now - SignedDuration::from_hours(24));
-    let hour_ago = ms(now - SignedDuration::from_hours(1));
     let rows: Vec<(i64, i64, bool)> = conn
         .prepare_cached(
             "SELECT a.started_at, a.duration_ms, a.error IS NULL FROM attempts a
@@ -408,22 +405,7 @@ pub(crate) fn stats(conn: &Connection, hook: &HookId, now: Timestamp) -> Result<
             s.query_map(params![hook.as_str(), day_ago], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
         })
         .map_err(backend)?;
-    let mut stats = HookStats::default();
-    let mut latencies = Vec::with_capacity(rows.len());
-    for (at, duration, ok) in rows {
-        stats.attempts_last_day += 1;
-        stats.succeeded_last_day += u64::from(ok);
-        if at >= hour_ago {
-            stats.attempts_last_hour += 1;
-            stats.succeeded_last_hour += u64::from(ok);
-        }
-        latencies.push(duration.max(0) as u64);
-    }
-    latencies.sort_unstable();
-    stats.p50_ms = percentile(&latencies, 0.50);
-    stats.p95_ms = percentile(&latencies, 0.95);
-    stats.success_rate = (stats.attempts_last_day > 0)
-        .then(|| stats.succeeded_last_day as f64 / stats.attempts_last_day as f64);
+    let mut stats = HookStats::of_attempts(rows.into_iter().map(attempt_figures), now);
     let count = |status: &str| -> Result<u64, StoreError> {
         conn.query_row(
             "SELECT COUNT(*) FROM deliveries WHERE hook_id = ?1 AND status = ?2",

@@ -109,12 +109,7 @@ async fn update(
 }
 
 async fn set_enabled(state: &AppState, name: &str, enabled: bool) -> Result<Json<AgentView>, ApiError> {
-    let name = parse_name(name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
-    let agent = state
-        .store
-        .update_agent(&name, AgentPatch { enabled: Some(enabled), ..AgentPatch::default() })
-        .await?;
-    Ok(Json(AgentView::of(&agent)))
+    Ok(Json(AgentView::of(&crate::service::agents::set_enabled(state, name, enabled).await?)))
 }
 
 async fn enable(Api(state): Api, Path(name): Path<String>) -> Result<Json<AgentView>, ApiError> {

@@ -54,9 +54,6 @@ async fn retry(
     Api(state): Api,
     Path(id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<DeliveryView>), ApiError> {
-    let delivery_id: DeliveryId =
-        id.parse().map_err(|_| ApiError::not_found(format!("delivery {id} not found")))?;
-    let delivery = state.store.retry_delivery(&delivery_id, state.clock.now()).await?;
-    state.emitter.wake();
+    let delivery = crate::service::hooks::retry_delivery(&state, &id).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(DeliveryView::of(&delivery))))
 }

@@ -16,7 +16,6 @@ use super::{Api, Routes};
 use super::{PageParams, double_option};
 use crate::service::outgoing;
 use crate::{
-    error::ErrorCode,
     error::{ApiError, ApiJson, ApiQuery},
     service::{
         self, IncomingSpec,
@@ -95,29 +94,7 @@ async fn rotate_secret(
         )));
     }
     let found = find_any(&state, &id).await?;
-    let standard = match &found {
-        Found::Incoming(h) if !h.source.has_secret() => {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "this hook was created with source {:?} and has no secret to rotate",
-                    h.source.as_str()
-                ),
-            ));
-        }
-        Found::Incoming(h) => h.source == Source::Standard,
-        Found::Outgoing(h) => h.signature == chorus_core::SignatureScheme::Standard,
-    };
-    let verifies_only = matches!(found, Found::Incoming(_));
-    let secret = service::choose_secret_for(standard, verifies_only, body.secret)?;
-    let now = service::now(&state);
-    let until = now + jiff::SignedDuration::from_secs(grace as i64);
-    let hook_id = match &found {
-        Found::Incoming(h) => h.id.clone(),
-        Found::Outgoing(h) => h.id.clone(),
-    };
-    state.store.rotate_secret(&hook_id, secret.clone(), until).await?;
-    tracing::info!(hook = %hook_id, grace_seconds = grace, "webhook secret rotated");
+    let (secret, until) = hooks::rotate_secret(&state, &found, body.secret, grace).await?;
     // Shown once, here, like at creation.
     let shown_once = ShownOnce { previous_secret_expires_at: Some(until), ..ShownOnce::secret(&secret) };
     Ok(Json(match found {
@@ -400,12 +377,7 @@ async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<Json<W
 
 async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Json<WebhookView>, ApiError> {
     let h = find_outgoing(state, id, if paused { "pause" } else { "resume" }).await?;
-    let patch = chorus_core::OutgoingPatch { paused: Some(paused), ..Default::default() };
-    let hook = state.store.update_outgoing(&h.id, patch).await?;
-    if !paused {
-        state.emitter.wake();
-    }
-    tracing::info!(hook = %h.id, paused, "outgoing webhook pause state changed");
+    let hook = service::outgoing::set_paused(state, &h, paused).await?;
     Ok(Json(WebhookView::Outgoing(Box::new(OutgoingView::of(&hook, None)))))
 }
 
@@ -460,8 +432,7 @@ async fn recover(
     ApiJson(body): ApiJson<RecoverBody>,
 ) -> Result<Json<RecoveredView>, ApiError> {
     let h = find_outgoing(&state, &id, "recover").await?;
-    let n = state.store.recover(&h.id, body.since, state.clock.now()).await?;
-    state.emitter.wake();
+    let n = service::outgoing::recover(&state, &h, body.since).await?;
     Ok(Json(RecoveredView { recovered: n }))
 }
 

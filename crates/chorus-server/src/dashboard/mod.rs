@@ -9,6 +9,8 @@
 //! again, so a revoked token ends its sessions at once; a read-only token
 //! sees every page and can change nothing.
 
+mod live;
+mod outgoing;
 mod pages;
 
 use std::sync::Arc;

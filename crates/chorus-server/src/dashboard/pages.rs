@@ -2,16 +2,13 @@
 //! goes through the service layer, as the API's do, on record with the
 //! signed-in token as actor and `dashboard` as the way it came.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Extension, Form, Router,
     extract::{Path, Query, State},
     http::{StatusCode, header},
-    response::{
-        IntoResponse, Redirect, Response,
-        sse::{Event as SseEvent, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use chorus_core::{
@@ -21,7 +18,7 @@ use chorus_core::{
 use minijinja::context;
 
 /// Any serializable value, for a template.
-fn v<T: serde::Serialize>(value: &T) -> minijinja::Value {
+pub(super) fn v<T: serde::Serialize>(value: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(value))
 }
 use serde::Deserialize;
@@ -33,13 +30,13 @@ use crate::{
     service::{
         self, IncomingSpec, RuleSpec,
         hooks::Found,
-        views::{CommandView, IncomingView, RunView},
+        views::{AgentView, CommandView, DeliveryView, IncomingView, RunView},
     },
     state::AppState,
     workflows,
 };
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
     ("hooks.html", include_str!("templates/hooks.html")),
@@ -49,6 +46,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("events.html", include_str!("templates/events.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("rotated.html", include_str!("templates/rotated.html")),
+    ("subscriptions.html", include_str!("templates/subscriptions.html")),
+    ("agents.html", include_str!("templates/agents.html")),
+    ("tasks.html", include_str!("templates/tasks.html")),
 ];
 
 pub(super) fn templates() -> minijinja::Environment<'static> {
@@ -70,7 +71,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dashboard/hooks/{id}/disable", post(disable))
         .route("/dashboard/hooks/{id}/test", post(test))
         .route("/dashboard/hooks/{id}/rules", post(add_rule))
-        .route("/dashboard/live", get(live))
+        .route("/dashboard/hooks/{id}/rules/{rule}", post(edit_rule))
+        .route("/dashboard/hooks/{id}/rules/{rule}/{verb}", post(move_or_remove_rule))
+        .route("/dashboard/hooks/{id}/rotate", post(rotate))
+        .route("/dashboard/deliveries/{id}/retry", post(retry))
+        .route("/dashboard/agents", get(agents))
+        .route("/dashboard/agents/{name}/{verb}", post(agent_enabled))
+        .route("/dashboard/tasks", get(tasks))
+        .merge(super::outgoing::routes())
+        .route("/dashboard/live", get(super::live::stream))
         .route("/dashboard/runs", get(runs))
         .route("/dashboard/runs/{id}/approve", post(approve))
         .route("/dashboard/runs/{id}/deny", post(deny))
@@ -135,7 +144,7 @@ pub(super) async fn login(
 
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
-    csrf: Option<String>,
+    pub(super) csrf: Option<String>,
 }
 
 pub(super) async fn logout(session: Session, Form(form): Form<CsrfForm>) -> Response {
@@ -265,7 +274,7 @@ async fn create_hook(
     }
 }
 
-async fn find_hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
+pub(super) async fn find_hook(state: &AppState, id: &str) -> Result<IncomingHook, ApiError> {
     match service::hooks::find_any(state, id).await? {
         Found::Incoming(h) => Ok(h),
         Found::Outgoing(_) => Err(ApiError::not_found(format!("{id} is an outgoing subscription"))),
@@ -305,6 +314,7 @@ async fn hook_page(
     let rules: Vec<CommandView> = state.store.rules(&hook.id).await?.iter().map(CommandView::of).collect();
     let has_secret = state.store.hook_with_secrets(&hook.id).await?.is_some_and(|(_, s)| !s.is_empty());
     let events = recent_events(state, &hook.id).await?;
+    let deliveries = deliveries_of(state, &hook.id).await?;
     let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     let error = error.map(|e| context! { field => e.field.clone(), message => e.message.clone() });
     Ok(dashboard.render(
@@ -312,8 +322,23 @@ async fn hook_page(
         context! {
             frame => v(&session.frame(&hook.name)), section => "hooks", hook => v(&IncomingView::of(state, &hook)),
             rules => v(&rules), has_secret, events => v(&events), actions, tested, error, form => v(&form),
+            deliveries => v(&deliveries),
         },
     ))
+}
+
+/// A hook's latest deliveries, each with its attempts.
+pub(super) async fn deliveries_of(state: &AppState, hook: &HookId) -> Result<Vec<DeliveryView>, ApiError> {
+    let query =
+        DeliveryQuery { hook_id: Some(hook.clone()), event_id: None, status: None, limit: 20, cursor: None };
+    let page = state.store.deliveries(query).await?;
+    let mut out = Vec::with_capacity(page.items.len());
+    for d in &page.items {
+        let mut view = DeliveryView::of(d);
+        view.attempt_log = Some(state.store.attempts(&d.id).await?);
+        out.push(view);
+    }
+    Ok(out)
 }
 
 /// The latest events of a hook, each with the message it became and the
@@ -380,54 +405,6 @@ async fn events_fragment(
     }
     .await;
     result.unwrap_or_else(|e| error_page(&e))
-}
-
-#[derive(Deserialize)]
-pub(super) struct LiveQuery {
-    hook: String,
-}
-
-/// What a hook's event list shows, in brief: it changes when an event
-/// arrives or moves on.
-async fn fingerprint(state: &AppState, hook: &HookId) -> Option<String> {
-    let page = state
-        .store
-        .events(EventQuery {
-            hook_id: Some(hook.clone()),
-            status: None,
-            event_type: None,
-            since: None,
-            until: None,
-            limit: 20,
-            cursor: None,
-        })
-        .await
-        .ok()?;
-    Some(page.items.iter().map(|e| format!("{}:{}", e.id, e.status.as_str())).collect::<Vec<_>>().join(","))
-}
-
-/// Server-sent events: `refresh` whenever the hook's events change. The
-/// store is looked at once a second, so every replica's events show.
-async fn live(
-    _session: Session,
-    State(state): State<AppState>,
-    Query(q): Query<LiveQuery>,
-) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, Response> {
-    let hook = find_hook(&state, &q.hook).await.map_err(|e| error_page(&e))?.id;
-    let first = fingerprint(&state, &hook).await;
-    let stream = futures_util::stream::unfold((state, hook, first), |(state, hook, last)| async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            let now = fingerprint(&state, &hook).await;
-            if now != last {
-                let event = SseEvent::default().event("refresh").data("events");
-                return Some((Ok(event), (state, hook, now)));
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn set_enabled(
@@ -506,6 +483,12 @@ impl RuleForm {
     /// The rule the form describes, or what is wrong with a field the
     /// service cannot see (conditions not JSON, priority not a number).
     fn spec(&self) -> Result<RuleSpec, ApiError> {
+        self.spec_over(None)
+    }
+
+    /// The same, keeping what the form does not show (agent, URL, stop,
+    /// reply, signature) from `old`.
+    fn spec_over(&self, old: Option<&chorus_core::Rule>) -> Result<RuleSpec, ApiError> {
         let conditions = match self.conditions.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => Map::new(),
             Some(text) => match serde_json::from_str::<Value>(text) {
@@ -527,14 +510,16 @@ impl RuleForm {
         Ok(RuleSpec {
             trigger: self.trigger.trim().to_owned(),
             action: self.action.clone(),
-            agent: None,
+            agent: old.and_then(|r| r.agent.as_ref()).map(ToString::to_string),
             template: self.template.clone().filter(|t| !t.trim().is_empty()),
             conditions,
-            url: None,
+            url: old.and_then(|r| r.url.clone()),
             priority,
-            stop: false,
-            reply: false,
-            signature: None,
+            stop: old.is_some_and(|r| r.stop),
+            reply: old.is_some_and(|r| r.reply),
+            signature: old
+                .filter(|r| r.action == Action::Forward)
+                .and_then(|r| serde_json::to_value(r.signature).ok()?.as_str().map(str::to_owned)),
         })
     }
 }
@@ -655,6 +640,189 @@ async fn audit(
             dashboard.render(
                 "audit.html",
                 context! { frame => v(&session.frame("Audit log")), section => "audit", entries => v(&entries) },
+            )
+        }
+        Err(e) => error_page(&e.into()),
+    }
+}
+
+async fn edit_rule(
+    session: Session,
+    State(state): State<AppState>,
+    Extension(dashboard): Extension<Arc<Dashboard>>,
+    Path((id, rule)): Path<(String, String)>,
+    Form(form): Form<RuleForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let result = async {
+        let hook = find_hook(&state, &id).await?;
+        let old = service::rules::find(&state, &hook, &rule).await?;
+        let spec = form.spec_over(Some(&old))?;
+        let acting = session.acting(&state, "webhooks.commands.update", Some(hook.id.to_string()));
+        service::rules::replace(&acting, &hook, &rule, &spec).await?;
+        Ok::<_, ApiError>(hook.id)
+    }
+    .await;
+    match result {
+        Ok(id) => Redirect::to(&format!("/dashboard/hooks/{id}")).into_response(),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            match hook_page(&session, &state, &dashboard, &id, None, Some(&e), Value::Null).await {
+                Ok(page) => (e.status, page).into_response(),
+                Err(e) => error_page(&e),
+            }
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn move_or_remove_rule(
+    session: Session,
+    State(state): State<AppState>,
+    Path((id, rule, verb)): Path<(String, String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let result = async {
+        let hook = find_hook(&state, &id).await?;
+        let action = if verb == "remove" { "webhooks.commands.delete" } else { "webhooks.commands.update" };
+        let acting = session.acting(&state, action, Some(hook.id.to_string()));
+        match verb.as_str() {
+            "up" | "down" => service::rules::reorder(&acting, &hook, &rule, verb == "up").await?,
+            "remove" => service::rules::remove(&acting, &hook, &rule).await?,
+            _ => return Err(ApiError::not_found(format!("no such change: {verb}"))),
+        }
+        Ok::<_, ApiError>(hook.id)
+    }
+    .await;
+    match result {
+        Ok(id) => Redirect::to(&format!("/dashboard/hooks/{id}")).into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn rotate(
+    session: Session,
+    State(state): State<AppState>,
+    Extension(dashboard): Extension<Arc<Dashboard>>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let result = async {
+        let hook = find_hook(&state, &id).await?;
+        let acting = session.acting(&state, "webhooks.rotate-secret", Some(hook.id.to_string()));
+        // A day's grace, as the API's default: senders switch unhurried.
+        let (secret, until) =
+            service::hooks::rotate_secret(&acting, &Found::Incoming(hook.clone()), None, 86_400).await?;
+        Ok::<_, ApiError>((hook, secret, until))
+    }
+    .await;
+    match result {
+        Ok((hook, secret, until)) => dashboard.render(
+            "rotated.html",
+            context! {
+                frame => v(&session.frame("Secret rotated")), section => "hooks", id => hook.id.to_string(),
+                secret => secret.expose().to_owned(), until => until.to_string(),
+            },
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct BackForm {
+    csrf: Option<String>,
+    back: Option<String>,
+}
+
+async fn retry(
+    session: Session,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<BackForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let acting = session.acting(&state, "deliveries.retry", Some(id.clone()));
+    match service::hooks::retry_delivery(&acting, &id).await {
+        Ok(_) => Redirect::to(&next_or_home(form.back.as_deref())).into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn agents(
+    session: Session,
+    State(state): State<AppState>,
+    Extension(dashboard): Extension<Arc<Dashboard>>,
+) -> Response {
+    match state.store.agents().await {
+        Ok(list) => {
+            let agents: Vec<AgentView> = list.iter().map(AgentView::of).collect();
+            dashboard.render(
+                "agents.html",
+                context! { frame => v(&session.frame("Agents")), section => "agents", agents => v(&agents) },
+            )
+        }
+        Err(e) => error_page(&e.into()),
+    }
+}
+
+async fn agent_enabled(
+    session: Session,
+    State(state): State<AppState>,
+    Path((name, verb)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let on = match verb.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return error_page(&ApiError::not_found(format!("no such change: {verb}"))),
+    };
+    let acting =
+        session.acting(&state, if on { "agents.enable" } else { "agents.disable" }, Some(name.clone()));
+    match service::agents::set_enabled(&acting, &name, on).await {
+        Ok(_) => Redirect::to("/dashboard/agents").into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct TaskFilter {
+    status: Option<String>,
+}
+
+async fn tasks(
+    session: Session,
+    State(state): State<AppState>,
+    Extension(dashboard): Extension<Arc<Dashboard>>,
+    Query(filter): Query<TaskFilter>,
+) -> Response {
+    let wanted = filter.status.as_deref().filter(|s| !s.is_empty());
+    let status = match wanted.map(|s| chorus_core::TaskStatus::parse(s).ok_or(s)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(s)) => return error_page(&ApiError::invalid("status", format!("no task status {s:?}"))),
+    };
+    let query = chorus_core::TaskQuery { agent: None, status, limit: 100, cursor: None };
+    match state.store.tasks(query).await {
+        Ok(page) => {
+            let statuses: Vec<&str> = chorus_core::TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+            dashboard.render(
+                "tasks.html",
+                context! {
+                    frame => v(&session.frame("Tasks")), section => "tasks", tasks => v(&page.items),
+                    statuses, status => wanted,
+                },
             )
         }
         Err(e) => error_page(&e.into()),

@@ -56,3 +56,14 @@ pub(crate) fn new_agent(body: CreateAgent) -> Result<NewAgent, ApiError> {
     }
     Ok(NewAgent { name, channel_id: body.channel_id, discord_webhook_url: url, enabled: body.enabled })
 }
+
+/// Turn an agent on or off: a disabled agent's hooks answer 503.
+pub(crate) async fn set_enabled(
+    state: &crate::state::AppState,
+    name: &str,
+    enabled: bool,
+) -> Result<chorus_core::Agent, ApiError> {
+    let name = parse_name(name).map_err(|_| ApiError::not_found(format!("agent {name} not found")))?;
+    let patch = chorus_core::AgentPatch { enabled: Some(enabled), ..chorus_core::AgentPatch::default() };
+    Ok(state.store.update_agent(&name, patch).await?)
+}

@@ -123,6 +123,46 @@ pub(crate) async fn write_incoming(state: &AppState, c: &CreatedIncoming) -> Res
     Ok(())
 }
 
+/// Replace a hook's secret (either direction) with `given` or a generated
+/// one; the old one verifies for `grace_secs` more. The new secret (to be
+/// shown once) and when the old one stops.
+pub(crate) async fn rotate_secret(
+    state: &AppState,
+    found: &Found,
+    given: Option<String>,
+    grace_secs: u64,
+) -> Result<(chorus_core::Secret, jiff::Timestamp), ApiError> {
+    let (id, standard) = match found {
+        Found::Incoming(h) if !h.source.has_secret() => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "this hook was created with source {:?} and has no secret to rotate",
+                    h.source.as_str()
+                ),
+            ));
+        }
+        Found::Incoming(h) => (&h.id, h.source == chorus_core::Source::Standard),
+        Found::Outgoing(h) => (&h.id, h.signature == chorus_core::SignatureScheme::Standard),
+    };
+    let verifies_only = matches!(found, Found::Incoming(_));
+    let secret = service::choose_secret_for(standard, verifies_only, given)?;
+    let until =
+        service::now(state) + jiff::SignedDuration::from_secs(i64::try_from(grace_secs).unwrap_or(i64::MAX));
+    state.store.rotate_secret(id, secret.clone(), until).await?;
+    tracing::info!(hook = %id, grace_seconds = grace_secs, "webhook secret rotated");
+    Ok((secret, until))
+}
+
+/// Send a failed delivery again, with a fresh set of attempts.
+pub(crate) async fn retry_delivery(state: &AppState, id: &str) -> Result<chorus_core::Delivery, ApiError> {
+    let delivery_id: chorus_core::DeliveryId =
+        id.parse().map_err(|_| ApiError::not_found(format!("delivery {id} not found")))?;
+    let delivery = state.store.retry_delivery(&delivery_id, state.clock.now()).await?;
+    state.emitter.wake();
+    Ok(delivery)
+}
+
 /// Send a realistic sample of the hook's source, signed with its secret,
 /// through the whole ingress pipeline (checks, storage, routing, the
 /// agent's channel), as if the sender had posted it; answers what the

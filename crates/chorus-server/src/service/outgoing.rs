@@ -327,6 +327,32 @@ pub(crate) async fn check_new(
     Ok((hook, secret, body.auth))
 }
 
+/// Pause a subscription (its deliveries wait) or resume it (they go).
+pub(crate) async fn set_paused(
+    state: &AppState,
+    hook: &OutgoingHook,
+    paused: bool,
+) -> Result<OutgoingHook, ApiError> {
+    let patch = OutgoingPatch { paused: Some(paused), ..OutgoingPatch::default() };
+    let hook = state.store.update_outgoing(&hook.id, patch).await?;
+    if !paused {
+        state.emitter.wake();
+    }
+    tracing::info!(hook = %hook.id, paused, "outgoing webhook pause state changed");
+    Ok(hook)
+}
+
+/// Send again every delivery of `hook` that failed since `since`; how many.
+pub(crate) async fn recover(
+    state: &AppState,
+    hook: &OutgoingHook,
+    since: jiff::Timestamp,
+) -> Result<u64, ApiError> {
+    let n = state.store.recover(&hook.id, since, state.clock.now()).await?;
+    state.emitter.wake();
+    Ok(n)
+}
+
 pub(crate) async fn update(
     state: &AppState,
     current: &OutgoingHook,

@@ -57,6 +57,32 @@ pub(crate) async fn replace_all(
     Ok(state.store.rules(&hook.id).await?)
 }
 
+/// Move rule `rule_id` one place earlier (`up`) or later in the order the
+/// rules run, by giving every rule a priority that says the new order; ids
+/// and creation times stay.
+pub(crate) async fn reorder(
+    state: &AppState,
+    hook: &IncomingHook,
+    rule_id: &str,
+    up: bool,
+) -> Result<(), ApiError> {
+    let mut set = state.store.rules(&hook.id).await?;
+    let at = set
+        .iter()
+        .position(|r| r.id == rule_id)
+        .ok_or_else(|| ApiError::not_found(format!("command {rule_id} not found")))?;
+    let to = if up { at.checked_sub(1) } else { Some(at + 1).filter(|&t| t < set.len()) };
+    let Some(to) = to else { return Ok(()) };
+    set.swap(at, to);
+    let n = i32::try_from(set.len()).unwrap_or(i32::MAX);
+    for (i, rule) in (0..).zip(set.iter_mut()) {
+        // Ten apart, highest first: at most 1,000 for the 100 rules a hook may have.
+        rule.priority = (n - i) * 10;
+    }
+    state.store.replace_rules(&hook.id, set).await?;
+    Ok(())
+}
+
 /// Remove rule `rule_id`.
 pub(crate) async fn remove(state: &AppState, hook: &IncomingHook, rule_id: &str) -> Result<(), ApiError> {
     state.store.delete_rule(&hook.id, rule_id).await.map_err(|e| match e {

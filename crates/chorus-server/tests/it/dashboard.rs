@@ -261,3 +261,202 @@ async fn forms_show_the_services_errors_beside_their_fields_and_change_nothing()
     let (_, listed) = app.api_json(Method::GET, &format!("/api/webhooks/{id}/commands"), None).await;
     assert_eq!(listed["items"][0]["action"], "create_task", "{listed}");
 }
+
+#[tokio::test]
+async fn subscriptions_pause_resume_and_recover_from_the_dashboard() {
+    let app = TestApp::start().await;
+    let receiver = chorus_testkit::TestReceiver::start().await;
+    receiver.set_default(chorus_testkit::Reply::status(500));
+    let (sub, _) = app
+        .outgoing(json!({
+            "url": receiver.url("/in"), "events": ["custom.*"], "name": "Audit trail",
+            "retry": {"strategy": "fixed", "max_attempts": 1, "initial_delay_ms": 100, "max_delay_ms": 100, "jitter": false},
+        }))
+        .await;
+    let http = browser();
+    let cookie = sign_in(&app, &http, TOKEN).await;
+
+    // A failed attempt shows in the figures and the chart.
+    let first = app.emit("custom.one", None, json!({"n": 1})).await;
+    receiver.wait_for(1, crate::support::WAIT).await;
+    app.wait_attempts(1).await;
+    let (_, html) = page(&app, &http, &cookie, "/dashboard/subscriptions").await;
+    assert!(html.contains("Audit trail") && html.contains("1 attempts, 0.0% succeeded"), "{html}");
+    assert!(html.contains("<svg") && html.contains("fill=\"#c92a2a\""), "a red bar for the failure: {html}");
+    let token = csrf(&html);
+
+    // Paused: what is emitted waits; resumed: it arrives.
+    receiver.set_default(chorus_testkit::Reply::status(200));
+    let pause = format!("/dashboard/subscriptions/{sub}/pause");
+    assert_eq!(
+        post_form(&app, &http, &cookie, &pause, &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, shown) = app.api_json(Method::GET, &format!("/api/webhooks/{sub}"), None).await;
+    assert_eq!(shown["paused"], true, "{shown}");
+    app.emit("custom.two", None, json!({"n": 2})).await;
+    let resume = format!("/dashboard/subscriptions/{sub}/resume");
+    assert_eq!(
+        post_form(&app, &http, &cookie, &resume, &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let got = receiver.wait_for(2, crate::support::WAIT).await;
+    assert_eq!(got[1].json()["event"], "custom.two");
+
+    // The failed one is sent again by Recover.
+    let recover = format!("/dashboard/subscriptions/{sub}/recover");
+    assert_eq!(
+        post_form(&app, &http, &cookie, &recover, &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let got = receiver.wait_for(3, crate::support::WAIT).await;
+    assert_eq!(got[2].json()["event"], "custom.one");
+    assert_eq!(got[2].json()["data"], json!({"n": 1}));
+    app.wait_attempts(3).await;
+    let (_, delivery) = app.api_json(Method::GET, &format!("/api/deliveries/{}", first[0]), None).await;
+    assert_eq!(delivery["status"], "succeeded", "{delivery}");
+}
+
+#[tokio::test]
+async fn rules_reorder_edit_and_go_and_secrets_rotate_from_the_hook_page() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app
+        .hook(json!({"agent": "builder", "source": "github", "commands": [
+            {"trigger": "push", "action": "notify", "priority": 5},
+            {"trigger": "issues", "action": "create_task", "priority": 1},
+        ]}))
+        .await;
+    let http = browser();
+    let cookie = sign_in(&app, &http, TOKEN).await;
+    let (_, html) = page(&app, &http, &cookie, &format!("/dashboard/hooks/{}", hook.id)).await;
+    let token = csrf(&html);
+    let triggers = || async {
+        let (_, listed) =
+            app.api_json(Method::GET, &format!("/api/webhooks/{}/commands", hook.id), None).await;
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r["trigger"].as_str().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let before = triggers().await;
+    assert_eq!(before.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["push", "issues"]);
+    let second = &before[1].0;
+
+    let up = format!("/dashboard/hooks/{}/rules/{second}/up", hook.id);
+    assert_eq!(
+        post_form(&app, &http, &cookie, &up, &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let after = triggers().await;
+    assert_eq!(after.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["issues", "push"]);
+    assert_eq!(after[0].0, *second, "the rule keeps its id");
+
+    let edit = format!("/dashboard/hooks/{}/rules/{second}", hook.id);
+    let bad = post_form(
+        &app,
+        &http,
+        &cookie,
+        &edit,
+        &[("csrf", &token), ("trigger", "issues"), ("action", "create_task"), ("priority", "many")],
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let edited = post_form(
+        &app,
+        &http,
+        &cookie,
+        &edit,
+        &[("csrf", &token), ("trigger", "issues.opened"), ("action", "create_task"), ("priority", "20")],
+    )
+    .await;
+    assert_eq!(edited.status(), StatusCode::SEE_OTHER);
+    assert_eq!(triggers().await[0], (second.clone(), "issues.opened".to_owned()));
+
+    let remove = format!("/dashboard/hooks/{}/rules/{second}/remove", hook.id);
+    assert_eq!(
+        post_form(&app, &http, &cookie, &remove, &[("csrf", &token)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(triggers().await.len(), 1);
+
+    // A rotation shows the new secret once; both verify during the grace.
+    let rotated =
+        post_form(&app, &http, &cookie, &format!("/dashboard/hooks/{}/rotate", hook.id), &[("csrf", &token)])
+            .await;
+    let html = unescape(&rotated.text().await.unwrap());
+    let fresh = html.split("id=\"new-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let body = push_payload();
+    for (secret, delivery) in [(fresh.as_str(), "d-1"), (hook.secret.as_deref().unwrap(), "d-2")] {
+        let resp = app.post(&hook.url, &github_headers(secret, "push", delivery, &body), body.clone()).await;
+        assert_eq!(resp.status(), 202);
+    }
+}
+
+#[tokio::test]
+async fn agents_turn_off_and_tasks_list_from_the_dashboard() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app
+        .hook(json!({"agent": "builder", "source": "github", "commands": [
+            {"trigger": "push", "action": "create_task", "template": "Write the release notes"},
+        ]}))
+        .await;
+    let body = push_payload();
+    let resp = app
+        .post(&hook.url, &github_headers(hook.secret.as_deref().unwrap(), "push", "d-0", &body), body.clone())
+        .await;
+    assert_eq!(resp.status(), 202);
+    let accepted: serde_json::Value = resp.json().await.unwrap();
+    crate::rules::routed(&app, &hook.id, accepted["event_id"].as_str().unwrap()).await;
+    let http = browser();
+    let cookie = sign_in(&app, &http, TOKEN).await;
+    let (_, html) = page(&app, &http, &cookie, "/dashboard/tasks").await;
+    assert!(html.contains("Write the release notes"), "{html}");
+    let (_, html) = page(&app, &http, &cookie, "/dashboard/tasks?status=done").await;
+    assert!(!html.contains("Write the release notes"), "{html}");
+    let (_, html) = page(&app, &http, &cookie, "/dashboard/agents").await;
+    let token = csrf(&html);
+    let off = post_form(&app, &http, &cookie, "/dashboard/agents/builder/disable", &[("csrf", &token)]).await;
+    assert_eq!(off.status(), StatusCode::SEE_OTHER);
+    let resp = app
+        .post(&hook.url, &github_headers(hook.secret.as_deref().unwrap(), "push", "d-1", &body), body)
+        .await;
+    assert_eq!(resp.status(), 503);
+}
+
+#[tokio::test]
+async fn the_live_stream_says_refresh_when_an_event_arrives() {
+    let app = TestApp::start().await;
+    app.agent("builder", "4242").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "github"})).await;
+    let http = browser();
+    let cookie = sign_in(&app, &http, TOKEN).await;
+    let (status, _) = page(&app, &http, &cookie, "/dashboard/live?topic=everything").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = page(&app, &http, "", &format!("/dashboard/live?hook={}", hook.id)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let mut stream = http
+        .get(format!("{}/dashboard/live?hook={}", app.base, hook.id))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let body = push_payload();
+    let resp = app
+        .post(&hook.url, &github_headers(hook.secret.as_deref().unwrap(), "push", "d-1", &body), body)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let mut seen = String::new();
+    let read = async {
+        while !seen.contains("event: refresh") {
+            let chunk = stream.chunk().await.unwrap().expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(crate::support::WAIT, read).await.expect("a refresh within the wait");
+}

@@ -438,21 +438,12 @@ pub(crate) async fn recover<C: GenericClient>(
     Ok(n)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
 pub(crate) async fn stats<C: GenericClient>(
     c: &C,
     hook: &HookId,
     now: Timestamp,
 ) -> Result<HookStats, StoreError> {
     let day_ago = ms(now - SignedDuration::from_hours(24));
-    let hour_ago = ms(now - SignedDuration::from_hours(1));
     let rows = c
         .query(
             "SELECT a.started_at, a.duration_ms, a.error IS NULL AS ok FROM attempts a
@@ -462,24 +453,12 @@ pub(crate) async fn stats<C: GenericClient>(
         )
         .await
         .map_err(pg)?;
-    let mut stats = HookStats::default();
-    let mut latencies = Vec::with_capacity(rows.len());
+    let mut figures = Vec::with_capacity(rows.len());
     for row in &rows {
-        let (at, duration, ok): (i64, i64, bool) =
-            (row.col("started_at")?, row.col("duration_ms")?, row.col("ok")?);
-        stats.attempts_last_day += 1;
-        stats.succeeded_last_day += u64::from(ok);
-        if at >= hour_ago {
-            stats.attempts_last_hour += 1;
-            stats.succeeded_last_hour += u64::from(ok);
-        }
-        latencies.push(duration.max(0) as u64);
+        let attempt: (i64, i64, bool) = (row.col("started_at")?, row.col("duration_ms")?, row.col("ok")?);
+        figures.push(crate::outgoing::attempt_figures(attempt));
     }
-    latencies.sort_unstable();
-    stats.p50_ms = percentile(&latencies, 0.50);
-    stats.p95_ms = percentile(&latencies, 0.95);
-    stats.success_rate = (stats.attempts_last_day > 0)
-        .then(|| stats.succeeded_last_day as f64 / stats.attempts_last_day as f64);
+    let mut stats = HookStats::of_attempts(figures, now);
     let counts = c
         .query_one(
             "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending,

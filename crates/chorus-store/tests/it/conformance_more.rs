@@ -269,6 +269,13 @@ pub(crate) async fn subscriptions_hold_rotate_recover_and_go(f: Fixture) {
     };
     f.store.record_attempt(failed.clone()).await.unwrap();
     let stats = f.store.hook_stats(&id, now).await.unwrap();
+    assert_eq!(stats.hourly.len(), 24);
+    let last = &stats.hourly[23];
+    assert_eq!(
+        (last.start, last.attempts, last.succeeded, last.p50_ms),
+        (now - SignedDuration::from_hours(1), 1, 0, Some(5))
+    );
+    assert!(stats.hourly[..23].iter().all(|h| h.attempts == 0));
     assert_eq!((stats.attempts_last_day, stats.succeeded_last_day, stats.failed), (1, 0, 1));
     assert_eq!(
         f.store.recover(&id, now + SignedDuration::from_secs(1), now).await.unwrap(),
