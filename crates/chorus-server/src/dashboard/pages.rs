@@ -30,7 +30,7 @@ use crate::{
     service::{
         self, IncomingSpec, RuleSpec,
         hooks::Found,
-        views::{AgentView, CommandView, DeliveryView, IncomingView, RunView},
+        views::{AgentView, CommandView, DeliveryView, IncomingView, RunView, WorkflowView},
     },
     state::AppState,
     workflows,
@@ -81,6 +81,7 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(super::outgoing::routes())
         .route("/dashboard/live", get(super::live::stream))
         .route("/dashboard/runs", get(runs))
+        .route("/dashboard/workflows/{name}/{verb}", post(workflow_enabled))
         .route("/dashboard/runs/{id}/approve", post(approve))
         .route("/dashboard/runs/{id}/deny", post(deny))
         .route("/dashboard/audit", get(audit))
@@ -563,10 +564,14 @@ async fn runs(
     let Some(sys) = state.workflows.as_ref() else {
         return dashboard.render(
             "runs.html",
-            context! { frame => v(&session.frame("Workflow runs")), section => "runs", enabled => false },
+            context! { frame => v(&session.frame("Workflows")), section => "runs", enabled => false },
         );
     };
     let query = RunQuery { workflow: None, status: None, limit: 50, cursor: None };
+    let listed = match sys.store.workflows().await {
+        Ok(list) => list.iter().map(|w| WorkflowView::of(&state, w)).collect::<Vec<_>>(),
+        Err(e) => return error_page(&e.into()),
+    };
     match sys.store.runs(query).await {
         Ok(page) => {
             let runs: Vec<Value> = page
@@ -579,7 +584,10 @@ async fn runs(
                 .collect();
             dashboard.render(
                 "runs.html",
-                context! { frame => v(&session.frame("Workflow runs")), section => "runs", enabled => true, runs => v(&runs) },
+                context! {
+                    frame => v(&session.frame("Workflows")), section => "runs", enabled => true, runs => v(&runs),
+                    workflows => v(&listed),
+                },
             )
         }
         Err(e) => error_page(&e.into()),
@@ -668,7 +676,10 @@ async fn edit_rule(
     match result {
         Ok(id) => Redirect::to(&format!("/dashboard/hooks/{id}")).into_response(),
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            match hook_page(&session, &state, &dashboard, &id, None, Some(&e), Value::Null).await {
+            // Shown again in the rule's own form, with the error beside its field.
+            let mut shown = serde_json::to_value(&form).unwrap_or_default();
+            shown["editing"] = Value::String(rule.clone());
+            match hook_page(&session, &state, &dashboard, &id, None, Some(&e), shown).await {
                 Ok(page) => (e.status, page).into_response(),
                 Err(e) => error_page(&e),
             }
@@ -826,5 +837,27 @@ async fn tasks(
             )
         }
         Err(e) => error_page(&e.into()),
+    }
+}
+
+async fn workflow_enabled(
+    session: Session,
+    State(state): State<AppState>,
+    Path((name, verb)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
+        return refusal.into_response();
+    }
+    let on = match verb.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return error_page(&ApiError::not_found(format!("no such change: {verb}"))),
+    };
+    let action = if on { "workflows.enable" } else { "workflows.disable" };
+    let acting = session.acting(&state, action, Some(name.clone()));
+    match workflows::set_enabled(&acting, &name, on).await {
+        Ok(_) => Redirect::to("/dashboard/runs").into_response(),
+        Err(e) => error_page(&e),
     }
 }

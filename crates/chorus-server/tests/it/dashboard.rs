@@ -364,6 +364,12 @@ async fn rules_reorder_edit_and_go_and_secrets_rotate_from_the_hook_page() {
     )
     .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let html = unescape(&bad.text().await.unwrap());
+    assert!(
+        html.contains(&format!("id=\"edit-{second}-priority-error\"")),
+        "the error is beside the edited rule's field: {html}"
+    );
+    assert!(!html.contains("id=\"rule-priority-error\""), "not beside the new rule's: {html}");
     let edited = post_form(
         &app,
         &http,
@@ -459,4 +465,27 @@ async fn the_live_stream_says_refresh_when_an_event_arrives() {
         }
     };
     tokio::time::timeout(crate::support::WAIT, read).await.expect("a refresh within the wait");
+}
+
+#[tokio::test]
+async fn workflows_turn_off_from_the_dashboard() {
+    let app = TestApp::start().await;
+    let definition = json!({
+        "name": "nightly", "secret": "workflow-secret-0123456789",
+        "steps": [{"name": "say", "tool": "memory_store", "args": {"fact": "ran"}}],
+    });
+    let (status, v) = app.api_json(Method::POST, "/api/workflows", Some(definition)).await;
+    assert_eq!(status, 201, "{v}");
+    let http = browser();
+    let cookie = sign_in(&app, &http, TOKEN).await;
+    let (_, html) = page(&app, &http, &cookie, "/dashboard/runs").await;
+    assert!(html.contains("/dashboard/workflows/nightly/disable"), "{html}");
+    let off =
+        post_form(&app, &http, &cookie, "/dashboard/workflows/nightly/disable", &[("csrf", &csrf(&html))])
+            .await;
+    assert_eq!(off.status(), StatusCode::SEE_OTHER);
+    let body = serde_json::to_vec(&json!({"go": true})).unwrap();
+    let headers = github_headers("workflow-secret-0123456789", "push", "w-1", &body);
+    let resp = app.post(&format!("{}/webhooks/nightly", app.base), &headers, body).await;
+    assert_eq!(resp.status(), 409);
 }
