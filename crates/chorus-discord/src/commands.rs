@@ -835,6 +835,23 @@ fn parse_text(text: &str) -> Option<Result<Cmd, String>> {
     })
 }
 
+/// The command parsers alone, for the fuzz targets: whatever the input,
+/// they answer a command or a message, never panic.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    /// Parse a slash command's `data` as Discord sends it.
+    pub fn interaction(data: &Value) -> bool {
+        super::parse_interaction(data).is_ok()
+    }
+
+    /// Parse a `!hook …` text command.
+    pub fn text(text: &str) -> Option<bool> {
+        super::parse_text(text).map(|r| r.is_ok())
+    }
+}
+
 /// Handle an application command interaction (`type` 2).
 pub async fn handle_interaction(service: &dyn HookService, interaction: &Value, by: &Invoker) -> Reply {
     match parse_interaction(&interaction["data"]) {

@@ -216,6 +216,26 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Parsed, Problem> {
     Ok(Parsed { value, lines: builder.lines })
 }
 
+/// A hook file's text through the parser and the field checks, for the
+/// fuzz targets: whatever the text, an answer, never a panic. Whether it
+/// parsed to a hook file.
+#[doc(hidden)]
+pub fn fuzz_hook_file(name: &str, text: &str) -> bool {
+    match parse(name, text) {
+        Ok(parsed) => match typed::<HookFile>(&parsed.value, &["secret", "reply.token"]) {
+            Ok(_) => true,
+            Err(p) => {
+                let _ = located(name, Some(&parsed), p);
+                false
+            }
+        },
+        Err(p) => {
+            let _ = located(name, None, p);
+            false
+        }
+    }
+}
+
 /// `problem` in `file`, at its field's line when `parsed` knows it.
 pub(crate) fn located(file: &str, parsed: Option<&Parsed>, problem: Problem) -> ConfigFileError {
     let line = problem.line.unwrap_or_else(|| match (&problem.field, parsed) {

@@ -20,7 +20,7 @@ mod workflows;
 pub use api::{IdempotencyKeys, openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};
-pub use config_files::{ConfigFileError, ConfigStatus};
+pub use config_files::{ConfigFileError, ConfigStatus, fuzz_hook_file};
 pub use discord::DiscordCommands;
 pub use docker::{DockerHost, DockerStatus, DockerWatcher};
 pub use error::{ApiError, ApiJson, ApiQuery, ErrorCode};
