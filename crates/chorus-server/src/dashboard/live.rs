@@ -13,7 +13,7 @@ use axum::{
         sse::{Event as SseEvent, KeepAlive, Sse},
     },
 };
-use chorus_core::{EventQuery, HookId, RunQuery, TaskQuery};
+use chorus_core::{HookId, RunQuery, TaskQuery};
 use serde::Deserialize;
 
 use super::{Session, error_page, pages::find_hook};
@@ -49,17 +49,8 @@ impl Topic {
     async fn fingerprint(&self, state: &AppState) -> Option<String> {
         let brief = match self {
             Self::Hook(hook) => {
-                let query = EventQuery {
-                    hook_id: Some(hook.clone()),
-                    status: None,
-                    event_type: None,
-                    since: None,
-                    until: None,
-                    limit: 20,
-                    cursor: None,
-                };
-                let page = state.store.events(query).await.ok()?;
-                page.items.iter().map(|e| format!("{}:{}", e.id, e.status.as_str())).collect::<Vec<_>>()
+                let events = super::pages::latest_events(state, hook).await.ok()?;
+                events.iter().map(|e| format!("{}:{}", e.id, e.status.as_str())).collect::<Vec<_>>()
             }
             Self::Runs => {
                 let sys = state.workflows.as_ref()?;

@@ -67,8 +67,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dashboard/hooks/new", get(new_hook))
         .route("/dashboard/hooks/{id}", get(hook))
         .route("/dashboard/hooks/{id}/events", get(events_fragment))
-        .route("/dashboard/hooks/{id}/enable", post(enable))
-        .route("/dashboard/hooks/{id}/disable", post(disable))
+        // Static segments (test, rotate, rules) take precedence over {verb}.
+        .route("/dashboard/hooks/{id}/{verb}", post(toggle))
         .route("/dashboard/hooks/{id}/test", post(test))
         .route("/dashboard/hooks/{id}/rules", post(add_rule))
         .route("/dashboard/hooks/{id}/rules/{rule}", post(edit_rule))
@@ -82,8 +82,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dashboard/live", get(super::live::stream))
         .route("/dashboard/runs", get(runs))
         .route("/dashboard/workflows/{name}/{verb}", post(workflow_enabled))
-        .route("/dashboard/runs/{id}/approve", post(approve))
-        .route("/dashboard/runs/{id}/deny", post(deny))
+        .route("/dashboard/runs/{id}/{verb}", post(decision))
         .route("/dashboard/audit", get(audit))
 }
 
@@ -342,23 +341,26 @@ pub(super) async fn deliveries_of(state: &AppState, hook: &HookId) -> Result<Vec
     Ok(out)
 }
 
+/// The latest events of a hook, as its page lists them.
+pub(super) async fn latest_events(state: &AppState, hook: &HookId) -> Result<Vec<Event>, ApiError> {
+    let query = EventQuery {
+        hook_id: Some(hook.clone()),
+        status: None,
+        event_type: None,
+        since: None,
+        until: None,
+        limit: 20,
+        cursor: None,
+    };
+    Ok(state.store.events(query).await?.items)
+}
+
 /// The latest events of a hook, each with the message it became and the
 /// payload as text.
 async fn recent_events(state: &AppState, hook: &HookId) -> Result<Vec<Value>, ApiError> {
-    let page = state
-        .store
-        .events(EventQuery {
-            hook_id: Some(hook.clone()),
-            status: None,
-            event_type: None,
-            since: None,
-            until: None,
-            limit: 20,
-            cursor: None,
-        })
-        .await?;
-    let mut out = Vec::with_capacity(page.items.len());
-    for event in &page.items {
+    let events = latest_events(state, hook).await?;
+    let mut out = Vec::with_capacity(events.len());
+    for event in &events {
         out.push(event_view(state, event).await?);
     }
     Ok(out)
@@ -431,22 +433,25 @@ async fn set_enabled(
     }
 }
 
-async fn enable(
-    session: Session,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    set_enabled(&session, &state, &id, form.csrf.as_deref(), true).await
+/// `enable` or `disable`, from a form's path, as on or off.
+pub(super) fn switch(verb: &str) -> Result<bool, ApiError> {
+    match verb {
+        "enable" => Ok(true),
+        "disable" => Ok(false),
+        _ => Err(ApiError::not_found(format!("no such change: {verb}"))),
+    }
 }
 
-async fn disable(
+async fn toggle(
     session: Session,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, verb)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    set_enabled(&session, &state, &id, form.csrf.as_deref(), false).await
+    match switch(&verb) {
+        Ok(on) => set_enabled(&session, &state, &id, form.csrf.as_deref(), on).await,
+        Err(e) => error_page(&e),
+    }
 }
 
 async fn test(
@@ -619,22 +624,16 @@ async fn decide(
     }
 }
 
-async fn approve(
+async fn decision(
     session: Session,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, verb)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    decide(&session, &state, &id, form.csrf.as_deref(), true).await
-}
-
-async fn deny(
-    session: Session,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    decide(&session, &state, &id, form.csrf.as_deref(), false).await
+    match verb.as_str() {
+        "approve" | "deny" => decide(&session, &state, &id, form.csrf.as_deref(), verb == "approve").await,
+        _ => error_page(&ApiError::not_found(format!("no such decision: {verb}"))),
+    }
 }
 
 async fn audit(
@@ -794,10 +793,9 @@ async fn agent_enabled(
     if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
         return refusal.into_response();
     }
-    let on = match verb.as_str() {
-        "enable" => true,
-        "disable" => false,
-        _ => return error_page(&ApiError::not_found(format!("no such change: {verb}"))),
+    let on = match switch(&verb) {
+        Ok(on) => on,
+        Err(e) => return error_page(&e),
     };
     let acting =
         session.acting(&state, if on { "agents.enable" } else { "agents.disable" }, Some(name.clone()));
@@ -849,10 +847,9 @@ async fn workflow_enabled(
     if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
         return refusal.into_response();
     }
-    let on = match verb.as_str() {
-        "enable" => true,
-        "disable" => false,
-        _ => return error_page(&ApiError::not_found(format!("no such change: {verb}"))),
+    let on = match switch(&verb) {
+        Ok(on) => on,
+        Err(e) => return error_page(&e),
     };
     let action = if on { "workflows.enable" } else { "workflows.disable" };
     let acting = session.acting(&state, action, Some(name.clone()));
