@@ -33,9 +33,9 @@ pub use rule::{Action, Rule, RuleOutcome, RuleResult};
 pub use secret::Secret;
 pub use sink::{SendError, SendOutcome, Sink, TargetKind};
 pub use store::{
-    Change, ClaimedDelivery, DeliveryQuery, DeliveryStore, EventQuery, IdempotentResponse, IngestOutcome,
-    IngressStore, ManagementStore, OutgoingStore, Page, RateDecision, RoutedEvent, RoutingStore, Store,
-    StoreCounts, StoreError, SubjectUpdate, WatchGuard, WindowSlot,
+    Change, ClaimedDelivery, CommitRecorder, CommitStats, DeliveryQuery, DeliveryStore, EventQuery,
+    IdempotentResponse, IngestOutcome, IngressStore, ManagementStore, OutgoingStore, Page, RateDecision,
+    RoutedEvent, RoutingStore, Store, StoreCounts, StoreError, SubjectUpdate, WatchGuard, WindowSlot,
 };
 pub use task::{Question, QuestionStatus, Task, TaskQuery, TaskStatus};
 pub use workflow::{

@@ -217,7 +217,54 @@ pub struct StoreCounts {
     pub runs: Vec<(String, u64)>,
     /// Tasks by status.
     pub tasks: Vec<(String, u64)>,
+    /// The group commits of this process (ingress's on PostgreSQL, every
+    /// write's on SQLite) since it started.
+    pub commits: CommitStats,
 }
+
+/// Group commits as two histograms: how many writes each carried, and how
+/// long each took to be durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Commits carrying at most each of [`CommitStats::SIZES`] writes
+    /// (cumulative, as Prometheus counts buckets).
+    pub size_buckets: [u64; 9],
+    /// Writes carried in all.
+    pub size_sum: u64,
+    /// Commits that took at most each of [`CommitStats::MICROS`].
+    pub latency_buckets: [u64; 10],
+    /// Time taken in all, in microseconds.
+    pub latency_sum_micros: u64,
+    /// Commits made.
+    pub count: u64,
+}
+
+impl CommitStats {
+    /// Upper bounds of the size buckets.
+    pub const SIZES: [u64; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+    /// Upper bounds of the latency buckets, in microseconds (0.5 ms to 1 s).
+    pub const MICROS: [u64; 10] =
+        [500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+    /// One commit of `size` writes that took `took`.
+    pub fn record(&mut self, size: usize, took: Duration) {
+        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        for (bucket, bound) in self.size_buckets.iter_mut().zip(Self::SIZES) {
+            *bucket += u64::from(size <= bound);
+        }
+        for (bucket, bound) in self.latency_buckets.iter_mut().zip(Self::MICROS) {
+            *bucket += u64::from(micros <= bound);
+        }
+        self.size_sum = self.size_sum.saturating_add(size);
+        self.latency_sum_micros = self.latency_sum_micros.saturating_add(micros);
+        self.count += 1;
+    }
+}
+
+/// Where a store's writers put their [`CommitStats`]; shared with the
+/// store that reports them.
+pub type CommitRecorder = std::sync::Arc<std::sync::Mutex<CommitStats>>;
 
 /// What the management plane (API, CLI, Discord commands, config files)
 /// reads and changes: agents, hooks and their rules, tokens, the audit
@@ -575,5 +622,21 @@ pub struct WatchGuard(pub Box<dyn Send + Sync>);
 impl std::fmt::Debug for WatchGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WatchGuard")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_fall_in_cumulative_buckets() {
+        let mut stats = CommitStats::default();
+        stats.record(1, Duration::from_micros(300));
+        stats.record(20, Duration::from_millis(7));
+        stats.record(1_000, Duration::from_secs(2));
+        assert_eq!(stats.size_buckets, [1, 1, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(stats.latency_buckets, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+        assert_eq!((stats.count, stats.size_sum, stats.latency_sum_micros), (3, 1_021, 2_007_300));
     }
 }

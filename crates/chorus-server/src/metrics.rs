@@ -12,6 +12,39 @@ use axum::{
 
 use crate::{api::Api, error::ApiError};
 
+/// The store's group commits: writes carried and time taken, each a
+/// histogram.
+fn commits(out: &mut String, c: &chorus_core::CommitStats) {
+    family(
+        out,
+        "chorus_store_commit_writes",
+        "histogram",
+        "Writes carried by each group commit of the store.",
+    );
+    for (bound, n) in chorus_core::CommitStats::SIZES.iter().zip(c.size_buckets) {
+        let _ = writeln!(out, "chorus_store_commit_writes_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "chorus_store_commit_writes_bucket{{le=\"+Inf\"}} {}", c.count);
+    let _ = writeln!(out, "chorus_store_commit_writes_sum {}", c.size_sum);
+    let _ = writeln!(out, "chorus_store_commit_writes_count {}", c.count);
+    family(
+        out,
+        "chorus_store_commit_duration_seconds",
+        "histogram",
+        "Time each group commit took to be durable.",
+    );
+    for (bound, n) in chorus_core::CommitStats::MICROS.iter().zip(c.latency_buckets) {
+        let _ = writeln!(
+            out,
+            "chorus_store_commit_duration_seconds_bucket{{le=\"{}\"}} {n}",
+            *bound as f64 / 1e6
+        );
+    }
+    let _ = writeln!(out, "chorus_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {}", c.count);
+    let _ = writeln!(out, "chorus_store_commit_duration_seconds_sum {}", c.latency_sum_micros as f64 / 1e6);
+    let _ = writeln!(out, "chorus_store_commit_duration_seconds_count {}", c.count);
+}
+
 /// Upper bounds of the body-size histogram's buckets, in bytes.
 const BODY_BUCKETS: [u64; 8] = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304];
 
@@ -153,6 +186,7 @@ pub(crate) async fn serve(Api(state): Api) -> Result<Response, ApiError> {
     for (status, n) in &counts.tasks {
         let _ = writeln!(out, "chorus_tasks{{status=\"{}\"}} {n}", label(status));
     }
+    commits(&mut out, &counts.commits);
     let mut response = out.into_response();
     response
         .headers_mut()

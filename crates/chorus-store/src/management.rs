@@ -23,6 +23,7 @@ use crate::sqlite::{
 #[async_trait]
 impl chorus_core::ManagementStore for SqliteStore {
     async fn counts(&self) -> Result<chorus_core::StoreCounts, StoreError> {
+        let commits = self.inner.commits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         self.read(move |conn, _| {
             let pairs = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
                 conn.prepare_cached(sql)
@@ -51,6 +52,7 @@ impl chorus_core::ManagementStore for SqliteStore {
                 oldest_due: oldest.map(ts),
                 runs: pairs("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")?,
                 tasks: pairs("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status")?,
+                commits,
             })
         })
         .await

@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     /// Held for the store's lifetime: one process per database.
     _lock: std::fs::File,
     pub(crate) writer: Writer,
+    /// The writer's group commits, for `/metrics`.
+    pub(crate) commits: chorus_core::CommitRecorder,
     _checkpointer: Checkpointer,
     pub(crate) readers: Mutex<Vec<Connection>>,
     pub(crate) max_readers: usize,
@@ -223,6 +225,7 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         let restart = Arc::new(AtomicBool::new(false));
+        let commits = chorus_core::CommitRecorder::default();
         let checkpointer = Checkpointer::spawn(
             open_conn(&path, OpenFlags::default()).map_err(backend)?,
             CHECKPOINT_EVERY,
@@ -233,7 +236,8 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 _lock: lock,
-                writer: Writer::spawn(conn, options.write_queue, restart),
+                writer: Writer::spawn(conn, options.write_queue, restart, commits.clone()),
+                commits,
                 _checkpointer: checkpointer,
                 readers: Mutex::new(Vec::new()),
                 max_readers: options.readers,

@@ -80,7 +80,12 @@ pub(crate) struct Writer {
 impl Writer {
     /// `restart` is raised by the [`Checkpointer`] when the WAL has grown
     /// past [`RESTART_FRAMES`].
-    pub(crate) fn spawn(mut conn: Connection, queue: usize, restart: Arc<AtomicBool>) -> Self {
+    pub(crate) fn spawn(
+        mut conn: Connection,
+        queue: usize,
+        restart: Arc<AtomicBool>,
+        commits: chorus_core::CommitRecorder,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Box<dyn WriteOp>>(queue);
         thread::Builder::new()
             .name("chorus-store-writer".into())
@@ -94,7 +99,12 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    let started = std::time::Instant::now();
                     let commit = run_batch(&mut conn, &mut batch);
+                    commits
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .record(batch.len(), started.elapsed());
                     for op in batch.drain(..) {
                         op.complete(commit.clone());
                     }

@@ -683,4 +683,20 @@ print(json.dumps(out))
         .unwrap();
     assert!((body_count - 2.0).abs() < f64::EPSILON, "two bodies read: {families}");
     assert_eq!(families["chorus_events"]["type"], "gauge", "{families}");
+    // Every write so far (agent, hook, events, routing) went through group
+    // commits: both histograms counted them, and agree on how many.
+    let sample = |family: &str, name: &str| {
+        families[family]["samples"].as_array().unwrap().iter().find(|s| s[0] == name).unwrap()[2]
+            .as_f64()
+            .unwrap()
+    };
+    for family in ["chorus_store_commit_writes", "chorus_store_commit_duration_seconds"] {
+        assert_eq!(families[family]["type"], "histogram", "{families}");
+    }
+    let commits = sample("chorus_store_commit_writes", "chorus_store_commit_writes_count");
+    assert!(commits >= 3.0, "{families}");
+    assert!(sample("chorus_store_commit_writes", "chorus_store_commit_writes_sum") >= commits);
+    let timed = sample("chorus_store_commit_duration_seconds", "chorus_store_commit_duration_seconds_count");
+    assert!((timed - commits).abs() < f64::EPSILON, "{families}");
+    assert!(sample("chorus_store_commit_duration_seconds", "chorus_store_commit_duration_seconds_sum") > 0.0);
 }

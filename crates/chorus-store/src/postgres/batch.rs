@@ -26,6 +26,8 @@ type Job = (NewEvent, oneshot::Sender<Result<IngestOutcome, StoreError>>);
 /// The queue in front of the workers.
 pub(crate) struct Batcher {
     queue: mpsc::Sender<Job>,
+    /// The workers' commits, for `/metrics`.
+    pub(crate) commits: chorus_core::CommitRecorder,
 }
 
 impl Batcher {
@@ -33,10 +35,11 @@ impl Batcher {
     pub(crate) fn start(pool: &Pool) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let commits = chorus_core::CommitRecorder::default();
         for _ in 0..WORKERS {
-            tokio::spawn(work(pool.clone(), rx.clone()));
+            tokio::spawn(work(pool.clone(), rx.clone(), commits.clone()));
         }
-        Self { queue }
+        Self { queue, commits }
     }
 
     /// Commit `event` with whatever else is waiting; answered after the commit.
@@ -50,7 +53,7 @@ impl Batcher {
     }
 }
 
-async fn work(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn work(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, commits: chorus_core::CommitRecorder) {
     loop {
         let mut jobs = Vec::new();
         {
@@ -67,7 +70,13 @@ async fn work(pool: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
         }
         let events: Vec<&NewEvent> = jobs.iter().map(|(e, _)| e).collect();
-        match commit(&pool, &events).await {
+        let started = std::time::Instant::now();
+        let committed = commit(&pool, &events).await;
+        commits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(events.len(), started.elapsed());
+        match committed {
             Ok(outcomes) => {
                 for ((event, reply), outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome.ok_or_else(|| {

@@ -47,7 +47,16 @@ impl chorus_core::ManagementStore for PostgresStore {
             .await
             .map_err(pg)?
             .get(0);
-        Ok(chorus_core::StoreCounts { events, deliveries, oldest_due: oldest.map(super::ts), runs, tasks })
+        let commits =
+            self.inner.batcher.commits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Ok(chorus_core::StoreCounts {
+            events,
+            deliveries,
+            oldest_due: oldest.map(super::ts),
+            runs,
+            tasks,
+            commits,
+        })
     }
 
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent, StoreError> {

@@ -168,6 +168,12 @@ pub(crate) async fn concurrent_ingests_all_commit_and_a_failing_op_fails_alone(f
         }
     }
     assert_eq!(seen, 400);
+    // The 400 ingests were counted in the store's group commits, each
+    // timed.
+    let commits = f.store.counts().await.unwrap().commits;
+    assert!(commits.size_sum >= 400, "{commits:?}");
+    assert!((1..=commits.size_sum).contains(&commits.count), "{commits:?}");
+    assert!(commits.latency_buckets[9] <= commits.count, "{commits:?}");
 }
 
 pub(crate) async fn routing_and_delivery_lifecycle_with_leases(f: Fixture) {
