@@ -47,6 +47,10 @@ pub struct EngineConfig {
     /// Failed attempts in a row after which an outgoing subscription is
     /// disabled (and `webhook.disabled` emitted).
     pub breaker_threshold: u32,
+    /// How long channel messages wait after Discord refuses the bot token
+    /// (401) before one is tried again: each 401 spends the budget of
+    /// invalid requests (10,000 in 10 minutes) that gets an address banned.
+    pub bot_token_hold: Duration,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +62,7 @@ impl Default for EngineConfig {
             idle: Duration::from_secs(5),
             drain: Duration::from_secs(20),
             breaker_threshold: 10,
+            bot_token_hold: Duration::from_secs(600),
         }
     }
 }
@@ -74,6 +79,9 @@ pub struct Engine {
     emitter: Option<Emitter>,
     /// Serial targets with a worker; the main claim skips them.
     busy: Mutex<Vec<Target>>,
+    /// Until when channel messages are not claimed: Discord refused the
+    /// bot token. `None`: the token works (or was not yet refused).
+    bot_held_until: Mutex<Option<Timestamp>>,
 }
 
 /// Frees a serial target when its worker ends, however it ends.
@@ -107,7 +115,31 @@ impl Engine {
             recorded: Arc::new(watch::channel(0).0),
             emitter: None,
             busy: Mutex::new(Vec::new()),
+            bot_held_until: Mutex::new(None),
         }
+    }
+
+    /// How long until held channel messages may be tried again (the idle
+    /// wait when nothing is held).
+    fn until_bot_released(&self) -> Duration {
+        let held = *self.bot_held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.map_or(self.config.idle, |until| {
+            Duration::try_from(until.duration_since(self.clock.now())).unwrap_or(Duration::ZERO)
+        })
+    }
+
+    /// The kinds to claim now: channel messages wait while the bot token
+    /// is held.
+    fn claimable(&self, kinds: &[chorus_core::TargetKind]) -> Vec<chorus_core::TargetKind> {
+        let held = self.bot_held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.clock.now();
+        kinds
+            .iter()
+            .copied()
+            .filter(|k| {
+                *k != chorus_core::TargetKind::DiscordChannel || held.is_none_or(|until| until <= now)
+            })
+            .collect()
     }
 
     /// Emit operational events (`webhook.disabled`, `delivery.exhausted`) through `emitter`.
@@ -138,7 +170,13 @@ impl Engine {
                 let skip = this.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                 match this
                     .store
-                    .claim_deliveries(&kinds, &skip, this.clock.now(), this.config.lease, free)
+                    .claim_deliveries(
+                        &this.claimable(&kinds),
+                        &skip,
+                        this.clock.now(),
+                        this.config.lease,
+                        free,
+                    )
                     .await
                 {
                     Ok(c) => c,
@@ -194,7 +232,7 @@ impl Engine {
             if got > 0 {
                 continue;
             }
-            let wait = this.until_next_due(&kinds).await;
+            let wait = this.until_next_due(&this.claimable(&kinds)).await.min(this.until_bot_released());
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = notified => {}
@@ -386,10 +424,15 @@ impl Engine {
             let spec = jobs.iter().filter_map(|j| j.http.as_ref()).find(|s| s.hook.id == trip.hook);
             self.disabled(&trip, spec).await;
         }
-        if let (Err(SendError::Broken { message, .. }), Target::DiscordWebhook { agent }) =
-            (&result, &jobs[0].delivery.target)
-        {
-            self.degrade(agent, message).await;
+        match (&result, &jobs[0].delivery.target) {
+            (Err(SendError::Broken { message, .. }), Target::DiscordWebhook { agent }) => {
+                self.degrade(agent, message).await;
+            }
+            (Err(SendError::Broken { message, .. }), Target::DiscordChannel { .. }) => {
+                self.hold_bot(message).await;
+            }
+            (Ok(_), Target::DiscordChannel { .. }) => self.release_bot().await,
+            _ => {}
         }
         for (job, follow_up) in jobs.iter().zip(follow_ups) {
             if let Some(spec) = &job.http {
@@ -439,9 +482,17 @@ impl Engine {
                 }
             }
             // Sent and refused for good reason: it waits, held, until the
-            // destination is replaced (the agent is marked degraded).
+            // destination is replaced (the agent is marked degraded), or
+            // for a channel, until the bot token is tried again.
             Err(SendError::Broken { status, message }) => {
-                (DeliveryStatus::Pending, now, status, Some(message), None)
+                let next = match delivery.target {
+                    Target::DiscordChannel { .. } => {
+                        now + SignedDuration::try_from(self.config.bot_token_hold)
+                            .unwrap_or(SignedDuration::MAX)
+                    }
+                    _ => now,
+                };
+                (DeliveryStatus::Pending, next, status, Some(message), None)
             }
             Err(SendError::Throttled { .. }) => unreachable!("released before recording"),
         };
@@ -475,6 +526,42 @@ impl Engine {
             }),
         };
         (record, FollowUp { exhausted, error })
+    }
+
+    /// Hold every channel message for [`EngineConfig::bot_token_hold`]:
+    /// Discord refused the bot token. Subscribers hear it once, when the
+    /// token goes from working to refused.
+    async fn hold_bot(&self, reason: &str) {
+        let until = self.clock.now()
+            + SignedDuration::try_from(self.config.bot_token_hold).unwrap_or(SignedDuration::MAX);
+        let was =
+            self.bot_held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(until);
+        if was.is_some() {
+            return;
+        }
+        tracing::error!(%reason, retry_at = %until, "Discord refuses the bot token; channel messages wait");
+        self.health(
+            "system.health.degraded",
+            serde_json::json!({"component": "discord_bot", "reason": reason}),
+        )
+        .await;
+    }
+
+    /// A channel message went out: a refused bot token works again.
+    async fn release_bot(&self) {
+        let was = self.bot_held_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if was.is_some() {
+            tracing::info!("Discord takes the bot token again; channel messages go out");
+            self.health("system.health.restored", serde_json::json!({"component": "discord_bot"})).await;
+        }
+    }
+
+    async fn health(&self, event: &str, data: Value) {
+        if let Some(emitter) = &self.emitter
+            && let Err(e) = emitter.emit(event, None, data, Value::Null).await
+        {
+            tracing::error!(error = %e, event, "could not emit a health event");
+        }
     }
 
     /// Hold an agent's webhook deliveries until its URL is replaced, and

@@ -492,11 +492,19 @@ enum Sent {
 }
 
 /// A Discord webhook that answers 401 or 404 to a send was deleted or its
-/// token revoked: only a new URL helps, and each further try spends the
-/// invalid-request budget that gets an address banned. (A 404 to an edit
-/// is the message's, which the caller replaces with a new one.)
+/// token revoked, and a bot token answered 401 is wrong or reset: only a
+/// new URL or token helps, and each further try spends the invalid-request
+/// budget that gets an address banned. (A 404 to an edit is the message's,
+/// which the caller replaces with a new one.)
 fn webhook_refused(err: SendError, target: &Target, how: Send<'_>) -> SendError {
     match (err, target, how) {
+        (SendError::Retryable { status: Some(401), .. }, Target::DiscordChannel { .. }, _) => {
+            SendError::Broken {
+                status: Some(401),
+                message: "Discord refused the bot token (401): channel messages wait until it is replaced"
+                    .into(),
+            }
+        }
         (
             SendError::Retryable { status: Some(status @ (401 | 404)), .. },
             Target::DiscordWebhook { agent },

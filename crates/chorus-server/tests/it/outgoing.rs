@@ -598,3 +598,54 @@ async fn a_deleted_discord_webhook_is_tried_once_and_its_messages_wait() {
     let restored = receiver.wait_for(2, WAIT).await;
     assert_eq!(restored[1].json()["event"], "system.health.restored");
 }
+
+/// A bot token Discord refuses (401) is not tried again for every message:
+/// channel messages are held, subscribers hear `system.health.degraded`
+/// once, and after the hold one try finds the token working again, sends
+/// everything that waited and says `restored`.
+#[tokio::test]
+async fn a_refused_bot_token_holds_channel_messages_instead_of_spending_401s() {
+    let app = TestApp::start().await;
+    let receiver = TestReceiver::start().await;
+    app.outgoing(
+        json!({"url": receiver.url("/ops"), "events": ["system.health.degraded", "system.health.restored"]}),
+    )
+    .await;
+    app.agent("builder", "4242").await;
+    let hook = app.hook(json!({"agent": "builder", "source": "chorus"})).await;
+    app.discord.script([chorus_testkit::Mode::Status(401)]);
+    let secret = hook.secret.clone().unwrap();
+    let post = |n: u32| {
+        let body = serde_json::to_vec(&json!({"title": format!("deploy {n}")})).unwrap();
+        let headers = crate::support::chorus_headers(&secret, &body);
+        let (app, url) = (&app, hook.url.clone());
+        async move { app.post(&url, &headers, body).await.status() }
+    };
+    assert_eq!(post(0).await, 202);
+    let degraded = receiver.wait_for(1, WAIT).await;
+    assert_eq!(degraded[0].json()["event"], "system.health.degraded");
+    assert_eq!(degraded[0].json()["data"]["component"], "discord_bot");
+    // Arriving during the hold, these wait with the first.
+    for n in 1..3 {
+        assert_eq!(post(n).await, 202);
+    }
+    let shown = app.discord.wait_for_shown(3, WAIT).await;
+    let titles: Vec<String> = shown.iter().map(|s| s.title.clone()).collect();
+    assert!(
+        titles.iter().any(|t| t.contains("deploy 0")) && titles.iter().any(|t| t.contains("deploy 2")),
+        "{titles:?}"
+    );
+    let to_channel: Vec<_> =
+        app.discord.requests().into_iter().filter(|r| r.path.contains("/channels/4242/")).collect();
+    assert_eq!(to_channel[0].status, 401);
+    // After the refused one, the next request came only once the hold was
+    // over: no 401 was spent in between.
+    assert!(
+        to_channel[1].at.duration_since(to_channel[0].at) >= Duration::from_millis(500),
+        "{to_channel:?}"
+    );
+    assert!(to_channel[1..].iter().all(|r| r.status < 300), "{to_channel:?}");
+    let restored = receiver.wait_for(2, WAIT).await;
+    assert_eq!(restored[1].json()["event"], "system.health.restored");
+    assert_eq!(restored[1].json()["data"]["component"], "discord_bot");
+}

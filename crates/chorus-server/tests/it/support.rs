@@ -100,6 +100,8 @@ impl TestApp {
                     ..chorus_core::RetryPolicy::CHAT
                 },
                 breaker_threshold: 5,
+                // Long enough to see that nothing is tried meanwhile.
+                bot_token_hold: Duration::from_millis(500),
                 ..EngineConfig::default()
             })
             .ssrf_guard(chorus_deliver::SsrfGuard::from_list("127.0.0.0/8").unwrap())
