@@ -86,12 +86,59 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank - 1]) / 1000.0
 }
 
+/// Emit `events` through `connections` at once, as fast as they go or on
+/// `rate`'s schedule.
+async fn emit(
+    http: &reqwest::Client,
+    base: &str,
+    events: usize,
+    connections: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let started_us = now_us();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut emitters = Vec::new();
+    for _ in 0..connections {
+        let (http, base, next) = (http.clone(), base.to_owned(), next.clone());
+        emitters.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= events as u64 {
+                    return anyhow::Ok(());
+                }
+                // Open loop: event i is due at i / rate. Its latency counts
+                // from then, so an emitter that falls behind does not hide
+                // the wait (coordinated omission).
+                let sent_us = match rate {
+                    Some(r) => {
+                        let due = Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until((started + due).into()).await;
+                        started_us + i64::try_from(due.as_micros()).unwrap_or(i64::MAX)
+                    }
+                    None => now_us(),
+                };
+                let body = json!({"event": "custom.bench", "data": {"i": i, "sent_us": sent_us}});
+                hookd::api(&http, &base, "/api/events", body).await?;
+            }
+        }));
+    }
+    for e in emitters {
+        e.await??;
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(
     events: usize,
     subscriptions: usize,
     connections: usize,
+    rate: Option<f64>,
     json_out: bool,
 ) -> anyhow::Result<()> {
+    if let Some(r) = rate {
+        anyhow::ensure!(r.is_finite() && r > 0.0, "--rate must be a positive number of events a second");
+    }
     let state = Arc::new(Receiver::default());
     let count = Arc::new(watch::channel(0u64).0);
     let receiver = start_receiver(state.clone(), count.clone()).await?;
@@ -123,24 +170,7 @@ pub(crate) async fn run(
     let total = (events * subscriptions) as u64;
     eprintln!("emitting {events} events to {subscriptions} subscriptions…");
     let started = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
-    let mut emitters = Vec::new();
-    for _ in 0..connections {
-        let (http, base, next) = (http.clone(), server.base.clone(), next.clone());
-        emitters.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= events as u64 {
-                    return anyhow::Ok(());
-                }
-                let body = json!({"event": "custom.bench", "data": {"i": i, "sent_us": now_us()}});
-                hookd::api(&http, &base, "/api/events", body).await?;
-            }
-        }));
-    }
-    for e in emitters {
-        e.await??;
-    }
+    emit(&http, &server.base, events, connections, rate).await?;
     let emitted_in = started.elapsed();
     eprintln!("emitted in {:.2} s; waiting for {total} deliveries…", emitted_in.as_secs_f64());
     let mut rx = count.subscribe();
@@ -181,6 +211,7 @@ pub(crate) async fn run(
 
     let figures = json!({
         "scenario": "deliver",
+        "rate": rate,
         "events": events,
         "subscriptions": subscriptions,
         "deliveries": total,

@@ -64,6 +64,11 @@ enum Scenario {
         /// Concurrent emitting connections.
         #[arg(long, default_value_t = 32)]
         connections: usize,
+        /// Emit at this many events a second, on a schedule (open loop),
+        /// and time each delivery from its scheduled emit; without it,
+        /// emit as fast as the connections allow.
+        #[arg(long)]
+        rate: Option<f64>,
         /// End with one JSON line of the figures.
         #[arg(long)]
         json: bool,
@@ -101,8 +106,8 @@ fn main() -> ExitCode {
                 let postgres = (database == ingress::Database::Postgres).then_some(postgres_url);
                 ingress::run(seconds, connections, postgres.as_deref(), json).await
             }
-            Scenario::Deliver { events, subscriptions, connections, json } => {
-                deliver::run(events, subscriptions, connections, json).await
+            Scenario::Deliver { events, subscriptions, connections, rate, json } => {
+                deliver::run(events, subscriptions, connections, rate, json).await
             }
             Scenario::DiscordBurst { events, connections, json } => {
                 burst::run(events, connections, json).await
