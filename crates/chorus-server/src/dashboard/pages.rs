@@ -410,35 +410,14 @@ async fn events_fragment(
     result.unwrap_or_else(|e| error_page(&e))
 }
 
-async fn set_enabled(
-    session: &Session,
-    state: &AppState,
-    id: &str,
-    csrf: Option<&str>,
-    on: bool,
-) -> Response {
-    if let Err(refusal) = session.may_change(csrf) {
-        return refusal.into_response();
-    }
-    let result = async {
-        let hook = find_hook(state, id).await?;
-        let action = if on { "webhooks.enable" } else { "webhooks.disable" };
-        let acting = session.acting(state, action, Some(hook.id.to_string()));
-        service::hooks::set_enabled(&acting, &Found::Incoming(hook), on).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to("/dashboard/hooks").into_response(),
-        Err(e) => error_page(&e),
-    }
-}
-
-/// `enable` or `disable`, from a form's path, as on or off.
-pub(super) fn switch(verb: &str) -> Result<bool, ApiError> {
+/// An on/off form: refused without this session's CSRF token or from a
+/// read-only token; else its path's `enable` or `disable` as on or off.
+fn switch(session: &Session, csrf: Option<&str>, verb: &str) -> Result<bool, Box<Response>> {
+    session.may_change(csrf).map_err(|refusal| Box::new(refusal.into_response()))?;
     match verb {
         "enable" => Ok(true),
         "disable" => Ok(false),
-        _ => Err(ApiError::not_found(format!("no such change: {verb}"))),
+        _ => Err(Box::new(error_page(&ApiError::not_found(format!("no such change: {verb}"))))),
     }
 }
 
@@ -448,8 +427,19 @@ async fn toggle(
     Path((id, verb)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    match switch(&verb) {
-        Ok(on) => set_enabled(&session, &state, &id, form.csrf.as_deref(), on).await,
+    let on = match switch(&session, form.csrf.as_deref(), &verb) {
+        Ok(on) => on,
+        Err(refusal) => return *refusal,
+    };
+    let result = async {
+        let hook = find_hook(&state, &id).await?;
+        let action = if on { "webhooks.enable" } else { "webhooks.disable" };
+        let acting = session.acting(&state, action, Some(hook.id.to_string()));
+        service::hooks::set_enabled(&acting, &Found::Incoming(hook), on).await
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to("/dashboard/hooks").into_response(),
         Err(e) => error_page(&e),
     }
 }
@@ -790,12 +780,9 @@ async fn agent_enabled(
     Path((name, verb)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
-        return refusal.into_response();
-    }
-    let on = match switch(&verb) {
+    let on = match switch(&session, form.csrf.as_deref(), &verb) {
         Ok(on) => on,
-        Err(e) => return error_page(&e),
+        Err(refusal) => return *refusal,
     };
     let acting =
         session.acting(&state, if on { "agents.enable" } else { "agents.disable" }, Some(name.clone()));
@@ -844,12 +831,9 @@ async fn workflow_enabled(
     Path((name, verb)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(refusal) = session.may_change(form.csrf.as_deref()) {
-        return refusal.into_response();
-    }
-    let on = match switch(&verb) {
+    let on = match switch(&session, form.csrf.as_deref(), &verb) {
         Ok(on) => on,
-        Err(e) => return error_page(&e),
+        Err(refusal) => return *refusal,
     };
     let action = if on { "workflows.enable" } else { "workflows.disable" };
     let acting = session.acting(&state, action, Some(name.clone()));

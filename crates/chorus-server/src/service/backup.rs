@@ -687,17 +687,15 @@ async fn check_subscription(
         Ok(id) => id,
         Err(p) => return Ok(Err(invalid(p))),
     };
-    // Checked for shape before the references are resolved, so no error
-    // can quote a secret.
-    if let Err(p) = config_files::typed::<CreateOutgoing>(&value, &SECRETS) {
-        return Ok(Err(invalid(p)));
-    }
     let given = value.get("secret").is_some_and(|s| !s.is_null());
     if let Err(p) = resolve_in(&mut value, &SECRETS, refs) {
         return Ok(Err(invalid(p)));
     }
-    let body: CreateOutgoing =
-        serde_json::from_value(value).map_err(|_| ApiError::bad_request("subscription"))?;
+    // A mistake at a secret's own field is reported without its value.
+    let body: CreateOutgoing = match config_files::typed(&value, &SECRETS) {
+        Ok(body) => body,
+        Err(p) => return Ok(Err(invalid(p))),
+    };
     let (mut hook, secret, auth) = match outgoing::check_new(state, body, CREATED_BY).await {
         Ok(checked) => checked,
         Err(e) => return refused(e),
@@ -740,4 +738,37 @@ async fn write_rest(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn secrets_are_not_exported_without_a_key_to_seal_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            chorus_store::SqliteStore::open(
+                dir.path().join("chorus.db"),
+                chorus_store::MasterKey::from_bytes(&[1; 32]).unwrap(),
+                std::sync::Arc::new(chorus_core::SystemClock),
+            )
+            .unwrap(),
+        );
+        let chorus = crate::Chorus::builder(store, Secret::new("admin-token-0123456789")).build();
+        let refused = export(chorus.state(), true).await.unwrap_err();
+        assert_eq!((refused.code, refused.field.as_deref()), (ErrorCode::InvalidRequest, Some("secrets")));
+        let plain = export(chorus.state(), false).await.unwrap();
+        assert!(!plain.secrets && plain.files.is_empty());
+        // And an import's sealed values need the key too.
+        let sealed = chorus_store::MasterKey::from_bytes(&[1; 32])
+            .unwrap()
+            .seal_reference(&Secret::new("x".repeat(20)));
+        let files = BTreeMap::from([(
+            "agents/a.json".to_owned(),
+            format!("{{\"name\": \"a\", \"discord_webhook_url\": \"{sealed}\"}}"),
+        )]);
+        let e = import(chorus.state(), Backup { format: FORMAT.into(), files }).await.unwrap_err();
+        assert!(e.message.contains("need the master key"), "{}", e.message);
+    }
 }
