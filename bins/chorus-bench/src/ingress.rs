@@ -50,9 +50,16 @@ pub(crate) fn maker(addr: SocketAddr, path: String, secret: &Secret, body: Bytes
     })
 }
 
-async fn start_baseline(secret: &str) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["baseline-server", "--secret", secret])
+async fn start_baseline(
+    secret: &str,
+    durable: Option<&std::path::Path>,
+) -> anyhow::Result<(tokio::process::Child, SocketAddr)> {
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command.args(["baseline-server", "--secret", secret]);
+    if let Some(dir) = durable {
+        command.arg("--durable").arg(dir);
+    }
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -156,7 +163,10 @@ pub(crate) async fn run(
     let http = reqwest::Client::new();
     let (hook_id, secret) = hookd::github_hook(&http, &server.base, "bench", "1").await?;
     let hookd_addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
-    let (_baseline, baseline_addr) = start_baseline(secret.expose()).await?;
+    let (_baseline, baseline_addr) = start_baseline(secret.expose(), None).await?;
+    // On the same file system as hookd's data directory.
+    let durable_dir = tempfile::tempdir()?;
+    let (_durable, durable_addr) = start_baseline(secret.expose(), Some(durable_dir.path())).await?;
     let body = Bytes::from(payload());
     let on_postgres = match postgres {
         Some(url) => Some(OnPostgres::start(url, &body).await?),
@@ -166,9 +176,12 @@ pub(crate) async fn run(
     let counter = Arc::new(AtomicU64::new(0));
     let hookd_req = maker(hookd_addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone());
     let base_req = maker(baseline_addr, "/".into(), &secret, body.clone());
+    let durable_req = maker(durable_addr, "/".into(), &secret, body.clone());
     // Warm each up, then alternate equal runs so drift on a shared machine
     // affects every side alike.
     load::run(baseline_addr, connections, Duration::from_secs(1), None, base_req.clone(), counter.clone())
+        .await?;
+    load::run(durable_addr, connections, Duration::from_secs(1), None, durable_req.clone(), counter.clone())
         .await?;
     let warm =
         load::run(hookd_addr, connections, Duration::from_secs(1), None, hookd_req.clone(), counter.clone())
@@ -189,12 +202,16 @@ pub(crate) async fn run(
     let pg_warm_ok = pg_total.ok;
     pg_total = Outcome::default();
     let rounds = 2;
-    let sides = if on_postgres.is_some() { 3 } else { 2 };
+    let sides = if on_postgres.is_some() { 4 } else { 3 };
     let slice = Duration::from_secs_f64(seconds as f64 / f64::from(sides * rounds));
     let (mut hookd_total, mut base_total) = (Outcome::default(), Outcome::default());
+    let mut durable_total = Outcome::default();
     for _ in 0..rounds {
         base_total.merge(
             load::run(baseline_addr, connections, slice, None, base_req.clone(), counter.clone()).await?,
+        );
+        durable_total.merge(
+            load::run(durable_addr, connections, slice, None, durable_req.clone(), counter.clone()).await?,
         );
         hookd_total.merge(
             load::run(hookd_addr, connections, slice, None, hookd_req.clone(), counter.clone()).await?,
@@ -222,6 +239,7 @@ pub(crate) async fn run(
 
     let hookd_rps = hookd_total.rps();
     let baseline_rps = base_total.rps();
+    let durable_rps = durable_total.rps();
     let figures = json!({
         "scenario": "ingress",
         "connections": connections,
@@ -234,6 +252,10 @@ pub(crate) async fn run(
         "p99_ms": hookd_total.percentile_ms(0.99),
         "p999_ms": hookd_total.percentile_ms(0.999),
         "baseline_p99_ms": base_total.percentile_ms(0.99),
+        "durable_baseline_rps": (durable_rps * 10.0).round() / 10.0,
+        "ratio_durable": ((hookd_rps / durable_rps) * 1000.0).round() / 1000.0,
+        "durable_baseline_p99_ms": durable_total.percentile_ms(0.99),
+        "durable_baseline_errors": durable_total.errors,
         "errors": hookd_total.errors,
         "rss_mb": (rss_mb * 10.0).round() / 10.0,
         "acked": acked,

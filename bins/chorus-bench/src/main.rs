@@ -93,6 +93,10 @@ enum Scenario {
         /// The HMAC secret to verify.
         #[arg(long)]
         secret: String,
+        /// Append each body to a file here, answering after its group's
+        /// `fdatasync`.
+        #[arg(long)]
+        durable: Option<std::path::PathBuf>,
     },
 }
 
@@ -112,7 +116,7 @@ fn main() -> ExitCode {
             Scenario::DiscordBurst { events, connections, json } => {
                 burst::run(events, connections, json).await
             }
-            Scenario::BaselineServer { secret } => baseline::serve(secret).await,
+            Scenario::BaselineServer { secret, durable } => baseline::serve(secret, durable).await,
         }
     });
     match result {

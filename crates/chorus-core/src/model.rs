@@ -618,18 +618,39 @@ pub struct NewAttempt {
 }
 
 /// What an attempt does to its subscription's circuit breaker: a success
-/// ends a run of failures; a failure lengthens it, and a run of
-/// `threshold` (or the destination's 410) disables the subscription.
+/// ends a run of failures; a failure lengthens it. From `threshold`
+/// failures in a row the breaker opens: the subscription's deliveries wait
+/// for `cooldown`, doubled with each failure after (up to an hour), while new
+/// events still queue for it. A run of failures that has lasted
+/// `disable_after`, or the destination's 410, disables the subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerStep {
     /// The subscription.
     pub hook: HookId,
     /// Whether the attempt succeeded.
     pub succeeded: bool,
-    /// Failures in a row that disable the subscription.
+    /// Failures in a row that open the breaker.
     pub threshold: u32,
+    /// How long the breaker first stays open.
+    pub cooldown: std::time::Duration,
+    /// How long a run of failures may last before the subscription is
+    /// disabled.
+    pub disable_after: std::time::Duration,
     /// The destination said it is gone (HTTP 410): disable now, saying this.
     pub gone: Option<String>,
+}
+
+impl BreakerStep {
+    /// Longest the breaker stays open at a time.
+    pub const MAX_OPEN: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    /// How long the breaker stays open after `failures` in a row: the
+    /// cooldown, doubled for each failure past the threshold, at most
+    /// [`BreakerStep::MAX_OPEN`].
+    pub fn open_for(&self, failures: u32) -> std::time::Duration {
+        let doublings = failures.saturating_sub(self.threshold).min(16);
+        self.cooldown.saturating_mul(1 << doublings).min(Self::MAX_OPEN)
+    }
 }
 
 /// A subscription an attempt disabled, and why.

@@ -196,6 +196,8 @@ pub struct OutgoingHook {
     pub paused: bool,
     /// Failed attempts in a row (reset by a success).
     pub consecutive_failures: u32,
+    /// While the circuit breaker is open: its deliveries wait until then.
+    pub breaker_until: Option<Timestamp>,
     /// Why the hook was disabled automatically, if it was.
     pub disabled_reason: Option<String>,
     /// Creation time.
@@ -473,6 +475,7 @@ mod tests {
             enabled: true,
             paused: false,
             consecutive_failures: 0,
+            breaker_until: None,
             disabled_reason: None,
             created_at: now,
             created_by: "t".into(),

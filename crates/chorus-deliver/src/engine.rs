@@ -44,9 +44,15 @@ pub struct EngineConfig {
     pub idle: Duration,
     /// How long shutdown waits for sends in flight.
     pub drain: Duration,
-    /// Failed attempts in a row after which an outgoing subscription is
-    /// disabled (and `webhook.disabled` emitted).
+    /// Failed attempts in a row after which an outgoing subscription's
+    /// circuit breaker opens: its deliveries wait, new events still queue.
     pub breaker_threshold: u32,
+    /// How long the breaker first stays open; each failure after doubles
+    /// it, up to an hour.
+    pub breaker_cooldown: Duration,
+    /// How long a subscription may keep failing, every attempt, before it
+    /// is disabled (and `webhook.disabled` emitted).
+    pub breaker_disable_after: Duration,
     /// How long channel messages wait after Discord refuses the bot token
     /// (401) before one is tried again: each 401 spends the budget of
     /// invalid requests (10,000 in 10 minutes) that gets an address banned.
@@ -62,6 +68,8 @@ impl Default for EngineConfig {
             idle: Duration::from_secs(5),
             drain: Duration::from_secs(20),
             breaker_threshold: 10,
+            breaker_cooldown: Duration::from_secs(30),
+            breaker_disable_after: Duration::from_secs(72 * 3600),
             bot_token_hold: Duration::from_secs(600),
         }
     }
@@ -409,6 +417,13 @@ impl Engine {
             records.push(record);
             follow_ups.push(follow_up);
         }
+        // A pack is retried whole, at one time: the same members again, so
+        // Discord recognises the send if an earlier one arrived.
+        if let Some(later) = later {
+            for record in records.iter_mut().filter(|r| r.status == DeliveryStatus::Pending) {
+                record.next_attempt_at = later;
+            }
+        }
         // One transaction for a whole pack: after a crash its deliveries are
         // either all recorded or all sent again as the same pack.
         let trips = match self.store.record_attempts(records).await {
@@ -522,6 +537,8 @@ impl Engine {
                 hook: spec.hook.id.clone(),
                 succeeded: result.is_ok(),
                 threshold: self.config.breaker_threshold,
+                cooldown: self.config.breaker_cooldown,
+                disable_after: self.config.breaker_disable_after,
                 gone: gone.clone(),
             }),
         };

@@ -83,8 +83,11 @@ pub struct Config {
     pub delivery_concurrency: usize,
     /// Days finished deliveries, attempts and events are kept.
     pub retention_days: u32,
-    /// Failed attempts in a row after which an outgoing subscription is disabled.
+    /// Failed attempts in a row after which an outgoing subscription's
+    /// deliveries wait (its circuit breaker opens).
     pub outgoing_breaker_threshold: u32,
+    /// Hours a subscription may keep failing before it is disabled.
+    pub outgoing_disable_after_hours: u32,
     /// Development only: workflows without a secret take unsigned requests
     /// (each such run is marked). Off: they answer 401.
     pub workflows_allow_unsigned: bool,
@@ -145,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("retention_days", &self.retention_days)
             .field("outgoing_breaker_threshold", &self.outgoing_breaker_threshold)
+            .field("outgoing_disable_after_hours", &self.outgoing_disable_after_hours)
             .field("workflows_allow_unsigned", &self.workflows_allow_unsigned)
             .field("workflows_shell_allow", &self.workflows_shell_allow)
             .field("workflows_sync_wait_ms", &self.workflows_sync_wait_ms)
@@ -179,6 +183,7 @@ impl Default for Config {
             delivery_concurrency: 32,
             retention_days: 30,
             outgoing_breaker_threshold: 10,
+            outgoing_disable_after_hours: 72,
             workflows_allow_unsigned: false,
             workflows_shell_allow: None,
             docker_host: None,
@@ -239,6 +244,11 @@ impl Config {
                 invalid("CHORUS_OUTGOING_BREAKER_THRESHOLD", format!("{v:?} is not a number"))
             })?;
         }
+        if let Some(v) = var("CHORUS_OUTGOING_DISABLE_AFTER_HOURS") {
+            config.outgoing_disable_after_hours = v.parse().map_err(|_| {
+                invalid("CHORUS_OUTGOING_DISABLE_AFTER_HOURS", format!("{v:?} is not a number of hours"))
+            })?;
+        }
         if let Some(v) = var("CHORUS_DELIVERY_CONCURRENCY") {
             config.delivery_concurrency = v
                 .parse()
@@ -295,6 +305,9 @@ impl Config {
         }
         if self.outgoing_breaker_threshold == 0 || self.outgoing_breaker_threshold > 10_000 {
             return Err(invalid("outgoing_breaker_threshold", "must be between 1 and 10000".into()));
+        }
+        if self.outgoing_disable_after_hours > 24 * 365 {
+            return Err(invalid("outgoing_disable_after_hours", "must be at most 8760 (a year)".into()));
         }
         if self.retention_days == 0 || self.retention_days > 3650 {
             return Err(invalid("retention_days", "must be between 1 and 3650".into()));

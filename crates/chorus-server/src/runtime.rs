@@ -534,6 +534,9 @@ impl Chorus {
             .engine(EngineConfig {
                 concurrency: config.delivery_concurrency,
                 breaker_threshold: config.outgoing_breaker_threshold,
+                breaker_disable_after: std::time::Duration::from_secs(
+                    u64::from(config.outgoing_disable_after_hours) * 3600,
+                ),
                 ..EngineConfig::default()
             })
             .ssrf_guard(config.ssrf_guard())

@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, types::Value};
 
 use crate::{outgoing, writer::backend};
 
-use crate::sqlite::{NOT_HELD, SqliteStore, json, ms, not_found, target_kind, ts};
+use crate::sqlite::{HEAD, NOT_HELD, READY_AT, SqliteStore, json, ms, not_found, target_kind, ts};
 
 #[async_trait]
 impl chorus_core::DeliveryStore for SqliteStore {
@@ -54,7 +54,9 @@ impl chorus_core::DeliveryStore for SqliteStore {
         let id = id.clone();
         self.write(move |conn, _| {
             conn.execute(
-                "UPDATE deliveries SET next_attempt_at = ?2, lease_until = NULL, pack = NULL
+                // The pack stays: if any send of it might have arrived, only
+                // the same pack again carries the nonce that says so.
+                "UPDATE deliveries SET next_attempt_at = ?2, lease_until = NULL
                  WHERE id = ?1 AND status = 'pending'",
                 params![id.as_str(), ms(until)],
             )
@@ -114,8 +116,12 @@ impl chorus_core::DeliveryStore for SqliteStore {
                 .map_err(backend)?;
             let mut update = conn
                 .prepare_cached(
+                    // A pack to be retried stays one: its send may have
+                    // arrived with the answer lost, and only the same pack
+                    // again carries the nonce Discord deduplicates on.
                     "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = NULL,
-                                           last_error = ?5, updated_at = ?6, pack = NULL
+                                           last_error = ?5, updated_at = ?6,
+                                           pack = CASE WHEN ?2 = 'pending' THEN pack END
                      WHERE id = ?1",
                 )
                 .map_err(backend)?;
@@ -165,8 +171,8 @@ impl chorus_core::DeliveryStore for SqliteStore {
         self.read(move |conn, _| {
             let marks = vec!["?"; kinds.len()].join(", ");
             let sql = format!(
-                "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM deliveries
-                 WHERE status = 'pending' AND target_kind IN ({marks}) AND {NOT_HELD}"
+                "SELECT MIN({READY_AT}) FROM deliveries
+                 WHERE status = 'pending' AND target_kind IN ({marks}) AND {NOT_HELD} AND {HEAD}"
             );
             let min: Option<i64> = conn
                 .prepare_cached(&sql)

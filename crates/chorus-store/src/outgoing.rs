@@ -43,6 +43,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<OutgoingHook> {
         enabled: row.get("enabled")?,
         paused: row.get("paused")?,
         consecutive_failures: row.get("consecutive_failures")?,
+        breaker_until: row.get::<_, Option<i64>>("breaker_until")?.map(ts),
         disabled_reason: row.get("disabled_reason")?,
         created_at: ts(row.get("created_at")?),
         created_by: row.get("created_by")?,
@@ -146,6 +147,7 @@ pub(crate) fn update(
         if v && !h.enabled {
             // Re-enabling starts the circuit breaker afresh.
             h.consecutive_failures = 0;
+            h.breaker_until = None;
             h.disabled_reason = None;
         }
         h.enabled = v;
@@ -156,7 +158,8 @@ pub(crate) fn update(
     conn.execute(
         "UPDATE outgoing_hooks SET name = ?2, url = ?3, events = ?4, method = ?5, headers = ?6, timeout_ms = ?7,
              retry = ?8, rate_limit_per_minute = ?9, max_concurrency = ?10, enabled = ?11, paused = ?12,
-             consecutive_failures = ?13, disabled_reason = ?14, updated_at = ?15
+             consecutive_failures = ?13, disabled_reason = ?14, updated_at = ?15, breaker_until = ?16,
+             failing_since = CASE WHEN ?13 = 0 THEN NULL ELSE failing_since END
          WHERE id = ?1",
         params![
             id.as_str(),
@@ -174,6 +177,7 @@ pub(crate) fn update(
             h.consecutive_failures,
             h.disabled_reason,
             ms(now),
+            h.breaker_until.map(ms),
         ],
     )
     .map_err(backend)?;
@@ -202,8 +206,9 @@ pub(crate) fn delete(conn: &Connection, id: &HookId, now: Timestamp) -> Result<(
 }
 
 /// An attempt's step of its subscription's circuit breaker, in the
-/// attempt's transaction: a success ends a run of failures, a failure
-/// lengthens it, and a run of `threshold` (or a 410) disables the
+/// attempt's transaction: a success ends a run of failures; a failure
+/// lengthens it, and from the threshold on opens the breaker for a while.
+/// A run that has lasted `disable_after` (or a 410) disables the
 /// subscription. Answers the trip, if this step disabled it.
 pub(crate) fn breaker_step(
     conn: &Connection,
@@ -213,30 +218,65 @@ pub(crate) fn breaker_step(
     // A success leaves a run of zero alone: rewriting the row on every
     // delivery would cost a page in every group commit.
     let sql = if step.succeeded {
-        "UPDATE outgoing_hooks SET consecutive_failures = 0 WHERE id = ?1 AND consecutive_failures != 0
-         RETURNING consecutive_failures, enabled"
+        "UPDATE outgoing_hooks SET consecutive_failures = 0, failing_since = NULL, breaker_until = NULL
+         WHERE id = ?1 AND consecutive_failures != 0
+         RETURNING consecutive_failures, enabled, failing_since"
     } else {
-        "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?1
-         RETURNING consecutive_failures, enabled"
+        "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1,
+             failing_since = COALESCE(failing_since, ?2)
+         WHERE id = ?1
+         RETURNING consecutive_failures, enabled, failing_since"
     };
-    let row: Option<(u32, bool)> = conn
+    let row: Option<(u32, bool, Option<i64>)> = conn
         .prepare_cached(sql)
-        .and_then(|mut s| s.query_row([step.hook.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| {
+            let id = step.hook.as_str();
+            let params: &[&dyn rusqlite::ToSql] = if step.succeeded { &[&id] } else { &[&id, &now] };
+            s.query_row(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+        })
         .map_err(backend)?;
-    let Some((failures, true)) = row else { return Ok(None) };
-    let reason = match &step.gone {
-        Some(message) => format!("the destination answered 410 Gone ({message})"),
-        None if !step.succeeded && failures >= step.threshold => {
-            format!("{failures} failed attempts in a row")
+    let Some((failures, true, since)) = row else { return Ok(None) };
+    let reason = match breaker_verdict(step, failures, since.unwrap_or(now), now) {
+        Verdict::Nothing => return Ok(None),
+        Verdict::Open(until) => {
+            conn.prepare_cached("UPDATE outgoing_hooks SET breaker_until = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![step.hook.as_str(), until]))
+                .map_err(backend)?;
+            return Ok(None);
         }
-        None => return Ok(None),
+        Verdict::Disable(reason) => reason,
     };
     conn.prepare_cached(
-        "UPDATE outgoing_hooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
+        "UPDATE outgoing_hooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3, breaker_until = NULL
+         WHERE id = ?1",
     )
     .and_then(|mut s| s.execute(params![step.hook.as_str(), reason, now]))
     .map_err(backend)?;
     Ok(Some(BreakerTrip { hook: step.hook.clone(), reason }))
+}
+
+/// What a breaker step decides, the same on every engine.
+pub(crate) enum Verdict {
+    Nothing,
+    /// Open the breaker until this time (ms).
+    Open(i64),
+    /// Disable the subscription, saying why.
+    Disable(String),
+}
+
+/// `failures` in a row so far, failing since `since` (ms), at `now` (ms).
+pub(crate) fn breaker_verdict(step: &BreakerStep, failures: u32, since: i64, now: i64) -> Verdict {
+    if let Some(message) = &step.gone {
+        return Verdict::Disable(format!("the destination answered 410 Gone ({message})"));
+    }
+    if step.succeeded || failures < step.threshold {
+        return Verdict::Nothing;
+    }
+    let failing_for = now.saturating_sub(since);
+    if u128::try_from(failing_for).unwrap_or(0) >= step.disable_after.as_millis() {
+        return Verdict::Disable(format!("{failures} failed attempts in a row since {}", ts(since)));
+    }
+    Verdict::Open(now.saturating_add(step.open_for(failures).as_millis() as i64))
 }
 
 pub(crate) fn http_spec(

@@ -367,6 +367,17 @@ CREATE TABLE cursors (
     updated_at INTEGER NOT NULL
 ) STRICT;
 ",
+    // Claims look for an older pending delivery to the same target, so a
+    // channel's events go out in order.
+    r"
+CREATE INDEX deliveries_target ON deliveries(target, seq) WHERE status = 'pending';
+",
+    // A subscription's circuit breaker opens for a while instead of
+    // disabling it; disabled only after failing for long.
+    r"
+ALTER TABLE outgoing_hooks ADD COLUMN breaker_until INTEGER;
+ALTER TABLE outgoing_hooks ADD COLUMN failing_since INTEGER;
+",
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -117,6 +117,8 @@ impl SqliteStore {
         let claimed_at = now;
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
         self.write(move |conn, key| {
+            let in_turn = IN_TURN.replace("NOW", &now.to_string());
+            let breaker_closed = BREAKER_CLOSED.replace("NOW", &now.to_string());
             let sql = format!(
                 "UPDATE deliveries SET lease_until = {until}
                  WHERE seq IN (SELECT seq FROM deliveries
@@ -124,24 +126,29 @@ impl SqliteStore {
                                  AND next_attempt_at <= {now}
                                  AND (lease_until IS NULL OR lease_until <= {now})
                                  AND {NOT_HELD}
-                               ORDER BY next_attempt_at, seq LIMIT {limit})
+                                 AND {in_turn}
+                                 AND {breaker_closed}
+                               ORDER BY seq LIMIT {limit})
                  RETURNING *"
             );
-            let deliveries: Vec<(Delivery, Option<String>)> = conn
+            let mut deliveries: Vec<(i64, Delivery, Option<String>)> = conn
                 .prepare_cached(&sql)
                 .and_then(|mut s| {
                     s.query_map(params_from_iter(params.iter()), |row| {
-                        Ok((delivery_from_row(row)?, row.get("pack")?))
+                        Ok((row.get("seq")?, delivery_from_row(row)?, row.get("pack")?))
                     })?
                     .collect()
                 })
                 .map_err(backend)?;
+            // RETURNING keeps no order: an ordered target's worker sends its
+            // queue as it comes, so put it back in the order they were made.
+            deliveries.sort_by_key(|(seq, ..)| *seq);
             // A batch mostly goes to a few subscriptions: open each one's
             // sealed secret and auth once, not once per delivery.
             let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
             deliveries
                 .into_iter()
-                .map(|(delivery, pack)| {
+                .map(|(_, delivery, pack)| {
                     let mut signing_secret = None;
                     let mut reply = None;
                     let (webhook_url, http) = match &delivery.target {
@@ -529,6 +536,33 @@ pub(crate) const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
     WHERE o.id = deliveries.hook_id AND (o.paused = 1 OR o.enabled = 0))
     AND NOT (deliveries.target_kind = 'discord_webhook' AND EXISTS (SELECT 1 FROM agents a
     WHERE a.degraded_reason IS NOT NULL AND a.name = json_extract(deliveries.target, '$.agent')))";
+
+/// A delivery to an ordered target (a Discord channel or webhook) waits
+/// while an older one to the same target waits for a later retry: the
+/// channel shows events in the order they arrived, whatever failed between.
+/// `NOW` stands for the claim's time.
+pub(crate) const IN_TURN: &str = "(deliveries.target_kind NOT IN ('discord_channel', 'discord_webhook')
+    OR NOT EXISTS (SELECT 1 FROM deliveries older
+        WHERE older.status = 'pending' AND older.target = deliveries.target
+          AND older.target_kind = deliveries.target_kind AND older.seq < deliveries.seq
+          AND older.next_attempt_at > NOW))";
+
+/// Deliveries of a subscription whose circuit breaker is open wait until
+/// it closes. `NOW` stands for the claim's time.
+pub(crate) const BREAKER_CLOSED: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks b
+    WHERE b.id = deliveries.hook_id AND b.breaker_until > NOW)";
+
+/// When a delivery can next be sent: its own time, its lease's end, its
+/// subscription's breaker's closing, whichever is last.
+pub(crate) const READY_AT: &str = "MAX(next_attempt_at, COALESCE(lease_until, 0),
+    COALESCE((SELECT b.breaker_until FROM outgoing_hooks b WHERE b.id = deliveries.hook_id), 0))";
+
+/// The oldest pending delivery of an ordered target, or any pending
+/// delivery of another kind: when the next send can happen.
+pub(crate) const HEAD: &str = "(deliveries.target_kind NOT IN ('discord_channel', 'discord_webhook')
+    OR NOT EXISTS (SELECT 1 FROM deliveries older
+        WHERE older.status = 'pending' AND older.target = deliveries.target
+          AND older.target_kind = deliveries.target_kind AND older.seq < deliveries.seq))";
 
 /// Cursors are the `seq` of the last item of a page; newest first.
 pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<i64, StoreError> {

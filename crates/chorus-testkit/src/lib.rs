@@ -4,6 +4,7 @@ mod fake_discord;
 mod fake_docker;
 mod fake_forge;
 mod fake_gateway;
+mod fault_proxy;
 pub mod interactions;
 mod process;
 mod receiver;
@@ -12,6 +13,7 @@ pub use fake_discord::{FakeDiscord, Limits, Mode, RecordedRequest, Shown, shown_
 pub use fake_docker::FakeDocker;
 pub use fake_forge::{FakeForge, Forge};
 pub use fake_gateway::{APPLICATION_ID, BOT_USER_ID, FakeGateway};
+pub use fault_proxy::{Fault, FaultProxy, Handled};
 pub use process::Process;
 pub use receiver::{Received, Reply, TestReceiver};
 

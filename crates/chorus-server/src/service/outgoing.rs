@@ -319,6 +319,7 @@ pub(crate) async fn check_new(
         enabled: body.enabled,
         paused: false,
         consecutive_failures: 0,
+        breaker_until: None,
         disabled_reason: None,
         created_at: now,
         created_by: created_by.into(),

@@ -229,6 +229,10 @@ pub(crate) struct OutgoingView {
     pub(crate) enabled: bool,
     pub(crate) paused: bool,
     pub(crate) consecutive_failures: u32,
+    /// While the circuit breaker is open (after repeated failures): its
+    /// deliveries wait until then, and new events still queue for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) breaker_open_until: Option<Timestamp>,
     /// Why the circuit breaker or the receiver turned it off.
     pub(crate) disabled_reason: Option<String>,
     pub(crate) created_at: Timestamp,
@@ -261,6 +265,7 @@ impl OutgoingView {
             enabled: h.enabled,
             paused: h.paused,
             consecutive_failures: h.consecutive_failures,
+            breaker_open_until: h.breaker_until,
             disabled_reason: h.disabled_reason.clone(),
             created_at: h.created_at,
             created_by: h.created_by.clone(),

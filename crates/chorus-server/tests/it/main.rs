@@ -7,6 +7,7 @@ mod config_files;
 mod dashboard;
 mod deploy;
 mod example;
+mod faults;
 mod incoming;
 mod outgoing;
 mod rules;

@@ -29,6 +29,46 @@ impl Drop for TestApp {
     }
 }
 
+/// How a [`TestApp`] is put together.
+struct Options {
+    clock: Arc<dyn Clock>,
+    max_body: usize,
+    discord: FakeDiscord,
+    trusted_proxies: Vec<chorus_deliver::Cidr>,
+    interactions: Option<chorus_verify::DiscordKey>,
+    /// Where Discord is reached, when not at the fake itself.
+    discord_via: Option<String>,
+    engine: EngineConfig,
+    discord_timeout: Duration,
+}
+
+impl Options {
+    fn new(clock: Arc<dyn Clock>, max_body: usize, discord: FakeDiscord) -> Self {
+        Self {
+            clock,
+            max_body,
+            discord,
+            trusted_proxies: Vec::new(),
+            interactions: None,
+            discord_via: None,
+            engine: EngineConfig {
+                policy: chorus_core::RetryPolicy {
+                    initial_delay_ms: 50,
+                    max_delay_ms: 200,
+                    ..chorus_core::RetryPolicy::CHAT
+                },
+                breaker_threshold: 5,
+                // At the threshold: disabled at once.
+                breaker_disable_after: Duration::ZERO,
+                // Long enough to see that nothing is tried meanwhile.
+                bot_token_hold: Duration::from_millis(500),
+                ..EngineConfig::default()
+            },
+            discord_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 pub(crate) struct Hook {
     pub(crate) id: String,
     pub(crate) url: String,
@@ -41,36 +81,65 @@ impl TestApp {
     }
 
     pub(crate) async fn start_with(clock: Arc<dyn Clock>, max_body: usize) -> Self {
-        Self::start_full(clock, max_body, FakeDiscord::start().await, Vec::new(), None).await
+        Self::start_full(Options::new(clock, max_body, FakeDiscord::start().await)).await
     }
 
     /// Answering Discord's HTTP interactions signed by `signer`.
     /// Development mode too: workflows without a secret take unsigned requests.
     pub(crate) async fn start_interactive(signer: &chorus_testkit::interactions::InteractionSigner) -> Self {
         let key = chorus_verify::DiscordKey::from_hex(&signer.public_hex()).unwrap();
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, Vec::new(), Some(key))
-            .await
+        Self::start_full(Options {
+            interactions: Some(key),
+            ..Options::new(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await)
+        })
+        .await
     }
 
     /// Believing `X-Forwarded-For` from these proxies.
     pub(crate) async fn start_trusting(proxies: &str) -> Self {
         let nets = proxies.split(',').map(|n| chorus_deliver::Cidr::parse(n).unwrap()).collect();
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await, nets, None).await
+        Self::start_full(Options {
+            trusted_proxies: nets,
+            ..Options::new(Arc::new(SystemClock), 64 * 1024, FakeDiscord::start().await)
+        })
+        .await
     }
 
     /// Against a fake Discord that enforces Discord's rate limits.
     pub(crate) async fn start_limited() -> Self {
         let discord = FakeDiscord::start_limited(chorus_testkit::Limits::DISCORD).await;
-        Self::start_full(Arc::new(SystemClock), 64 * 1024, discord, Vec::new(), None).await
+        Self::start_full(Options::new(Arc::new(SystemClock), 64 * 1024, discord)).await
     }
 
-    async fn start_full(
-        clock: Arc<dyn Clock>,
-        max_body: usize,
-        discord: FakeDiscord,
-        trusted_proxies: Vec<chorus_deliver::Cidr>,
-        interactions: Option<chorus_verify::DiscordKey>,
-    ) -> Self {
+    /// Reaching Discord through `via` (a fault proxy in front of `discord`),
+    /// with the retry schedule Chorus runs in production, so a test drives
+    /// time with `clock`; the engine looks for due work every 20 ms, and a
+    /// request to Discord times out after a second.
+    pub(crate) async fn start_via(clock: Arc<dyn Clock>, discord: FakeDiscord, via: String) -> Self {
+        Self::start_full(Options {
+            discord_via: Some(via),
+            engine: EngineConfig {
+                idle: Duration::from_millis(20),
+                breaker_threshold: 10,
+                ..EngineConfig::default()
+            },
+            discord_timeout: Duration::from_secs(1),
+            ..Options::new(clock, 64 * 1024, discord)
+        })
+        .await
+    }
+
+    async fn start_full(options: Options) -> Self {
+        let Options {
+            clock,
+            max_body,
+            discord,
+            trusted_proxies,
+            interactions,
+            discord_via,
+            engine,
+            discord_timeout,
+        } = options;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
@@ -90,20 +159,10 @@ impl TestApp {
             .max_body_bytes(max_body)
             .discord(DiscordSinkConfig {
                 token: Some("bot-token".into()),
-                proxy: Some(discord.host_port()),
-                timeout: Some(Duration::from_secs(5)),
+                proxy: Some(discord_via.unwrap_or_else(|| discord.host_port())),
+                timeout: Some(discord_timeout),
             })
-            .engine(EngineConfig {
-                policy: chorus_core::RetryPolicy {
-                    initial_delay_ms: 50,
-                    max_delay_ms: 200,
-                    ..chorus_core::RetryPolicy::CHAT
-                },
-                breaker_threshold: 5,
-                // Long enough to see that nothing is tried meanwhile.
-                bot_token_hold: Duration::from_millis(500),
-                ..EngineConfig::default()
-            })
+            .engine(engine)
             .ssrf_guard(chorus_deliver::SsrfGuard::from_list("127.0.0.0/8").unwrap())
             .trusted_proxies(trusted_proxies)
             .config_dir(dir.path().join("config").join("webhooks"))
@@ -247,6 +306,16 @@ impl TestApp {
             .await;
         assert_eq!(status, 202, "{v}");
         v["deliveries"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The count of recorded delivery attempts, to wait on.
+    pub(crate) fn progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.progress.clone()
+    }
+
+    /// Delivery attempts recorded so far.
+    pub(crate) fn attempts_recorded(&self) -> u64 {
+        *self.progress.borrow()
     }
 
     /// Wait until `n` delivery attempts have been recorded.

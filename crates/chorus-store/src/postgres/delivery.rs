@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    Columns, DEAD_AFTER_MS, LEASE_FREE, NOT_HELD, PostgresStore, delivery_from_row, get_agent, hook_reply,
-    hook_secret, ms, not_found, outgoing, pg, target_text, ts,
+    BREAKER_CLOSED, Columns, DEAD_AFTER_MS, HEAD, IN_TURN, LEASE_FREE, NOT_HELD, PostgresStore, READY_AT,
+    delivery_from_row, get_agent, hook_reply, hook_secret, ms, not_found, outgoing, pg, target_text, ts,
 };
 
 /// A key for `pg_advisory_xact_lock`: claims of ordered deliveries run one
@@ -59,7 +59,9 @@ impl PostgresStore {
                        AND next_attempt_at <= $1
                        AND {LEASE_FREE}
                        AND {NOT_HELD}
-                     ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+                       AND {IN_TURN}
+                       AND {BREAKER_CLOSED}
+                     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
                 &all,
             )
@@ -118,16 +120,16 @@ impl PostgresStore {
         rows: &[tokio_postgres::Row],
         now: Timestamp,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let mut rows: Vec<_> = rows
-            .iter()
-            .map(|r| Ok((r.col::<i64>("next_attempt_at")?, r.col::<i64>("seq")?, r)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        rows.sort_by_key(|(due, seq, _)| (*due, *seq));
+        let mut rows: Vec<_> =
+            rows.iter().map(|r| Ok((r.col::<i64>("seq")?, r))).collect::<Result<Vec<_>, StoreError>>()?;
+        // In the order they were made: an ordered target's worker sends its
+        // queue as it comes.
+        rows.sort_by_key(|(seq, _)| *seq);
         // A batch mostly goes to a few subscriptions: open each one's sealed
         // secret and auth once, not once per delivery.
         let mut specs: HashMap<HookId, Option<HttpSpec>> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for (_, _, row) in rows {
+        for (_, row) in rows {
             let delivery = delivery_from_row(row)?;
             let pack: Option<String> = row.col("pack")?;
             let mut signing_secret = None;
@@ -242,7 +244,9 @@ impl chorus_core::DeliveryStore for PostgresStore {
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
         let c = self.client().await?;
         c.execute(
-            "UPDATE deliveries SET next_attempt_at = $2, lease_until = NULL, pack = NULL
+            // The pack stays: if any send of it might have arrived, only the
+            // same pack again carries the nonce that says so.
+            "UPDATE deliveries SET next_attempt_at = $2, lease_until = NULL
              WHERE id = $1 AND status = 'pending'",
             &[&id.as_str(), &ms(until)],
         )
@@ -307,8 +311,12 @@ impl chorus_core::DeliveryStore for PostgresStore {
             .map_err(pg)?;
         let update = tx
             .prepare_cached(
+                // A pack to be retried stays one: its send may have arrived
+                // with the answer lost, and only the same pack again carries
+                // the nonce Discord deduplicates on.
                 "UPDATE deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = NULL,
-                                       last_error = $5, updated_at = $6, pack = NULL
+                                       last_error = $5, updated_at = $6,
+                                       pack = CASE WHEN $2 = 'pending' THEN pack END
                  WHERE id = $1",
             )
             .await
@@ -378,8 +386,8 @@ impl chorus_core::DeliveryStore for PostgresStore {
         let min: Option<i64> = c
             .query_one(
                 &format!(
-                    "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) FROM deliveries
-                     WHERE status = 'pending' AND target_kind = ANY($1) AND {NOT_HELD}"
+                    "SELECT MIN({READY_AT}) FROM deliveries
+                     WHERE status = 'pending' AND target_kind = ANY($1) AND {NOT_HELD} AND {HEAD}"
                 ),
                 &[&kinds],
             )

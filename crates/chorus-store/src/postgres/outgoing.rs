@@ -1,5 +1,6 @@
 //! Outgoing subscriptions and emitted events.
 
+use crate::outgoing::Verdict;
 use chorus_core::{
     AgentName, BreakerStep, BreakerTrip, Delivery, DeliveryId, HookId, HookStats, HttpSpec, NewOutgoingEvent,
     OutgoingAuth, OutgoingHook, OutgoingPatch, Secret, StoreError, Target, TargetKind,
@@ -39,6 +40,7 @@ fn hook_from_row(row: &Row) -> Result<OutgoingHook, StoreError> {
         enabled: row.col("enabled")?,
         paused: row.col("paused")?,
         consecutive_failures: row.uint("consecutive_failures")?,
+        breaker_until: row.time_opt("breaker_until")?,
         disabled_reason: row.col("disabled_reason")?,
         created_at: row.time("created_at")?,
         created_by: row.col("created_by")?,
@@ -160,6 +162,7 @@ pub(crate) async fn update<C: GenericClient>(
         if v && !h.enabled {
             // Re-enabling starts the circuit breaker afresh.
             h.consecutive_failures = 0;
+            h.breaker_until = None;
             h.disabled_reason = None;
         }
         h.enabled = v;
@@ -170,7 +173,8 @@ pub(crate) async fn update<C: GenericClient>(
     c.execute(
         "UPDATE outgoing_hooks SET name = $2, url = $3, events = $4, method = $5, headers = $6, timeout_ms = $7,
              retry = $8, rate_limit_per_minute = $9, max_concurrency = $10, enabled = $11, paused = $12,
-             consecutive_failures = $13, disabled_reason = $14, updated_at = $15
+             consecutive_failures = $13, disabled_reason = $14, updated_at = $15, breaker_until = $16,
+             failing_since = CASE WHEN $13::bigint = 0 THEN NULL ELSE failing_since END
          WHERE id = $1",
         &[
             &id.as_str(),
@@ -188,6 +192,7 @@ pub(crate) async fn update<C: GenericClient>(
             &i64::from(h.consecutive_failures),
             &h.disabled_reason,
             &ms(now),
+            &h.breaker_until.map(ms),
         ],
     )
     .await
@@ -219,34 +224,53 @@ pub(crate) async fn delete<C: GenericClient>(c: &C, id: &HookId, now: Timestamp)
 }
 
 /// An attempt's step of its subscription's circuit breaker, in the
-/// attempt's transaction.
+/// attempt's transaction (see the SQLite store's for the rules).
 pub(crate) async fn breaker_step<C: GenericClient>(
     c: &C,
     step: &BreakerStep,
     now: i64,
 ) -> Result<Option<BreakerTrip>, StoreError> {
     // A success leaves a run of zero alone: no row rewritten per delivery.
-    let sql = if step.succeeded {
-        "UPDATE outgoing_hooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures != 0
-         RETURNING consecutive_failures, enabled"
+    let row = if step.succeeded {
+        c.query_opt(
+            "UPDATE outgoing_hooks SET consecutive_failures = 0, failing_since = NULL, breaker_until = NULL
+             WHERE id = $1 AND consecutive_failures != 0
+             RETURNING consecutive_failures, enabled, failing_since",
+            &[&step.hook.as_str()],
+        )
+        .await
     } else {
-        "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1 WHERE id = $1
-         RETURNING consecutive_failures, enabled"
+        c.query_opt(
+            "UPDATE outgoing_hooks SET consecutive_failures = consecutive_failures + 1,
+                 failing_since = COALESCE(failing_since, $2)
+             WHERE id = $1
+             RETURNING consecutive_failures, enabled, failing_since",
+            &[&step.hook.as_str(), &now],
+        )
+        .await
     };
-    let Some(row) = c.query_opt(sql, &[&step.hook.as_str()]).await.map_err(pg)? else { return Ok(None) };
+    let Some(row) = row.map_err(pg)? else { return Ok(None) };
     let failures: u32 = row.uint("consecutive_failures")?;
     if !row.col::<bool>("enabled")? {
         return Ok(None);
     }
-    let reason = match &step.gone {
-        Some(message) => format!("the destination answered 410 Gone ({message})"),
-        None if !step.succeeded && failures >= step.threshold => {
-            format!("{failures} failed attempts in a row")
+    let since: Option<i64> = row.col("failing_since")?;
+    let reason = match crate::outgoing::breaker_verdict(step, failures, since.unwrap_or(now), now) {
+        Verdict::Nothing => return Ok(None),
+        Verdict::Open(until) => {
+            c.execute(
+                "UPDATE outgoing_hooks SET breaker_until = $2 WHERE id = $1",
+                &[&step.hook.as_str(), &until],
+            )
+            .await
+            .map_err(pg)?;
+            return Ok(None);
         }
-        None => return Ok(None),
+        Verdict::Disable(reason) => reason,
     };
     c.execute(
-        "UPDATE outgoing_hooks SET enabled = FALSE, disabled_reason = $2, updated_at = $3 WHERE id = $1",
+        "UPDATE outgoing_hooks SET enabled = FALSE, disabled_reason = $2, updated_at = $3, breaker_until = NULL
+         WHERE id = $1",
         &[&step.hook.as_str(), &reason, &now],
     )
     .await

@@ -6,7 +6,8 @@
 //! row codecs and `chorus-hookd migrate` move values without conversion.
 
 /// The migrations.
-pub(crate) const MIGRATIONS: &[&str] = &[r"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE agents (
     name                TEXT PRIMARY KEY,
     channel_id          TEXT,
@@ -352,4 +353,16 @@ CREATE TABLE replicas (
 );
 ALTER TABLE deliveries ADD COLUMN lease_holder TEXT;
 ALTER TABLE runs ADD COLUMN lease_holder TEXT;
-"];
+",
+    // Claims look for an older pending delivery to the same target, so a
+    // channel's events go out in order.
+    r"
+CREATE INDEX deliveries_target ON deliveries(target, seq) WHERE status = 'pending';
+",
+    // A subscription's circuit breaker opens for a while instead of
+    // disabling it; disabled only after failing for long.
+    r"
+ALTER TABLE outgoing_hooks ADD COLUMN breaker_until BIGINT;
+ALTER TABLE outgoing_hooks ADD COLUMN failing_since BIGINT;
+",
+];

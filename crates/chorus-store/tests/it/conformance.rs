@@ -277,9 +277,46 @@ pub(crate) async fn routing_and_delivery_lifecycle_with_leases(f: Fixture) {
     assert_eq!(page.items.len(), 1);
 }
 
+/// A channel's newer messages wait behind its oldest while that one waits
+/// for a retry, so the channel shows them in order; another channel does
+/// not wait, and the next due time is the oldest's.
+pub(crate) async fn a_channel_sends_in_order_behind_a_retry(f: Fixture) {
+    f.agent("builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let (one, two) = (
+        Target::DiscordChannel { channel_id: "1".into() },
+        Target::DiscordChannel { channel_id: "2".into() },
+    );
+    route_one_each(&f, &h, &[one.clone(), one.clone(), one.clone(), two.clone()]).await;
+    let lease = Duration::from_secs(30);
+    let kinds = [TargetKind::DiscordChannel];
+    let first = f.store.claim_target(&one, f.clock.now_ts(), lease, 1).await.unwrap().remove(0);
+    let retry_at = f.clock.now_ts() + SignedDuration::from_secs(60);
+    f.store.defer_delivery(&first.delivery.id, retry_at).await.unwrap();
+
+    let now = f.clock.now_ts();
+    assert!(f.store.claim_target(&one, now, lease, 10).await.unwrap().is_empty(), "behind the retry");
+    let claimed = f.store.claim_deliveries(&kinds, &[], now, lease, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.delivery.target.clone()).collect::<Vec<_>>(), [two]);
+    let later = retry_at + SignedDuration::from_hours(1);
+    f.store.defer_delivery(&claimed[0].delivery.id, later).await.unwrap();
+    assert_eq!(
+        f.store.next_due(&kinds).await.unwrap(),
+        Some(retry_at),
+        "the oldest's time, not its followers'"
+    );
+
+    f.clock.advance(SignedDuration::from_secs(60));
+    let all = f.store.claim_target(&one, f.clock.now_ts(), lease, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].delivery.id, first.delivery.id, "the oldest goes first");
+    assert!(all.windows(2).all(|w| w[0].delivery.created_at <= w[1].delivery.created_at));
+}
+
 /// A pack cut off mid-send (the process dies before recording) comes back
-/// whole after a restart, tagged, at one time; recording it, or putting it
-/// back unsent, clears the tag.
+/// whole after a restart, tagged, at one time; failing it, or putting it
+/// back unsent, keeps the tag.
 pub(crate) async fn a_pack_cut_off_by_a_crash_comes_back_whole(f: Fixture) {
     f.agent("builder").await;
     let h = hook("builder", f.clock.now_ts());
@@ -308,7 +345,9 @@ pub(crate) async fn a_pack_cut_off_by_a_crash_comes_back_whole(f: Fixture) {
     assert_eq!(again.iter().map(|j| j.delivery.id.clone()).collect::<Vec<_>>(), ids);
     assert!(again.iter().all(|j| j.pack.as_deref() == Some("pack-1")));
 
-    // Two recorded in one go and two put back: none is tagged any more.
+    // Two recorded as failed in one go and two put back: the pack holds, so
+    // its next send is the same pack, which Discord's nonce recognises if an
+    // earlier one arrived.
     let records = ids[..2]
         .iter()
         .map(|id| NewAttempt {
@@ -333,7 +372,7 @@ pub(crate) async fn a_pack_cut_off_by_a_crash_comes_back_whole(f: Fixture) {
     }
     let last = store.claim_target(&target, f.clock.now_ts(), lease, 10).await.unwrap();
     assert_eq!(last.len(), 4);
-    assert!(last.iter().all(|j| j.pack.is_none()), "{last:?}");
+    assert!(last.iter().all(|j| j.pack.as_deref() == Some("pack-1")), "{last:?}");
     assert_eq!(last.iter().filter(|j| j.delivery.attempts == 1).count(), 2);
 }
 
@@ -450,8 +489,10 @@ pub(crate) async fn audited_changes_record_in_their_own_transaction(f: Fixture) 
 }
 
 /// The circuit breaker moves in the attempt's own transaction: an attempt
-/// that cannot be recorded moves it not at all; a run of `threshold`
-/// failures disables the subscription and says so once.
+/// that cannot be recorded moves it not at all. A run of `threshold`
+/// failures opens it: the subscription's deliveries wait out a cooldown that
+/// doubles with each failure after, and a success closes it. A run that has
+/// lasted `disable_after` disables the subscription and says so once.
 pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
     let now = f.clock.now_ts();
     let hook = chorus_core::OutgoingHook {
@@ -470,6 +511,7 @@ pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
         enabled: true,
         paused: false,
         consecutive_failures: 0,
+        breaker_until: None,
         disabled_reason: None,
         created_at: now,
         created_by: "test".into(),
@@ -479,7 +521,14 @@ pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
         .create_outgoing(hook.clone(), Secret::generate(), chorus_core::OutgoingAuth::default())
         .await
         .unwrap();
-    let step = chorus_core::BreakerStep { hook: hook.id.clone(), succeeded: false, threshold: 2, gone: None };
+    let step = chorus_core::BreakerStep {
+        hook: hook.id.clone(),
+        succeeded: false,
+        threshold: 2,
+        cooldown: std::time::Duration::from_secs(30),
+        disable_after: std::time::Duration::from_secs(3600),
+        gone: None,
+    };
     let failed = |delivery_id: DeliveryId, n: u32| NewAttempt {
         attempt: Attempt {
             delivery_id,
@@ -510,16 +559,49 @@ pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
         at: now,
     };
     let delivery = f.store.emit(event).await.unwrap().remove(0);
+    let kinds = [TargetKind::Http];
+    let lease = std::time::Duration::from_secs(60);
+    let claim =
+        || async { f.store.claim_deliveries(&kinds, &[], f.clock.now_ts(), lease, 10).await.unwrap() };
     assert!(f.store.record_attempt(failed(delivery.clone(), 1)).await.unwrap().is_empty());
     assert_eq!(f.store.outgoing(&hook.id).await.unwrap().unwrap().consecutive_failures, 1);
-    let trips = f.store.record_attempt(failed(delivery.clone(), 2)).await.unwrap();
+
+    // The second failure in a row opens the breaker for the cooldown.
+    assert!(f.store.record_attempt(failed(delivery.clone(), 2)).await.unwrap().is_empty());
+    let open = f.store.outgoing(&hook.id).await.unwrap().unwrap();
+    assert!(open.enabled, "an open breaker does not disable");
+    let until = now + jiff::SignedDuration::from_secs(30);
+    assert_eq!(open.breaker_until, Some(until));
+    assert!(claim().await.is_empty(), "held while the breaker is open");
+    assert_eq!(f.store.next_due(&kinds).await.unwrap(), Some(until));
+    f.clock.advance(jiff::SignedDuration::from_secs(30));
+    assert_eq!(claim().await.len(), 1, "free once it closes");
+    f.store.defer_delivery(&delivery, f.clock.now_ts()).await.unwrap();
+    // Another failure: open again, twice as long.
+    assert!(f.store.record_attempt(failed(delivery.clone(), 3)).await.unwrap().is_empty());
+    let again = f.store.outgoing(&hook.id).await.unwrap().unwrap();
+    assert_eq!(again.breaker_until, Some(f.clock.now_ts() + jiff::SignedDuration::from_secs(60)));
+    // A success closes it and ends the run.
+    let mut ok = failed(delivery.clone(), 4);
+    ok.attempt.status_code = Some(200);
+    ok.attempt.error = None;
+    ok.breaker = Some(chorus_core::BreakerStep { succeeded: true, ..step.clone() });
+    assert!(f.store.record_attempt(ok).await.unwrap().is_empty());
+    let closed = f.store.outgoing(&hook.id).await.unwrap().unwrap();
+    assert_eq!((closed.consecutive_failures, closed.breaker_until), (0, None));
+
+    // A run of failures that lasts past `disable_after` disables it.
+    assert!(f.store.record_attempt(failed(delivery.clone(), 5)).await.unwrap().is_empty());
+    f.clock.advance(jiff::SignedDuration::from_mins(61));
+    let trips = f.store.record_attempt(failed(delivery.clone(), 6)).await.unwrap();
     assert_eq!(trips.len(), 1);
-    assert_eq!(trips[0].reason, "2 failed attempts in a row");
+    assert!(trips[0].reason.starts_with("2 failed attempts in a row since "), "{}", trips[0].reason);
     let disabled = f.store.outgoing(&hook.id).await.unwrap().unwrap();
     assert!(!disabled.enabled);
-    assert_eq!(disabled.disabled_reason.as_deref(), Some("2 failed attempts in a row"));
+    assert_eq!(disabled.disabled_reason.as_deref(), Some(trips[0].reason.as_str()));
+    assert_eq!(disabled.breaker_until, None);
     // Already disabled: a later failure trips nothing again.
-    assert!(f.store.record_attempt(failed(delivery, 3)).await.unwrap().is_empty());
+    assert!(f.store.record_attempt(failed(delivery, 7)).await.unwrap().is_empty());
 }
 
 /// The message showing a subject is kept for the delivery's target, and

@@ -187,6 +187,7 @@ fn subscription(id: &HookId, agent: Option<&str>, at: jiff::Timestamp) -> chorus
         enabled: true,
         paused: false,
         consecutive_failures: 0,
+        breaker_until: None,
         disabled_reason: None,
         created_at: at,
         created_by: "test".into(),

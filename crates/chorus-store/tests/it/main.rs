@@ -45,6 +45,7 @@ conformance!(
     concurrent_ingests_all_commit_and_a_failing_op_fails_alone,
     routing_and_delivery_lifecycle_with_leases,
     a_pack_cut_off_by_a_crash_comes_back_whole,
+    a_channel_sends_in_order_behind_a_retry,
     claims_skip_busy_targets_and_one_target_is_claimed_alone,
     routing_rules_live_and_die_with_their_hook,
     idempotent_answers_are_sealed_and_first_wins,
