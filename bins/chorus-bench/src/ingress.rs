@@ -174,54 +174,22 @@ pub(crate) async fn run(
     };
 
     let counter = Arc::new(AtomicU64::new(0));
-    let hookd_req = maker(hookd_addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone());
-    let base_req = maker(baseline_addr, "/".into(), &secret, body.clone());
-    let durable_req = maker(durable_addr, "/".into(), &secret, body.clone());
-    // Warm each up, then alternate equal runs so drift on a shared machine
-    // affects every side alike.
-    load::run(baseline_addr, connections, Duration::from_secs(1), None, base_req.clone(), counter.clone())
-        .await?;
-    load::run(durable_addr, connections, Duration::from_secs(1), None, durable_req.clone(), counter.clone())
-        .await?;
-    let warm =
-        load::run(hookd_addr, connections, Duration::from_secs(1), None, hookd_req.clone(), counter.clone())
-            .await?;
-    let mut pg_total = Outcome::default();
+    let mut sides = vec![
+        (baseline_addr, maker(baseline_addr, "/".into(), &secret, body.clone())),
+        (durable_addr, maker(durable_addr, "/".into(), &secret, body.clone())),
+        (hookd_addr, maker(hookd_addr, format!("/webhook/bench/{hook_id}"), &secret, body.clone())),
+    ];
     if let Some(pg) = &on_postgres {
-        let w = load::run(
-            pg.addr,
-            connections,
-            Duration::from_secs(1),
-            None,
-            pg.request.clone(),
-            counter.clone(),
-        )
-        .await?;
-        pg_total.ok += w.ok;
+        sides.push((pg.addr, pg.request.clone()));
     }
-    let pg_warm_ok = pg_total.ok;
-    pg_total = Outcome::default();
-    let rounds = 2;
-    let sides = if on_postgres.is_some() { 4 } else { 3 };
-    let slice = Duration::from_secs_f64(seconds as f64 / f64::from(sides * rounds));
-    let (mut hookd_total, mut base_total) = (Outcome::default(), Outcome::default());
-    let mut durable_total = Outcome::default();
-    for _ in 0..rounds {
-        base_total.merge(
-            load::run(baseline_addr, connections, slice, None, base_req.clone(), counter.clone()).await?,
-        );
-        durable_total.merge(
-            load::run(durable_addr, connections, slice, None, durable_req.clone(), counter.clone()).await?,
-        );
-        hookd_total.merge(
-            load::run(hookd_addr, connections, slice, None, hookd_req.clone(), counter.clone()).await?,
-        );
-        if let Some(pg) = &on_postgres {
-            pg_total.merge(
-                load::run(pg.addr, connections, slice, None, pg.request.clone(), counter.clone()).await?,
-            );
-        }
-    }
+    let (warm, mut totals) = alternate(&sides, connections, seconds, &counter).await?;
+    let (pg_warm_ok, mut pg_total) = match totals.get(3) {
+        Some(total) => (warm[3].ok, total.clone()),
+        None => (0, Outcome::default()),
+    };
+    let [base_total, durable_total, hookd_total, ..] = totals.as_mut_slice() else {
+        unreachable!("three sides at least")
+    };
     let pid = server.pid().context("hookd pid")?;
     let rss_mb = hookd::peak_rss_mb(pid).unwrap_or(f64::NAN);
     server.terminate(Duration::from_secs(60)).await;
@@ -235,7 +203,7 @@ pub(crate) async fn run(
         })? as u64
     };
     // Every 2xx, warm-up included, promised a stored event.
-    let acked = hookd_total.ok + warm.ok;
+    let acked = hookd_total.ok + warm[2].ok;
 
     let hookd_rps = hookd_total.rps();
     let baseline_rps = base_total.rps();
@@ -270,6 +238,33 @@ pub(crate) async fn run(
     }
     report(&figures, json_out);
     Ok(())
+}
+
+/// Warm each side up for a second, then run them in turn, twice round, in
+/// equal slices of `seconds`, so drift on a shared machine affects every
+/// side alike. Answers each side's warm-up and total.
+async fn alternate(
+    sides: &[(SocketAddr, MakeRequest)],
+    connections: usize,
+    seconds: u64,
+    counter: &Arc<AtomicU64>,
+) -> anyhow::Result<(Vec<Outcome>, Vec<Outcome>)> {
+    let mut warm = Vec::with_capacity(sides.len());
+    for (addr, make) in sides {
+        warm.push(
+            load::run(*addr, connections, Duration::from_secs(1), None, make.clone(), counter.clone())
+                .await?,
+        );
+    }
+    let rounds = 2;
+    let slice = Duration::from_secs_f64(seconds as f64 / (sides.len() * rounds) as f64);
+    let mut totals = vec![Outcome::default(); sides.len()];
+    for _ in 0..rounds {
+        for ((addr, make), total) in sides.iter().zip(&mut totals) {
+            total.merge(load::run(*addr, connections, slice, None, make.clone(), counter.clone()).await?);
+        }
+    }
+    Ok((warm, totals))
 }
 
 pub(crate) fn report(figures: &serde_json::Value, json_out: bool) {
