@@ -13,9 +13,11 @@ use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 use tokio_postgres::types::ToSql;
 
+use crate::sqlite::{BREAKER_CLOSED, HEAD, IN_TURN};
+
 use super::{
-    BREAKER_CLOSED, Columns, DEAD_AFTER_MS, HEAD, IN_TURN, LEASE_FREE, NOT_HELD, PostgresStore, READY_AT,
-    delivery_from_row, get_agent, hook_reply, hook_secret, ms, not_found, outgoing, pg, target_text, ts,
+    Columns, DEAD_AFTER_MS, LEASE_FREE, NOT_HELD, PostgresStore, READY_AT, delivery_from_row, get_agent,
+    hook_reply, hook_secret, ms, not_found, outgoing, pg, target_text, ts,
 };
 
 /// A key for `pg_advisory_xact_lock`: claims of ordered deliveries run one
@@ -50,6 +52,8 @@ impl PostgresStore {
         if ordered {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ORDERED_CLAIM_LOCK]).await.map_err(pg)?;
         }
+        // The same conditions as SQLite's, at the claim's time ($1).
+        let (in_turn, breaker_closed) = (IN_TURN.replace("NOW", "$1"), BREAKER_CLOSED.replace("NOW", "$1"));
         // SKIP LOCKED: replicas claiming at once take different deliveries.
         let candidates = tx
             .query(
@@ -59,8 +63,8 @@ impl PostgresStore {
                        AND next_attempt_at <= $1
                        AND {LEASE_FREE}
                        AND {NOT_HELD}
-                       AND {IN_TURN}
-                       AND {BREAKER_CLOSED}
+                       AND {in_turn}
+                       AND {breaker_closed}
                      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
                 &all,

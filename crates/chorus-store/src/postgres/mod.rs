@@ -725,32 +725,10 @@ pub(crate) const NOT_HELD: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks o
     AND NOT (deliveries.target_kind = 'discord_webhook' AND EXISTS (SELECT 1 FROM agents a
     WHERE a.degraded_reason IS NOT NULL AND a.name = (deliveries.target::jsonb ->> 'agent')))";
 
-/// A delivery to an ordered target (a Discord channel or webhook) waits
-/// while an older one to the same target waits for a later retry: the
-/// channel shows events in the order they arrived, whatever failed between.
-/// `$1` is the claim's time.
-pub(crate) const IN_TURN: &str = "(deliveries.target_kind NOT IN ('discord_channel', 'discord_webhook')
-    OR NOT EXISTS (SELECT 1 FROM deliveries older
-        WHERE older.status = 'pending' AND older.target = deliveries.target
-          AND older.target_kind = deliveries.target_kind AND older.seq < deliveries.seq
-          AND older.next_attempt_at > $1))";
-
-/// Deliveries of a subscription whose circuit breaker is open wait until
-/// it closes. `$1` is the claim's time.
-pub(crate) const BREAKER_CLOSED: &str = "NOT EXISTS (SELECT 1 FROM outgoing_hooks b
-    WHERE b.id = deliveries.hook_id AND b.breaker_until > $1)";
-
 /// When a delivery can next be sent: its own time, its lease's end, its
 /// subscription's breaker's closing, whichever is last.
 pub(crate) const READY_AT: &str = "GREATEST(next_attempt_at, COALESCE(lease_until, 0),
     COALESCE((SELECT b.breaker_until FROM outgoing_hooks b WHERE b.id = deliveries.hook_id), 0))";
-
-/// The oldest pending delivery of an ordered target, or any pending
-/// delivery of another kind: when the next send can happen.
-pub(crate) const HEAD: &str = "(deliveries.target_kind NOT IN ('discord_channel', 'discord_webhook')
-    OR NOT EXISTS (SELECT 1 FROM deliveries older
-        WHERE older.status = 'pending' AND older.target = deliveries.target
-          AND older.target_kind = deliveries.target_kind AND older.seq < deliveries.seq))";
 
 /// A target as the `target` column holds it.
 pub(crate) fn target_text(target: &Target) -> String {
