@@ -3,6 +3,36 @@ use serde_json::{Value, json};
 
 use crate::support::{TOKEN, TestApp, github_headers, push_payload};
 
+/// A connection's first head is read ahead of the HTTP stack: what came
+/// with it (a second, pipelined request; a head split over many writes) is
+/// still served, in order.
+#[tokio::test]
+async fn heads_read_ahead_keep_pipelined_and_dribbled_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let ok = out.find("HTTP/1.1 200 OK").expect("the first answer");
+    let missing = out.find("HTTP/1.1 404 Not Found").expect("the second answer");
+    assert!(ok == 0 && missing > ok, "{out}");
+
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for part in ["GE", "T /hea", "lthz HTTP/1.1\r", "\nHost: t\r\nConnection: close\r", "\n", "\r\n"] {
+        s.write_all(part.as_bytes()).await.unwrap();
+        s.flush().await.unwrap();
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+}
+
 #[tokio::test]
 async fn api_requires_the_token() {
     let app = TestApp::start().await;
