@@ -529,8 +529,22 @@ pub trait DeliveryStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Put a claimed delivery back, due at `until`, without counting an
-    /// attempt (the destination's own limit held it back). Clears its pack.
+    /// attempt (the destination's own limit held it back, or it waits for
+    /// its subscription's probe). A pack stays a pack.
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError>;
+    /// Take the half-open probe of subscription `hook`: its circuit breaker
+    /// opened (`threshold` failures in a row) and its cooldown has run out
+    /// by `now`. Its other deliveries are held until `until` while one
+    /// attempt finds out whether the destination is back; that attempt's
+    /// breaker step then closes the breaker or opens it again. `false` when
+    /// the breaker is closed, still open, or another sender took the probe.
+    async fn begin_probe(
+        &self,
+        hook: &HookId,
+        threshold: u32,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Before claimed deliveries go out as one send: tag them with `pack`
     /// and give them one lease (the longest of theirs), so that after a crash
     /// they come back together and are sent as the same pack again.

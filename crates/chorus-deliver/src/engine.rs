@@ -195,6 +195,7 @@ impl Engine {
                 }
             };
             let got = claimed.len();
+            let claimed = this.half_open(claimed).await;
             // Fewer than asked for: nothing else was due, so a serial
             // worker need not look for more before its first send.
             let drained = got < free;
@@ -255,6 +256,54 @@ impl Engine {
                 "shutdown: sends still in flight were abandoned; their leases expire and they are retried"
             );
         }
+    }
+
+    /// A subscription whose breaker has run its cooldown sends one delivery
+    /// as a probe; its other deliveries go back unattempted and wait until
+    /// the probe's outcome closes the breaker or opens it again. So a
+    /// receiver that is still down costs one attempt per cooldown, not one
+    /// per waiting delivery, and one that is back is not flooded at once.
+    async fn half_open(&self, claimed: Vec<ClaimedDelivery>) -> Vec<ClaimedDelivery> {
+        let threshold = self.config.breaker_threshold;
+        if claimed.iter().all(|j| j.http.as_ref().is_none_or(|s| s.hook.consecutive_failures < threshold)) {
+            return claimed;
+        }
+        let now = self.clock.now();
+        let (mut probing, mut waiting) = (Vec::new(), Vec::new());
+        let (mut send, mut held) = (Vec::with_capacity(claimed.len()), Vec::new());
+        for job in claimed {
+            let Some(hook) =
+                job.http.as_ref().map(|s| &s.hook).filter(|h| h.consecutive_failures >= threshold)
+            else {
+                send.push(job);
+                continue;
+            };
+            if probing.contains(&hook.id) || waiting.contains(&hook.id) {
+                held.push(job);
+                continue;
+            }
+            // Long enough for the probe's attempt to be recorded; if it never
+            // is (a crash), the next probe goes then.
+            let until =
+                now + SignedDuration::from_millis(hook.timeout_ms as i64) + SignedDuration::from_secs(30);
+            match self.store.begin_probe(&hook.id, threshold, now, until).await {
+                Ok(true) => {
+                    tracing::info!(hook = %hook.id, "circuit breaker half-open: one delivery probes the destination");
+                    probing.push(hook.id.clone());
+                    send.push(job);
+                }
+                Ok(false) => {
+                    waiting.push(hook.id.clone());
+                    held.push(job);
+                }
+                Err(e) => {
+                    tracing::warn!(hook = %hook.id, error = %e, "could not take the breaker's probe; sending");
+                    send.push(job);
+                }
+            }
+        }
+        self.release(held.into_iter(), now).await;
+        send
     }
 
     async fn until_next_due(&self, kinds: &[chorus_core::TargetKind]) -> Duration {

@@ -66,6 +66,26 @@ impl chorus_core::DeliveryStore for SqliteStore {
         .await
     }
 
+    async fn begin_probe(
+        &self,
+        hook: &chorus_core::HookId,
+        threshold: u32,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let hook = hook.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE outgoing_hooks SET breaker_until = ?4
+                 WHERE id = ?1 AND consecutive_failures >= ?2 AND COALESCE(breaker_until, 0) <= ?3",
+                params![hook.as_str(), threshold, ms(now), ms(until)],
+            )
+            .map(|n| n == 1)
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError> {
         let ids: Vec<Value> = ids.iter().map(|id| Value::from(id.as_str().to_owned())).collect();
         let pack = pack.to_owned();

@@ -9,7 +9,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chorus_core::{Clock, ManualClock};
-use chorus_testkit::{FakeDiscord, Fault, FaultProxy, TestReceiver};
+use chorus_testkit::{FakeDiscord, Fault, FaultProxy, Reply, TestReceiver};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -250,4 +250,55 @@ async fn a_subscriber_behind_a_faulty_network_gets_everything_and_nothing_falsel
     assert_eq!(twice, 3, "the three faults after forwarding make the only repeats: {arrivals:?}");
     assert!(deliveries(&app, "pending").await.is_empty());
     assert!(deliveries(&app, "failed").await.is_empty());
+}
+
+/// Once its cooldown has run out, an open breaker lets one delivery probe
+/// the receiver while the others wait, unattempted: a receiver still down
+/// costs one attempt per cooldown, and one that is back gets the rest.
+#[tokio::test]
+async fn an_open_breaker_probes_with_one_delivery_at_a_time() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::status(500));
+    let discord = FakeDiscord::start().await;
+    let via = discord.host_port();
+    let app = TestApp::start_via(clock.clone(), discord, via).await;
+    let (hook, _) = app
+        .outgoing(json!({
+            "url": receiver.url("/down"),
+            "events": ["custom.*"],
+            "retry": {"strategy": "fixed", "max_attempts": 25, "initial_delay_ms": 100, "max_delay_ms": 100},
+        }))
+        .await;
+    for i in 0..3 {
+        app.emit("custom.down", None, json!({"n": i})).await;
+    }
+    let view = async || app.api_json(Method::GET, &format!("/api/webhooks/{hook}"), None).await.1;
+    drive(&app, &clock, Some(&hook), async || view().await["breaker_open_until"].is_string()).await;
+    let opened = view().await;
+    assert!(opened["consecutive_failures"].as_u64().unwrap() >= 10, "{opened}");
+
+    // The cooldown runs out: one request, and the breaker opens again for
+    // twice as long.
+    let tried = receiver.received().len();
+    step(&app, &clock, Some(&hook), app.attempts_recorded()).await;
+    assert_eq!(receiver.received().len(), tried + 1, "one probe, not one per waiting delivery");
+    let reopened = view().await;
+    let (first, again) = (
+        opened["breaker_open_until"].as_str().unwrap().parse::<Timestamp>().unwrap(),
+        reopened["breaker_open_until"].as_str().unwrap().parse::<Timestamp>().unwrap(),
+    );
+    assert!(
+        again.duration_since(clock.now()) > first.duration_since(clock.now()),
+        "{opened} then {reopened}"
+    );
+
+    // The receiver is back: the probe succeeds and the rest follow.
+    receiver.set_default(Reply::status(200));
+    let delivered =
+        async || receiver.received().iter().filter(|r| r.status == 200).count() == 3 && settled(&app).await;
+    drive(&app, &clock, Some(&hook), delivered).await;
+    let closed = view().await;
+    assert_eq!(closed["consecutive_failures"], 0, "{closed}");
+    assert!(closed["breaker_open_until"].is_null(), "{closed}");
 }

@@ -259,6 +259,25 @@ impl chorus_core::DeliveryStore for PostgresStore {
         Ok(())
     }
 
+    async fn begin_probe(
+        &self,
+        hook: &HookId,
+        threshold: u32,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let taken = c
+            .execute(
+                "UPDATE outgoing_hooks SET breaker_until = $4
+                 WHERE id = $1 AND consecutive_failures >= $2 AND COALESCE(breaker_until, 0) <= $3",
+                &[&hook.as_str(), &i64::from(threshold), &ms(now), &ms(until)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(taken == 1)
+    }
+
     async fn mark_packed(&self, ids: &[DeliveryId], pack: &str) -> Result<(), StoreError> {
         let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
         let c = self.client().await?;

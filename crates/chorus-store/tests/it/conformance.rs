@@ -581,6 +581,15 @@ pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
     assert!(f.store.record_attempt(failed(delivery.clone(), 3)).await.unwrap().is_empty());
     let again = f.store.outgoing(&hook.id).await.unwrap().unwrap();
     assert_eq!(again.breaker_until, Some(f.clock.now_ts() + jiff::SignedDuration::from_secs(60)));
+    // Once the cooldown has run out, one sender takes the half-open probe;
+    // the subscription's deliveries wait for its outcome.
+    let probe =
+        |at: jiff::Timestamp| f.store.begin_probe(&hook.id, 2, at, at + jiff::SignedDuration::from_secs(45));
+    assert!(!probe(f.clock.now_ts()).await.unwrap(), "still open");
+    f.clock.advance(jiff::SignedDuration::from_secs(60));
+    assert!(probe(f.clock.now_ts()).await.unwrap(), "the cooldown is over: the probe is taken");
+    assert!(!probe(f.clock.now_ts()).await.unwrap(), "one probe at a time");
+    assert!(claim().await.is_empty(), "the rest waits for the probe");
     // A success closes it and ends the run.
     let mut ok = failed(delivery.clone(), 4);
     ok.attempt.status_code = Some(200);
