@@ -495,28 +495,7 @@ pub(crate) async fn audited_changes_record_in_their_own_transaction(f: Fixture) 
 /// lasted `disable_after` disables the subscription and says so once.
 pub(crate) async fn breaker_steps_commit_with_their_attempts(f: Fixture) {
     let now = f.clock.now_ts();
-    let hook = chorus_core::OutgoingHook {
-        id: HookId::generate(),
-        agent: None,
-        name: "ops".into(),
-        url: "https://receiver.example/hook".into(),
-        events: vec!["*".into()],
-        method: chorus_core::HttpMethod::default(),
-        headers: Vec::new(),
-        signature: chorus_core::SignatureScheme::default(),
-        timeout_ms: chorus_core::OutgoingHook::DEFAULT_TIMEOUT_MS,
-        retry: chorus_core::OutgoingHook::DEFAULT_RETRY,
-        rate_limit_per_minute: None,
-        max_concurrency: chorus_core::OutgoingHook::DEFAULT_CONCURRENCY,
-        enabled: true,
-        paused: false,
-        consecutive_failures: 0,
-        breaker_until: None,
-        disabled_reason: None,
-        created_at: now,
-        created_by: "test".into(),
-        updated_at: now,
-    };
+    let hook = crate::conformance_more::subscription(&HookId::generate(), None, now);
     f.store
         .create_outgoing(hook.clone(), Secret::generate(), chorus_core::OutgoingAuth::default())
         .await

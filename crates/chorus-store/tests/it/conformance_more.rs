@@ -170,7 +170,12 @@ pub(crate) async fn tasks_and_questions_follow_their_lives(f: Fixture) {
     assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
 }
 
-fn subscription(id: &HookId, agent: Option<&str>, at: jiff::Timestamp) -> chorus_core::OutgoingHook {
+/// An outgoing subscription for `custom.*` events, enabled.
+pub(crate) fn subscription(
+    id: &HookId,
+    agent: Option<&str>,
+    at: jiff::Timestamp,
+) -> chorus_core::OutgoingHook {
     chorus_core::OutgoingHook {
         id: id.clone(),
         agent: agent.map(name),
