@@ -16,12 +16,12 @@ fn encode(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A client that does not follow redirects, so each answer is seen.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
 }
 
 /// Sign in with `token`; the session cookie.
-async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
     let resp = http
         .post(format!("{}/dashboard/login", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -38,7 +38,12 @@ async fn sign_in(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, http: &reqwest::Client, cookie: &str, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(
+    app: &TestApp,
+    http: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+) -> (StatusCode, String) {
     let resp = http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.unwrap();
     let status = resp.status();
     let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());

@@ -292,6 +292,12 @@ async fn an_open_breaker_probes_with_one_delivery_at_a_time() {
         again.duration_since(clock.now()) > first.duration_since(clock.now()),
         "{opened} then {reopened}"
     );
+    // The dashboard says so.
+    let http = crate::dashboard::browser();
+    let cookie = crate::dashboard::sign_in(&app, &http, crate::support::TOKEN).await;
+    let (_, html) = crate::dashboard::page(&app, &http, &cookie, "/dashboard/subscriptions").await;
+    let failures = reopened["consecutive_failures"].as_u64().unwrap();
+    assert!(html.contains(&format!("held: {failures} failed attempts in a row")), "{html}");
 
     // The receiver is back: the probe succeeds and the rest follow.
     receiver.set_default(Reply::status(200));
