@@ -495,6 +495,8 @@ mod tests {
             ("CHORUS_HEADER_TIMEOUT_MS", "5", "header_timeout_ms"),
             ("CHORUS_BODY_TIMEOUT_MS", "soon", "CHORUS_BODY_TIMEOUT_MS"),
             ("CHORUS_MAX_CONNECTIONS", "0", "max_connections"),
+            ("CHORUS_OUTGOING_DISABLE_AFTER_HOURS", "three days", "CHORUS_OUTGOING_DISABLE_AFTER_HOURS"),
+            ("CHORUS_OUTGOING_DISABLE_AFTER_HOURS", "9000", "outgoing_disable_after_hours"),
         ] {
             let err = Config::load(None, one(key, value)).unwrap_err();
             assert!(err.to_string().contains(named), "{key}={value}: {err}");
@@ -503,6 +505,9 @@ mod tests {
         let c = Config::load(None, one("CHORUS_DISCORD_PUBLIC_KEY", key)).unwrap();
         assert!(c.discord_key().is_some());
         assert_eq!(Config::load(None, |_| None).unwrap().docker(), crate::DockerHost::default_socket());
+        assert_eq!(Config::load(None, |_| None).unwrap().outgoing_disable_after_hours, 72);
+        let c = Config::load(None, one("CHORUS_OUTGOING_DISABLE_AFTER_HOURS", "0")).unwrap();
+        assert_eq!(c.outgoing_disable_after_hours, 0, "0: disabled at the threshold");
         let c = Config::load(None, one("CHORUS_DOCKER_HOST", "tcp://10.0.0.5:2375")).unwrap();
         assert_eq!(c.docker(), crate::DockerHost::Tcp("10.0.0.5:2375".into()));
 

@@ -876,15 +876,7 @@ mod tests {
     #[tokio::test]
     async fn a_mistyped_secret_is_not_echoed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(
-            chorus_store::SqliteStore::open(
-                dir.path().join("chorus.db"),
-                chorus_store::MasterKey::from_bytes(&[1; 32]).unwrap(),
-                std::sync::Arc::new(chorus_core::SystemClock),
-            )
-            .unwrap(),
-        );
-        let chorus = crate::Chorus::builder(store, Secret::new("admin-token-0123456789")).build();
+        let chorus = crate::test_chorus(dir.path());
         let loader = Loader::new(chorus.state().clone(), dir.path().to_owned());
         let e = loader.apply("a.yaml", "a", "agent: builder\nsecret: 987654321987\n").await.unwrap_err();
         assert_eq!((e.line, e.field.as_deref()), (2, Some("secret")));

@@ -17,6 +17,21 @@ mod state;
 mod workflow_files;
 mod workflows;
 
+/// A server on a fresh SQLite store in `dir` (master key `[1; 32]`), built
+/// but not serving: for unit tests of what needs an `AppState`.
+#[cfg(test)]
+pub(crate) fn test_chorus(dir: &std::path::Path) -> Chorus {
+    let store = std::sync::Arc::new(
+        chorus_store::SqliteStore::open(
+            dir.join("chorus.db"),
+            chorus_store::MasterKey::from_bytes(&[1; 32]).unwrap(),
+            std::sync::Arc::new(chorus_core::SystemClock),
+        )
+        .unwrap(),
+    );
+    Chorus::builder(store, chorus_core::Secret::new("admin-token-0123456789")).build()
+}
+
 pub use api::{IdempotencyKeys, openapi_document, paths as api_paths};
 pub use chorus_deliver::{Cidr, RateLimiter};
 pub use config::{Config, ConfigError};

@@ -538,11 +538,25 @@ async fn add_rule(
         Ok::<_, ApiError>(hook.id)
     }
     .await;
+    let shown = || serde_json::to_value(&form).unwrap_or_default();
+    back_to_hook(&session, &state, &dashboard, &id, result, shown).await
+}
+
+/// Where a rule form on a hook's page leads: the page, on success; on the
+/// service's refusal, the page again with the error beside the field and
+/// what was entered (`shown`) still in the form.
+async fn back_to_hook(
+    session: &Session,
+    state: &AppState,
+    dashboard: &Dashboard,
+    id: &str,
+    result: Result<HookId, ApiError>,
+    shown: impl FnOnce() -> Value,
+) -> Response {
     match result {
         Ok(id) => Redirect::to(&format!("/dashboard/hooks/{id}")).into_response(),
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            let shown = serde_json::to_value(&form).unwrap_or_default();
-            match hook_page(&session, &state, &dashboard, &id, None, Some(&e), shown).await {
+            match hook_page(session, state, dashboard, id, None, Some(&e), shown()).await {
                 Ok(page) => (e.status, page).into_response(),
                 Err(e) => error_page(&e),
             }
@@ -662,19 +676,13 @@ async fn edit_rule(
         Ok::<_, ApiError>(hook.id)
     }
     .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/dashboard/hooks/{id}")).into_response(),
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            // Shown again in the rule's own form, with the error beside its field.
-            let mut shown = serde_json::to_value(&form).unwrap_or_default();
-            shown["editing"] = Value::String(rule.clone());
-            match hook_page(&session, &state, &dashboard, &id, None, Some(&e), shown).await {
-                Ok(page) => (e.status, page).into_response(),
-                Err(e) => error_page(&e),
-            }
-        }
-        Err(e) => error_page(&e),
-    }
+    // Shown again in the rule's own form, with the error beside its field.
+    let shown = || {
+        let mut shown = serde_json::to_value(&form).unwrap_or_default();
+        shown["editing"] = Value::String(rule.clone());
+        shown
+    };
+    back_to_hook(&session, &state, &dashboard, &id, result, shown).await
 }
 
 async fn move_or_remove_rule(

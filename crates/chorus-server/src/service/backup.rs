@@ -747,15 +747,7 @@ mod tests {
     #[tokio::test]
     async fn secrets_are_not_exported_without_a_key_to_seal_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(
-            chorus_store::SqliteStore::open(
-                dir.path().join("chorus.db"),
-                chorus_store::MasterKey::from_bytes(&[1; 32]).unwrap(),
-                std::sync::Arc::new(chorus_core::SystemClock),
-            )
-            .unwrap(),
-        );
-        let chorus = crate::Chorus::builder(store, Secret::new("admin-token-0123456789")).build();
+        let chorus = crate::test_chorus(dir.path());
         let refused = export(chorus.state(), true).await.unwrap_err();
         assert_eq!((refused.code, refused.field.as_deref()), (ErrorCode::InvalidRequest, Some("secrets")));
         let plain = export(chorus.state(), false).await.unwrap();
