@@ -196,9 +196,6 @@ impl Engine {
             };
             let got = claimed.len();
             let claimed = this.half_open(claimed).await;
-            // Fewer than asked for: nothing else was due, so a serial
-            // worker need not look for more before its first send.
-            let drained = got < free;
             let mut serial: Vec<(Target, VecDeque<ClaimedDelivery>)> = Vec::new();
             let mut tasks = 0;
             for job in claimed {
@@ -225,7 +222,7 @@ impl Engine {
                 let shutdown = shutdown.clone();
                 tasks += 1;
                 inflight.spawn(async move {
-                    guard.engine.clone().serve_target(&guard.target, queue, drained, &shutdown).await;
+                    guard.engine.clone().serve_target(&guard.target, queue, &shutdown).await;
                     drop(guard);
                     drop(permit);
                 });
@@ -321,22 +318,22 @@ impl Engine {
     ///
     /// One worker per target: its sends never overlap, so the channel sees
     /// events in order and its rate limit is met by waiting, not by 429s.
+    /// It starts from the target's oldest delivery (all a general claim
+    /// takes of an ordered target) and claims the rest itself, in order.
     async fn serve_target(
         &self,
         target: &Target,
         mut queue: VecDeque<ClaimedDelivery>,
-        mut drained: bool,
         shutdown: &CancellationToken,
     ) {
         loop {
-            if queue.len() < SERIAL_BATCH && !drained && !shutdown.is_cancelled() {
+            if queue.len() < SERIAL_BATCH && !shutdown.is_cancelled() {
                 let room = SERIAL_BATCH - queue.len();
                 match self.store.claim_target(target, self.clock.now(), self.config.lease, room).await {
                     Ok(more) => queue.extend(more),
                     Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; will retry"),
                 }
             }
-            drained = false;
             if queue.is_empty() {
                 // Another process sharing the store may send to it now.
                 if let Err(e) = self.store.release_target(target).await {

@@ -36,7 +36,11 @@ impl chorus_core::DeliveryStore for SqliteStore {
             params.extend(skip.iter().map(|t| Value::Text(json(t))));
             format!("target_kind IN ({kind_marks}) AND target NOT IN ({})", vec!["?"; skip.len()].join(", "))
         };
-        self.claim(filter, params, now, lease, limit).await
+        // Only the oldest of an ordered target: its worker claims the rest
+        // in order (claim_target), so a limit here never cuts a channel's
+        // queue between an older retry and the newer ones behind it.
+        let filter = format!("{filter} AND {HEAD}");
+        self.claim(filter, params, "next_attempt_at, seq", now, lease, limit).await
     }
 
     async fn claim_target(
@@ -47,7 +51,7 @@ impl chorus_core::DeliveryStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let params = vec![Value::Text(target_kind(target).as_str().to_owned()), Value::Text(json(target))];
-        self.claim("target_kind = ? AND target = ?".to_owned(), params, now, lease, limit).await
+        self.claim("target_kind = ? AND target = ?".to_owned(), params, "seq", now, lease, limit).await
     }
 
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {

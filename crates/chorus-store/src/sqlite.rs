@@ -110,6 +110,7 @@ impl SqliteStore {
         &self,
         filter: String,
         params: Vec<Value>,
+        order: &'static str,
         now: Timestamp,
         lease: Duration,
         limit: usize,
@@ -128,7 +129,7 @@ impl SqliteStore {
                                  AND {NOT_HELD}
                                  AND {in_turn}
                                  AND {breaker_closed}
-                               ORDER BY seq LIMIT {limit})
+                               ORDER BY {order} LIMIT {limit})
                  RETURNING *"
             );
             let mut deliveries: Vec<(i64, Delivery, Option<String>)> = conn

@@ -33,12 +33,14 @@ impl PostgresStore {
     /// claimed only with the target itself: a row of `target_leases` this
     /// replica holds until the deliveries' lease ends. Another replica's
     /// hold leaves that target's deliveries where they are, so one replica
-    /// at a time sends to a channel, in order.
+    /// at a time sends to a channel, in order. `order` is the SQL order the
+    /// candidates are taken in; `ordered`, whether ordered targets may be
+    /// among them.
     async fn claim(
         &self,
         filter: &str,
         params: &[&(dyn ToSql + Sync)],
-        ordered: bool,
+        (order, ordered): (&str, bool),
         now: Timestamp,
         lease: Duration,
         limit: usize,
@@ -65,7 +67,7 @@ impl PostgresStore {
                        AND {NOT_HELD}
                        AND {in_turn}
                        AND {breaker_closed}
-                     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+                     ORDER BY {order} LIMIT $2 FOR UPDATE SKIP LOCKED"
                 ),
                 &all,
             )
@@ -222,15 +224,11 @@ impl chorus_core::DeliveryStore for PostgresStore {
         let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
         let skip: Vec<String> = skip.iter().map(target_text).collect();
         let ordered = kinds.iter().any(|k| is_ordered(k));
-        self.claim(
-            "target_kind = ANY($3) AND target <> ALL($4)",
-            &[&kinds, &skip],
-            ordered,
-            now,
-            lease,
-            limit,
-        )
-        .await
+        // Only the oldest of an ordered target: its worker claims the rest
+        // in order (claim_target), so a limit here never cuts a channel's
+        // queue between an older retry and the newer ones behind it.
+        let filter = format!("target_kind = ANY($3) AND target <> ALL($4) AND {HEAD}");
+        self.claim(&filter, &[&kinds, &skip], ("next_attempt_at, seq", ordered), now, lease, limit).await
     }
 
     async fn claim_target(
@@ -242,7 +240,8 @@ impl chorus_core::DeliveryStore for PostgresStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let (kind, text) = (target.kind().as_str(), target_text(target));
         let ordered = target.kind().is_ordered();
-        self.claim("target_kind = $3 AND target = $4", &[&kind, &text], ordered, now, lease, limit).await
+        self.claim("target_kind = $3 AND target = $4", &[&kind, &text], ("seq", ordered), now, lease, limit)
+            .await
     }
 
     async fn defer_delivery(&self, id: &DeliveryId, until: Timestamp) -> Result<(), StoreError> {
