@@ -19,6 +19,10 @@ impl Provider for Bitbucket {
         header(headers, "x-event-key").unwrap_or("bitbucket").to_owned()
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&[])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "x-request-uuid").or_else(|| header(headers, "x-request-id")).map(str::to_owned))
     }

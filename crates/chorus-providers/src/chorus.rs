@@ -36,6 +36,10 @@ impl Provider for Plain {
         named_event(headers, body)
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["type", "event", "event_type", "webhookEvent"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "x-chorus-delivery")
             .or_else(|| header(headers, "idempotency-key"))

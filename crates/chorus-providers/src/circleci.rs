@@ -22,6 +22,10 @@ impl Provider for Circleci {
             .unwrap_or_else(|| "circleci".into())
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["type", "id"])
+    }
+
     fn delivery_key(&self, _headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         key(body.and_then(|b| field(b, "id")))
     }

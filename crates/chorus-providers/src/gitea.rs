@@ -25,6 +25,10 @@ impl Provider for Gitea {
         }
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["action"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "x-gitea-delivery")
             .or_else(|| header(headers, "x-forgejo-delivery"))

@@ -24,6 +24,10 @@ impl Provider for Gitlab {
             .unwrap_or_else(|| "unknown".into())
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["object_kind", "event_name"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "x-gitlab-event-uuid")
             .or_else(|| header(headers, "idempotency-key"))

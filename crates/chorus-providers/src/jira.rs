@@ -18,6 +18,10 @@ impl Provider for Jira {
         field(body, "webhookEvent").unwrap_or_else(|| "jira".into())
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["webhookEvent"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "x-atlassian-webhook-identifier").map(str::to_owned))
     }

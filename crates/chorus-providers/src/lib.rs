@@ -13,8 +13,10 @@ mod sentry;
 mod slack;
 mod standard;
 mod stripe;
+mod view;
 
 pub use detect::{Detected, detect};
+pub use view::ingress_view;
 
 use chorus_core::{Message, Source};
 use http::HeaderMap;
@@ -33,6 +35,14 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The sender's own id for this delivery, for deduplication.
     fn delivery_key(&self, headers: &HeaderMap, body: Option<&Value>) -> Option<String>;
+
+    /// The top-level body fields that [`event_type`](Self::event_type),
+    /// [`delivery_key`](Self::delivery_key) and
+    /// [`challenge`](Self::challenge) read, so that ingress can skip the
+    /// rest of the payload ([`ingress_view`]); `None` reads it whole.
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        None
+    }
 
     /// The event families this sender names (`push`, `issues`, …), for
     /// refusing rule triggers that can never match; `None` where the sender

@@ -22,6 +22,10 @@ impl Provider for Sentry {
         }
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["action"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "request-id").map(str::to_owned))
     }

@@ -30,6 +30,10 @@ impl Provider for Slack {
         }
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["event", "type", "command", "event_id", "challenge"])
+    }
+
     fn delivery_key(&self, _headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         key(body.and_then(|b| field(b, "event_id")))
     }

@@ -19,6 +19,10 @@ impl Provider for Standard {
         chorus::named_event(headers, body)
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["type", "event", "event_type", "webhookEvent"])
+    }
+
     fn delivery_key(&self, headers: &HeaderMap, _body: Option<&Value>) -> Option<String> {
         key(header(headers, "webhook-id").map(str::to_owned))
     }

@@ -18,6 +18,10 @@ impl Provider for Stripe {
         named_event(headers, body)
     }
 
+    fn ingress_fields(&self) -> Option<&'static [&'static str]> {
+        Some(&["id", "type", "event", "event_type", "webhookEvent"])
+    }
+
     fn delivery_key(&self, _headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         key(body.and_then(|b| field(b, "id")))
     }

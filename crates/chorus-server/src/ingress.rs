@@ -231,15 +231,14 @@ async fn commit(
     body: &[u8],
 ) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
-    let parsed: Option<Value> = if hook.source.expects_json() {
-        match serde_json::from_slice(body) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                return Err(ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {e}")));
-            }
+    // Only what the source's descriptor reads; the router reads the rest
+    // from the stored body.
+    let parsed: Option<Value> = match chorus_providers::ingress_view(hook.source, body) {
+        Ok(v) => Some(v),
+        Err(e) if hook.source.expects_json() => {
+            return Err(ApiError::new(ErrorCode::MalformedBody, format!("body is not valid JSON: {e}")));
         }
-    } else {
-        serde_json::from_slice(body).ok()
+        Err(_) => None,
     };
     let provider = chorus_providers::of(hook.source);
     // A handshake to echo (Slack checks a new Events API URL this way).
@@ -265,7 +264,7 @@ async fn commit(
             tracing::debug!(hook = %hook.id, event = %event_id, "webhook stored");
             // Committed: now the sender may hear a rule's answer.
             let answer = match &parsed {
-                Some(payload) => respond(state, &hook, &event_type, payload).await?,
+                Some(_) => respond(state, &hook, &event_type, body).await?,
                 None => None,
             };
             Ok(Outcome::Stored { event_id, answer })
@@ -285,13 +284,17 @@ async fn respond(
     state: &AppState,
     hook: &chorus_core::IncomingHook,
     event_type: &str,
-    payload: &Value,
+    body: &[u8],
 ) -> Result<Option<String>, ApiError> {
     let rules = state.store.ingress_rules(&hook.id).await?;
     if rules.is_empty() || !hook.routes(event_type) {
         return Ok(None);
     }
-    let ctx = chorus_rules::context(hook.source, event_type, payload, &chorus_rules::SubjectState::default());
+    // Validated at ingress; only nesting past serde_json's depth limit (in
+    // a field the view skipped) fails here, and then rules see no payload.
+    let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let ctx =
+        chorus_rules::context(hook.source, event_type, &payload, &chorus_rules::SubjectState::default());
     for verdict in chorus_rules::evaluate(&rules, event_type, &ctx) {
         if let chorus_rules::Verdict::Fired(rule) = verdict
             && rule.action == chorus_core::Action::Respond

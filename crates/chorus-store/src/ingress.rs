@@ -65,6 +65,8 @@ impl chorus_core::IngressStore for SqliteStore {
     }
 
     async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError> {
+        // Everything that can be done before the single writer is.
+        let headers = json(&event.headers);
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(
@@ -81,7 +83,7 @@ impl chorus_core::IngressStore for SqliteStore {
                         event.source.as_str(),
                         event.event_type,
                         event.delivery_key,
-                        json(&event.headers),
+                        headers,
                         ms(event.received_at),
                     ])
                 })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chorus_core::{Event, HookId, NewDelivery, RoutedEvent, StoreError};
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 
 use crate::{tasks, writer::backend};
 
@@ -24,9 +24,9 @@ impl chorus_core::RoutingStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
-        self.write(move |conn, _| {
-            let seqs: Vec<i64> = conn
-                .prepare_cached(
+        let mut seqs: Vec<i64> = self
+            .write(move |conn, _| {
+                conn.prepare_cached(
                     "UPDATE events SET lease_until = ?2
                      WHERE seq IN (SELECT seq FROM events
                                    WHERE status = 'received' AND (lease_until IS NULL OR lease_until <= ?1)
@@ -34,17 +34,23 @@ impl chorus_core::RoutingStore for SqliteStore {
                      RETURNING seq",
                 )
                 .and_then(|mut s| s.query_map(params![now, until, limit], |r| r.get(0))?.collect())
-                .map_err(backend)?;
+                .map_err(backend)
+            })
+            .await?;
+        // RETURNING gives no order; routing goes oldest first.
+        seqs.sort_unstable();
+        // Read on a reader once the lease is committed: copying the bodies
+        // out on the single writer held up every commit behind it.
+        self.read(move |conn, _| {
             let mut read =
                 conn.prepare_cached(concat!(EVENT_SELECT!(), " WHERE e.seq = ?1")).map_err(backend)?;
-            let mut events = seqs
+            // An event purged since its claim is simply not routed.
+            let events = seqs
                 .into_iter()
-                .map(|seq| read.query_row([seq], event_from_row))
+                .map(|seq| read.query_row([seq], event_from_row).optional())
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend)?;
-            // RETURNING gives no order; routing goes oldest first.
-            events.sort_by_key(|(seq, _)| *seq);
-            Ok(events.into_iter().map(|(_, e)| e).collect())
+            Ok(events.into_iter().flatten().map(|(_, e)| e).collect())
         })
         .await
     }

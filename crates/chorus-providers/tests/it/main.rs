@@ -424,3 +424,37 @@ fn one_run_one_subject_one_pull_request_one_thread() {
                                "comment": {"body": "+1", "user": {"login": "lee"}}});
     assert_eq!(github("issue_comment.created", issue_comment).thread, None, "an issue is not a pull request");
 }
+
+/// What ingress reads of a body through its view (only the fields the
+/// descriptor lists) is what it would read of the whole payload, for every
+/// source over every payload the fixtures and the samples hold.
+#[test]
+fn the_ingress_view_reads_what_the_whole_payload_says() {
+    let mut bodies: Vec<(String, Vec<u8>)> = ["github", "gitlab", "other"]
+        .iter()
+        .flat_map(|group| chorus_testkit::fixture_files(group))
+        .map(|path| (stem(&path), std::fs::read(&path).unwrap()))
+        .collect();
+    for source in Source::ALL {
+        let (sample, _) = chorus_providers::of(source).sample("d-1", jiff::Timestamp::UNIX_EPOCH, "note");
+        bodies.push((format!("{source} sample"), serde_json::to_vec(&sample).unwrap()));
+    }
+    bodies.push(("handshake".into(), br#"{"type": "url_verification", "challenge": "c-1"}"#.to_vec()));
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-github-event", "push".parse().unwrap());
+    for source in Source::ALL {
+        let provider = chorus_providers::of(source);
+        for (name, body) in &bodies {
+            let whole: Value = serde_json::from_slice(body).unwrap();
+            let view = chorus_providers::ingress_view(source, body).unwrap();
+            let said = |v: &Value| {
+                (
+                    chorus_providers::event_type(source, &headers, v),
+                    provider.delivery_key(&headers, Some(v)),
+                    provider.challenge(v),
+                )
+            };
+            assert_eq!(said(&view), said(&whole), "{source} over {name}");
+        }
+    }
+}
