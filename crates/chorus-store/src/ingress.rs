@@ -67,6 +67,7 @@ impl chorus_core::IngressStore for SqliteStore {
     async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError> {
         // Everything that can be done before the single writer is.
         let headers = json(&event.headers);
+        let (body, encoding) = crate::bodies::seal(&event.body);
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(
@@ -89,8 +90,8 @@ impl chorus_core::IngressStore for SqliteStore {
                 })
                 .map_err(backend)?;
             if inserted == 1 {
-                conn.prepare_cached("INSERT INTO event_bodies (seq, body) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![conn.last_insert_rowid(), event.body]))
+                conn.prepare_cached("INSERT INTO event_bodies (seq, body, encoding) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut s| s.execute(params![conn.last_insert_rowid(), body, encoding]))
                     .map_err(backend)?;
                 return Ok(IngestOutcome::Stored(event.id));
             }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod access;
+mod bodies;
 mod cache;
 mod crypto;
 mod delivery;

@@ -475,7 +475,7 @@ pub(crate) fn hook_secret(
 /// Events with their bodies; `event_from_row` reads rows of this shape.
 macro_rules! EVENT_SELECT {
     () => {
-        "SELECT e.*, b.body FROM events e JOIN event_bodies b ON b.seq = e.seq"
+        "SELECT e.*, b.body, b.encoding FROM events e JOIN event_bodies b ON b.seq = e.seq"
     };
 }
 pub(crate) use EVENT_SELECT;
@@ -493,7 +493,8 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Event)> {
             event_type: row.get("event_type")?,
             delivery_key: row.get("delivery_key")?,
             headers: json_col(row, "headers")?,
-            body: row.get("body")?,
+            body: crate::bodies::open(row.get("body")?, row.get("encoding")?)
+                .ok_or_else(|| corrupt("body"))?,
             received_at: ts(row.get("received_at")?),
             status: EventStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
             outcomes: row
