@@ -176,6 +176,32 @@ pub(crate) async fn concurrent_ingests_all_commit_and_a_failing_op_fails_alone(f
     assert!(commits.latency_buckets[9] <= commits.count, "{commits:?}");
 }
 
+/// What a claim hands the router is the event as stored: a large body
+/// (kept compressed), several headers, the time to the millisecond; the
+/// same on every claim.
+pub(crate) async fn a_claimed_event_is_what_was_stored(f: Fixture) {
+    f.agent("builder").await;
+    let h = hook("builder", f.clock.now_ts());
+    f.store.create_hook(h.clone(), None).await.unwrap();
+    let mut sent = event(&h, Some("big"), f.clock.now_ts() + SignedDuration::from_nanos(1_234_567));
+    sent.body = serde_json::to_vec(&serde_json::json!({
+        "commits": (0..200).map(|i| serde_json::json!({"id": i, "message": "fix the build"})).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    sent.headers.push(("x-github-delivery".into(), "big".into()));
+    let lease = Duration::from_secs(30);
+    f.store.ingest(sent.clone()).await.unwrap();
+
+    let claimed = f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap();
+    let stored = f.store.event(&sent.id).await.unwrap().unwrap();
+    assert_eq!(claimed, [stored.clone()]);
+    assert_eq!((&stored.body, &stored.headers), (&sent.body, &sent.headers));
+    assert_eq!(stored.received_at.as_millisecond(), sent.received_at.as_millisecond());
+    // Claimed again after the lease ran out: read back, the same.
+    f.clock.advance(SignedDuration::from_secs(31));
+    assert_eq!(f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap(), [stored]);
+}
+
 pub(crate) async fn routing_and_delivery_lifecycle_with_leases(f: Fixture) {
     f.agent("builder").await;
     let h = hook("builder", f.clock.now_ts());

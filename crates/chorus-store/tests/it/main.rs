@@ -44,6 +44,7 @@ conformance!(
     ingest_dedupes_on_delivery_key,
     concurrent_ingests_all_commit_and_a_failing_op_fails_alone,
     routing_and_delivery_lifecycle_with_leases,
+    a_claimed_event_is_what_was_stored,
     a_pack_cut_off_by_a_crash_comes_back_whole,
     a_channel_sends_in_order_behind_a_retry,
     claims_skip_busy_targets_and_one_target_is_claimed_alone,
