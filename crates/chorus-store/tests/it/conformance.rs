@@ -194,7 +194,7 @@ pub(crate) async fn a_claimed_event_is_what_was_stored(f: Fixture) {
 
     let claimed = f.store.claim_events(f.clock.now_ts(), lease, 10).await.unwrap();
     let stored = f.store.event(&sent.id).await.unwrap().unwrap();
-    assert_eq!(claimed, [stored.clone()]);
+    assert_eq!(claimed, std::slice::from_ref(&stored));
     assert_eq!((&stored.body, &stored.headers), (&sent.body, &sent.headers));
     assert_eq!(stored.received_at.as_millisecond(), sent.received_at.as_millisecond());
     // Claimed again after the lease ran out: read back, the same.
