@@ -42,7 +42,9 @@ async fn a_sqlite_team_moves_to_postgres_and_its_senders_keep_working() {
     let http = reqwest::Client::new();
     let (hook_id, url, secret) =
         setup(&http, &sqlite.base, json!({"agent": "builder", "source": "chorus"})).await;
-    let event = post_signed(&http, &url, &secret, &json!({"title": "before the move"})).await;
+    // Large enough that SQLite keeps it compressed; PostgreSQL gets it as sent.
+    let sent = json!({"title": "before the move", "lines": vec!["the build failed again"; 200]});
+    let event = post_signed(&http, &url, &secret, &sent).await;
     assert!(sqlite.terminate(Duration::from_secs(30)).await.success());
 
     let schema = Schema::create(&server).await;
@@ -59,6 +61,7 @@ async fn a_sqlite_team_moves_to_postgres_and_its_senders_keep_working() {
     let logged =
         api(&http, &pg.base, reqwest::Method::GET, &format!("/api/webhooks/{hook_id}/events"), None).await;
     assert_eq!(logged["items"][0]["id"], event.as_str());
+    assert_eq!(logged["items"][0]["size"], serde_json::to_vec(&sent).unwrap().len());
     // The sender's secret moved sealed and still verifies.
     let moved_url = url.replace(&sqlite.base, &pg.base);
     post_signed(&http, &moved_url, &secret, &json!({"title": "after the move"})).await;

@@ -247,6 +247,17 @@ fn convert(value: ValueRef<'_>, ty: &str) -> Result<Box<dyn ToSql + Sync + Send>
     })
 }
 
+/// An event's body as sent, from SQLite's stored form at column `i` (its
+/// encoding in the row's last column).
+fn event_body(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    let stored: Vec<u8> = row.get(i)?;
+    let encoding: i64 = row.get(row.as_ref().column_count() - 1)?;
+    crate::bodies::open(stored, encoding).ok_or_else(|| "body: not what Chorus stored".into())
+}
+
 async fn copy_table(
     reader: &rusqlite::Connection,
     tx: &deadpool_postgres::Transaction<'_>,
@@ -254,12 +265,14 @@ async fn copy_table(
 ) -> Result<i64, MigrateError> {
     let columns = shared_columns(reader, tx, table).await?;
     let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
-    // Event bodies live in their own table in SQLite.
-    let select = if table == "events" {
+    // Event bodies live in their own table in SQLite, compressed; their
+    // encoding comes last, after the shared columns.
+    let events = table == "events";
+    let select = if events {
         let list: Vec<String> =
             names.iter().map(|n| if *n == "body" { "b.body".to_owned() } else { format!("e.{n}") }).collect();
         format!(
-            "SELECT {} FROM events e JOIN event_bodies b ON b.seq = e.seq ORDER BY e.seq",
+            "SELECT {}, b.encoding FROM events e JOIN event_bodies b ON b.seq = e.seq ORDER BY e.seq",
             list.join(", ")
         )
     } else {
@@ -278,9 +291,13 @@ async fn copy_table(
     let mut rows = stmt.query([]).map_err(|e| copy_error(table)(Box::new(e)))?;
     let mut copied = 0;
     while let Some(row) = rows.next().map_err(|e| copy_error(table)(Box::new(e)))? {
-        let mut values = Vec::with_capacity(columns.len());
+        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(columns.len());
         for (i, (name, ty)) in columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(|e| copy_error(table)(Box::new(e)))?;
+            if events && name == "body" {
+                values.push(Box::new(event_body(row, i).map_err(copy_error(table))?));
+                continue;
+            }
             values.push(convert(value, ty).map_err(|e| copy_error(table)(format!("{name}: {e}").into()))?);
         }
         let params: Vec<&(dyn ToSql + Sync)> =
