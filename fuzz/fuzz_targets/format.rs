@@ -1,5 +1,8 @@
 //! Each provider's event type, delivery id, formatter and rule variables
-//! over arbitrary JSON: a message, never a panic.
+//! over arbitrary JSON: a message, never a panic. And ingress's one-pass
+//! view of a body: it refuses what a whole parse refuses (but for nesting
+//! past serde_json's limit in a field it skips) and reads the same event
+//! type, delivery id and handshake from what it accepts.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -16,7 +19,6 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let Ok(payload) = serde_json::from_str::<serde_json::Value>(&input.json) else { return };
     let source = Source::ALL[usize::from(input.source) % Source::ALL.len()];
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&input.event_header) {
@@ -26,8 +28,36 @@ fuzz_target!(|input: Input| {
             headers.insert(name, value.clone());
         }
     }
-    let detected = chorus_providers::event_type(source, &headers, &payload);
     let provider = chorus_providers::of(source);
+    let view = chorus_providers::ingress_view(source, input.json.as_bytes());
+    let payload = match serde_json::from_str::<serde_json::Value>(&input.json) {
+        Ok(payload) => payload,
+        Err(e) => {
+            let too_deep = e.to_string().contains("recursion limit");
+            assert!(view.is_err() || too_deep, "the view took what a whole parse refuses: {e}");
+            return;
+        }
+    };
+    let view = view.expect("the view takes what a whole parse takes");
+    let said = |v: &serde_json::Value| {
+        (
+            chorus_providers::event_type(source, &headers, v),
+            provider.delivery_key(&headers, Some(v)),
+            provider.challenge(v),
+        )
+    };
+    assert_eq!(said(&view), said(&payload), "{source}");
+    // Every source's view, not just the one drawn: a field a descriptor
+    // reads but does not list shows up on any payload that has it.
+    for other in Source::ALL {
+        let p = chorus_providers::of(other);
+        let view = chorus_providers::ingress_view(other, input.json.as_bytes()).expect("taken above");
+        let said = |v: &serde_json::Value| {
+            (chorus_providers::event_type(other, &headers, v), p.delivery_key(&headers, Some(v)), p.challenge(v))
+        };
+        assert_eq!(said(&view), said(&payload), "{other}");
+    }
+    let detected = chorus_providers::event_type(source, &headers, &payload);
     let _ = provider.delivery_key(&headers, Some(&payload));
     let _ = provider.challenge(&payload);
     for event_type in [detected.as_str(), input.event_type.as_str()] {
