@@ -53,7 +53,11 @@ fuzz_target!(|input: Input| {
         let p = chorus_providers::of(other);
         let view = chorus_providers::ingress_view(other, input.json.as_bytes()).expect("taken above");
         let said = |v: &serde_json::Value| {
-            (chorus_providers::event_type(other, &headers, v), p.delivery_key(&headers, Some(v)), p.challenge(v))
+            (
+                chorus_providers::event_type(other, &headers, v),
+                p.delivery_key(&headers, Some(v)),
+                p.challenge(v),
+            )
         };
         assert_eq!(said(&view), said(&payload), "{other}");
     }
