@@ -263,10 +263,8 @@ async fn commit(
             state.events.notify_one();
             tracing::debug!(hook = %hook.id, event = %event_id, "webhook stored");
             // Committed: now the sender may hear a rule's answer.
-            let answer = match &parsed {
-                Some(_) => respond(state, &hook, &event_type, body).await?,
-                None => None,
-            };
+            let answer =
+                if parsed.is_some() { respond(state, &hook, &event_type, body).await? } else { None };
             Ok(Outcome::Stored { event_id, answer })
         }
         IngestOutcome::Duplicate(original) => {

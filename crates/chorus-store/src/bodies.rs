@@ -11,10 +11,11 @@ const LZ4: i64 = 1;
 /// not something to allocate.
 const MAX_LEN: usize = 256 << 20;
 
-/// The bytes to store and their encoding.
-pub(crate) fn seal(body: &[u8]) -> (Vec<u8>, i64) {
-    let packed = lz4_flex::block::compress_prepend_size(body);
-    if packed.len() < body.len() { (packed, LZ4) } else { (body.to_vec(), RAW) }
+/// The bytes to store and their encoding (`body` itself when compressing
+/// does not make it smaller).
+pub(crate) fn seal(body: Vec<u8>) -> (Vec<u8>, i64) {
+    let packed = lz4_flex::block::compress_prepend_size(&body);
+    if packed.len() < body.len() { (packed, LZ4) } else { (body, RAW) }
 }
 
 /// The body as sent, or `None` if the stored bytes cannot be what
@@ -40,14 +41,14 @@ mod tests {
     #[test]
     fn bodies_come_back_as_sent_and_damage_is_refused() {
         let json = br#"{"repository": {"full_name": "octo/hello", "html_url": "https://github.com/octo/hello"}, "commits": []}"#.repeat(40);
-        let (stored, encoding) = seal(&json);
+        let (stored, encoding) = seal(json.clone());
         assert_eq!(encoding, LZ4);
         assert!(stored.len() * 3 < json.len(), "{} of {}", stored.len(), json.len());
         assert_eq!(open(stored.clone(), encoding).unwrap(), json);
 
         // Too short to gain anything: kept as sent.
         for small in [&b""[..], b"{}", b"\x00\xff\x13"] {
-            let (stored, encoding) = seal(small);
+            let (stored, encoding) = seal(small.to_vec());
             assert_eq!((stored.as_slice(), encoding), (small, RAW));
             assert_eq!(open(stored, encoding).unwrap(), small);
         }

@@ -64,10 +64,10 @@ impl chorus_core::IngressStore for SqliteStore {
         }))
     }
 
-    async fn ingest(&self, event: NewEvent) -> Result<IngestOutcome, StoreError> {
+    async fn ingest(&self, mut event: NewEvent) -> Result<IngestOutcome, StoreError> {
         // Everything that can be done before the single writer is.
         let headers = json(&event.headers);
-        let (body, encoding) = crate::bodies::seal(&event.body);
+        let (body, encoding) = crate::bodies::seal(std::mem::take(&mut event.body));
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(

@@ -116,6 +116,15 @@ fn dump(proxy: &FaultProxy, discord: &FakeDiscord, acked: &[String]) {
 }
 
 /// Event ids as the channel shows them, in order.
+/// Chorus on a clock the test drives, with the production retry schedule
+/// and a Discord reached directly: for tests whose faults are elsewhere.
+async fn on_clock() -> (Arc<ManualClock>, TestApp) {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let discord = FakeDiscord::start().await;
+    let via = discord.host_port();
+    (clock.clone(), TestApp::start_via(clock, discord, via).await)
+}
+
 fn shown_ids(discord: &FakeDiscord) -> Vec<String> {
     discord.shown().into_iter().map(|s| s.event_id.expect("each event has its own embed")).collect()
 }
@@ -176,13 +185,10 @@ async fn discord_behind_a_faulty_network_shows_every_event_once_in_order() {
 
 #[tokio::test]
 async fn a_subscriber_behind_a_faulty_network_gets_everything_and_nothing_falsely_succeeds() {
-    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
     let receiver = TestReceiver::start().await;
     let upstream = receiver.url("").trim_start_matches("http://").to_owned();
     let proxy = FaultProxy::start(&upstream).await;
-    let discord = FakeDiscord::start().await;
-    let via = discord.host_port();
-    let app = TestApp::start_via(clock.clone(), discord, via).await;
+    let (clock, app) = on_clock().await;
     let (hook, _) = app
         .outgoing(json!({
             "url": proxy.url("/hook"),
@@ -257,12 +263,9 @@ async fn a_subscriber_behind_a_faulty_network_gets_everything_and_nothing_falsel
 /// costs one attempt per cooldown, and one that is back gets the rest.
 #[tokio::test]
 async fn an_open_breaker_probes_with_one_delivery_at_a_time() {
-    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
     let receiver = TestReceiver::start().await;
     receiver.set_default(Reply::status(500));
-    let discord = FakeDiscord::start().await;
-    let via = discord.host_port();
-    let app = TestApp::start_via(clock.clone(), discord, via).await;
+    let (clock, app) = on_clock().await;
     let (hook, _) = app
         .outgoing(json!({
             "url": receiver.url("/down"),
