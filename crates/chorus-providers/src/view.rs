@@ -10,15 +10,14 @@
 use std::fmt;
 
 use chorus_core::Source;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The body as ingress reads it: the whole payload for a source whose
 /// descriptor does not list what it reads (and for a body that is not a
 /// JSON object), else an object of just the listed top-level fields. Every
-/// byte is validated either way: an error means the body is not JSON. (The
-/// one difference from a whole parse: nesting past serde_json's limit of
-/// 128 in a skipped field is read, since skipping does not recurse.)
+/// byte is validated either way, by the rules of a whole parse: an error
+/// means a whole parse would refuse the body too.
 ///
 /// # Errors
 /// The body is not valid UTF-8 JSON.
@@ -64,12 +63,70 @@ impl<'de> Visitor<'de> for Kept {
                 Some(name) => {
                     kept.insert(name.to_owned(), map.next_value::<Value>()?);
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => map.next_value_seed(Skip)?,
             }
         }
         Ok(Value::Object(kept))
+    }
+}
+
+/// Reads a value and keeps nothing of it. Not serde's `IgnoredAny`:
+/// serde_json skips an ignored number without converting it (so `1e999`
+/// would pass where a whole parse refuses it as out of range) and an
+/// ignored array or object without its depth limit. Reading each value as
+/// a whole parse does keeps the two in step; strings are still borrowed
+/// from the body, not copied.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
     }
 }
 
@@ -113,7 +170,7 @@ mod tests {
         // Not an object: read whole.
         assert_eq!(ingress_view(Source::Github, b"[1, 2]").unwrap(), serde_json::json!([1, 2]));
 
-        let bad: [&[u8]; 9] = [
+        let bad: [&[u8]; 12] = [
             b"",
             b"{",
             br#"{"action": "a"} trailing"#,
@@ -123,17 +180,30 @@ mod tests {
             b"{\"other\": \"\x01\"}",
             br#"{"other": 01}"#,
             br#"{"action": "a", "other": tru}"#,
+            // Out of f64's range: a whole parse refuses it.
+            br#"{"other": 91e3999}"#,
+            br#"{"other": [{"deeper": -1e400}]}"#,
+            br#"{"other": {"1e999": "key, then", "n": 2e308}}"#,
         ];
         for body in bad {
             assert!(serde_json::from_slice::<Value>(body).is_err(), "{body:?} is bad JSON");
             assert!(ingress_view(Source::Github, body).is_err(), "{body:?} must be refused");
         }
-        // Skipping does not recurse, so deep nesting in a skipped field is
-        // read (it is valid JSON); in a kept one it meets serde_json's limit.
+        // Small and huge numbers inside the range are taken, as a whole
+        // parse takes them.
+        let edge = br#"{"other": [1.7976931348623157e308, 5e-324, 1e-400, -0, 18446744073709551616]}"#;
+        assert!(serde_json::from_slice::<Value>(edge).is_ok());
+        assert_eq!(ingress_view(Source::Github, edge).unwrap(), serde_json::json!({}));
+        // Nesting meets serde_json's limit of 128 in a skipped field as in
+        // a kept one.
         let deep = |key: &str, depth: usize| {
             format!("{{\"{key}\": {}{}}}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
         };
-        assert_eq!(ingress_view(Source::Github, &deep("other", 100_000)).unwrap(), serde_json::json!({}));
-        assert!(ingress_view(Source::Github, &deep("action", 200)).is_err());
+        for key in ["other", "action"] {
+            assert!(serde_json::from_slice::<Value>(&deep(key, 126)).is_ok());
+            assert!(ingress_view(Source::Github, &deep(key, 126)).is_ok(), "{key}");
+            assert!(serde_json::from_slice::<Value>(&deep(key, 200)).is_err());
+            assert!(ingress_view(Source::Github, &deep(key, 200)).is_err(), "{key}");
+        }
     }
 }

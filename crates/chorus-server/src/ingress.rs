@@ -288,8 +288,7 @@ async fn respond(
     if rules.is_empty() || !hook.routes(event_type) {
         return Ok(None);
     }
-    // Validated at ingress; only nesting past serde_json's depth limit (in
-    // a field the view skipped) fails here, and then rules see no payload.
+    // The view refused what this parse would refuse; `Null` is never seen.
     let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let ctx =
         chorus_rules::context(hook.source, event_type, &payload, &chorus_rules::SubjectState::default());
