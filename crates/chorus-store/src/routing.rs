@@ -12,7 +12,8 @@ use rusqlite::{OptionalExtension as _, params};
 use crate::{tasks, writer::backend};
 
 use crate::sqlite::{
-    EVENT_SELECT, SqliteStore, corrupt, event_from_row, insert_deliveries, json, ms, parse_col, ts,
+    EVENT_SELECT, SqliteStore, corrupt, encode_deliveries, event_from_row, insert_deliveries,
+    insert_encoded_deliveries, json, ms, parse_col, ts,
 };
 
 #[async_trait]
@@ -57,9 +58,18 @@ impl chorus_core::RoutingStore for SqliteStore {
 
     async fn route_events(&self, batch: Vec<RoutedEvent>) -> Result<(), StoreError> {
         let now = ms(self.now());
-        self.write(move |conn, _| {
-            for routed in &batch {
+        // The JSON is written here, not on the single writer every ingest
+        // waits for.
+        let encoded: Vec<_> = batch
+            .iter()
+            .map(|routed| {
                 let outcomes = (!routed.outcomes.is_empty()).then(|| json(&routed.outcomes));
+                let states: Vec<String> = routed.subjects.iter().map(|u| json(&u.state)).collect();
+                (outcomes, states, encode_deliveries(&routed.deliveries))
+            })
+            .collect();
+        self.write(move |conn, _| {
+            for (routed, (outcomes, states, deliveries)) in batch.iter().zip(&encoded) {
                 conn.prepare_cached(
                     "UPDATE events SET status = ?2, outcomes = ?3, lease_until = NULL WHERE id = ?1",
                 )
@@ -73,16 +83,10 @@ impl chorus_core::RoutingStore for SqliteStore {
                 for question in &routed.questions {
                     tasks::insert_question(conn, question)?;
                 }
-                for update in &routed.subjects {
-                    tasks::put_subject(
-                        conn,
-                        update.hook_id.as_str(),
-                        &update.subject,
-                        &json(&update.state),
-                        now,
-                    )?;
+                for (update, state) in routed.subjects.iter().zip(states) {
+                    tasks::put_subject(conn, update.hook_id.as_str(), &update.subject, state, now)?;
                 }
-                insert_deliveries(conn, &routed.deliveries, now)?;
+                insert_encoded_deliveries(conn, &routed.deliveries, deliveries, now)?;
                 if let Some(slot) = &routed.window {
                     let hook = &slot.hook;
                     let open = |ends_at: Timestamp| -> Result<bool, StoreError> {

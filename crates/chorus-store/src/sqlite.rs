@@ -88,10 +88,17 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, col: &str)
     serde_json::from_str(&row.get::<_, String>(col)?).map_err(|_| corrupt(col))
 }
 
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 128;
+
 pub(crate) fn open_conn(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The writer alone runs more distinct hot statements (savepoints,
+    // ingest, claims, routing, deliveries) than rusqlite's default of 16,
+    // and a cache that small evicts them in turn under mixed load.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -118,14 +125,19 @@ impl SqliteStore {
         let claimed_at = now;
         let (now, until) = (ms(now), ms(now) + lease.as_millis() as i64);
         self.write(move |conn, key| {
-            let in_turn = IN_TURN.replace("NOW", &now.to_string());
-            let breaker_closed = BREAKER_CLOSED.replace("NOW", &now.to_string());
+            // The times are bound, not written into the text: a text that
+            // changed every millisecond was prepared anew on each claim and
+            // pushed the hot statements out of the connection's cache. `?1`
+            // and `?2` come first so the filter's `?`s number from 3.
+            let in_turn = IN_TURN.replace("NOW", "?2");
+            let breaker_closed = BREAKER_CLOSED.replace("NOW", "?2");
             let sql = format!(
-                "UPDATE deliveries SET lease_until = {until}
+                "UPDATE deliveries SET lease_until = ?1
                  WHERE seq IN (SELECT seq FROM deliveries
-                               WHERE status = 'pending' AND {filter}
-                                 AND next_attempt_at <= {now}
-                                 AND (lease_until IS NULL OR lease_until <= {now})
+                               WHERE status = 'pending'
+                                 AND next_attempt_at <= ?2
+                                 AND (lease_until IS NULL OR lease_until <= ?2)
+                                 AND {filter}
                                  AND {NOT_HELD}
                                  AND {in_turn}
                                  AND {breaker_closed}
@@ -135,7 +147,8 @@ impl SqliteStore {
             let mut deliveries: Vec<(i64, Delivery, Option<String>)> = conn
                 .prepare_cached(&sql)
                 .and_then(|mut s| {
-                    s.query_map(params_from_iter(params.iter()), |row| {
+                    let times = [Value::Integer(until), Value::Integer(now)];
+                    s.query_map(params_from_iter(times.iter().chain(&params)), |row| {
                         Ok((row.get("seq")?, delivery_from_row(row)?, row.get("pack")?))
                     })?
                     .collect()
@@ -411,6 +424,22 @@ pub(crate) fn insert_deliveries(
     deliveries: &[NewDelivery],
     now: i64,
 ) -> Result<(), StoreError> {
+    insert_encoded_deliveries(conn, deliveries, &encode_deliveries(deliveries), now)
+}
+
+/// Each delivery's target and payload as the JSON text stored, so a hot
+/// path can write it before the single writer takes the rows.
+pub(crate) fn encode_deliveries(deliveries: &[NewDelivery]) -> Vec<(String, String)> {
+    deliveries.iter().map(|d| (json(&d.target), json(&d.payload))).collect()
+}
+
+/// [`insert_deliveries`] with the JSON of [`encode_deliveries`].
+pub(crate) fn insert_encoded_deliveries(
+    conn: &Connection,
+    deliveries: &[NewDelivery],
+    encoded: &[(String, String)],
+    now: i64,
+) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, event_id, hook_id, target_kind, target, payload, status,
@@ -419,15 +448,15 @@ pub(crate) fn insert_deliveries(
              ON CONFLICT(id) DO NOTHING",
         )
         .map_err(backend)?;
-    for d in deliveries {
+    for (d, (target, payload)) in deliveries.iter().zip(encoded) {
         insert
             .execute(params![
                 d.id.as_str(),
                 d.event_id.as_ref().map(EventId::as_str),
                 d.hook_id.as_str(),
                 target_kind(&d.target).as_str(),
-                json(&d.target),
-                json(&d.payload),
+                target,
+                payload,
                 ms(d.due_at),
                 now,
             ])

@@ -318,7 +318,9 @@ pub(crate) async fn a_channel_sends_in_order_behind_a_retry(f: Fixture) {
     let lease = Duration::from_secs(30);
     let kinds = [TargetKind::DiscordChannel];
     let first = f.store.claim_target(&one, f.clock.now_ts(), lease, 1).await.unwrap().remove(0);
-    let retry_at = f.clock.now_ts() + SignedDuration::from_secs(60);
+    // Sooner than a lease runs: a claim that compared with its lease's end
+    // instead of its own time would let the followers pass.
+    let retry_at = f.clock.now_ts() + SignedDuration::from_secs(10);
     f.store.defer_delivery(&first.delivery.id, retry_at).await.unwrap();
 
     let now = f.clock.now_ts();
@@ -333,7 +335,7 @@ pub(crate) async fn a_channel_sends_in_order_behind_a_retry(f: Fixture) {
         "the oldest's time, not its followers'"
     );
 
-    f.clock.advance(SignedDuration::from_secs(60));
+    f.clock.advance(SignedDuration::from_secs(10));
     let all = f.store.claim_target(&one, f.clock.now_ts(), lease, 10).await.unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[0].delivery.id, first.delivery.id, "the oldest goes first");
