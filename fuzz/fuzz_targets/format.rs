@@ -28,28 +28,22 @@ fuzz_target!(|input: Input| {
         }
     }
     let provider = chorus_providers::of(source);
-    let view = chorus_providers::ingress_view(source, input.json.as_bytes());
     let payload = match serde_json::from_str::<serde_json::Value>(&input.json) {
         Ok(payload) => payload,
         Err(e) => {
-            assert!(view.is_err(), "the view took what a whole parse refuses: {e}");
+            for other in Source::ALL {
+                let view = chorus_providers::ingress_view(other, input.json.as_bytes());
+                assert!(view.is_err(), "{other}'s view took what a whole parse refuses: {e}");
+            }
             return;
         }
     };
-    let view = view.expect("the view takes what a whole parse takes");
-    let said = |v: &serde_json::Value| {
-        (
-            chorus_providers::event_type(source, &headers, v),
-            provider.delivery_key(&headers, Some(v)),
-            provider.challenge(v),
-        )
-    };
-    assert_eq!(said(&view), said(&payload), "{source}");
     // Every source's view, not just the one drawn: a field a descriptor
     // reads but does not list shows up on any payload that has it.
     for other in Source::ALL {
         let p = chorus_providers::of(other);
-        let view = chorus_providers::ingress_view(other, input.json.as_bytes()).expect("taken above");
+        let view = chorus_providers::ingress_view(other, input.json.as_bytes())
+            .expect("the view takes what a whole parse takes");
         let said = |v: &serde_json::Value| {
             (
                 chorus_providers::event_type(other, &headers, v),

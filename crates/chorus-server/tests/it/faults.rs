@@ -115,7 +115,6 @@ fn dump(proxy: &FaultProxy, discord: &FakeDiscord, acked: &[String]) {
     eprintln!("shown {:?}", shown_ids(discord));
 }
 
-/// Event ids as the channel shows them, in order.
 /// Chorus on a clock the test drives, with the production retry schedule
 /// and a Discord reached directly: for tests whose faults are elsewhere.
 async fn on_clock() -> (Arc<ManualClock>, TestApp) {
@@ -125,6 +124,7 @@ async fn on_clock() -> (Arc<ManualClock>, TestApp) {
     (clock.clone(), TestApp::start_via(clock, discord, via).await)
 }
 
+/// Event ids as the channel shows them, in order.
 fn shown_ids(discord: &FakeDiscord) -> Vec<String> {
     discord.shown().into_iter().map(|s| s.event_id.expect("each event has its own embed")).collect()
 }

@@ -293,11 +293,11 @@ async fn copy_table(
     while let Some(row) = rows.next().map_err(|e| copy_error(table)(Box::new(e)))? {
         let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::with_capacity(columns.len());
         for (i, (name, ty)) in columns.iter().enumerate() {
-            let value = row.get_ref(i).map_err(|e| copy_error(table)(Box::new(e)))?;
             if events && name == "body" {
                 values.push(Box::new(event_body(row, i).map_err(copy_error(table))?));
                 continue;
             }
+            let value = row.get_ref(i).map_err(|e| copy_error(table)(Box::new(e)))?;
             values.push(convert(value, ty).map_err(|e| copy_error(table)(format!("{name}: {e}").into()))?);
         }
         let params: Vec<&(dyn ToSql + Sync)> =
